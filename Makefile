@@ -1,0 +1,44 @@
+# One entry point for set-up, the demo, the tests and the benchmarks.
+# `make demo` and `make test` each create .venv on first use (Python >= 3.10 as `python3`, or PYTHON=...).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test lint typecheck unit bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e . --group dev
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@echo '$$ paramcount count "torch.nn:Linear(784, 10)"'
+	@$(BIN)/paramcount count "torch.nn:Linear(784, 10)"
+	@echo
+	@echo '$$ paramcount count "paramcount.examples:tied_language_model()"'
+	@$(BIN)/paramcount count "paramcount.examples:tied_language_model()"
+	@echo
+	@echo '$$ paramcount verify "transformers:GPT2LMHeadModel(transformers:GPT2Config())" --expect 124.4M'
+	@$(BIN)/paramcount verify "transformers:GPT2LMHeadModel(transformers:GPT2Config())" --expect 124.4M
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_modules.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,31 @@
+"""paramcount: count and verify the parameters of PyTorch models, exactly.
+
+>>> import paramcount
+>>> report = paramcount.count("torch.nn:Linear(784, 10)")
+>>> report.parameters.total
+7850
+"""
+
+from __future__ import annotations
+
+from paramcount._api import count, verify
+from paramcount.errors import ParamcountError, TargetError, UnsafeTargetError, UsageError, VerificationError
+from paramcount.report import Report
+
+__all__ = [
+    "ParamcountError",
+    "Report",
+    "TargetError",
+    "UnsafeTargetError",
+    "UsageError",
+    "VerificationError",
+    "__version__",
+    "count",
+    "verify",
+]
+
+__version__ = "0.1.0"
+
+
+def __dir__() -> list[str]:
+    return __all__

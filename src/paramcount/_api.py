@@ -1,0 +1,146 @@
+"""``count`` and ``verify``: resolve a target to a source, tally it, check it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+from typing import TYPE_CHECKING
+
+from paramcount import verify as _verify
+from paramcount.errors import TargetError
+from paramcount.sources import module as _module
+from paramcount.sources import spec as _spec
+from paramcount.tally import tally
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    import torch
+
+    from paramcount.report import Report
+
+__all__ = ["count", "verify"]
+
+
+def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Report:
+    """Count the parameters of a model.
+
+    Args:
+        obj: a ``torch.nn.Module`` (wrappers such as ``DistributedDataParallel`` and ``torch.compile`` are looked
+            through), or a TARGET string naming one in code: ``"package.module:callable(args)"`` or
+            ``"package.module:attribute"``.
+        depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
+        device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
+
+    Returns:
+        The report; ``report.to_dict()`` is the JSON document.
+
+    Raises:
+        TargetError: the target cannot be built or is not a model.
+        TypeError: ``obj`` is neither a module nor a string.
+
+    >>> import torch
+    >>> count(torch.nn.Linear(784, 10)).parameters.total
+    7850
+    >>> count("torch.nn:Linear(784, 10)").parameters.trainable
+    7850
+    """
+    if depth is not None and depth < 0:
+        raise ValueError(f"depth must be >= 0 or None, not {depth}")
+    model, target, notes = _model(obj, device)
+    with _collection_paused():
+        found = _module.inventory(model, target=target)
+        return tally(dataclasses.replace(found, notes=notes + found.notes), depth=depth)
+
+
+def verify(
+    obj: object,
+    expected: int | str | Mapping[str, int | str],
+    *,
+    tolerance: int | str | None = None,
+    depth: int | None = None,
+    device: str = "meta",
+) -> Report:
+    """Count a model and check the count; raise if it differs.
+
+    Args:
+        obj: as for :func:`count`.
+        expected: the expected total, as an int or a string (``"7850"``, ``"7,850"``, ``"124.4M"``, ``"6.74B"``,
+            ``"1.2e9"``), or a mapping from ``"total"``, ``"trainable"``, ``"frozen"``, ``"buffers"`` to such values.
+            A rounded figure matches within its printed precision.
+        tolerance: replaces the printed precision: an absolute count (``1000``) or a percentage (``"0.5%"``).
+        depth: as for :func:`count`.
+        device: as for :func:`count`.
+
+    Returns:
+        The report, when every figure matches.
+
+    Raises:
+        VerificationError: an ``AssertionError`` listing every mismatch.
+        UsageError: an expectation or tolerance cannot be read.
+        TargetError: the target cannot be built or is not a model.
+
+    >>> import torch
+    >>> verify(torch.nn.Linear(784, 10), "7.85K").parameters.total
+    7850
+    """
+    return _verify.check(count(obj, depth=depth, device=device), expected, tolerance=tolerance)
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while records are built.
+
+    A count allocates a few objects per tensor and module and frees none of them until it returns, so every
+    collection in between traverses a growing heap for nothing: at 200,000 modules collections tripled the time
+    of a count (benchmarks/bench_modules.py). Reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple[str, ...]]:
+    """The model to walk, the name to report it by, and notes on how it was obtained."""
+    if isinstance(obj, str):
+        return _build(obj, device)
+    if _module.is_module(obj):
+        return obj, None, ()  # type: ignore[return-value]  # is_module checked it without importing torch
+    raise TypeError(f"count() takes a torch.nn.Module or a TARGET string, not {type(obj).__name__}")
+
+
+def _build(text: str, device: str) -> tuple[torch.nn.Module, str, tuple[str, ...]]:
+    text = text.strip()
+    if not _spec.looks_like_spec(text):
+        raise TargetError(
+            "not a model spec",
+            target=text,
+            fix="write 'package.module:callable(args)' or 'package.module:attribute'; "
+            "this version does not read checkpoint files",
+        )
+    try:
+        import torch
+    except ImportError:
+        raise TargetError(
+            "building a model needs PyTorch, which is not installed", target=text, fix="pip install 'paramcount[torch]'"
+        ) from None
+    model = _spec.build(text, device=device)
+    if isinstance(model, type) and issubclass(model, torch.nn.Module):
+        raise TargetError(
+            f"names the class {model.__name__}, not a model",
+            target=text,
+            fix="call it, e.g. 'package.module:Model(args)'",
+        )
+    if not isinstance(model, torch.nn.Module):
+        raise TargetError(
+            f"evaluates to {type(model).__name__}, not a torch.nn.Module",
+            target=text,
+            fix="name a module instance or a callable that returns one",
+        )
+    built = f"built on the {device} device" + (" (no weight memory allocated)" if device == "meta" else "")
+    return model, text, (built,)

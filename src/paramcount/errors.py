@@ -1,0 +1,86 @@
+"""One error tree for paramcount; each class carries the exit code the CLI uses for it.
+
+```
+ParamcountError                      exit 3 unless a subclass says otherwise
+├── UsageError(ValueError)           exit 2   bad arguments: an unparsable expected count, an unknown format
+├── TargetError(ValueError)          exit 3   the target cannot be read: bad spec, import or constructor failure
+├── UnsafeTargetError(ValueError)    exit 4   the target would need code execution to be read
+└── VerificationError(AssertionError) exit 1  the count differs from the expectation (every mismatch listed)
+```
+
+Every message says what failed, for which target, why, and how to fix it, on one line.
+
+>>> try:
+...     raise TargetError("cannot import 'nope'", target="nope:Model()", fix="check the module path")
+... except ParamcountError as e:
+...     (e.exit_code, str(e))
+(3, "nope:Model(): cannot import 'nope'; check the module path")
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ParamcountError",
+    "TargetError",
+    "UnsafeTargetError",
+    "UsageError",
+    "VerificationError",
+]
+
+
+class ParamcountError(Exception):
+    """Base class of every error paramcount raises on purpose.
+
+    Args:
+        problem: what went wrong, without the target name.
+        target: the target (spec string or path) the error is about, if any.
+        fix: what the user can do about it, if anything.
+    """
+
+    exit_code: ClassVar[int] = 3
+
+    def __init__(self, problem: str, *, target: str | None = None, fix: str | None = None) -> None:
+        self.problem = problem
+        self.target = target
+        self.fix = fix
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        text = f"{self.target}: {self.problem}" if self.target else self.problem
+        return f"{text}; {self.fix}" if self.fix else text
+
+
+class UsageError(ParamcountError, ValueError):
+    """Arguments that cannot be understood, such as an expected count of ``"lots"``."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class TargetError(ParamcountError, ValueError):
+    """A target that cannot be read: malformed spec, failed import, failed constructor, not a model."""
+
+    exit_code: ClassVar[int] = 3
+
+
+class UnsafeTargetError(ParamcountError, ValueError):
+    """A target whose reading would need code execution (used by the file readers)."""
+
+    exit_code: ClassVar[int] = 4
+
+
+class VerificationError(ParamcountError, AssertionError):
+    """The counted parameters differ from what was expected.
+
+    Args:
+        mismatches: one sentence per mismatch; all of them are collected before raising.
+        target: the target that was verified.
+    """
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, mismatches: tuple[str, ...], *, target: str | None = None) -> None:
+        self.mismatches = mismatches
+        problem = "verification failed: " + "; ".join(mismatches)
+        super().__init__(problem, target=target)

@@ -1,0 +1,70 @@
+"""The JSON document, schema version 1: the only place its keys are spelled.
+
+Keys listed in the README keep their meaning across releases; new keys may be added.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paramcount.report import Report
+
+__all__ = ["SCHEMA_VERSION", "document", "render"]
+
+SCHEMA_VERSION = 1
+
+
+def document(report: Report) -> dict[str, Any]:
+    """The report as plain JSON values (dicts, lists, ints, strings, ``None``)."""
+    p, b = report.parameters, report.buffers
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "target": report.target,
+        "parameters": {
+            "total": p.total,
+            "trainable": p.trainable,
+            "frozen": p.frozen,
+            "uninitialized_tensors": p.uninitialized_tensors,
+            "initialized": p.initialized,
+            "tensors": p.tensors,
+        },
+        "buffers": {
+            "total": b.total,
+            "persistent": b.persistent,
+            "non_persistent": b.non_persistent,
+            "tensors": b.tensors,
+        },
+        "by_dtype": {
+            row.dtype: {
+                "parameters": row.parameters,
+                "bytes": row.parameter_bytes,
+                "buffers": row.buffers,
+                "buffer_bytes": row.buffer_bytes,
+            }
+            for row in report.by_dtype
+        },
+        "tied": [{"names": list(g.names), "parameters": g.elements, "kind": g.kind.value} for g in report.tied],
+        "modules": [
+            {
+                "path": m.path,
+                "type": m.type,
+                "depth": m.depth,
+                "parameters": m.parameters,
+                "own_parameters": m.own_parameters,
+                "buffers": m.buffers,
+                "uninitialized_tensors": m.uninitialized_tensors,
+                "shared_with": m.shared_with,
+            }
+            for m in report.modules
+        ],
+        "depth": report.depth,
+        "warnings": list(report.warnings),
+        "notes": list(report.notes),
+    }
+
+
+def render(report: Report) -> str:
+    """The JSON document as indented text with a final newline."""
+    return json.dumps(document(report), indent=2) + "\n"

@@ -1,0 +1,37 @@
+"""GitHub-flavoured Markdown: the same sections as the text table, as pipe tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from paramcount.render._layout import Section, sections
+
+if TYPE_CHECKING:
+    from paramcount.report import Report
+
+__all__ = ["render"]
+
+
+def render(report: Report) -> str:
+    """The report as Markdown with a final newline."""
+    lines = [f"### `{report.target}`"]
+    lines.extend(f"\n*{note}*" for note in report.notes)
+    for section in sections(report, tree=False):
+        lines.append("")
+        lines.extend(_table(section))
+    if report.warnings:
+        lines.append("")
+        lines.extend(f"> **warning:** {warning}" for warning in report.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").strip() or " "
+
+
+def _table(section: Section) -> list[str]:
+    out = [f"**{section.title}**", ""] if section.title else []
+    out.append("| " + " | ".join(_cell(h) for h in section.headers) + " |")
+    out.append("|" + "|".join("---:" if numeric else "---" for numeric in section.numeric) + "|")
+    out.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in section.rows)
+    return out

@@ -1,0 +1,151 @@
+"""The Report: what the tally concluded, as integers, tuples and records. Renderers turn it into text.
+
+Every figure a renderer shows is a field here; nothing in this module formats a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from paramcount.records import Kind, TensorRecord
+
+__all__ = [
+    "BufferCounts",
+    "DtypeCount",
+    "ModuleRow",
+    "ParameterCounts",
+    "Report",
+    "TieGroup",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterCounts:
+    """Unique parameters, counted in logical elements.
+
+    Attributes:
+        total: all parameters; ``None`` when some are uninitialized (their count is unknown).
+        trainable: parameters with ``requires_grad``; ``None`` when unknowable.
+        frozen: parameters without ``requires_grad``; ``None`` when unknowable.
+        initialized: parameters whose count is known (equals ``total`` when nothing is uninitialized).
+        tensors: unique parameter tensors, initialized or not.
+        uninitialized_tensors: lazy parameters whose shape is not known yet.
+    """
+
+    total: int | None
+    trainable: int | None
+    frozen: int | None
+    initialized: int
+    tensors: int
+    uninitialized_tensors: int
+
+
+@dataclass(frozen=True, slots=True)
+class BufferCounts:
+    """Unique buffers, never added to parameters.
+
+    Attributes:
+        total: elements in all buffers whose shape is known.
+        persistent: elements in buffers saved by ``state_dict``; ``None`` when unknowable.
+        non_persistent: elements in buffers left out of ``state_dict``; ``None`` when unknowable.
+        tensors: unique buffer tensors.
+    """
+
+    total: int
+    persistent: int | None
+    non_persistent: int | None
+    tensors: int
+
+
+@dataclass(frozen=True, slots=True)
+class DtypeCount:
+    """Parameters and buffers of one dtype: logical elements and the bytes stored for them."""
+
+    dtype: str
+    parameters: int
+    parameter_bytes: int
+    buffers: int
+    buffer_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TieGroup:
+    """Every name that reaches one tensor; the tensor is counted once, for ``names[0]``.
+
+    Attributes:
+        names: all names, first owner first.
+        kind: the role of the tensor (its first name's role).
+        elements: logical elements of the tensor (``None`` if uninitialized).
+    """
+
+    names: tuple[str, ...]
+    kind: Kind
+    elements: int | None
+
+
+class ModuleRow(NamedTuple):
+    """One module path. Rows reconcile: ``own_parameters`` over all rows sums to ``parameters.total``.
+
+    A named tuple, like the records, because a wide model has one per module (see ``TensorRecord``).
+
+    Attributes:
+        path: dotted module path (``""`` is the root).
+        type: class name.
+        depth: 0 for the root, 1 for its children, ...
+        parameters: parameters attributed to this module and its descendants.
+        own_parameters: parameters attributed to this module itself.
+        buffers: buffer elements attributed to this module and its descendants.
+        uninitialized_tensors: lazy parameters in this subtree.
+        shared_with: the first path of the same module object when it is reused, else ``None``; a reused
+            module's tensors are attributed to that first path, so this row counts 0 for them.
+    """
+
+    path: str
+    type: str
+    depth: int
+    parameters: int
+    own_parameters: int
+    buffers: int
+    uninitialized_tensors: int = 0
+    shared_with: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The answer for one target. ``to_dict()`` gives the JSON document (schema version 1).
+
+    Attributes:
+        target: how the target was named.
+        parameters: parameter counts.
+        buffers: buffer counts.
+        by_dtype: per-dtype parameters, buffers and bytes, sorted by parameters, largest first.
+        tied: tie groups (tensors reached by more than one name), in module order.
+        modules: module rows in pre-order, limited to ``depth`` when one was asked for.
+        warnings: counting hazards found (uninitialized parameters, expanded views, ...).
+        notes: how the target was read (device, wrappers removed).
+        records: every tensor record the source produced, in order.
+        depth: the module depth the rows were limited to, or ``None`` for all.
+    """
+
+    target: str
+    parameters: ParameterCounts
+    buffers: BufferCounts
+    by_dtype: tuple[DtypeCount, ...]
+    tied: tuple[TieGroup, ...]
+    modules: tuple[ModuleRow, ...]
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+    records: tuple[TensorRecord, ...]
+    depth: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document for this report (``schema_version`` 1).
+
+        Returns:
+            A dict of plain JSON values; ``json.dumps`` writes it as is.
+        """
+        from paramcount.render.json import document
+
+        return document(self)

@@ -1,0 +1,1 @@
+"""Sources: each turns one kind of target into an Inventory of records."""

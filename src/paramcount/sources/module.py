@@ -1,0 +1,193 @@
+"""Live ``torch.nn.Module`` -> records. No forward pass, no mutation, no hooks; torch is imported lazily.
+
+Walks modules in pre-order like ``named_modules()``; a module reached by a second path is listed there but not
+walked again, so its tensors belong to its first path (and a module graph with cycles or exponential reuse
+costs one visit per module). Each parameter and buffer gets an identity made of its storage and view
+(``storage, offset, shape, stride, dtype``): the same object, and distinct ``Parameter`` objects over the same
+view of one storage, are one tensor. Identity never uses ``data_ptr()``, which is 0 for every meta tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import TYPE_CHECKING
+
+from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+    import torch
+
+__all__ = ["inventory", "is_module", "unwrap"]
+
+# Records are named tuples; building them through tuple.__new__ skips the generated Python-level __new__, which
+# costs more than the rest of the per-tensor work (benchmarks/bench_modules.py). Field order is checked by mypy
+# only through the named-tuple types of the lists they go into, so tests compare records built both ways.
+_new = tuple.__new__
+
+
+def is_module(obj: object) -> bool:
+    """Whether ``obj`` is a ``torch.nn.Module``, without importing torch when the caller has not."""
+    torch_nn = sys.modules.get("torch.nn")
+    return torch_nn is not None and isinstance(obj, torch_nn.Module)
+
+
+def unwrap(model: torch.nn.Module) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """Remove ``DataParallel``, ``DistributedDataParallel`` and ``torch.compile`` wrappers.
+
+    Returns:
+        The wrapped model and one note per wrapper removed, outermost first.
+    """
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    # torch.compile's wrapper class lives in torch._dynamo, which costs seconds to import; a model wrapped by
+    # torch.compile means it is imported already.
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    optimized = getattr(eval_frame, "OptimizedModule", None)
+    notes = []
+    while True:
+        if isinstance(model, (DataParallel, DistributedDataParallel)):
+            notes.append(f"counted the module inside its {type(model).__name__} wrapper")
+            model = model.module
+        elif optimized is not None and isinstance(model, optimized):
+            notes.append("counted the original module inside its torch.compile wrapper (OptimizedModule)")
+            model = model._orig_mod
+        else:
+            return model, tuple(notes)
+
+
+def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory:
+    """Records for every parameter and buffer of ``model`` and every module path.
+
+    Args:
+        model: the model; wrappers are removed first (see :func:`unwrap`). It is not modified.
+        target: the name to report; defaults to ``"<ClassName>"``.
+
+    Returns:
+        The inventory, records in module order.
+    """
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    model, notes = unwrap(model)
+    describe = _describer((UninitializedParameter, UninitializedBuffer))
+    parameter, buffer = Kind.PARAMETER, Kind.BUFFER
+    tensors: list[TensorRecord] = []
+    modules: list[ModuleRecord] = []
+    first_path: dict[int, str] = {}
+    stack: list[tuple[torch.nn.Module, str, int]] = [(model, "", -1)]
+    while stack:
+        module, path, parent = stack.pop()
+        key = id(module)
+        shared_with = first_path.get(key)
+        position = len(modules)
+        modules.append(_new(ModuleRecord, (path, type(module).__name__, parent, shared_with)))
+        if shared_with is not None:
+            continue
+        first_path[key] = path
+        prefix = f"{path}." if path else ""
+        # One instance-dict read instead of four attribute lookups through nn.Module's class machinery.
+        state = module.__dict__
+        for name, param in state["_parameters"].items():
+            if param is not None:
+                tensors.append(describe(prefix + name, path, parameter, param, param.requires_grad, None))
+        buffers = state["_buffers"]
+        if buffers:
+            non_persistent = state["_non_persistent_buffers_set"]
+            for name, tensor in buffers.items():
+                if tensor is not None:
+                    tensors.append(describe(prefix + name, path, buffer, tensor, None, name not in non_persistent))
+        children = state["_modules"]
+        if children:
+            for name, child in reversed(children.items()):
+                if child is not None:
+                    stack.append((child, prefix + name, position))
+    return Inventory(
+        target=target if target is not None else f"<{type(model).__name__}>",
+        tensors=tuple(tensors),
+        modules=tuple(modules),
+        notes=notes,
+    )
+
+
+def _describer(uninitialized: tuple[type, ...]) -> Callable[..., TensorRecord]:
+    """A function that turns one live tensor into a record, with its lookups bound as locals.
+
+    The walk calls it once per tensor, so it is a closure over plain locals rather than a method reading
+    attributes, and it takes positional arguments.
+    """
+    import torch
+
+    # Exact types that cannot be lazy, checked before the slower isinstance (Parameter has a metaclass).
+    plain = frozenset({torch.Tensor, torch.nn.Parameter})
+    dtypes: dict[torch.dtype, tuple[str, int]] = {}
+    view_failures = (RuntimeError, NotImplementedError, TypeError, ValueError)
+    prod = math.prod
+
+    def describe(  # noqa: PLR0917 -- called once per tensor; positional arguments are cheaper
+        name: str, module: str, kind: Kind, tensor: torch.Tensor, trainable: bool | None, persistent: bool | None
+    ) -> TensorRecord:
+        facts = dtypes.get(tensor.dtype)
+        if facts is None:
+            facts = dtypes[tensor.dtype] = (str(tensor.dtype).removeprefix("torch."), tensor.dtype.itemsize)
+        dtype, itemsize = facts
+        if type(tensor) not in plain and isinstance(tensor, uninitialized):
+            # Lazy: numel() raises and size() claims torch.Size([0]); the honest answer is "unknown".
+            return TensorRecord(
+                name=name,
+                module=module,
+                kind=kind,
+                shape=None,
+                elements=None,
+                dtype=dtype,
+                stored_elements=None,
+                stored_bytes=None,
+                identity=("object", id(tensor)),
+                trainable=trainable,
+                persistent=persistent,
+                notes=("uninitialized",),
+            )
+        # torch.Size is a tuple of ints; kept as is rather than copied, once per tensor.
+        shape: tuple[int, ...] = tensor.shape
+        elements = prod(shape)
+        identity: Hashable
+        notes: tuple[str, ...] = ()
+        try:
+            storage = tensor.untyped_storage()
+            stride = tensor.stride()
+            offset = tensor.storage_offset()
+        except view_failures:
+            # No storage to compare (sparse and other layouts, wrapper subclasses): object identity only.
+            identity = ("object", id(tensor))
+            stored = elements
+        else:
+            # The storage object's C pointer identifies its StorageImpl (meta tensors included) for as long as
+            # the model holds the tensor, which is the whole walk.
+            identity = ("view", storage._cdata, offset, shape, stride, dtype)
+            if elements == 0 or tensor.is_contiguous():
+                stored = elements
+            else:
+                # Span of the view in its storage: fewer elements than the shape for stride-0 (expanded) views.
+                stored = 1 + sum((size - 1) * step for size, step in zip(shape, stride, strict=True))
+                if stored < elements:
+                    notes = ("expanded",)
+        return _new(
+            TensorRecord,
+            (
+                name,
+                module,
+                kind,
+                shape,
+                elements,
+                dtype,
+                stored,
+                stored * itemsize,
+                identity,
+                trainable,
+                persistent,
+                notes,
+            ),
+        )
+
+    return describe

@@ -1,0 +1,253 @@
+"""Records to Report: deduplicate, attribute, group and sum. Pure Python; tested with plain records.
+
+The counting contract (DESIGN.md):
+
+* a tensor is counted once however many names reach it; records with equal ``identity`` are one tensor;
+* it is attributed to its first name in module order (the first record), and the other names form a tie group;
+* buffers are counted apart from parameters and never added to them;
+* a parameter whose shape is unknown (lazy) makes ``total`` unknown (``None``), never 0.
+
+>>> from paramcount.records import Inventory, Kind, TensorRecord
+>>> w = TensorRecord.of("emb.weight", "emb", Kind.PARAMETER, (100, 16), "float32", itemsize=4, identity="w")
+>>> head = TensorRecord.of("head.weight", "head", Kind.PARAMETER, (100, 16), "float32", itemsize=4, identity="w")
+>>> report = tally(Inventory(target="toy", tensors=(w, head)))
+>>> report.parameters.total, report.tied[0].names
+(1600, ('emb.weight', 'head.weight'))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
+from paramcount.report import BufferCounts, DtypeCount, ModuleRow, ParameterCounts, Report, TieGroup
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+__all__ = ["tally"]
+
+# Expanded views are listed by name in warnings up to this many; the rest are counted.
+_MAX_NAMED_IN_WARNING = 5
+
+
+def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
+    """Count an inventory.
+
+    Args:
+        inventory: what a source found.
+        depth: keep module rows up to this depth (0 = root only); ``None`` keeps all. Totals never depend on it.
+
+    Returns:
+        The report.
+    """
+    sums = _Sums(inventory)
+    modules = sums.module_rows()
+    if depth is not None:
+        modules = tuple(row for row in modules if row.depth <= depth)
+    return Report(
+        target=inventory.target,
+        parameters=sums.parameter_counts(),
+        buffers=sums.buffer_counts(),
+        by_dtype=sums.dtype_counts(),
+        tied=tuple(TieGroup(tuple(r.name for r in group), group[0].kind, group[0].elements) for group in sums.ties),
+        modules=modules,
+        warnings=inventory.warnings + sums.warnings(),
+        notes=inventory.notes,
+        records=inventory.tensors,
+        depth=depth,
+    )
+
+
+class _Sums:
+    """One pass over the records: deduplicate, attribute to modules, and sum by kind, trainability and dtype.
+
+    A single loop with local variables, because a wide model has tens of thousands of records and the per-module
+    report has to keep pace with bare sums (benchmarks/bench_modules.py).
+    """
+
+    def __init__(self, inventory: Inventory) -> None:
+        modules = inventory.modules or _modules_from_names(inventory.tensors)
+        position: dict[str, int] = {}
+        for i, m in enumerate(modules):
+            position.setdefault(m.path, i)
+        count = len(modules)
+        own_parameters, own_buffers, own_uninitialized = [0] * count, [0] * count, [0] * count
+        primaries: list[TensorRecord] = []
+        first_of: dict[Hashable, int] = {}
+        ties: dict[int, list[TensorRecord]] = {}
+        # dtype -> [parameters, parameter bytes, buffers, buffer bytes]
+        dtypes: dict[str, list[int]] = {}
+        parameters = trainable = frozen = parameter_tensors = 0
+        buffers = persistent = non_persistent = buffer_tensors = 0
+        trainable_unknown = frozen_unknown = persistence_unknown = False
+        uninitialized: list[str] = []
+        expanded: list[TensorRecord] = []
+        parameter, buffer = Kind.PARAMETER, Kind.BUFFER
+
+        for r in inventory.tensors:
+            key = r.identity
+            if key is not None:
+                first = first_of.setdefault(key, len(primaries))
+                if first != len(primaries):
+                    ties.setdefault(first, [primaries[first]]).append(r)
+                    continue
+            primaries.append(r)
+            kind, elements = r.kind, r.elements
+            if kind is not parameter and kind is not buffer:
+                continue
+            owner = position.get(r.module)
+            if owner is None:
+                # A source that names a module it did not list: count it at its nearest listed ancestor.
+                owner = position[_nearest(r.module, position)]
+            if kind is parameter:
+                parameter_tensors += 1
+                if elements is None:
+                    # Uninitialized: trainable or frozen, its size unknown, so every sum it belongs to is unknown.
+                    own_uninitialized[owner] += 1
+                    uninitialized.append(r.name)
+                    trainable_unknown = trainable_unknown or r.trainable is not False
+                    frozen_unknown = frozen_unknown or r.trainable is not True
+                    continue
+                parameters += elements
+                own_parameters[owner] += elements
+                if r.trainable is True:
+                    trainable += elements
+                elif r.trainable is False:
+                    frozen += elements
+                else:
+                    trainable_unknown = frozen_unknown = True
+                offset = 0
+            else:
+                buffer_tensors += 1
+                if elements is None or r.persistent is None:
+                    persistence_unknown = True
+                if elements is None:
+                    continue
+                buffers += elements
+                own_buffers[owner] += elements
+                if r.persistent:
+                    persistent += elements
+                else:
+                    non_persistent += elements
+                offset = 2
+            row = dtypes.get(r.dtype)
+            if row is None:
+                row = dtypes[r.dtype] = [0, 0, 0, 0]
+            row[offset] += elements
+            row[offset + 1] += r.stored_bytes or 0
+            if r.stored_elements is not None and r.stored_elements < elements:
+                expanded.append(r)
+
+        self.modules = modules
+        self.own = (own_parameters, own_buffers, own_uninitialized)
+        self.ties = [ties[first] for first in sorted(ties)]
+        self.dtypes = dtypes
+        self.parameters = (parameters, trainable, frozen, parameter_tensors)
+        self.buffers = (buffers, persistent, non_persistent, buffer_tensors)
+        self.unknown = (trainable_unknown, frozen_unknown, persistence_unknown)
+        self.uninitialized = uninitialized
+        self.expanded = expanded
+
+    def parameter_counts(self) -> ParameterCounts:
+        total, trainable, frozen, tensors = self.parameters
+        trainable_unknown, frozen_unknown, _ = self.unknown
+        return ParameterCounts(
+            total=None if self.uninitialized else total,
+            trainable=None if trainable_unknown else trainable,
+            frozen=None if frozen_unknown else frozen,
+            initialized=total,
+            tensors=tensors,
+            uninitialized_tensors=len(self.uninitialized),
+        )
+
+    def buffer_counts(self) -> BufferCounts:
+        total, persistent, non_persistent, tensors = self.buffers
+        unknown = self.unknown[2]
+        return BufferCounts(
+            total=total,
+            persistent=None if unknown else persistent,
+            non_persistent=None if unknown else non_persistent,
+            tensors=tensors,
+        )
+
+    def dtype_counts(self) -> tuple[DtypeCount, ...]:
+        rows = [DtypeCount(dtype, *values) for dtype, values in self.dtypes.items()]
+        rows.sort(key=lambda row: (-row.parameters, -row.buffers, row.dtype))
+        return tuple(rows)
+
+    def module_rows(self) -> tuple[ModuleRow, ...]:
+        """Per-module rows; each unique tensor was attributed to its first owner only, so rows reconcile."""
+        modules = self.modules
+        own_parameters, own_buffers, own_uninitialized = self.own
+        parameters, buffers, uninitialized = own_parameters.copy(), own_buffers.copy(), own_uninitialized.copy()
+        # Parents are listed before their children, so one reverse pass accumulates whole subtrees.
+        for i in range(len(modules) - 1, 0, -1):
+            parent = modules[i].parent
+            if parent >= 0:
+                parameters[parent] += parameters[i]
+                buffers[parent] += buffers[i]
+                uninitialized[parent] += uninitialized[i]
+        new = tuple.__new__  # see sources/module.py: named tuples built without their Python-level __new__
+        return tuple(
+            new(
+                ModuleRow,
+                (
+                    path,
+                    type_name,
+                    path.count(".") + 1 if path else 0,
+                    parameters[i],
+                    own_parameters[i],
+                    buffers[i],
+                    uninitialized[i],
+                    shared_with,
+                ),
+            )
+            for i, (path, type_name, _, shared_with) in enumerate(modules)
+        )
+
+    def warnings(self) -> tuple[str, ...]:
+        warnings = []
+        if self.uninitialized:
+            warnings.append(
+                f"{len(self.uninitialized)} parameter tensor(s) are uninitialized (lazy modules: "
+                f"{_names(self.uninitialized)}); their size is unknown until a forward pass materializes them, "
+                "so the total is unknown"
+            )
+        if self.expanded:
+            first = self.expanded[0]
+            warnings.append(
+                f"{len(self.expanded)} tensor(s) are expanded views that repeat stored values "
+                f"({_names([r.name for r in self.expanded])}); they count their logical elements "
+                f"({first.name!r}: {first.elements} logical over {first.stored_elements} stored)"
+            )
+        return tuple(warnings)
+
+
+def _nearest(path: str, known: dict[str, int]) -> str:
+    """``path`` or its closest ancestor among ``known``; the root ``""`` is always known."""
+    while path not in known:
+        path = path.rpartition(".")[0]
+    return path
+
+
+def _modules_from_names(records: tuple[TensorRecord, ...]) -> tuple[ModuleRecord, ...]:
+    """Module paths implied by dotted tensor owners, parents first, for sources without module structure."""
+    position: dict[str, int] = {"": 0}
+    modules = [ModuleRecord("", "")]
+    for r in records:
+        if r.module in position:
+            continue
+        parts = r.module.split(".")
+        for end in range(1, len(parts) + 1):
+            path = ".".join(parts[:end])
+            if path not in position:
+                position[path] = len(modules)
+                modules.append(ModuleRecord(path, "", position[".".join(parts[: end - 1])]))
+    return tuple(modules)
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_MAX_NAMED_IN_WARNING])
+    hidden = len(names) - _MAX_NAMED_IN_WARNING
+    return f"{shown} and {hidden} more" if hidden > 0 else shown

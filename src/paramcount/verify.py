@@ -1,0 +1,209 @@
+"""Expected counts: parsing ``"7,850"``, ``"124.4M"``, ``"6.74B"``, ``"1.2e9"``, tolerances, and comparison.
+
+A rounded figure matches within its printed precision: ``"6.74B"`` means 6,740,000,000 +/- 5,000,000 (half a unit
+in the last digit shown), ``"124.4M"`` means 124,400,000 +/- 50,000. A whole number without a suffix or exponent
+(``"7850"``, ``"7,850"``) is exact. An explicit tolerance replaces the implied one: an absolute count (``1000``,
+``"1K"``) or a percentage of the expected value (``"0.5%"``).
+
+>>> parse_expected("6.74B")
+Expected(text='6.74B', value=Decimal('6740000000'), slack=Decimal('5000000.0'))
+>>> check_total(6_738_415_616, parse_expected("6.74B"), None)
+>>> check_total(7_850, parse_expected("7,850"), None)
+>>> check_total(7_851, parse_expected("7,850"), None)
+'7,851, expected 7,850 (off by +1)'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from paramcount.errors import UsageError, VerificationError
+from paramcount.render.numbers import exact
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from paramcount.report import Report
+
+__all__ = ["Expected", "check", "check_total", "parse_expected", "parse_tolerance"]
+
+_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+_NUMBER = re.compile(
+    r"""^(?P<mantissa>\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*(?:\.\d+)?|\.\d+)
+        (?P<exponent>[eE][+-]?\d{1,3})?
+        \s*(?P<suffix>[kKmMbBgGtT]?)$""",
+    re.VERBOSE,
+)
+_PERCENT = re.compile(r"^(?P<value>\d+(?:\.\d+)?|\.\d+)\s*%$")
+
+#: The figures ``verify`` can check, by the name used in an expectation mapping.
+FIGURES = ("total", "trainable", "frozen", "buffers")
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """An expected count and the slack its printed precision allows.
+
+    Attributes:
+        text: the expectation as the user wrote it.
+        value: the nominal count.
+        slack: how far off a count may be and still match (0 for an exact figure).
+    """
+
+    text: str
+    value: Decimal
+    slack: Decimal
+
+
+def _parse_number(text: str, what: str) -> tuple[Decimal, Decimal]:
+    """(value, implied slack) of a count written as a number with an optional exponent and K/M/B/G/T."""
+    match = _NUMBER.match(text.strip())
+    if match is None:
+        raise UsageError(
+            f"cannot read {what} {text!r}",
+            fix="write a count such as 7850, 7,850, 124.4M, 6.74B or 1.2e9",
+        )
+    mantissa = Decimal(match["mantissa"].replace(",", "").replace("_", ""))
+    exponent = int(match["exponent"][1:]) if match["exponent"] else 0
+    scale = Decimal(_SUFFIXES[match["suffix"].lower()]).scaleb(exponent)
+    value = mantissa * scale
+    last_digit = mantissa.as_tuple().exponent
+    assert isinstance(last_digit, int)  # finite by the regex
+    rounded = last_digit < 0 or scale > 1
+    slack = Decimal(5).scaleb(last_digit - 1) * scale if rounded else Decimal(0)
+    return value, slack
+
+
+def parse_expected(expected: int | str) -> Expected:
+    """Read an expected count.
+
+    Args:
+        expected: an int, or a string such as ``"7850"``, ``"7,850"``, ``"124.4M"``, ``"6.74B"``, ``"1.2e9"``.
+
+    Returns:
+        The expectation, with the slack implied by its printed precision.
+
+    Raises:
+        UsageError: the value is negative, not a count, or a bool.
+    """
+    if isinstance(expected, bool) or not isinstance(expected, (int, str)):
+        raise UsageError(f"an expected count must be an int or a string, not {type(expected).__name__}")
+    if isinstance(expected, int):
+        if expected < 0:
+            raise UsageError(f"an expected count cannot be negative (got {expected})")
+        return Expected(text=str(expected), value=Decimal(expected), slack=Decimal(0))
+    value, slack = _parse_number(expected, "expected count")
+    return Expected(text=expected.strip(), value=value, slack=slack)
+
+
+def parse_tolerance(tolerance: int | str, expected: Expected) -> Decimal:
+    """The allowed difference for ``expected`` under an explicit tolerance.
+
+    Args:
+        tolerance: an absolute count (``1000``, ``"1K"``) or a percentage of the expected value (``"0.5%"``).
+        expected: the expectation the percentage refers to.
+
+    Returns:
+        The allowed absolute difference.
+
+    Raises:
+        UsageError: the tolerance cannot be read or is negative.
+
+    >>> parse_tolerance("0.5%", parse_expected(1000)), parse_tolerance("1K", parse_expected(0))
+    (Decimal('5.0'), Decimal('1000'))
+    """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, str)):
+        raise UsageError(f"a tolerance must be an int or a string, not {type(tolerance).__name__}")
+    if isinstance(tolerance, int):
+        if tolerance < 0:
+            raise UsageError(f"a tolerance cannot be negative (got {tolerance})")
+        return Decimal(tolerance)
+    percent = _PERCENT.match(tolerance.strip())
+    if percent is not None:
+        return expected.value * Decimal(percent["value"]) / 100
+    try:
+        value, _ = _parse_number(tolerance, "tolerance")
+    except UsageError:
+        raise UsageError(
+            f"cannot read tolerance {tolerance!r}",
+            fix="write an absolute count such as 1000 or 1K, or a percentage such as 0.5%",
+        ) from None
+    return value
+
+
+def check_total(actual: int | None, expected: Expected, tolerance: int | str | None) -> str | None:
+    """Compare one figure; return the mismatch sentence, or ``None`` when it matches.
+
+    Args:
+        actual: the counted figure; ``None`` when unknown (uninitialized lazy parameters).
+        expected: the expectation.
+        tolerance: an explicit tolerance, or ``None`` for the precision implied by ``expected``.
+    """
+    slack = expected.slack if tolerance is None else parse_tolerance(tolerance, expected)
+    if actual is None:
+        return f"unknown, expected {expected.text}"
+    difference = actual - expected.value
+    if abs(difference) <= slack:
+        return None
+    within = f" \u00b1{exact(int(slack))}" if slack else ""
+    shown = exact(int(expected.value)) if expected.value == int(expected.value) else str(expected.value)
+    off = f"{int(difference):+,}"
+    if expected.value:
+        off += f", {float(difference / expected.value):+.2%}"
+    return f"{exact(actual)}, expected {shown}{within} (off by {off})"
+
+
+def check(
+    report: Report,
+    expected: int | str | Mapping[str, int | str],
+    *,
+    tolerance: int | str | None = None,
+) -> Report:
+    """Compare a report with expectations; raise with every mismatch, or return the report.
+
+    Args:
+        report: the counted report.
+        expected: the expected total parameters, or a mapping from ``"total"``, ``"trainable"``, ``"frozen"``,
+            ``"buffers"`` to expected figures.
+        tolerance: an explicit tolerance applied to each figure; ``None`` uses each figure's printed precision.
+
+    Returns:
+        ``report``, unchanged.
+
+    Raises:
+        UsageError: an expectation or the tolerance cannot be read, or names an unknown figure.
+        VerificationError: at least one figure differs; ``mismatches`` lists them all.
+    """
+    wanted = {"total": expected} if isinstance(expected, (int, str)) else dict(expected)
+    unknown = sorted(set(wanted) - set(FIGURES))
+    if unknown or not wanted:
+        raise UsageError(
+            f"cannot verify {', '.join(map(repr, unknown)) or 'nothing'}",
+            fix=f"expect one or more of {', '.join(FIGURES)}",
+        )
+    actual = {
+        "total": report.parameters.total,
+        "trainable": report.parameters.trainable,
+        "frozen": report.parameters.frozen,
+        "buffers": report.buffers.total,
+    }
+    label = {
+        "total": "parameters",
+        "trainable": "trainable parameters",
+        "frozen": "frozen parameters",
+        "buffers": "buffer elements",
+    }
+    mismatches = []
+    for figure in FIGURES:
+        if figure in wanted:
+            mismatch = check_total(actual[figure], parse_expected(wanted[figure]), tolerance)
+            if mismatch is not None:
+                mismatches.append(f"{label[figure]} {mismatch}")
+    if report.parameters.uninitialized_tensors and "total" in wanted:
+        mismatches.append(f"{report.parameters.uninitialized_tensors} parameter tensor(s) are uninitialized (lazy)")
+    if mismatches:
+        raise VerificationError(tuple(mismatches), target=report.target)
+    return report
