@@ -21,6 +21,9 @@ demo: $(STAMP)
 	@echo
 	@echo '$$ paramcount count "paramcount.examples:tied_language_model()"'
 	@$(BIN)/paramcount count "paramcount.examples:tied_language_model()"
+	@$(BIN)/python -c "from paramcount.examples import tied_language_model as m; \
+	print('for comparison, summing state_dict() gives', f'{sum(t.numel() for t in m().state_dict().values()):,}', \
+	'(the tied weight twice)')"
 	@echo
 	@echo '$$ paramcount verify "transformers:GPT2LMHeadModel(transformers:GPT2Config())" --expect 124.4M'
 	@$(BIN)/paramcount verify "transformers:GPT2LMHeadModel(transformers:GPT2Config())" --expect 124.4M

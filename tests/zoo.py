@@ -141,6 +141,12 @@ class ThreeWayTie(nn.Module):
         self.decoder_embed.weight = self.shared.weight
 
 
+def data_dependent() -> nn.Module:
+    """A constructor that reads tensor values, which meta tensors do not have (torchvision regnet_y_*)."""
+    width = int(torch.arange(4).sum().item())
+    return nn.Linear(width, width)
+
+
 @dataclass(frozen=True)
 class Case:
     """A zoo model and its hand-computed figures."""

@@ -85,7 +85,8 @@ def verify(
     >>> verify(torch.nn.Linear(784, 10), "7.85K").parameters.total
     7850
     """
-    return _verify.check(count(obj, depth=depth, device=device), expected, tolerance=tolerance)
+    expectations = _verify.parse_expectations(expected, tolerance)  # a typo fails before any model is built
+    return _verify.compare(count(obj, depth=depth, device=device), expectations)
 
 
 @contextlib.contextmanager

@@ -5,12 +5,13 @@ in the last digit shown), ``"124.4M"`` means 124,400,000 +/- 50,000. A whole num
 (``"7850"``, ``"7,850"``) is exact. An explicit tolerance replaces the implied one: an absolute count (``1000``,
 ``"1K"``) or a percentage of the expected value (``"0.5%"``).
 
->>> parse_expected("6.74B")
-Expected(text='6.74B', value=Decimal('6740000000'), slack=Decimal('5000000.0'))
+>>> e = parse_expected("6.74B")
+>>> int(e.value), int(e.slack)
+(6740000000, 5000000)
 >>> check_total(6_738_415_616, parse_expected("6.74B"), None)
 >>> check_total(7_850, parse_expected("7,850"), None)
 >>> check_total(7_851, parse_expected("7,850"), None)
-'7,851, expected 7,850 (off by +1)'
+'7,851, expected 7,850 (off by +1, +0.01%)'
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ if TYPE_CHECKING:
 
     from paramcount.report import Report
 
-__all__ = ["Expected", "check", "check_total", "parse_expected", "parse_tolerance"]
+__all__ = [
+    "Expectation",
+    "Expected",
+    "check",
+    "check_total",
+    "compare",
+    "parse_expectations",
+    "parse_expected",
+    "parse_tolerance",
+]
 
 _SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 _NUMBER = re.compile(
@@ -143,6 +153,10 @@ def check_total(actual: int | None, expected: Expected, tolerance: int | str | N
         tolerance: an explicit tolerance, or ``None`` for the precision implied by ``expected``.
     """
     slack = expected.slack if tolerance is None else parse_tolerance(tolerance, expected)
+    return _compare(actual, expected, slack)
+
+
+def _compare(actual: int | None, expected: Expected, slack: Decimal) -> str | None:
     if actual is None:
         return f"unknown, expected {expected.text}"
     difference = actual - expected.value
@@ -156,6 +170,77 @@ def check_total(actual: int | None, expected: Expected, tolerance: int | str | N
     return f"{exact(actual)}, expected {shown}{within} (off by {off})"
 
 
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """One figure to check: its name (``"total"``, ...), the expected value and the allowed difference."""
+
+    figure: str
+    expected: Expected
+    slack: Decimal
+
+
+def parse_expectations(
+    expected: int | str | Mapping[str, int | str], tolerance: int | str | None = None
+) -> tuple[Expectation, ...]:
+    """Read every expectation up front, so that a typo fails before any model is built.
+
+    Args:
+        expected: the expected total parameters, or a mapping from ``"total"``, ``"trainable"``, ``"frozen"``,
+            ``"buffers"`` to expected figures.
+        tolerance: an explicit tolerance applied to each figure; ``None`` uses each figure's printed precision.
+
+    Raises:
+        UsageError: an expectation or the tolerance cannot be read, or names an unknown figure.
+    """
+    wanted = {"total": expected} if isinstance(expected, (int, str)) else dict(expected)
+    unknown = sorted(set(wanted) - set(FIGURES))
+    if unknown or not wanted:
+        raise UsageError(
+            f"cannot verify {', '.join(map(repr, unknown)) or 'nothing'}",
+            fix=f"expect one or more of {', '.join(FIGURES)}",
+        )
+    result = []
+    for figure in FIGURES:
+        if figure in wanted:
+            parsed = parse_expected(wanted[figure])
+            slack = parsed.slack if tolerance is None else parse_tolerance(tolerance, parsed)
+            result.append(Expectation(figure, parsed, slack))
+    return tuple(result)
+
+
+_LABELS = {
+    "total": "parameters",
+    "trainable": "trainable parameters",
+    "frozen": "frozen parameters",
+    "buffers": "buffer elements",
+}
+
+
+def compare(report: Report, expectations: tuple[Expectation, ...]) -> Report:
+    """Check a report against parsed expectations; raise with every mismatch, or return the report.
+
+    Raises:
+        VerificationError: at least one figure differs; ``mismatches`` lists them all.
+    """
+    actual = {
+        "total": report.parameters.total,
+        "trainable": report.parameters.trainable,
+        "frozen": report.parameters.frozen,
+        "buffers": report.buffers.total,
+    }
+    mismatches = []
+    for e in expectations:
+        mismatch = _compare(actual[e.figure], e.expected, e.slack)
+        if mismatch is not None:
+            mismatches.append(f"{_LABELS[e.figure]} {mismatch}")
+    lazy = report.parameters.uninitialized_tensors
+    if lazy and any(e.figure != "buffers" for e in expectations):
+        mismatches.append(f"{lazy} parameter tensor(s) are uninitialized (lazy)")
+    if mismatches:
+        raise VerificationError(tuple(mismatches), target=report.target)
+    return report
+
+
 def check(
     report: Report,
     expected: int | str | Mapping[str, int | str],
@@ -166,9 +251,8 @@ def check(
 
     Args:
         report: the counted report.
-        expected: the expected total parameters, or a mapping from ``"total"``, ``"trainable"``, ``"frozen"``,
-            ``"buffers"`` to expected figures.
-        tolerance: an explicit tolerance applied to each figure; ``None`` uses each figure's printed precision.
+        expected: as for :func:`parse_expectations`.
+        tolerance: as for :func:`parse_expectations`.
 
     Returns:
         ``report``, unchanged.
@@ -177,33 +261,4 @@ def check(
         UsageError: an expectation or the tolerance cannot be read, or names an unknown figure.
         VerificationError: at least one figure differs; ``mismatches`` lists them all.
     """
-    wanted = {"total": expected} if isinstance(expected, (int, str)) else dict(expected)
-    unknown = sorted(set(wanted) - set(FIGURES))
-    if unknown or not wanted:
-        raise UsageError(
-            f"cannot verify {', '.join(map(repr, unknown)) or 'nothing'}",
-            fix=f"expect one or more of {', '.join(FIGURES)}",
-        )
-    actual = {
-        "total": report.parameters.total,
-        "trainable": report.parameters.trainable,
-        "frozen": report.parameters.frozen,
-        "buffers": report.buffers.total,
-    }
-    label = {
-        "total": "parameters",
-        "trainable": "trainable parameters",
-        "frozen": "frozen parameters",
-        "buffers": "buffer elements",
-    }
-    mismatches = []
-    for figure in FIGURES:
-        if figure in wanted:
-            mismatch = check_total(actual[figure], parse_expected(wanted[figure]), tolerance)
-            if mismatch is not None:
-                mismatches.append(f"{label[figure]} {mismatch}")
-    if report.parameters.uninitialized_tensors and "total" in wanted:
-        mismatches.append(f"{report.parameters.uninitialized_tensors} parameter tensor(s) are uninitialized (lazy)")
-    if mismatches:
-        raise VerificationError(tuple(mismatches), target=report.target)
-    return report
+    return compare(report, parse_expectations(expected, tolerance))

@@ -31,7 +31,9 @@ def _cell(text: str) -> str:
 
 def _table(section: Section) -> list[str]:
     out = [f"**{section.title}**", ""] if section.title else []
-    out.append("| " + " | ".join(_cell(h) for h in section.headers) + " |")
+    # Markdown tables need a header row; the untitled summary gets generic column names.
+    headers = section.headers if any(section.headers) else ("", "exact", "approx.")
+    out.append("| " + " | ".join(_cell(h) for h in headers) + " |")
     out.append("|" + "|".join("---:" if numeric else "---" for numeric in section.numeric) + "|")
     out.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in section.rows)
     return out
