@@ -223,3 +223,31 @@ def test_deepcopy_is_a_different_model() -> None:
     model = TiedEmbeddingHead()
     twin = copy.deepcopy(model)
     assert paramcount.count(twin).parameters.total == 1632  # deepcopy keeps the tie
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["gc-on", "gc-off"])
+def test_garbage_collector_state_is_restored(enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        paramcount.count(TiedEmbeddingHead())
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_objects_the_user_froze_stay_frozen() -> None:
+    import gc
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        paramcount.count(TiedEmbeddingHead())
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

@@ -78,7 +78,7 @@ class _Sums:
         ties: dict[int, list[TensorRecord]] = {}
         # dtype -> [parameters, parameter bytes, buffers, buffer bytes]
         dtypes: dict[str, list[int]] = {}
-        parameters = trainable = frozen = parameter_tensors = 0
+        parameters = trainable_sum = frozen_sum = parameter_tensors = 0
         buffers = persistent = non_persistent = buffer_tensors = 0
         trainable_unknown = frozen_unknown = persistence_unknown = False
         uninitialized: list[str] = []
@@ -86,64 +86,64 @@ class _Sums:
         parameter, buffer = Kind.PARAMETER, Kind.BUFFER
 
         for r in inventory.tensors:
-            key = r.identity
+            # One unpacking instead of a named-field lookup per use.
+            name, module, kind, _, elements, dtype, stored_elements, stored_bytes, key, trainable, persistence, _ = r
             if key is not None:
                 first = first_of.setdefault(key, len(primaries))
                 if first != len(primaries):
                     ties.setdefault(first, [primaries[first]]).append(r)
                     continue
             primaries.append(r)
-            kind, elements = r.kind, r.elements
             if kind is not parameter and kind is not buffer:
                 continue
-            owner = position.get(r.module)
+            owner = position.get(module)
             if owner is None:
                 # A source that names a module it did not list: count it at its nearest listed ancestor.
-                owner = position[_nearest(r.module, position)]
+                owner = position[_nearest(module, position)]
             if kind is parameter:
                 parameter_tensors += 1
                 if elements is None:
                     # Uninitialized: trainable or frozen, its size unknown, so every sum it belongs to is unknown.
                     own_uninitialized[owner] += 1
-                    uninitialized.append(r.name)
-                    trainable_unknown = trainable_unknown or r.trainable is not False
-                    frozen_unknown = frozen_unknown or r.trainable is not True
+                    uninitialized.append(name)
+                    trainable_unknown = trainable_unknown or trainable is not False
+                    frozen_unknown = frozen_unknown or trainable is not True
                     continue
                 parameters += elements
                 own_parameters[owner] += elements
-                if r.trainable is True:
-                    trainable += elements
-                elif r.trainable is False:
-                    frozen += elements
+                if trainable is True:
+                    trainable_sum += elements
+                elif trainable is False:
+                    frozen_sum += elements
                 else:
                     trainable_unknown = frozen_unknown = True
                 offset = 0
             else:
                 buffer_tensors += 1
-                if elements is None or r.persistent is None:
+                if elements is None or persistence is None:
                     persistence_unknown = True
                 if elements is None:
                     continue
                 buffers += elements
                 own_buffers[owner] += elements
-                if r.persistent:
+                if persistence:
                     persistent += elements
                 else:
                     non_persistent += elements
                 offset = 2
-            row = dtypes.get(r.dtype)
+            row = dtypes.get(dtype)
             if row is None:
-                row = dtypes[r.dtype] = [0, 0, 0, 0]
+                row = dtypes[dtype] = [0, 0, 0, 0]
             row[offset] += elements
-            row[offset + 1] += r.stored_bytes or 0
-            if r.stored_elements is not None and r.stored_elements < elements:
+            row[offset + 1] += stored_bytes or 0
+            if stored_elements is not None and stored_elements < elements:
                 expanded.append(r)
 
         self.modules = modules
         self.own = (own_parameters, own_buffers, own_uninitialized)
         self.ties = [ties[first] for first in sorted(ties)]
         self.dtypes = dtypes
-        self.parameters = (parameters, trainable, frozen, parameter_tensors)
+        self.parameters = (parameters, trainable_sum, frozen_sum, parameter_tensors)
         self.buffers = (buffers, persistent, non_persistent, buffer_tensors)
         self.unknown = (trainable_unknown, frozen_unknown, persistence_unknown)
         self.uninitialized = uninitialized

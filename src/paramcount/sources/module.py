@@ -74,6 +74,7 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
     describe = _describer((UninitializedParameter, UninitializedBuffer))
     parameter, buffer = Kind.PARAMETER, Kind.BUFFER
     tensors: list[TensorRecord] = []
+    append = tensors.append
     modules: list[ModuleRecord] = []
     first_path: dict[int, str] = {}
     stack: list[tuple[torch.nn.Module, str, int]] = [(model, "", -1)]
@@ -86,23 +87,23 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
         if shared_with is not None:
             continue
         first_path[key] = path
-        prefix = f"{path}." if path else ""
         # One instance-dict read instead of four attribute lookups through nn.Module's class machinery.
         state = module.__dict__
-        for name, param in state["_parameters"].items():
+        parameters, buffers, children = state["_parameters"], state["_buffers"], state["_modules"]
+        if not (parameters or buffers or children):
+            continue  # a leaf without tensors (activations, dropout): nothing more to record
+        prefix = f"{path}." if path else ""
+        for name, param in parameters.items():
             if param is not None:
-                tensors.append(describe(prefix + name, path, parameter, param, param.requires_grad, None))
-        buffers = state["_buffers"]
+                append(describe(prefix + name, path, parameter, param, param.requires_grad, None))
         if buffers:
             non_persistent = state["_non_persistent_buffers_set"]
             for name, tensor in buffers.items():
                 if tensor is not None:
-                    tensors.append(describe(prefix + name, path, buffer, tensor, None, name not in non_persistent))
-        children = state["_modules"]
-        if children:
-            for name, child in reversed(children.items()):
-                if child is not None:
-                    stack.append((child, prefix + name, position))
+                    append(describe(prefix + name, path, buffer, tensor, None, name not in non_persistent))
+        for name, child in reversed(children.items()):
+            if child is not None:
+                stack.append((child, prefix + name, position))
     return Inventory(
         target=target if target is not None else f"<{type(model).__name__}>",
         tensors=tuple(tensors),
