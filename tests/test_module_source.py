@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -194,7 +195,13 @@ def test_distributed_data_parallel_is_looked_through(tmp_path: Path) -> None:
     import torch.distributed as dist
 
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{tmp_path / 'rendezvous'}",
+        rank=0,
+        world_size=1,
+        timeout=datetime.timedelta(seconds=60),
+    )
     try:
         ddp = nn.parallel.DistributedDataParallel(TiedEmbeddingHead())
         report = paramcount.count(ddp)

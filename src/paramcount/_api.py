@@ -8,7 +8,7 @@ import gc
 from typing import TYPE_CHECKING
 
 from paramcount import verify as _verify
-from paramcount.errors import TargetError
+from paramcount.errors import TargetError, UsageError
 from paramcount.sources import module as _module
 from paramcount.sources import spec as _spec
 from paramcount.tally import tally
@@ -47,7 +47,7 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
     7850
     """
     if depth is not None and depth < 0:
-        raise ValueError(f"depth must be >= 0 or None, not {depth}")
+        raise UsageError(f"depth must be >= 0 or None, not {depth}")
     model, target, notes = _model(obj, device)
     with _collection_paused():
         found = _module.inventory(model, target=target)
