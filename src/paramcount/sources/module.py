@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["inventory", "is_module", "unwrap"]
 
 # Records are named tuples; building them through tuple.__new__ skips the generated Python-level __new__, which
-# costs more than the rest of the per-tensor work (benchmarks/bench_modules.py). Field order is checked by mypy
-# only through the named-tuple types of the lists they go into, so tests compare records built both ways.
+# costs more than the rest of the per-tensor work (benchmarks/bench_modules.py). mypy cannot check the field
+# order of such calls: tests/test_module_source.py checks a record built this way field by field.
 _new = tuple.__new__
 
 
