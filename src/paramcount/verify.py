@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Expectation",
     "Expected",
-    "check",
     "check_total",
     "compare",
     "parse_expectations",
@@ -239,26 +238,3 @@ def compare(report: Report, expectations: tuple[Expectation, ...]) -> Report:
     if mismatches:
         raise VerificationError(tuple(mismatches), target=report.target)
     return report
-
-
-def check(
-    report: Report,
-    expected: int | str | Mapping[str, int | str],
-    *,
-    tolerance: int | str | None = None,
-) -> Report:
-    """Compare a report with expectations; raise with every mismatch, or return the report.
-
-    Args:
-        report: the counted report.
-        expected: as for :func:`parse_expectations`.
-        tolerance: as for :func:`parse_expectations`.
-
-    Returns:
-        ``report``, unchanged.
-
-    Raises:
-        UsageError: an expectation or the tolerance cannot be read, or names an unknown figure.
-        VerificationError: at least one figure differs; ``mismatches`` lists them all.
-    """
-    return compare(report, parse_expectations(expected, tolerance))
