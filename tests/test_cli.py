@@ -141,7 +141,7 @@ def test_verify_json_prints_the_document(capsys: pytest.CaptureFixture[str]) -> 
         (("count", "no_such_module_xyz:Model()"), 3, "cannot import module 'no_such_module_xyz'"),
         (("count", "torch.nn:Linear(1, 2, 3, 4, 5, 6)"), 3, "calling torch.nn:Linear failed"),
         (("count", "torch.nn:Linear(__import__('os'))"), 3, "unsupported expression"),
-        (("count", "missing.safetensors"), 3, "not a model spec"),
+        (("count", "missing.safetensors"), 3, "no such file or folder"),
         (("count", "tests.zoo:data_dependent()"), 3, "--device cpu"),
     ],
     ids=["mismatch", "two-mismatches", "no-expectation", "bad-expect", "bad-tolerance", "bad-format", "bad-depth",

@@ -111,7 +111,7 @@ def test_attribute_target(monkeypatch: pytest.MonkeyPatch) -> None:
         ("torch.nn:Linear(1, 2, 3, 4, 5, 6)", "calling torch.nn:Linear failed: TypeError"),
         ("torch.nn:Linear", "names the class Linear, not a model"),
         ("math:pi", "evaluates to float, not a torch.nn.Module"),
-        ("model.safetensors", "not a model spec"),
+        ("model.safetensors", "no such file or folder"),
     ],
     ids=["import", "attribute", "constructor", "class", "not-a-module", "path"],
 )

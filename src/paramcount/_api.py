@@ -28,8 +28,8 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
 
     Args:
         obj: a ``torch.nn.Module`` (wrappers such as ``DistributedDataParallel`` and ``torch.compile`` are looked
-            through), or a TARGET string naming one in code: ``"package.module:callable(args)"`` or
-            ``"package.module:attribute"``.
+            through); a TARGET string naming one in code: ``"package.module:callable(args)"`` or
+            ``"package.module:attribute"``; or the path of a checkpoint file or model folder (safetensors).
         depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
 
@@ -48,6 +48,11 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
     """
     if depth is not None and depth < 0:
         raise UsageError(f"depth must be >= 0 or None, not {depth}")
+    if isinstance(obj, str) and not _spec.looks_like_spec(obj.strip()):
+        from paramcount.sources import files
+
+        with _collection_paused():
+            return tally(files.inventory(obj), depth=depth)
     model, target, notes = _model(obj, device)
     with _collection_paused():
         found = _module.inventory(model, target=target)
@@ -123,13 +128,6 @@ def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple
 
 def _build(text: str, device: str) -> tuple[torch.nn.Module, str, tuple[str, ...]]:
     text = text.strip()
-    if not _spec.looks_like_spec(text):
-        raise TargetError(
-            "not a model spec",
-            target=text,
-            fix="write 'package.module:callable(args)' or 'package.module:attribute'; "
-            "this version does not read checkpoint files",
-        )
     try:
         import torch
     except ImportError:

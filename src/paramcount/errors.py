@@ -4,6 +4,7 @@
 ParamcountError                      exit 3 unless a subclass says otherwise
 ├── UsageError(ValueError)           exit 2   bad arguments: an unparsable expected count, an unknown format
 ├── TargetError(ValueError)          exit 3   the target cannot be read: bad spec, import or constructor failure
+│   └── FormatError                  exit 3   a file breaks a rule of its format (names the file, tensor, rule)
 ├── UnsafeTargetError(ValueError)    exit 4   the target would need code execution to be read
 └── VerificationError(AssertionError) exit 1  the count differs from the expectation (every mismatch listed)
 ```
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "FormatError",
     "ParamcountError",
     "TargetError",
     "UnsafeTargetError",
@@ -62,6 +64,23 @@ class TargetError(ParamcountError, ValueError):
     """A target that cannot be read: malformed spec, failed import, failed constructor, not a model."""
 
     exit_code: ClassVar[int] = 3
+
+
+class FormatError(TargetError):
+    """A file that breaks a rule of its format.
+
+    Args:
+        problem: what is wrong, with the limit next to the actual value.
+        target: the file.
+        rule: a short name of the rule broken (``"offsets"``, ``"header-too-large"``), for tests and tools.
+        tensor: the tensor the problem is about, if any.
+    """
+
+    def __init__(self, problem: str, *, target: str | None = None, rule: str, tensor: str | None = None) -> None:
+        self.rule = rule
+        self.tensor = tensor
+        where = f"tensor {tensor!r}: " if tensor is not None else ""
+        super().__init__(f"{where}{problem}", target=target, fix="the file is malformed or truncated; re-export it")
 
 
 class UnsafeTargetError(ParamcountError, ValueError):

@@ -59,7 +59,8 @@ class TensorRecord(NamedTuple):
         identity: "same tensor?" key; equal keys are one tensor. ``None`` means unique.
         trainable: ``requires_grad`` of a live parameter; ``None`` when unknowable or not a parameter.
         persistent: whether a buffer is saved in ``state_dict``; ``None`` when unknowable or not a buffer.
-        notes: short machine-readable flags (``"expanded"``, ``"uninitialized"``).
+        notes: short machine-readable flags (``"expanded"``, ``"uninitialized"``); for a stored tensor that is not
+            a parameter, its first note names its class in :data:`paramcount.classify.REASONS`.
     """
 
     name: str
@@ -127,6 +128,10 @@ class Inventory:
         modules: module paths in pre-order; empty for sources without module structure.
         warnings: problems the source noticed that the tally cannot see.
         notes: informational facts about how the target was read (wrappers removed, device used).
+        format: the file format read (``"safetensors"``), ``None`` for a live model.
+        files: the files read, in order.
+        verdict: ``"ok"`` or ``"untrusted"`` for files; ``None`` for a live model.
+        storages: distinct storages behind the tensors, when the source knows (files).
     """
 
     target: str
@@ -134,3 +139,7 @@ class Inventory:
     modules: tuple[ModuleRecord, ...] = ()
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    format: str | None = None
+    files: tuple[str, ...] = ()
+    verdict: str | None = None
+    storages: int | None = None

@@ -14,9 +14,11 @@ if TYPE_CHECKING:
 __all__ = [
     "BufferCounts",
     "DtypeCount",
+    "Exclusion",
     "ModuleRow",
     "ParameterCounts",
     "Report",
+    "TensorCounts",
     "TieGroup",
 ]
 
@@ -113,6 +115,34 @@ class ModuleRow(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class TensorCounts:
+    """Every stored tensor of a file, whatever its role.
+
+    Attributes:
+        count: stored entries (names).
+        elements: elements of unique tensors (views of one storage counted once).
+        unique_storages: distinct storages.
+        bytes: bytes of unique tensors as stored.
+    """
+
+    count: int
+    elements: int
+    unique_storages: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """A class of stored tensors left out of the parameter count, and why."""
+
+    what: str
+    kind: Kind
+    tensors: int
+    elements: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The answer for one target. ``to_dict()`` gives the JSON document (schema version 1).
 
@@ -127,6 +157,11 @@ class Report:
         notes: how the target was read (device, wrappers removed).
         records: every tensor record the source produced, in order.
         depth: the module depth the rows were limited to, or ``None`` for all.
+        format: the file format read, ``None`` for a live model.
+        files: the files read.
+        tensors: counts over every stored tensor (files only).
+        excluded: stored tensors left out of ``parameters``, by class, with reasons (files only).
+        verdict: ``"ok"`` or ``"untrusted"`` (files only).
     """
 
     target: str
@@ -139,6 +174,11 @@ class Report:
     notes: tuple[str, ...]
     records: tuple[TensorRecord, ...]
     depth: int | None = None
+    format: str | None = None
+    files: tuple[str, ...] = ()
+    tensors: TensorCounts | None = None
+    excluded: tuple[Exclusion, ...] = ()
+    verdict: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document for this report (``schema_version`` 1).

@@ -17,10 +17,20 @@ The counting contract (DESIGN.md):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from paramcount.classify import REASONS
 from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
-from paramcount.report import BufferCounts, DtypeCount, ModuleRow, ParameterCounts, Report, TieGroup
+from paramcount.report import (
+    BufferCounts,
+    DtypeCount,
+    Exclusion,
+    ModuleRow,
+    ParameterCounts,
+    Report,
+    TensorCounts,
+    TieGroup,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -56,6 +66,11 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
         notes=inventory.notes,
         records=inventory.tensors,
         depth=depth,
+        format=inventory.format,
+        files=inventory.files,
+        tensors=None if inventory.format is None else sums.tensor_counts(inventory),
+        excluded=() if inventory.format is None else sums.exclusions(),
+        verdict=inventory.verdict,
     )
 
 
@@ -83,6 +98,8 @@ class _Sums:
         trainable_unknown = frozen_unknown = persistence_unknown = False
         uninitialized: list[str] = []
         expanded: list[TensorRecord] = []
+        excluded: dict[str, list[Any]] = {}
+        stored_total = elements_total = 0
         parameter, buffer = Kind.PARAMETER, Kind.BUFFER
 
         for r in inventory.tensors:
@@ -94,8 +111,19 @@ class _Sums:
                     ties.setdefault(first, [primaries[first]]).append(r)
                     continue
             primaries.append(r)
-            if kind is not parameter and kind is not buffer:
-                continue
+            stored_total += stored_bytes or 0
+            if elements is not None:
+                elements_total += elements
+            if kind is not parameter:
+                # Grouped by class for the report's list of what a file's parameter count leaves out.
+                what = r.notes[0] if r.notes else kind.value
+                group = excluded.get(what)
+                if group is None:
+                    group = excluded[what] = [kind, 0, 0]
+                group[1] += 1
+                group[2] += elements or 0
+                if kind is not buffer:
+                    continue
             owner = position.get(module)
             if owner is None:
                 # A source that names a module it did not list: count it at its nearest listed ancestor.
@@ -148,6 +176,18 @@ class _Sums:
         self.unknown = (trainable_unknown, frozen_unknown, persistence_unknown)
         self.uninitialized = uninitialized
         self.expanded = expanded
+        self.excluded = excluded
+        self.stored_total, self.elements_total, self.unique = stored_total, elements_total, len(primaries)
+
+    def tensor_counts(self, inventory: Inventory) -> TensorCounts:
+        storages = inventory.storages if inventory.storages is not None else self.unique
+        return TensorCounts(len(inventory.tensors), self.elements_total, storages, self.stored_total)
+
+    def exclusions(self) -> tuple[Exclusion, ...]:
+        return tuple(
+            Exclusion(what, kind, tensors, elements, REASONS.get(what, f"a {kind.value}, not a parameter"))
+            for what, (kind, tensors, elements) in self.excluded.items()
+        )
 
     def parameter_counts(self) -> ParameterCounts:
         total, trainable, frozen, tensors = self.parameters

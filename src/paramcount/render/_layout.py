@@ -47,6 +47,11 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
         summary.append(("  non-persistent", *_count(b.non_persistent)))
     parameter_bytes = sum(row.parameter_bytes for row in report.by_dtype)
     summary.append(("Parameter memory", human_bytes(parameter_bytes), ""))
+    if report.tensors is not None:
+        t = report.tensors
+        summary.append(("Stored tensors", exact(t.count), f"{exact(t.elements)} elements, {human_bytes(t.bytes)}"))
+    if report.verdict is not None:
+        summary.append(("Verdict", report.verdict, ""))
     result = [Section("", ("", "", ""), tuple(summary), (False, True, True))]
 
     if report.modules:
@@ -85,6 +90,17 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
                 ("dtype", "parameters", "bytes", "buffers", "buffer bytes"),
                 tuple(rows),
                 (False, True, True, True, True),
+            )
+        )
+
+    if report.excluded:
+        rows = [(e.what, e.kind.value, exact(e.tensors), exact(e.elements), e.reason) for e in report.excluded]
+        result.append(
+            Section(
+                "Stored but not counted as parameters",
+                ("class", "kind", "tensors", "elements", "reason"),
+                tuple(rows),
+                (False, False, True, True, False),
             )
         )
 

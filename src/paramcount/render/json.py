@@ -19,7 +19,7 @@ SCHEMA_VERSION = 1
 def document(report: Report) -> dict[str, Any]:
     """The report as plain JSON values (dicts, lists, ints, strings, ``None``)."""
     p, b = report.parameters, report.buffers
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "target": report.target,
         "parameters": {
@@ -63,6 +63,23 @@ def document(report: Report) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "notes": list(report.notes),
     }
+    if report.format is not None:
+        doc["format"] = report.format
+        doc["files"] = list(report.files)
+        if report.tensors is not None:
+            t = report.tensors
+            doc["tensors"] = {
+                "count": t.count,
+                "elements": t.elements,
+                "unique_storages": t.unique_storages,
+                "bytes": t.bytes,
+            }
+        doc["excluded"] = [
+            {"what": e.what, "kind": e.kind.value, "tensors": e.tensors, "elements": e.elements, "reason": e.reason}
+            for e in report.excluded
+        ]
+        doc["verdict"] = report.verdict
+    return doc
 
 
 def render(report: Report) -> str:

@@ -18,6 +18,8 @@ __all__ = ["render"]
 def render(report: Report) -> str:
     """The report as aligned text with a final newline."""
     lines = [report.target]
+    if report.format is not None:
+        lines.append(f"format: {report.format}, {len(report.files)} file(s) read")
     lines.extend(f"note: {note}" for note in report.notes)
     for section in sections(report, tree=True):
         lines.append("")

@@ -1,0 +1,81 @@
+"""Random-access byte sources with bounded reads. File readers read only through a Blob, never ``open()``.
+
+A local file today; HTTP range requests and object stores fit the same two members later.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import TYPE_CHECKING, Protocol
+
+from paramcount.errors import FormatError, TargetError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["Blob", "LocalFile"]
+
+
+class Blob(Protocol):
+    """Bytes addressed by offset; ``read`` never returns fewer bytes than asked for."""
+
+    name: str
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
+class LocalFile:
+    """A regular local file, opened once; every read is checked against the size and a caller's cap.
+
+    Args:
+        path: the file; FIFOs, devices and other non-regular files are refused before they are read.
+
+    Raises:
+        TargetError: the file is missing, unreadable or not a regular file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.name = os.fspath(path)
+        try:
+            fd = os.open(self.name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as e:
+            raise TargetError(f"cannot open ({e.strerror})", target=self.name, fix="check the path") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise TargetError("not a regular file", target=self.name, fix="name a checkpoint file or folder")
+        except BaseException:
+            os.close(fd)
+            raise
+        self.size = info.st_size
+        self._fd = fd
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``.
+
+        Raises:
+            FormatError: the range is outside the file.
+        """
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise FormatError(
+                f"needs bytes {offset}..{offset + length} but the file has {self.size}",
+                target=self.name,
+                rule="truncated",
+            )
+        data = os.pread(self._fd, length, offset)
+        if len(data) != length:
+            raise FormatError(f"short read at offset {offset}", target=self.name, rule="truncated")
+        return data
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> LocalFile:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()

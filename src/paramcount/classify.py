@@ -1,0 +1,45 @@
+"""Which stored tensors are not parameters, by name and shape, with the reason each is left out.
+
+A checkpoint file stores parameters and buffers alike; these rules recognise the buffers that common
+architectures persist, so that a file's parameter count matches the model's. Every tensor they exclude is listed
+in the report with its reason.
+
+>>> classify("encoder.layer.0.bn.running_mean", (64,))
+'batchnorm-statistics'
+>>> classify("h.0.attn.bias", (1, 1, 1024, 1024)), classify("h.0.attn.c_attn.bias", (2304,))
+('attention-mask', None)
+"""
+
+from __future__ import annotations
+
+__all__ = ["REASONS", "classify"]
+
+#: why each class of tensor is not counted as parameters
+REASONS: dict[str, str] = {
+    "batchnorm-statistics": "BatchNorm running statistics are buffers, updated by forward passes, not trained",
+    "rotary-frequencies": "rotary embedding inverse frequencies are buffers computed from the config",
+    "attention-mask": "causal attention masks are constant buffers",
+    "position-ids": "position id tables are constant buffers",
+    "not-in-index": "stored in a shard but missing from the index's weight_map, so the model never loads it",
+}
+
+_SUFFIXES = {
+    "running_mean": "batchnorm-statistics",
+    "running_var": "batchnorm-statistics",
+    "num_batches_tracked": "batchnorm-statistics",
+    "inv_freq": "rotary-frequencies",
+    "masked_bias": "attention-mask",
+    "position_ids": "position-ids",
+}
+
+
+def classify(name: str, shape: tuple[int, ...]) -> str | None:
+    """The class of a stored tensor that is not a parameter, or ``None`` for a parameter."""
+    last = name.rpartition(".")[2]
+    what = _SUFFIXES.get(last)
+    if what is not None:
+        return what
+    # GPT-2 style `attn.bias` is the (1, 1, n, n) causal mask; a real attention bias is one-dimensional.
+    if name.endswith("attn.bias") and len(shape) == 4:
+        return "attention-mask"
+    return None

@@ -1,0 +1,193 @@
+"""safetensors headers, validated rule by rule like the reference implementation, without reading tensor data.
+
+Layout: ``u64 LE N``, then ``N`` bytes of UTF-8 JSON, then the byte buffer that ``data_offsets`` address.
+Rules follow ``read_metadata`` and ``Metadata::validate`` in huggingface/safetensors ``safetensors/src/tensor.rs``
+(reference/formats.md 1.2); where Python's ``json`` is laxer than serde (BOM, NaN, floats, booleans as ints, huge
+ints, duplicate keys, deep nesting) the stricter behaviour is enforced here, and duplicate keys are refused
+rather than resolved "last wins".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from paramcount.dtypes import SAFETENSORS, DType
+from paramcount.errors import FormatError
+
+if TYPE_CHECKING:
+    from paramcount.blob import Blob
+
+__all__ = ["MAX_HEADER_SIZE", "Entry", "Header", "read_header", "sniff"]
+
+#: Largest header accepted, in bytes (``MAX_HEADER_SIZE`` in tensor.rs).
+MAX_HEADER_SIZE = 100_000_000
+_U64 = 2**64
+
+
+class Entry(NamedTuple):
+    """One tensor in a header."""
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+class Header(NamedTuple):
+    """A validated header: entries in offset order, the metadata map, and where the data starts."""
+
+    entries: tuple[Entry, ...]
+    metadata: dict[str, str]
+    data_start: int
+
+
+def sniff(head: bytes, size: int) -> bool:
+    """Whether the first bytes look like a safetensors file: a u64 length that fits, then JSON opening an object."""
+    if len(head) < 9:
+        return False
+    (length,) = struct.unpack("<Q", head[:8])
+    return 8 + length <= size and head[8:].lstrip(b" \t\r\n")[:1] == b"{"
+
+
+class _InvalidValueError(ValueError):
+    """A JSON value of the wrong type or range; turned into a FormatError with the file name."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _InvalidValueError(f"duplicate key {key!r} (readers disagree on which one wins)")
+        result[key] = value
+    return result
+
+
+def _no_float(text: str) -> float:
+    raise _InvalidValueError(f"non-integer number {text!r}")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:
+        raise _InvalidValueError(f"integer {text[:24]}... is out of range")
+    return int(text)
+
+
+def _u64(value: object, what: str) -> int:
+    if type(value) is not int or not 0 <= value < _U64:
+        raise _InvalidValueError(f"{what} must be an integer in [0, 2**64), got {value!r}")
+    return value
+
+
+def read_header(blob: Blob) -> Header:
+    """Read and validate the header of a safetensors file.
+
+    Args:
+        blob: the file.
+
+    Returns:
+        The entries (sorted by offset), the ``__metadata__`` map and the data offset.
+
+    Raises:
+        FormatError: one per rule, naming the file, the tensor where there is one, and the rule.
+    """
+    name = blob.name
+    if blob.size < 8:
+        raise FormatError(
+            f"file of {blob.size} bytes is smaller than the 8-byte header length", target=name, rule="header-too-small"
+        )
+    (length,) = struct.unpack("<Q", blob.read(0, 8))
+    if length > MAX_HEADER_SIZE:
+        raise FormatError(
+            f"header length {length} exceeds the maximum of {MAX_HEADER_SIZE} bytes",
+            target=name,
+            rule="header-too-large",
+        )
+    if 8 + length > blob.size:
+        raise FormatError(
+            f"header length {length} runs past the end of the {blob.size}-byte file", target=name, rule="header-length"
+        )
+    raw = blob.read(8, length)
+    try:
+        text = raw.decode("utf-8")
+        document = json.loads(
+            text, object_pairs_hook=_pairs, parse_float=_no_float, parse_int=_bounded_int, parse_constant=_no_float
+        )
+    except UnicodeDecodeError as e:
+        raise FormatError(
+            f"header is not valid UTF-8 ({e.reason} at byte {e.start})", target=name, rule="header-utf8"
+        ) from None
+    except RecursionError:
+        raise FormatError("header JSON is nested too deeply", target=name, rule="header-json") from None
+    except ValueError as e:  # json.JSONDecodeError and _InvalidValueError
+        raise FormatError(
+            f"header is not valid JSON: {str(e).splitlines()[0]}", target=name, rule="header-json"
+        ) from None
+    if not isinstance(document, dict):
+        raise FormatError(f"header is a JSON {type(document).__name__}, not an object", target=name, rule="header-json")
+    metadata = document.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise FormatError("'__metadata__' must map strings to strings", target=name, rule="header-json")
+    entries = [_entry(tensor, info, name) for tensor, info in document.items()]
+    entries.sort(key=lambda e: (e.begin, e.end))
+    expected_begin = 0
+    for entry in entries:
+        if entry.begin != expected_begin or entry.end < entry.begin:
+            raise FormatError(
+                f"data_offsets [{entry.begin}, {entry.end}] do not start where the previous tensor ends "
+                f"({expected_begin}); tensors must be contiguous, in order, without gaps or overlaps",
+                target=name,
+                rule="offsets",
+                tensor=entry.name,
+            )
+        elements = math.prod(entry.shape)
+        bits = elements * entry.dtype.bits
+        if elements >= _U64 or bits >= _U64:
+            raise FormatError(f"shape {list(entry.shape)} overflows", target=name, rule="overflow", tensor=entry.name)
+        if bits % 8:
+            raise FormatError(
+                f"{elements} elements of {entry.dtype.bits} bits do not fill whole bytes",
+                target=name,
+                rule="misaligned",
+                tensor=entry.name,
+            )
+        if entry.end - entry.begin != bits // 8:
+            raise FormatError(
+                f"holds {entry.end - entry.begin} bytes but its shape and dtype need {bits // 8}",
+                target=name,
+                rule="size",
+                tensor=entry.name,
+            )
+        expected_begin = entry.end
+    if 8 + length + expected_begin != blob.size:
+        raise FormatError(
+            f"tensors end at byte {8 + length + expected_begin} but the file has {blob.size}",
+            target=name,
+            rule="incomplete",
+        )
+    return Header(tuple(entries), metadata, 8 + length)
+
+
+def _entry(tensor: str, info: object, name: str) -> Entry:
+    try:
+        if not isinstance(info, dict):
+            raise _InvalidValueError(f"entry is a {type(info).__name__}, not an object")
+        dtype_name = info.get("dtype")
+        if not isinstance(dtype_name, str) or dtype_name not in SAFETENSORS:
+            raise _InvalidValueError(f"unknown dtype {dtype_name!r}")
+        shape = info.get("shape")
+        offsets = info.get("data_offsets")
+        if not isinstance(shape, list):
+            raise _InvalidValueError(f"shape must be a list, got {shape!r}")
+        if not isinstance(offsets, list) or len(offsets) != 2:
+            raise _InvalidValueError(f"data_offsets must be a list of two integers, got {offsets!r}")
+        dims = tuple(_u64(d, "a dimension") for d in shape)
+        begin, end = (_u64(o, "an offset") for o in offsets)
+    except _InvalidValueError as e:
+        raise FormatError(str(e), target=name, rule="header-json", tensor=tensor) from None
+    return Entry(tensor, SAFETENSORS[dtype_name], dims, begin, end)

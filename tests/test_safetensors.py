@@ -1,0 +1,304 @@
+"""safetensors files, indexes and folders: real writers as oracles, every validation rule on crafted files."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import paramcount
+from paramcount.errors import FormatError, TargetError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def raw(header: Any, data: bytes = b"", *, length: int | None = None) -> bytes:
+    """A safetensors file from a header (dict, or bytes taken as is) and a data buffer."""
+    body = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(body) if length is None else length) + body + data
+
+
+def f32(shape: list[int], begin: int, end: int) -> dict[str, Any]:
+    return {"dtype": "F32", "shape": shape, "data_offsets": [begin, end]}
+
+
+# (id, file bytes, rule paramcount reports). Each is checked against the safetensors library too.
+MALFORMED: list[tuple[str, bytes, str]] = [
+    ("empty", b"", "header-too-small"),
+    ("seven-bytes", b"\x02\x00\x00", "header-too-small"),
+    ("header-too-large", struct.pack("<Q", 100_000_001) + b"{}", "header-too-large"),
+    ("header-max-u64", struct.pack("<Q", 2**64 - 1) + b"{}", "header-too-large"),
+    ("header-past-end", raw(b"{}", length=1000), "header-length"),
+    ("bom", raw(b"\xef\xbb\xbf{}"), "header-json"),
+    ("bad-utf8", raw(b'{"\xff": 1}'), "header-utf8"),
+    ("trailing-nul", raw(b"{}\x00\x00"), "header-json"),
+    ("array", raw(b"[1, 2]"), "header-json"),
+    ("deep-nesting", raw(b"[" * 100_000), "header-json"),
+    ("nan-dim", raw(b'{"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 4]}}', b"\0" * 4), "header-json"),
+    ("float-dim", raw(b'{"a": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}}', b"\0" * 4), "header-json"),
+    ("bool-dim", raw({"a": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, b"\0" * 4), "header-json"),
+    ("negative-dim", raw({"a": f32([-1], 0, 4)}, b"\0" * 4), "header-json"),
+    ("huge-int", raw(b'{"a": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 4]}}'),
+     "header-json"),
+    ("offsets-missing", raw({"a": {"dtype": "F32", "shape": [1]}}, b"\0" * 4), "header-json"),
+    ("offsets-three", raw({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4, 8]}}, b"\0" * 4), "header-json"),
+    ("unknown-dtype", raw({"a": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}}, b"\0" * 16), "header-json"),
+    ("lowercase-dtype", raw({"a": {"dtype": "f32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4), "header-json"),
+    ("metadata-not-strings", raw({"__metadata__": {"n": 1}}), "header-json"),
+    ("gap", raw({"a": f32([2], 4, 12)}, b"\0" * 12), "offsets"),
+    ("overlap", raw({"a": f32([2], 0, 8), "b": f32([2], 4, 12)}, b"\0" * 12), "offsets"),
+    ("alias", raw({"a": f32([2], 0, 8), "b": f32([2], 0, 8)}, b"\0" * 8), "offsets"),
+    ("reversed", raw({"a": f32([0], 4, 0)}, b"\0" * 4), "offsets"),
+    ("size-mismatch", raw({"a": f32([3], 0, 8)}, b"\0" * 8), "size"),
+    ("overflow", raw({"a": f32([2**32, 2**32], 0, 0)}), "overflow"),
+    ("misaligned-f4", raw({"a": {"dtype": "F4", "shape": [3], "data_offsets": [0, 2]}}, b"\0" * 2), "misaligned"),
+    ("trailing-byte", raw({"a": f32([1], 0, 4)}, b"\0" * 5), "incomplete"),
+    ("missing-byte", raw({"a": f32([1], 0, 4)}, b"\0" * 3), "incomplete"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "data", "rule"), MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_malformed_files_fail_with_their_rule_like_the_reference(
+    tmp_path: Path, case: str, data: bytes, rule: str
+) -> None:
+    path = tmp_path / f"{case}.safetensors"
+    path.write_bytes(data)
+    # Oracle: the safetensors library refuses every one of these files too.
+    with pytest.raises(Exception), safe_open(str(path), framework="numpy") as f:  # noqa: B017, PT011 -- several types
+        list(f.keys())
+    with pytest.raises(FormatError) as info:
+        paramcount.count(str(path))
+    assert info.value.rule == rule
+    assert str(path) in str(info.value)
+
+
+def test_duplicate_keys_are_refused_where_the_reference_lets_the_last_win(tmp_path: Path) -> None:
+    entry = json.dumps(f32([1], 0, 4)).encode()
+    path = tmp_path / "dup.safetensors"
+    path.write_bytes(raw(b'{"a": ' + entry + b', "a": ' + entry + b"}", b"\0" * 4))
+    with safe_open(str(path), framework="numpy") as f:
+        assert list(f.keys()) == ["a"]  # the library silently keeps one
+    with pytest.raises(FormatError, match="duplicate key 'a'") as info:
+        paramcount.count(str(path))
+    assert info.value.rule == "header-json"
+
+
+ACCEPTED: list[tuple[str, bytes, int]] = [
+    ("empty-object", raw({}), 0),
+    ("whitespace", raw(b'  {"a": ' + json.dumps(f32([1], 0, 4)).encode() + b"}  ", b"\0" * 4), 1),
+    ("unknown-field", raw({"a": {**f32([2], 0, 8), "extra": [1, 2]}}, b"\0" * 8), 2),
+    ("zero-elements", raw({"a": f32([0, 5], 0, 0), "b": f32([1], 0, 4)}, b"\0" * 4), 1),
+    ("scalar", raw({"a": f32([], 0, 4)}, b"\0" * 4), 1),
+    ("empty-name", raw({"": f32([1], 0, 4)}, b"\0" * 4), 1),
+    ("f4-even", raw({"a": {"dtype": "F4", "shape": [4, 6], "data_offsets": [0, 12]}}, b"\0" * 12), 24),
+    ("metadata", raw({"__metadata__": {"format": "pt"}, "a": f32([1], 0, 4)}, b"\0" * 4), 1),
+]
+
+
+@pytest.mark.parametrize(("case", "data", "total"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
+def test_edge_cases_the_reference_accepts(tmp_path: Path, case: str, data: bytes, total: int) -> None:
+    path = tmp_path / f"{case}.safetensors"
+    path.write_bytes(data)
+    (length,) = struct.unpack("<Q", data[:8])
+    names = json.loads(data[8 : 8 + length]).keys() - {"__metadata__"}
+    with safe_open(str(path), framework="numpy") as f:  # oracle: the library reads it
+        assert sorted(f.keys()) == sorted(names)
+    assert paramcount.count(str(path)).parameters.total == total
+
+
+def test_real_file_counts_like_the_library(tmp_path: Path) -> None:
+    tensors = {
+        "embed.weight": torch.zeros(100, 16, dtype=torch.bfloat16),
+        "layer.weight": torch.zeros(16, 16, dtype=torch.float16),
+        "layer.bias": torch.zeros(16),
+        "flags": torch.zeros(3, dtype=torch.bool),
+        "fp8": torch.zeros(4, 4, dtype=torch.float8_e4m3fn),
+        "bn.running_mean": torch.zeros(16),
+        "bn.running_var": torch.ones(16),
+        "bn.num_batches_tracked": torch.zeros((), dtype=torch.int64),
+        "rotary.inv_freq": torch.zeros(8),
+    }
+    path = tmp_path / "weights.bin"  # detection by content, not by extension
+    save_file(tensors, str(path))
+    with safe_open(str(path), framework="pt") as f:
+        oracle = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118 -- safe_open has no __iter__
+    report = paramcount.count(str(path))
+    buffers = {"bn.running_mean", "bn.running_var", "bn.num_batches_tracked", "rotary.inv_freq"}
+    expected = sum(torch.Size(shape).numel() for name, shape in oracle.items() if name not in buffers)
+    assert report.parameters.total == expected == 1600 + 256 + 16 + 3 + 16
+    assert report.parameters.trainable is None  # unknowable in a file
+    assert report.buffers.total == 16 + 16 + 1 + 8
+    assert report.tensors is not None
+    assert report.tensors.count == len(tensors)
+    assert report.tensors.bytes == path.stat().st_size - 8 - struct.unpack("<Q", path.read_bytes()[:8])[0]
+    dtypes = {d.dtype: (d.parameters, d.parameter_bytes) for d in report.by_dtype}
+    assert dtypes["bfloat16"] == (1600, 3200) and dtypes["float8_e4m3fn"] == (16, 16) and dtypes["bool"] == (3, 3)
+    excluded = {e.what: (e.tensors, e.elements) for e in report.excluded}
+    assert excluded == {"batchnorm-statistics": (3, 33), "rotary-frequencies": (1, 8)}
+    doc = report.to_dict()
+    assert doc["format"] == "safetensors" and doc["verdict"] == "ok" and doc["files"] == [str(path)]
+    assert all(e["reason"] for e in doc["excluded"])
+
+
+def _save_sharded(folder: Path, tie: bool) -> int:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(
+        n_layer=2, n_embd=64, n_head=2, vocab_size=1000, n_positions=128, tie_word_embeddings=tie
+    )
+    model = transformers.GPT2LMHeadModel(config)
+    model.save_pretrained(folder, max_shard_size="100KB")
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_sharded_folder_index_and_shards_agree_with_the_live_model(tmp_path: Path) -> None:
+    folder = tmp_path / "gpt2"
+    live = _save_sharded(folder, tie=True)
+    assert live == 172_288
+    for target in (folder, folder / "model.safetensors.index.json"):
+        report = paramcount.count(str(target))
+        assert report.parameters.total == live
+        assert len(report.files) > 2
+        assert report.warnings == ()
+
+
+def test_untied_head_is_counted_and_tied_head_once(tmp_path: Path) -> None:
+    untied = tmp_path / "untied"
+    live = _save_sharded(untied, tie=False)
+    assert paramcount.count(str(untied)).parameters.total == live == 172_288 + 64_000
+    # A file that stores a tied head anyway (torch.save-style exports do) is counted once under the config.
+    folder = tmp_path / "tied"
+    folder.mkdir()
+    embed = torch.zeros(1000, 64)
+    save_file(
+        {"transformer.wte.weight": embed, "lm_head.weight": embed.clone(), "ln.weight": torch.zeros(64)},
+        str(folder / "model.safetensors"),
+    )
+    (folder / "config.json").write_text(json.dumps({"tie_word_embeddings": True}))
+    report = paramcount.count(str(folder))
+    assert report.parameters.total == 64_000 + 64
+    assert [set(g.names) for g in report.tied] == [{"transformer.wte.weight", "lm_head.weight"}]
+    (folder / "config.json").write_text(json.dumps({"tie_word_embeddings": False}))
+    assert paramcount.count(str(folder)).parameters.total == 128_000 + 64
+
+
+def _index(folder: Path, weight_map: dict[str, str], **metadata: int) -> Path:
+    path = folder / "model.safetensors.index.json"
+    path.write_text(json.dumps({"metadata": metadata, "weight_map": weight_map}))
+    return path
+
+
+def test_index_cross_checks(tmp_path: Path) -> None:
+    save_file({"a": torch.zeros(2), "b": torch.zeros(3)}, str(tmp_path / "s1.safetensors"))
+    save_file({"c": torch.zeros(4)}, str(tmp_path / "s2.safetensors"))
+    index = _index(tmp_path, {"a": "s1.safetensors", "b": "s1.safetensors", "c": "s2.safetensors"}, total_size=36)
+    assert paramcount.count(str(index)).parameters.total == 9
+
+    _index(tmp_path, {"a": "s1.safetensors", "c": "s2.safetensors"})  # b stored but not listed
+    report = paramcount.count(str(tmp_path))
+    assert report.parameters.total == 6
+    assert [(e.what, e.tensors, e.elements) for e in report.excluded] == [("not-in-index", 1, 3)]
+    assert any("missing from the index" in w for w in report.warnings)
+
+    _index(tmp_path, {"a": "s1.safetensors", "b": "s1.safetensors", "c": "s2.safetensors"}, total_size=999)
+    assert any("total_size is 999" in w for w in paramcount.count(str(tmp_path)).warnings)
+
+
+@pytest.mark.parametrize(
+    ("weight_map", "rule", "message"),
+    [
+        ({"a": "../outside.safetensors"}, "index-path", "outside the folder"),
+        ({"a": "/etc/passwd"}, "index-path", "outside the folder"),
+        ({"a": "s1.safetensors", "b": "s1.safetensors", "c": "s1.safetensors"}, "index-missing", "in no shard"),
+        ({"a": "s2.safetensors", "b": "s1.safetensors", "c": "s2.safetensors"}, "index-shard", "maps it to"),
+    ],
+    ids=["dotdot", "absolute", "listed-but-absent", "wrong-shard"],
+)
+def test_bad_indexes_are_refused(tmp_path: Path, weight_map: dict[str, str], rule: str, message: str) -> None:
+    (tmp_path / "model").mkdir()
+    folder = tmp_path / "model"
+    save_file({"a": torch.zeros(2), "b": torch.zeros(3)}, str(folder / "s1.safetensors"))
+    save_file({"c": torch.zeros(4)}, str(folder / "s2.safetensors"))
+    save_file({"a": torch.zeros(2)}, str(tmp_path / "outside.safetensors"))
+    _index(folder, weight_map)
+    with pytest.raises(FormatError, match=message) as info:
+        paramcount.count(str(folder))
+    assert info.value.rule == rule
+
+
+def test_symlinked_shard_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    save_file({"a": torch.zeros(2)}, str(tmp_path / "outside.safetensors"))
+    (folder / "s1.safetensors").symlink_to(tmp_path / "outside.safetensors")
+    _index(folder, {"a": "s1.safetensors"})
+    with pytest.raises(FormatError, match="outside the folder"):
+        paramcount.count(str(folder))
+
+
+def test_tensor_in_two_shards_and_missing_shard(tmp_path: Path) -> None:
+    save_file({"a": torch.zeros(2)}, str(tmp_path / "s1.safetensors"))
+    save_file({"a": torch.zeros(2)}, str(tmp_path / "s2.safetensors"))
+    _index(tmp_path, {"a": "s1.safetensors", "b": "s2.safetensors"})
+    with pytest.raises(FormatError, match="stored in both"):
+        paramcount.count(str(tmp_path))
+    _index(tmp_path, {"a": "s1.safetensors", "b": "s3.safetensors"})
+    with pytest.raises(TargetError, match=r"'s3\.safetensors' named by the index is missing"):
+        paramcount.count(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "no such file or folder"),
+        ("empty-folder", "holds no model.safetensors"),
+        ("two-files", "holds 2 .safetensors files and no model.safetensors.index.json"),
+        ("zip", "PyTorch zip checkpoint: this version reads safetensors only"),
+        ("text", "not a checkpoint format paramcount recognises"),
+        ("fifo", "not a regular file"),
+    ],
+    ids=str,
+)
+def test_targets_that_are_not_checkpoints(tmp_path: Path, setup: str, message: str) -> None:
+    import os
+
+    target = tmp_path / "target"
+    if setup == "empty-folder":
+        target.mkdir()
+    elif setup == "two-files":
+        target.mkdir()
+        save_file({"a": torch.zeros(1)}, str(target / "a.safetensors"))
+        save_file({"a": torch.zeros(1)}, str(target / "b.safetensors"))
+    elif setup == "zip":
+        torch.save({"w": torch.zeros(2)}, target)
+    elif setup == "text":
+        target.write_text("hello, world\n")
+    elif setup == "fifo":
+        os.mkfifo(target)
+    with pytest.raises(TargetError, match=message):
+        paramcount.count(str(target))
+
+
+def test_cli_on_a_file_does_not_import_torch_and_exits_3_on_a_bad_file(tmp_path: Path) -> None:
+    good = tmp_path / "good.safetensors"
+    good.write_bytes(raw({"w": f32([2, 2], 0, 16)}, b"\0" * 16))
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(raw({"w": f32([3], 0, 8)}, b"\0" * 8))
+    code = (
+        "import sys, json; from paramcount.cli import main\n"
+        f"assert main(['count', {str(good)!r}, '--format', 'json']) == 0\n"
+        f"assert main(['count', {str(bad)!r}]) == 3\n"
+        "assert 'torch' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["parameters"]["total"] == 4
+    assert result.stderr.count("\n") == 1
+    assert "tensor 'w': holds 8 bytes but its shape and dtype need 12" in result.stderr
