@@ -17,6 +17,7 @@ SRC = Path(paramcount.__file__).parent
 
 def test_public_api_is_pinned() -> None:
     assert paramcount.__all__ == [
+        "FormatError",
         "ParamcountError",
         "Report",
         "TargetError",
@@ -34,6 +35,7 @@ def test_error_tree_and_exit_codes() -> None:
     errors = {
         paramcount.UsageError: (2, ValueError),
         paramcount.TargetError: (3, ValueError),
+        paramcount.FormatError: (3, ValueError),
         paramcount.UnsafeTargetError: (4, ValueError),
         paramcount.VerificationError: (1, AssertionError),
     }

@@ -9,10 +9,18 @@
 from __future__ import annotations
 
 from paramcount._api import count, verify
-from paramcount.errors import ParamcountError, TargetError, UnsafeTargetError, UsageError, VerificationError
+from paramcount.errors import (
+    FormatError,
+    ParamcountError,
+    TargetError,
+    UnsafeTargetError,
+    UsageError,
+    VerificationError,
+)
 from paramcount.report import Report
 
 __all__ = [
+    "FormatError",
     "ParamcountError",
     "Report",
     "TargetError",
