@@ -52,7 +52,7 @@ def test_ships_type_information() -> None:
     "code",
     [
         "import paramcount",
-        "import paramcount.cli, paramcount.render, paramcount.verify, paramcount.tally, paramcount.examples",
+        "import paramcount.cli, paramcount.render, paramcount.expectation, paramcount.tally, paramcount.examples",
         "from paramcount.cli import main; main(['--version'])",
         "from paramcount.cli import main; main(['count', 'model.safetensors'])",
         "from paramcount.cli import main; main(['verify', 'x:y', '--expect', 'lots'])",
@@ -75,7 +75,7 @@ def test_torch_is_not_imported_unless_a_model_needs_it(code: str) -> None:
         "paramcount.errors",
         "paramcount.records",
         "paramcount.tally",
-        "paramcount.verify",
+        "paramcount.expectation",
         "paramcount.render.numbers",
         "paramcount.sources.spec",
         "paramcount._api",
@@ -87,3 +87,9 @@ def test_doctests(name: str) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{name} has no doctest"
     assert result.failed == 0
+
+
+def test_submodule_imports_do_not_shadow_the_api() -> None:
+    for name in ("paramcount.expectation", "paramcount.sources.files", "paramcount.render.json"):
+        importlib.import_module(name)
+    assert callable(paramcount.verify) and callable(paramcount.count)

@@ -9,7 +9,7 @@ import torch
 
 import paramcount
 from paramcount.errors import UsageError, VerificationError
-from paramcount.verify import check_total, parse_expected, parse_tolerance
+from paramcount.expectation import check_total, parse_expected, parse_tolerance
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,8 @@ import dataclasses
 import gc
 from typing import TYPE_CHECKING
 
-from paramcount import verify as _verify
 from paramcount.errors import TargetError, UsageError
-from paramcount.sources import module as _module
-from paramcount.sources import spec as _spec
+from paramcount.sources import looks_like_spec
 from paramcount.tally import tally
 
 if TYPE_CHECKING:
@@ -48,11 +46,14 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
     """
     if depth is not None and depth < 0:
         raise UsageError(f"depth must be >= 0 or None, not {depth}")
-    if isinstance(obj, str) and not _spec.looks_like_spec(obj.strip()):
+    # Sources are imported when used: a CLI run on a file pays for the file readers only.
+    if isinstance(obj, str) and not looks_like_spec(obj.strip()):
         from paramcount.sources import files
 
         with _collection_paused():
             return tally(files.inventory(obj), depth=depth)
+    from paramcount.sources import module as _module
+
     model, target, notes = _model(obj, device)
     with _collection_paused():
         found = _module.inventory(model, target=target)
@@ -90,8 +91,10 @@ def verify(
     >>> verify(torch.nn.Linear(784, 10), "7.85K").parameters.total
     7850
     """
-    expectations = _verify.parse_expectations(expected, tolerance)  # a typo fails before any model is built
-    return _verify.compare(count(obj, depth=depth, device=device), expectations)
+    from paramcount.expectation import compare, parse_expectations
+
+    expectations = parse_expectations(expected, tolerance)  # a typo fails before any model is built
+    return compare(count(obj, depth=depth, device=device), expectations)
 
 
 @contextlib.contextmanager
@@ -119,6 +122,8 @@ def _collection_paused() -> Iterator[None]:
 
 def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple[str, ...]]:
     """The model to walk, the name to report it by, and notes on how it was obtained."""
+    from paramcount.sources import module as _module
+
     if isinstance(obj, str):
         return _build(obj, device)
     if _module.is_module(obj):
@@ -127,6 +132,8 @@ def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple
 
 
 def _build(text: str, device: str) -> tuple[torch.nn.Module, str, tuple[str, ...]]:
+    from paramcount.sources import spec as _spec
+
     text = text.strip()
     try:
         import torch

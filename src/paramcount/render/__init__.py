@@ -1,29 +1,26 @@
-"""Renderers: pure functions from a Report to text. The CLI decides where the text goes."""
+"""Renderers: pure functions from a Report to text. The CLI decides where the text goes.
+
+Each format lives in its own module, imported only when it is used (a CLI run pays for one renderer).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
-from paramcount.render import csv, json, markdown, table
-
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from paramcount.report import Report
 
 __all__ = ["FORMATS", "render"]
 
-_RENDERERS: dict[str, Callable[[Report], str]] = {
-    "table": table.render,
-    "json": json.render,
-    "csv": csv.render,
-    "markdown": markdown.render,
-}
-
-#: Output formats, in the order the CLI lists them.
-FORMATS = tuple(_RENDERERS)
+#: Output formats, in the order the CLI lists them; each is the module of the same name in this package.
+FORMATS = ("table", "json", "csv", "markdown")
 
 
 def render(report: Report, format: str = "table") -> str:
     """Render ``report`` as ``format`` (one of :data:`FORMATS`)."""
-    return _RENDERERS[format](report)
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    module = importlib.import_module(f"paramcount.render.{format}")
+    text: str = module.render(report)
+    return text

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from paramcount.errors import TargetError, UsageError
+from paramcount.sources import looks_like_spec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,21 +53,6 @@ class Call:
     func: Ref
     args: tuple[Any, ...]
     kwargs: tuple[tuple[str, Any], ...]
-
-
-def looks_like_spec(text: str) -> bool:
-    """Whether ``text`` is shaped like a model spec rather than a path (``mod:name`` before any ``(``).
-
-    >>> looks_like_spec("torch.nn:Linear(1, 2)"), looks_like_spec("model.safetensors")
-    (True, False)
-    """
-    head = text.split("(", 1)[0]
-    module, sep, attribute = head.partition(":")
-    return bool(sep) and _is_dotted_name(module.strip()) and _is_dotted_name(attribute.strip())
-
-
-def _is_dotted_name(text: str) -> bool:
-    return bool(text) and all(part.isidentifier() for part in text.split("."))
 
 
 def parse(text: str) -> Ref | Call:

@@ -1,5 +1,8 @@
 """Expected counts: parsing ``"7,850"``, ``"124.4M"``, ``"6.74B"``, ``"1.2e9"``, tolerances, and comparison.
 
+(DESIGN.md calls this module verify.py; that name would shadow the public ``paramcount.verify`` function as soon as
+the module is imported, so it is named for what it holds.)
+
 A rounded figure matches within its printed precision: ``"6.74B"`` means 6,740,000,000 +/- 5,000,000 (half a unit
 in the last digit shown), ``"124.4M"`` means 124,400,000 +/- 50,000. A whole number without a suffix or exponent
 (``"7850"``, ``"7,850"``) is exact. An explicit tolerance replaces the implied one: an absolute count (``1000``,

@@ -1,0 +1,159 @@
+"""Counting a Llama-2-70B-shaped sharded safetensors checkpoint: paramcount vs a bare stdlib loop vs safe_open.
+
+The 14 shards have real headers and their data as holes (sparse files, about 138 GB apparent, a few MB on disk).
+Each tool runs as a whole process, as a user runs it; best wall time of N runs and peak RSS are printed with
+ratios. Bars (issue #3): paramcount <= 3x the stdlib loop, >= 10x faster than safe_open(framework="pt"),
+peak RSS <= 60 MB. Run: `.venv/bin/python benchmarks/bench_files.py [--keep DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LAYERS, HIDDEN, INTERMEDIATE, VOCAB, KV = 80, 8192, 28672, 32000, 1024
+EXPECTED = 68_976_648_192
+SHARDS = 14
+
+STDLIB_LOOP = """
+import json, struct, sys, math, pathlib
+index = json.loads(pathlib.Path(sys.argv[1]).read_text())
+total = 0
+for shard in sorted(set(index["weight_map"].values())):
+    with open(pathlib.Path(sys.argv[1]).parent / shard, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+print(total)
+"""
+
+SAFE_OPEN = """
+import json, sys, pathlib
+from safetensors import safe_open
+index = json.loads(pathlib.Path(sys.argv[1]).read_text())
+total = 0
+for shard in sorted(set(index["weight_map"].values())):
+    with safe_open(str(pathlib.Path(sys.argv[1]).parent / shard), framework="pt") as f:
+        for name in f.keys():
+            shape = f.get_slice(name).get_shape()
+            n = 1
+            for d in shape:
+                n *= d
+            total += n
+print(total)
+"""
+
+
+def tensors() -> list[tuple[str, list[int]]]:
+    out = [("model.embed_tokens.weight", [VOCAB, HIDDEN])]
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        out += [
+            (p + "self_attn.q_proj.weight", [HIDDEN, HIDDEN]),
+            (p + "self_attn.k_proj.weight", [KV, HIDDEN]),
+            (p + "self_attn.v_proj.weight", [KV, HIDDEN]),
+            (p + "self_attn.o_proj.weight", [HIDDEN, HIDDEN]),
+            (p + "mlp.gate_proj.weight", [INTERMEDIATE, HIDDEN]),
+            (p + "mlp.up_proj.weight", [INTERMEDIATE, HIDDEN]),
+            (p + "mlp.down_proj.weight", [HIDDEN, INTERMEDIATE]),
+            (p + "input_layernorm.weight", [HIDDEN]),
+            (p + "post_attention_layernorm.weight", [HIDDEN]),
+        ]
+    return [*out, ("model.norm.weight", [HIDDEN]), ("lm_head.weight", [VOCAB, HIDDEN])]
+
+
+def write_checkpoint(folder: Path) -> Path:
+    """14 sparse bf16 shards with real headers, and their index."""
+    items = tensors()
+    per_shard = -(-len(items) // SHARDS)
+    weight_map: dict[str, str] = {}
+    total_size = 0
+    for s in range(SHARDS):
+        name = f"model-{s + 1:05d}-of-{SHARDS:05d}.safetensors"
+        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+        offset = 0
+        for tensor, shape in items[s * per_shard : (s + 1) * per_shard]:
+            size = 2
+            for d in shape:
+                size *= d
+            header[tensor] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + size]}
+            offset += size
+            weight_map[tensor] = name
+        body = json.dumps(header).encode()
+        body += b" " * (-len(body) % 8)
+        with open(folder / name, "wb") as f:
+            f.write(struct.pack("<Q", len(body)) + body)
+            f.truncate(8 + len(body) + offset)  # the data: a hole
+        total_size += offset
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {"total_size": total_size}, "weight_map": weight_map}))
+    return index
+
+
+def run(argv: list[str], repeats: int) -> tuple[float, float, str]:
+    """Best wall time, peak RSS in MB (of the last run), and output of a command."""
+    best = float("inf")
+    out = ""
+    peak = 0.0
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        result = subprocess.run(argv, capture_output=True, text=True, check=True)
+        best = min(best, time.perf_counter() - start)
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, before / 1024)
+        out = result.stdout
+    return best, peak, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="write the checkpoint here and keep it")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="paramcount-70b-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    index = write_checkpoint(folder)
+    apparent = sum(p.stat().st_size for p in folder.iterdir())
+    print(f"{SHARDS} shards, {apparent / 1e9:.1f} GB apparent, in {folder}")
+    bin_dir = Path(sys.executable).parent
+    paramcount = [str(bin_dir / "paramcount"), "count", str(index), "--format", "json"]
+    # RSS of children is a high-water mark over all children so far: measure the light tools first.
+    stdlib_s, stdlib_mb, stdlib_out = run([sys.executable, "-c", STDLIB_LOOP, str(index)], args.repeats)
+    pc_s, pc_mb, pc_out = run(paramcount, args.repeats)
+    so_s, so_mb, so_out = run([sys.executable, "-c", SAFE_OPEN, str(index)], max(1, args.repeats // 2))
+    counted = json.loads(pc_out)["parameters"]["total"]
+    print(f"{'tool':<28}{'best s':>8}{'peak MB':>9}  count")
+    print(f"{'stdlib struct+json loop':<28}{stdlib_s:>8.3f}{stdlib_mb:>9.1f}  {int(stdlib_out):,}")
+    print(f"{'paramcount CLI':<28}{pc_s:>8.3f}{pc_mb:>9.1f}  {counted:,}")
+    print(f"{'safe_open(framework=pt)':<28}{so_s:>8.3f}{so_mb:>9.1f}  {int(so_out):,}")
+    print(f"paramcount / stdlib loop: {pc_s / stdlib_s:.2f}x (bar <= 3x)")
+    print(f"safe_open / paramcount: {so_s / pc_s:.1f}x (bar >= 10x)")
+    failures = []
+    if counted != EXPECTED:
+        failures.append(f"count {counted:,} != {EXPECTED:,}")
+    if pc_s > 3 * stdlib_s:
+        failures.append("slower than 3x the stdlib loop")
+    if so_s < 10 * pc_s:
+        failures.append("less than 10x faster than safe_open")
+    if pc_mb > 60:
+        failures.append(f"peak RSS {pc_mb:.1f} MB > 60 MB (a high-water mark that includes the stdlib loop's)")
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print("all bars met" if not failures else f"{len(failures)} bar(s) missed")
+    if args.keep is None:
+        for p in folder.iterdir():
+            p.unlink()
+        os.rmdir(folder)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
