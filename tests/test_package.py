@@ -92,4 +92,5 @@ def test_doctests(name: str) -> None:
 def test_submodule_imports_do_not_shadow_the_api() -> None:
     for name in ("paramcount.expectation", "paramcount.sources.files", "paramcount.render.json"):
         importlib.import_module(name)
-    assert callable(paramcount.verify) and callable(paramcount.count)
+    assert paramcount.verify.__module__ == "paramcount._api"
+    assert paramcount.count.__module__ == "paramcount._api"
