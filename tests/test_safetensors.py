@@ -258,9 +258,9 @@ def test_tensor_in_two_shards_and_missing_shard(tmp_path: Path) -> None:
     ("setup", "message"),
     [
         ("missing", "no such file or folder"),
-        ("empty-folder", "holds no model.safetensors"),
-        ("two-files", "holds 2 .safetensors files and no model.safetensors.index.json"),
-        ("zip", "PyTorch zip checkpoint: this version reads safetensors only"),
+        ("empty-folder", "holds no weights: no index"),
+        ("two-files", r"holds 2 weight files \(a.safetensors, b.safetensors\) and no index"),
+        ("zip-not-torch", "is a zip with member 'data.pkl' outside any folder"),
         ("text", "not a checkpoint format paramcount recognises"),
         ("fifo", "not a regular file"),
     ],
@@ -276,8 +276,11 @@ def test_targets_that_are_not_checkpoints(tmp_path: Path, setup: str, message: s
         target.mkdir()
         save_file({"a": torch.zeros(1)}, str(target / "a.safetensors"))
         save_file({"a": torch.zeros(1)}, str(target / "b.safetensors"))
-    elif setup == "zip":
-        torch.save({"w": torch.zeros(2)}, target)
+    elif setup == "zip-not-torch":
+        import zipfile
+
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr("data.pkl", b"")
     elif setup == "text":
         target.write_text("hello, world\n")
     elif setup == "fifo":

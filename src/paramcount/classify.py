@@ -21,6 +21,11 @@ REASONS: dict[str, str] = {
     "attention-mask": "causal attention masks are constant buffers",
     "position-ids": "position id tables are constant buffers",
     "not-in-index": "stored in a shard but missing from the index's weight_map, so the model never loads it",
+    "optimizer-state": "optimizer state (moments, step counters) saved beside the model, not part of it",
+    "ema-copy": "an exponential-moving-average copy of the weights, saved beside the model",
+    "training-state": "trainer bookkeeping (schedulers, callbacks, loops, loss scalers), not part of the model",
+    "module-attribute": "a plain tensor attribute of a pickled module, not registered as a parameter or buffer",
+    "buffer": "registered as a buffer of its module, not a parameter",
 }
 
 _SUFFIXES = {

@@ -132,6 +132,8 @@ class Inventory:
         files: the files read, in order.
         verdict: ``"ok"`` or ``"untrusted"`` for files; ``None`` for a live model.
         storages: distinct storages behind the tensors, when the source knows (files).
+        stored_bytes: bytes of those storages, each once, when the source knows (a storage several views share
+            counts once even when the views cover different parts of it).
     """
 
     target: str
@@ -143,3 +145,4 @@ class Inventory:
     files: tuple[str, ...] = ()
     verdict: str | None = None
     storages: int | None = None
+    stored_bytes: int | None = None

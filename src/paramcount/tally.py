@@ -181,7 +181,8 @@ class _Sums:
 
     def tensor_counts(self, inventory: Inventory) -> TensorCounts:
         storages = inventory.storages if inventory.storages is not None else self.unique
-        return TensorCounts(len(inventory.tensors), self.elements_total, storages, self.stored_total)
+        stored = inventory.stored_bytes if inventory.stored_bytes is not None else self.stored_total
+        return TensorCounts(len(inventory.tensors), self.elements_total, storages, stored)
 
     def exclusions(self) -> tuple[Exclusion, ...]:
         return tuple(

@@ -1,8 +1,9 @@
 """Checkpoint files and model folders -> records, from headers only. No torch, no tensor data, no code.
 
-This version reads safetensors: a single file, a sharded set through ``model.safetensors.index.json``, or a
-folder holding either (with ``config.json``'s ``tie_word_embeddings`` honoured). Other formats are recognised by
-their magic bytes and refused with a clear error.
+Reads safetensors, PyTorch zip checkpoints and legacy streams (inertly: :mod:`paramcount.formats.torchzip`),
+GGUF, and ``torch.distributed.checkpoint`` folders: a single file, a sharded set through an index
+(``model.safetensors.index.json``, ``pytorch_model.bin.index.json``), or a Hugging Face-style folder holding any of
+them, with ``config.json``'s ``tie_word_embeddings`` honoured. The format is decided by content, not by name.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount.blob import LocalFile
 from paramcount.classify import classify
 from paramcount.errors import FormatError, TargetError
 from paramcount.formats import SNIFF_BYTES, Format, detect
 from paramcount.formats import safetensors as st
-from paramcount.records import Inventory, Kind, TensorRecord
+from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -28,8 +29,9 @@ __all__ = ["MAX_JSON_BYTES", "inventory"]
 #: Largest index or config.json read, in bytes; real ones are kilobytes to a few megabytes.
 MAX_JSON_BYTES = 64 * 2**20
 
-_INDEX = "model.safetensors.index.json"
-_SINGLE = "model.safetensors"
+_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+_SINGLES = ("model.safetensors", "pytorch_model.bin", "model.pt", "model.pth", "model.ckpt")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
 # Input embeddings an untied-on-disk output head may share under tie_word_embeddings, by name suffix.
 _EMBEDDINGS = (
     "embed_tokens.weight",
@@ -39,19 +41,28 @@ _EMBEDDINGS = (
     "embed_in.weight",
 )
 _HEADS = ("lm_head.weight", "embed_out.weight")
-_LATER = {
-    Format.TORCH_ZIP: "PyTorch zip checkpoint",
-    Format.TORCH_LEGACY: "pickle stream (legacy PyTorch checkpoint)",
-    Format.GGUF: "GGUF file",
-}
+
+
+class _File(NamedTuple):
+    """What one weights file holds."""
+
+    records: list[TensorRecord]
+    format: Format
+    storages: int
+    stored_bytes: int
+    modules: tuple[ModuleRecord, ...]
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+    untrusted: tuple[str, ...]
 
 
 def inventory(target: str) -> Inventory:
     """Records for every tensor stored at ``target`` (a file or a model folder).
 
     Raises:
-        TargetError: the path is missing, unreadable, not a checkpoint, or a format this version does not read.
+        TargetError: the path is missing, unreadable, or not a checkpoint paramcount reads.
         FormatError: a file breaks a rule of its format.
+        UnsafeTargetError: a pickle in it would run code if loaded.
     """
     path = Path(target)
     if path.is_dir():
@@ -60,39 +71,47 @@ def inventory(target: str) -> Inventory:
         raise TargetError("no such file or folder", target=target, fix="check the path")
     with LocalFile(path) as blob:
         kind = detect(blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size)
-    # Content decides the format. A file named .safetensors whose content matches nothing is validated as
-    # safetensors anyway, so that a broken one gets the precise rule it breaks rather than "unrecognised".
-    if kind is Format.SAFETENSORS or (kind is None and path.suffix == ".safetensors"):
-        return _shards(target, [(path, path.name)], weight_map=None, tie=None)
     if kind is Format.JSON:
         return _index(path, target, tie=None)
-    if kind in _LATER:
-        raise TargetError(
-            f"{_LATER[kind]}: this version reads safetensors only", target=target, fix="convert it to safetensors"
-        )
-    raise TargetError(
-        "not a checkpoint format paramcount recognises",
-        target=target,
-        fix="name a .safetensors file, an index or a model folder",
-    )
+    return _combine(target, [(path, path.name)], weight_map=None, tie=None)
 
 
 def _folder(folder: Path, target: str) -> Inventory:
+    if (folder / ".metadata").is_file():
+        from paramcount.formats import dcp
+
+        read = dcp.read(folder)
+        return Inventory(
+            target=target,
+            tensors=tuple(read.records),
+            notes=read.notes,
+            format="dcp",
+            files=tuple(read.files),
+            verdict="ok",
+            storages=len(read.records),
+            stored_bytes=read.stored_bytes,
+        )
     tie = _tie_word_embeddings(folder / "config.json")
-    if (folder / _INDEX).is_file():
-        return _index(folder / _INDEX, target, tie=tie)
-    if (folder / _SINGLE).is_file():
-        return _shards(target, [(folder / _SINGLE, _SINGLE)], weight_map=None, tie=tie)
-    candidates = sorted(p.name for p in folder.glob("*.safetensors") if p.is_file())
+    for index in _INDEXES:
+        if (folder / index).is_file():
+            return _index(folder / index, target, tie=tie)
+    for single in _SINGLES:
+        if (folder / single).is_file():
+            return _combine(target, [(folder / single, single)], weight_map=None, tie=tie)
+    candidates = sorted(p.name for p in folder.iterdir() if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
     if len(candidates) == 1:
-        return _shards(target, [(folder / candidates[0], candidates[0])], weight_map=None, tie=tie)
+        return _combine(target, [(folder / candidates[0], candidates[0])], weight_map=None, tie=tie)
     if candidates:
         raise TargetError(
-            f"holds {len(candidates)} .safetensors files and no {_INDEX}",
+            f"holds {len(candidates)} weight files ({', '.join(candidates[:4])}) and no index",
             target=target,
             fix=f"name one file, e.g. {folder / candidates[0]}",
         )
-    raise TargetError(f"holds no {_SINGLE}, {_INDEX} or other .safetensors file", target=target, fix="check the folder")
+    raise TargetError(
+        "holds no weights: no index, no .metadata and no .safetensors, .bin, .pt, .pth, .ckpt or .gguf file",
+        target=target,
+        fix="check the folder",
+    )
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -140,7 +159,7 @@ def _index(path: Path, target: str, *, tie: bool | None) -> Inventory:
                 rule="index-path",
             )
         shards.append((folder / shard, shard))
-    inventory = _shards(target, shards, weight_map=weight_map, tie=tie)
+    inventory = _combine(target, shards, weight_map=weight_map, tie=tie)
     metadata = document.get("metadata")
     warnings = list(inventory.warnings)
     if isinstance(metadata, dict):
@@ -161,42 +180,99 @@ def _index(path: Path, target: str, *, tie: bool | None) -> Inventory:
         files=(str(path), *inventory.files),
         verdict=inventory.verdict,
         storages=inventory.storages,
+        stored_bytes=inventory.stored_bytes,
+        modules=inventory.modules,
     )
 
 
-def _shards(
+def _read(path: Path, label: str) -> _File:
+    """One weights file, read by its content."""
+    with LocalFile(path) as blob:
+        kind = detect(blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size)
+        # A file named .safetensors whose content matches nothing is validated as safetensors anyway, so that a
+        # broken one gets the precise rule it breaks rather than "unrecognised".
+        if kind is Format.SAFETENSORS or (kind is None and path.suffix == ".safetensors"):
+            header = st.read_header(blob)
+            records = [_record(entry, label) for entry in header.entries]
+            stored = sum(e.end - e.begin for e in header.entries)
+            return _File(records, Format.SAFETENSORS, len(records), stored, (), (), (), ())
+        if kind in (Format.TORCH_ZIP, Format.TORCH_LEGACY):
+            from paramcount.formats import torchzip
+
+            checkpoint = torchzip.read_zip(blob) if kind is Format.TORCH_ZIP else torchzip.read_legacy(blob)
+            found = checkpoint.tensors
+            records = [r if r.identity is None else r._replace(identity=(label, r.identity)) for r in found.records]
+            return _File(
+                records,
+                kind,
+                len(found.storages),
+                checkpoint.stored_bytes,
+                found.modules,
+                checkpoint.notes,
+                checkpoint.warnings,
+                found.untrusted,
+            )
+        if kind is Format.GGUF:
+            from paramcount.formats import gguf
+
+            read = gguf.read(blob)
+            return _File(read.records, Format.GGUF, len(read.records), read.stored_bytes, (), read.notes, (), ())
+    raise TargetError(
+        "not a checkpoint format paramcount recognises",
+        target=str(path),
+        fix="name a safetensors, PyTorch (.pt/.bin/.ckpt), GGUF or DCP checkpoint, an index or a model folder",
+    )
+
+
+def _combine(
     target: str, shards: list[tuple[Path, str]], *, weight_map: dict[str, str] | None, tie: bool | None
 ) -> Inventory:
     """Records of every tensor in ``shards`` (path, name as the index spells it), cross-checked with the index."""
     records: list[TensorRecord] = []
     seen: dict[str, str] = {}
-    files = []
+    files: list[str] = []
+    formats: set[Format] = set()
+    notes: list[str] = []
+    warnings: list[str] = []
+    untrusted: list[str] = []
+    storages = stored_bytes = 0
+    modules: tuple[ModuleRecord, ...] = ()
     for shard, label in shards:
         if not shard.is_file():
             raise TargetError(
                 f"shard {label!r} named by the index is missing", target=target, fix="download every shard"
             )
-        with LocalFile(shard) as blob:
-            header = st.read_header(blob)
+        read = _read(shard, label)
         files.append(str(shard))
-        for entry in header.entries:
-            if entry.name in seen:
+        formats.add(read.format)
+        storages += read.storages
+        stored_bytes += read.stored_bytes
+        notes.extend(read.notes)
+        warnings.extend(read.warnings)
+        untrusted.extend(read.untrusted)
+        if len(shards) == 1:
+            modules = read.modules
+        for record in read.records:
+            r = record
+            if r.name in seen:
                 raise FormatError(
-                    f"is stored in both {seen[entry.name]!r} and {label!r}",
+                    f"is stored in both {seen[r.name]!r} and {label!r}",
                     target=target,
                     rule="index-duplicate",
-                    tensor=entry.name,
+                    tensor=r.name,
                 )
-            seen[entry.name] = label
-            listed = weight_map is None or weight_map.get(entry.name) == label
-            if weight_map is not None and entry.name in weight_map and not listed:
-                raise FormatError(
-                    f"is in shard {label!r} but the index maps it to {weight_map[entry.name]!r}",
-                    target=target,
-                    rule="index-shard",
-                    tensor=entry.name,
-                )
-            records.append(_record(entry, str(shard), listed))
+            seen[r.name] = label
+            if weight_map is not None:
+                if r.name in weight_map and weight_map[r.name] != label:
+                    raise FormatError(
+                        f"is in shard {label!r} but the index maps it to {weight_map[r.name]!r}",
+                        target=target,
+                        rule="index-shard",
+                        tensor=r.name,
+                    )
+                if r.name not in weight_map:
+                    r = r._replace(kind=Kind.TENSOR, notes=("not-in-index",), trainable=None, persistent=None)
+            records.append(r)
     if weight_map is not None:
         missing = sorted(set(weight_map) - set(seen))
         if missing:
@@ -205,30 +281,31 @@ def _shards(
                 target=target,
                 rule="index-missing",
             )
-    warnings = []
-    unlisted = [r.name for r in records if "not-in-index" in r.notes]
+    unlisted = sum(1 for r in records if r.notes[:1] == ("not-in-index",))
     if unlisted:
-        warnings.append(f"{len(unlisted)} stored tensor(s) are missing from the index's weight_map and are not counted")
-    notes = []
+        warnings.append(f"{unlisted} stored tensor(s) are missing from the index's weight_map and are not counted")
     if tie:
         records, note = _apply_tie(records)
         if note:
             notes.append(note)
+    warnings.extend(f"untrusted: {reason}" for reason in dict.fromkeys(untrusted))
     return Inventory(
         target=target,
         tensors=tuple(records),
+        modules=modules,
         warnings=tuple(warnings),
         notes=tuple(notes),
-        format=Format.SAFETENSORS.value,
+        format=formats.pop().value if len(formats) == 1 else "mixed",
         files=tuple(files),
-        verdict="ok",
-        storages=len(records),
+        verdict="untrusted" if untrusted else "ok",
+        storages=storages,
+        stored_bytes=stored_bytes,
     )
 
 
-def _record(entry: st.Entry, shard: str, listed: bool) -> TensorRecord:
-    what = classify(entry.name, entry.shape) if listed else "not-in-index"
-    kind = Kind.PARAMETER if what is None else Kind.BUFFER if listed else Kind.TENSOR
+def _record(entry: st.Entry, shard: str) -> TensorRecord:
+    what = classify(entry.name, entry.shape)
+    kind = Kind.PARAMETER if what is None else Kind.BUFFER
     stored = entry.end - entry.begin
     elements = math.prod(entry.shape)
     identity: Hashable = ("safetensors", shard, entry.begin, entry.end)

@@ -1,0 +1,219 @@
+"""Zip containers read through a Blob: the central directory, checked against every local header, no data read.
+
+Stricter than :mod:`zipfile` where laxness has been exploited (reference/formats.md 9, #32-#37): the archive must
+start at offset 0 with nothing prepended, member names must be unique and agree between the central directory and
+the local headers, encrypted members are refused, and the number of entries and the directory size are capped
+before anything is allocated. Zip64 is supported (``torch.save`` writes it past 4 GiB).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import TYPE_CHECKING, NamedTuple
+
+from paramcount.errors import FormatError
+
+if TYPE_CHECKING:
+    from paramcount.blob import Blob
+
+__all__ = ["MAX_ENTRIES", "Member", "members", "read_member"]
+
+#: Most members accepted in one archive.
+MAX_ENTRIES = 1_000_000
+_EOCD = struct.Struct("<4s4H2LH")  # signature, disk, cd disk, entries here, entries, cd size, cd offset, comment
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_LOCAL = struct.Struct("<4s5H3L2H")
+_MAX_COMMENT = 65_535
+_STORED, _DEFLATED = 0, 8
+
+
+class Member(NamedTuple):
+    """One archive member.
+
+    Attributes:
+        name: its name, decoded strictly.
+        method: 0 stored, 8 deflated.
+        compressed_size: bytes in the archive.
+        size: bytes once extracted (``ZipInfo.file_size``).
+        data_offset: where its bytes start, after the local header.
+    """
+
+    name: str
+    method: int
+    compressed_size: int
+    size: int
+    data_offset: int
+
+
+def members(blob: Blob, *, max_entries: int = MAX_ENTRIES) -> tuple[Member, ...]:
+    """Every member of the zip in ``blob``, in central-directory order, validated.
+
+    Raises:
+        FormatError: the archive is malformed, has prepended bytes, duplicate or mismatched names, encrypted
+            members, or more than ``max_entries`` entries.
+    """
+    name = blob.name
+    tail_length = min(blob.size, _EOCD.size + _MAX_COMMENT)
+    tail = blob.read(blob.size - tail_length, tail_length)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        raise FormatError("has no zip end-of-central-directory record", target=name, rule="zip-end")
+    eocd_offset = blob.size - tail_length + at
+    _, disk, cd_disk, _, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    if disk or cd_disk:
+        raise FormatError("is a multi-disk zip archive", target=name, rule="zip-end")
+    directory_end = eocd_offset
+    locator = eocd_offset - _EOCD64_LOCATOR.size
+    has_zip64 = locator >= 0 and blob.read(locator, 4) == b"PK\x06\x07"  # torch's writer always adds one
+    if has_zip64 or entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
+        entries, cd_size, cd_offset, directory_end = _zip64_end(blob, eocd_offset)
+    if entries > max_entries:
+        raise FormatError(
+            f"has {entries} zip entries, over the limit of {max_entries}", target=name, rule="zip-entries"
+        )
+    if cd_offset + cd_size != directory_end:
+        raise FormatError(
+            f"its central directory ({cd_size} bytes at {cd_offset}) does not end where the end record starts "
+            f"({directory_end}): bytes were prepended or inserted",
+            target=name,
+            rule="zip-offset",
+        )
+    directory = blob.read(cd_offset, cd_size)
+    found: list[Member] = []
+    seen: set[str] = set()
+    cursor = 0
+    for _ in range(entries):
+        if cursor + _CENTRAL.size > len(directory):
+            raise FormatError("its central directory is shorter than its entry count", target=name, rule="zip-end")
+        fields = _CENTRAL.unpack_from(directory, cursor)
+        signature, _, _, flags, method = fields[:5]
+        csize, usize, name_length, extra_length, comment_length = fields[8:13]
+        local_offset = fields[16]
+        if signature != b"PK\x01\x02":
+            raise FormatError("has a corrupt central directory entry", target=name, rule="zip-end")
+        start = cursor + _CENTRAL.size
+        raw_name = directory[start : start + name_length]
+        extra = directory[start + name_length : start + name_length + extra_length]
+        cursor = start + name_length + extra_length + comment_length
+        member_name = _decode(raw_name, name)
+        if flags & 1:
+            raise FormatError("is encrypted", target=name, rule="zip-encrypted", tensor=member_name)
+        if method not in (_STORED, _DEFLATED):
+            raise FormatError(
+                f"uses zip compression method {method}; only stored and deflated are read",
+                target=name,
+                rule="zip-method",
+                tensor=member_name,
+            )
+        if member_name in seen:
+            raise FormatError("appears twice in the archive", target=name, rule="zip-duplicate", tensor=member_name)
+        seen.add(member_name)
+        usize, csize, local_offset = _zip64_sizes(extra, usize, csize, local_offset, name=name, member=member_name)
+        data_offset = _local_header(blob, local_offset, raw_name, method=method, name=name, member=member_name)
+        if data_offset + csize > cd_offset:
+            raise FormatError(
+                f"its data ({csize} bytes at {data_offset}) runs past the central directory",
+                target=name,
+                rule="zip-bounds",
+                tensor=member_name,
+            )
+        found.append(Member(member_name, method, csize, usize, data_offset))
+    if cursor != len(directory):
+        raise FormatError("its central directory is longer than its entries", target=name, rule="zip-end")
+    return tuple(found)
+
+
+def read_member(blob: Blob, member: Member, *, limit: int) -> bytes:
+    """The extracted bytes of ``member``, refusing more than ``limit`` bytes before reading or inflating them."""
+    if member.size > limit:
+        raise FormatError(
+            f"is {member.size} bytes, over the limit of {limit}", target=blob.name, rule="zip-limit", tensor=member.name
+        )
+    data = blob.read(member.data_offset, member.compressed_size)
+    if member.method == _STORED:
+        if member.compressed_size != member.size:
+            raise FormatError("stored with two different sizes", target=blob.name, rule="zip-size", tensor=member.name)
+        return data
+    inflater = zlib.decompressobj(-15)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise FormatError(f"does not inflate ({e})", target=blob.name, rule="zip-deflate", tensor=member.name) from None
+    if len(out) != member.size:
+        raise FormatError(
+            f"inflates to {len(out)} bytes, not the {member.size} its entry says",
+            target=blob.name,
+            rule="zip-size",
+            tensor=member.name,
+        )
+    return out
+
+
+def _decode(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("has a member name that is not UTF-8", target=name, rule="zip-name") from None
+
+
+def _zip64_end(blob: Blob, eocd_offset: int) -> tuple[int, int, int, int]:
+    name = blob.name
+    locator_offset = eocd_offset - _EOCD64_LOCATOR.size
+    if locator_offset < 0:
+        raise FormatError("lacks the zip64 end record its end record calls for", target=name, rule="zip-end")
+    signature, _, record_offset, _ = _EOCD64_LOCATOR.unpack(blob.read(locator_offset, _EOCD64_LOCATOR.size))
+    if signature != b"PK\x06\x07" or record_offset + _EOCD64.size > locator_offset:
+        raise FormatError("has a corrupt zip64 end locator", target=name, rule="zip-end")
+    fields = _EOCD64.unpack(blob.read(record_offset, _EOCD64.size))
+    if fields[0] != b"PK\x06\x06":
+        raise FormatError("has a corrupt zip64 end record", target=name, rule="zip-end")
+    _, _, entries, cd_size, cd_offset = fields[5:]
+    return entries, cd_size, cd_offset, record_offset
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int, offset: int, *, name: str, member: str) -> tuple[int, int, int]:
+    """Replace the 32-bit fields set to 0xFFFFFFFF with the zip64 extra field's 64-bit values, in order."""
+    wanted = [v == 0xFFFFFFFF for v in (usize, csize, offset)]
+    if not any(wanted):
+        return usize, csize, offset
+    cursor = 0
+    while cursor + 4 <= len(extra):
+        tag, length = struct.unpack_from("<2H", extra, cursor)
+        body = extra[cursor + 4 : cursor + 4 + length]
+        cursor += 4 + length
+        if tag != 1:
+            continue
+        values = [usize, csize, offset]
+        at = 0
+        for i, needed in enumerate(wanted):
+            if needed:
+                if at + 8 > len(body):
+                    break
+                (values[i],) = struct.unpack_from("<Q", body, at)
+                at += 8
+        else:
+            return values[0], values[1], values[2]
+    raise FormatError("lacks the zip64 sizes its entry calls for", target=name, rule="zip-end", tensor=member)
+
+
+def _local_header(blob: Blob, offset: int, raw_name: bytes, *, method: int, name: str, member: str) -> int:
+    """Check the member's local header against its central entry; return where its data starts."""
+    fields = _LOCAL.unpack(blob.read(offset, _LOCAL.size))
+    signature, _, _, local_method = fields[:4]
+    name_length, extra_length = fields[9:11]
+    if signature != b"PK\x03\x04":
+        raise FormatError(f"has no local header at {offset}", target=name, rule="zip-local", tensor=member)
+    local_name = blob.read(offset + _LOCAL.size, name_length)
+    if local_name != raw_name:
+        raise FormatError(
+            f"is named {local_name!r} in its local header: the two names differ",
+            target=name,
+            rule="zip-local-name",
+            tensor=member,
+        )
+    if local_method != method:
+        raise FormatError("has two different compression methods", target=name, rule="zip-local", tensor=member)
+    return int(offset + _LOCAL.size + name_length + extra_length)
