@@ -212,7 +212,7 @@ def _read(path: Path, label: str) -> _File:
                 checkpoint.warnings,
                 found.untrusted,
             )
-        if kind is Format.GGUF:
+        if kind is Format.GGUF or (kind is None and path.suffix == ".gguf"):
             from paramcount.formats import gguf
 
             read = gguf.read(blob)

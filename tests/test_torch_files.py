@@ -1,0 +1,496 @@
+"""PyTorch checkpoints (zip and legacy), read inertly: torch itself is the oracle on trusted fixtures written here,
+and every validation rule has a crafted file."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+import warnings
+import zipfile
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import torch
+from torch import nn
+
+import paramcount
+from paramcount.errors import FormatError, TargetError, UnsafeTargetError
+from tests.crafted import Pid, Rebuild, UnknownSubclass, dumps, tensor, torch_zip
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def small_model() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def live_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def torch_oracle(path: Path) -> dict[str, int]:
+    """Counts from torch.load of a trusted fixture: entries, unique tensors' elements, storages and their bytes."""
+    loaded = torch.load(path, weights_only=True)
+    found: list[torch.Tensor] = []
+    pending: list[Any] = [loaded]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    views: dict[tuple[Any, ...], int] = {}
+    storages: dict[int, int] = {}
+    for t in found:
+        storage = t.untyped_storage()
+        views[(storage.data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)] = t.numel()
+        storages[storage.data_ptr()] = storage.nbytes()
+    return {
+        "count": len(found),
+        "elements": sum(views.values()),
+        "unique_storages": len(storages),
+        "bytes": sum(storages.values()),
+    }
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_state_dict_counts_like_the_live_model(tmp_path: Path, legacy: bool) -> None:
+    model = small_model()
+    path = tmp_path / "sd.pt"
+    torch.save(model.state_dict(), path, _use_new_zipfile_serialization=not legacy)
+    report = paramcount.count(str(path))
+    assert report.format == ("torch-legacy" if legacy else "torch-zip")
+    assert report.parameters.total == live_parameters(model) == 4 * 8 + 8 + 16 + 8 * 3 + 3
+    assert report.buffers.total == sum(b.numel() for b in model.buffers())
+    assert report.to_dict()["tensors"] == torch_oracle(path)
+    (excluded,) = report.excluded
+    assert (excluded.what, excluded.tensors, excluded.elements) == ("batchnorm-statistics", 3, 8 + 8 + 1)
+    assert report.verdict == "ok"
+
+
+def test_whole_module_pickle_is_counted_structurally_and_untrusted(tmp_path: Path) -> None:
+    model = small_model()
+    model[0].requires_grad_(False)
+    model[1].register_buffer("scratch", torch.zeros(5), persistent=False)
+    path = tmp_path / "model.pt"
+    torch.save(model, path)
+    report = paramcount.count(str(path))
+    assert report.parameters.total == live_parameters(model)
+    assert report.parameters.frozen == 4 * 8 + 8
+    assert report.parameters.trainable == live_parameters(model) - 40
+    assert report.buffers.total == sum(b.numel() for b in model.buffers())
+    assert (report.buffers.persistent, report.buffers.non_persistent) == (17, 5)
+    assert report.verdict == "untrusted"
+    (warning,) = [w for w in report.warnings if w.startswith("untrusted")]
+    assert "torch.nn.modules.linear.Linear" in warning
+    assert "torch.nn.modules.batchnorm.BatchNorm1d" in warning
+    types = {row.path: row.type for row in report.modules}
+    assert types == {"": "Sequential", "0": "Linear", "1": "BatchNorm1d", "2": "ReLU", "3": "Linear"}
+
+
+def test_training_checkpoint_separates_model_from_optimizer_state(tmp_path: Path) -> None:
+    model = small_model()
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(2, 4)).sum().backward()
+    optimizer.step()
+    state = optimizer.state_dict()
+    moments = sum(t.numel() for s in state["state"].values() for t in s.values())
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict(), "optimizer": state, "epoch": 3}, path)
+    report = paramcount.count(str(path))
+    assert report.parameters.total == live_parameters(model)
+    excluded = {e.what: e for e in report.excluded}
+    assert excluded["optimizer-state"].elements == moments == 2 * live_parameters(model) + 6
+    assert excluded["optimizer-state"].tensors == 3 * 6
+    assert report.to_dict()["tensors"]["count"] == torch_oracle(path)["count"]
+
+
+def test_lightning_checkpoint_keys(tmp_path: Path) -> None:
+    model = small_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(2, 4)).sum().backward()
+    optimizer.step()
+    path = tmp_path / "epoch=0-step=1.ckpt"
+    torch.save(
+        {
+            "epoch": 0,
+            "global_step": 1,
+            "pytorch-lightning_version": "2.4.0",
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "optimizer_states": [optimizer.state_dict()],
+            "lr_schedulers": [{"last_epoch": 1, "base_lrs": [0.1]}],
+            "callbacks": {"ModelCheckpoint": {"best_model_score": torch.tensor(0.5)}},
+            "loops": {},
+        },
+        path,
+    )
+    report = paramcount.count(str(path))
+    assert report.parameters.total == live_parameters(model)
+    excluded = {e.what: (e.tensors, e.elements) for e in report.excluded}
+    assert excluded["optimizer-state"] == (6, live_parameters(model))  # one momentum buffer per parameter
+    assert excluded["training-state"] == (1, 1)
+
+
+def test_optimizer_state_dict_alone_has_no_parameters(tmp_path: Path) -> None:
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(1, 3)).sum().backward()
+    optimizer.step()
+    path = tmp_path / "optimizer.pt"
+    torch.save(optimizer.state_dict(), path)
+    report = paramcount.count(str(path))
+    assert report.parameters.total == 0
+    assert [(e.what, e.elements) for e in report.excluded] == [("optimizer-state", 2 * 8 + 2)]
+
+
+def test_dtypes_views_ties_and_expanded_tensors_match_torch(tmp_path: Path) -> None:
+    base = torch.arange(12, dtype=torch.float32)
+    state = {
+        "bf16": torch.zeros(3, 2, dtype=torch.bfloat16),
+        "fp8": torch.zeros(5, dtype=torch.float8_e4m3fn),
+        "u16": torch.zeros(5, dtype=torch.uint16),
+        "c64": torch.zeros(2, dtype=torch.complex64),
+        "scalar": torch.tensor(3.0),
+        "empty": torch.zeros(0, 4),
+        "slice": base[2:6],
+        "transposed": base.view(3, 4).t(),
+        "expanded": torch.zeros(1, 16).expand(1000, 16),
+        "long": torch.zeros(3, dtype=torch.int64),
+    }
+    state["tied"] = state["bf16"]
+    path = tmp_path / "mixed.pt"
+    torch.save(state, path)
+    report = paramcount.count(str(path))
+    oracle = torch_oracle(path)
+    assert report.to_dict()["tensors"] == oracle
+    assert report.parameters.total == oracle["elements"]
+    by_dtype = {row.dtype: row.parameters for row in report.by_dtype}
+    assert by_dtype["bfloat16"] == 6
+    assert by_dtype["float8_e4m3fn"] == 5
+    assert by_dtype["uint16"] == 5
+    assert by_dtype["complex64"] == 2
+    assert by_dtype["float32"] == 1 + 0 + 4 + 12 + 16_000
+    assert any("expanded" in w for w in report.warnings)
+    assert [t.names for t in report.tied] == [("bf16", "tied")]
+
+
+def test_meta_state_dict_counts_without_storages(tmp_path: Path) -> None:
+    with torch.device("meta"):
+        model = small_model()
+    path = tmp_path / "meta.pt"
+    torch.save(model.state_dict(), path)
+    report = paramcount.count(str(path))
+    assert report.parameters.total == live_parameters(model)
+    assert report.to_dict()["tensors"]["bytes"] == 0
+
+
+def tied_gpt2(path: Path, *, untie_on_disk: bool = False) -> int:
+    """A GPT-2 state dict (data skipped: a sparse file), tied as transformers ties it; returns its entry count."""
+    transformers = pytest.importorskip("transformers")
+    with torch.device("meta"):
+        model = transformers.GPT2LMHeadModel(transformers.GPT2Config())
+    model = model.to_empty(device="cpu")
+    model.tie_weights()
+    state = model.state_dict()
+    if untie_on_disk:
+        state["lm_head.weight"] = torch.empty_like(state["lm_head.weight"])
+    with torch.serialization.skip_data():
+        torch.save(state, path)
+    return len(state)
+
+
+def test_tied_gpt2_bin_counts_once(tmp_path: Path) -> None:
+    path = tmp_path / "pytorch_model.bin"
+    entries = tied_gpt2(path)
+    report = paramcount.count(str(path))
+    assert report.parameters.total == 124_439_808
+    tensors = report.to_dict()["tensors"]
+    assert (tensors["count"], tensors["unique_storages"]) == (entries, entries - 1)
+    assert [t.names for t in report.tied] == [("transformer.wte.weight", "lm_head.weight")]
+
+
+def test_model_folder_with_config_ties_an_untied_bin(tmp_path: Path) -> None:
+    tied_gpt2(tmp_path / "pytorch_model.bin", untie_on_disk=True)
+    assert paramcount.count(str(tmp_path / "pytorch_model.bin")).parameters.total == 124_439_808 + 38_597_376
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2", "tie_word_embeddings": True}))
+    assert paramcount.count(str(tmp_path)).parameters.total == 124_439_808
+
+
+def test_sharded_bin_through_its_index(tmp_path: Path) -> None:
+    model = small_model()
+    state = model.state_dict()
+    names = list(state)
+    first, second = names[:3], names[3:]
+    torch.save({k: state[k] for k in first}, tmp_path / "pytorch_model-00001-of-00002.bin")
+    torch.save({k: state[k] for k in second}, tmp_path / "pytorch_model-00002-of-00002.bin")
+    weight_map = dict.fromkeys(first, "pytorch_model-00001-of-00002.bin")
+    weight_map |= dict.fromkeys(second, "pytorch_model-00002-of-00002.bin")
+    (tmp_path / "pytorch_model.bin.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    report = paramcount.count(str(tmp_path))
+    assert report.parameters.total == live_parameters(model)
+    assert len(report.files) == 3
+
+
+def test_cli_verify_on_a_checkpoint_and_no_torch_import(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model = small_model()
+    path = tmp_path / "sd.bin"
+    torch.save(model.state_dict(), path)
+    code = (
+        "import sys; from paramcount.cli import main\n"
+        f"assert main(['verify', {str(path)!r}, '--expect', '83']) == 0\n"
+        f"assert main(['verify', {str(path)!r}, '--expect', '84']) == 1\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert live_parameters(model) == 83
+
+
+# ---- crafted files: each zip / pickle rule ----------------------------------------------------------------------
+
+
+def craft(tmp_path: Path, obj: Any, records: dict[str, int], **kwargs: Any) -> str:
+    return str(torch_zip(tmp_path / "crafted.pt", dumps(obj), records, **kwargs))
+
+
+def test_a_crafted_state_dict_reads_like_torch(tmp_path: Path) -> None:
+    path = craft(tmp_path, {"w": tensor("0", 6, (2, 3), (3, 1))}, {"0": 24})
+    assert paramcount.count(path).parameters.total == 6
+    assert torch.load(path, weights_only=True)["w"].shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("obj", "records", "rule"),
+    [
+        ({"w": tensor("0", 10**9, (4,), (1,))}, {"0": 16}, "zip-record"),  # numel claims more than the record
+        ({"w": tensor("0", 4, (100, 100), (100, 1))}, {"0": 16}, "pickle-bounds"),  # view outside its storage
+        ({"w": tensor("0", 4, (2,), (1,), offset=3)}, {"0": 16}, "pickle-bounds"),
+        ({"w": tensor("0", 4, (-1, 2), (2, 1))}, {"0": 16}, "pickle-shape"),  # negative size
+        ({"w": tensor("0", 4, (2, 2), (1,))}, {"0": 16}, "pickle-shape"),  # sizes and strides differ in length
+        ({"w": tensor("0", 4, (2.0,), (1,))}, {"0": 16}, "pickle-shape"),
+        ({"w": tensor("7", 4, (4,), (1,))}, {"0": 16}, "zip-record"),  # record missing
+        ({"w": tensor("../../x", 4, (4,), (1,))}, {"0": 16}, "pickle-storage"),
+        ({"w": tensor("0", 4, (4,), (1,)), "v": tensor("0", 8, (4,), (1,))}, {"0": 16}, "pickle-storage"),
+        ({"w": Rebuild(torch._utils._rebuild_tensor_v2, Pid("module", 1), 0, (1,), (1,))}, {}, "pickle-storage"),
+        (
+            {
+                "w": Rebuild(
+                    torch._utils._rebuild_tensor_v2, Pid("storage", torch.FloatStorage, "0", "cpu", -1), 0, (1,), (1,)
+                )
+            },
+            {"0": 4},
+            "pickle-storage",
+        ),
+        (
+            {
+                "w": Rebuild(
+                    torch._utils._rebuild_tensor_v2, Pid("storage", torch.FloatStorage, "0", "cpu"), 0, (1,), (1,)
+                )
+            },
+            {"0": 4},
+            "pickle-storage",
+        ),
+    ],
+    ids=[
+        "numel-vs-record",
+        "view-out-of-bounds",
+        "offset-out-of-bounds",
+        "negative-size",
+        "stride-length",
+        "float-size",
+        "missing-record",
+        "key-escape",
+        "key-disagrees",
+        "wrong-pid-tag",
+        "negative-numel",
+        "four-tuple-pid",
+    ],
+)
+def test_crafted_tensor_rules(tmp_path: Path, obj: Any, records: dict[str, int], rule: str) -> None:
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(craft(tmp_path, obj, records))
+    assert caught.value.rule == rule
+    assert caught.value.tensor in ("w", "v", None)
+
+
+def test_stride_zero_view_counts_logical_elements_over_its_bytes(tmp_path: Path) -> None:
+    report = paramcount.count(craft(tmp_path, {"w": tensor("0", 1, (10**6, 10**6), (0, 0))}, {"0": 4}))
+    assert report.parameters.total == 10**12
+    assert report.to_dict()["tensors"]["bytes"] == 4
+    assert any("expanded" in w for w in report.warnings)
+
+
+def zip_bytes(members: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP_STORED) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about duplicate names, which is the point of one case
+        with zipfile.ZipFile(buffer, "w", compression) as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+GOOD_PKL = dumps({"w": tensor("0", 4, (4,), (1,))})
+
+
+@pytest.mark.parametrize(
+    ("make", "rule"),
+    [
+        (
+            lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16)), ("a/data.pkl", GOOD_PKL)]),
+            "zip-duplicate",
+        ),
+        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("b/data/0", bytes(16))]), "zip-layout"),
+        (lambda: zip_bytes([("a/b/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), "zip-layout"),
+        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), None),
+        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))])[:-30], "zip-end"),
+        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL + b"\x00"), ("a/data/0", bytes(16))]), "pickle"),
+        (lambda: zip_bytes([("a/version", b"3"), ("a/data/0", bytes(16))]), "zip-layout"),
+    ],
+    ids=[
+        "duplicate-member",
+        "two-top-folders",
+        "pickle-too-deep",
+        "valid",
+        "truncated-end",
+        "bytes-after-stop",
+        "no-data-pkl",
+    ],
+)
+def test_crafted_zip_rules(tmp_path: Path, make: Any, rule: str | None) -> None:
+    path = tmp_path / "x.pt"
+    path.write_bytes(make())
+    if rule is None:
+        assert paramcount.count(str(path)).parameters.total == 4
+        return
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(path))
+    assert caught.value.rule == rule
+
+
+def test_local_and_central_names_must_agree(tmp_path: Path) -> None:
+    data = zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))])
+    local = data.index(b"a/data/0")  # the first occurrence is the local header's name
+    path = tmp_path / "x.pt"
+    path.write_bytes(data[:local] + b"a/data/9" + data[local + 8 :])
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(path))
+    assert caught.value.rule == "zip-local-name"
+
+
+def test_prepended_bytes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.pt"
+    path.write_bytes(b"PK\x03\x04" + bytes(60) + zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]))
+    with pytest.raises(FormatError):
+        paramcount.count(str(path))
+
+
+def test_deflated_members_are_read_and_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "x.pt"
+    path.write_bytes(zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))], compression=zipfile.ZIP_DEFLATED))
+    report = paramcount.count(str(path))
+    assert report.parameters.total == 4
+    assert any("compressed" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize(
+    ("pkl", "problem"),
+    [
+        (b"\x80\x04\x8e" + struct.pack("<Q", 2**36) + b"abc", "bytes8"),  # length-claim bomb
+        (b"I" + b"9" * 5000 + b"\n.", "digits"),
+        (b"\x80\x02h\x63.", "never stored"),  # BINGET without PUT
+        (b"\x80\x02t.", "MARK"),  # TUPLE without MARK
+        (b"\x80\x020.", "MARK"),  # POP on an empty stack
+        (b"\x80\x02]K\x01K\x02s.", "not a dict"),  # SETITEM on a list (CVE-2026-24747)
+        (b"\x80\x02K\x01}b.", "not an object"),  # BUILD on an int
+        (b"\x80\x02\x82\x01.", "EXT1"),
+    ],
+    ids=[
+        "bytes8-bomb",
+        "huge-int",
+        "binget-unset",
+        "tuple-without-mark",
+        "pop-empty",
+        "setitem-list",
+        "build-int",
+        "ext1",
+    ],
+)
+def test_malformed_pickles_exit_3(tmp_path: Path, pkl: bytes, problem: str) -> None:
+    path = torch_zip(tmp_path / "x.pt", pkl, {})
+    with pytest.raises(FormatError, match=problem) as caught:
+        paramcount.count(str(path))
+    assert caught.value.rule == "pickle"
+    assert caught.value.exit_code == 3
+
+
+def test_dag_bomb_and_deep_nesting_are_walked_once(tmp_path: Path) -> None:
+    x: list[Any] = []
+    for _ in range(80):
+        x = [x, x]
+    bomb = {"dag": x, "w": tensor("0", 4, (4,), (1,))}
+    assert paramcount.count(craft(tmp_path, bomb, {"0": 16})).parameters.total == 4
+    n = 100_000
+    deep = b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b"."
+    assert paramcount.count(str(torch_zip(tmp_path / "deep.pt", deep, {}))).parameters.total == 0
+
+
+def test_legacy_stream_rules(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.zeros(3)}, path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    assert paramcount.count(str(path)).parameters.total == 3
+    (tmp_path / "trailing.pt").write_bytes(data + b"\0")
+    (tmp_path / "short.pt").write_bytes(data[:-1])
+    magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+    assert data.startswith(magic)
+    (tmp_path / "magic.pt").write_bytes(pickle.dumps(12345, protocol=2) + data[len(magic) :])
+    count_at = len(data) - 3 * 4 - 8
+    (tmp_path / "count.pt").write_bytes(data[:count_at] + struct.pack("<q", 4) + data[count_at + 8 :])
+    for name in ("trailing", "short", "magic", "count"):
+        with pytest.raises(FormatError) as caught:
+            paramcount.count(str(tmp_path / f"{name}.pt"))
+        assert caught.value.rule == "legacy", name
+
+
+def test_torchscript_is_refused_as_a_program(tmp_path: Path) -> None:
+    path = tmp_path / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated in 2.13
+        torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(path))
+    with pytest.raises(UnsafeTargetError, match="TorchScript"):
+        paramcount.count(str(path))
+
+
+def test_unknown_tensor_subclass_is_untrusted(tmp_path: Path) -> None:
+    wrapper = Rebuild(
+        torch._utils._rebuild_wrapper_subclass,
+        UnknownSubclass,  # a class outside the allowlist, referenced by GLOBAL, never imported by paramcount
+        torch.float32,
+        (10**6, 10**6),
+        (10**6, 1),
+        0,
+        torch.strided,
+        torch.device("cpu"),
+        False,
+    )
+    report = paramcount.count(craft(tmp_path, {"w": wrapper}, {}))
+    assert report.parameters.total == 10**12
+    assert report.verdict == "untrusted"
+
+
+def test_a_text_file_is_not_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "notes.bin"
+    path.write_text("not a model")
+    with pytest.raises(TargetError, match="not a checkpoint format"):
+        paramcount.count(str(path))
