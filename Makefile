@@ -42,6 +42,8 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_modules.py
+	$(BIN)/python benchmarks/bench_files.py
+	$(BIN)/python benchmarks/bench_bin.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -494,3 +494,18 @@ def test_a_text_file_is_not_a_checkpoint(tmp_path: Path) -> None:
     path.write_text("not a model")
     with pytest.raises(TargetError, match="not a checkpoint format"):
         paramcount.count(str(path))
+
+
+def test_legacy_tar_is_recognised_and_refused_clearly(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    path = tmp_path / "ancient.pt"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
+        for name in ("sys_info", "pickle", "storages", "tensors"):
+            data = pickle.dumps(name, protocol=2)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    with pytest.raises(TargetError, match=r"tar archive, the earliest torch\.save format"):
+        paramcount.count(str(path))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 from typing import TYPE_CHECKING
 
@@ -57,7 +56,7 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
     model, target, notes = _model(obj, device)
     with _collection_paused():
         found = _module.inventory(model, target=target)
-        return tally(dataclasses.replace(found, notes=notes + found.notes), depth=depth)
+        return tally(found._replace(notes=notes + found.notes), depth=depth)
 
 
 def verify(

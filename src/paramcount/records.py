@@ -13,7 +13,6 @@ A source (a live module, later a checkpoint file) turns what it reads into an :c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from enum import Enum, unique
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -118,8 +117,7 @@ class ModuleRecord(NamedTuple):
     shared_with: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Inventory:
+class Inventory(NamedTuple):
     """Everything one source found about one target.
 
     Attributes:

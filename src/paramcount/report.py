@@ -5,7 +5,6 @@ Every figure a renderer shows is a field here; nothing in this module formats a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -23,8 +22,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ParameterCounts:
+class ParameterCounts(NamedTuple):
     """Unique parameters, counted in logical elements.
 
     Attributes:
@@ -44,8 +42,7 @@ class ParameterCounts:
     uninitialized_tensors: int
 
 
-@dataclass(frozen=True, slots=True)
-class BufferCounts:
+class BufferCounts(NamedTuple):
     """Unique buffers, never added to parameters.
 
     Attributes:
@@ -61,8 +58,7 @@ class BufferCounts:
     tensors: int
 
 
-@dataclass(frozen=True, slots=True)
-class DtypeCount:
+class DtypeCount(NamedTuple):
     """Parameters and buffers of one dtype: logical elements and the bytes stored for them."""
 
     dtype: str
@@ -72,8 +68,7 @@ class DtypeCount:
     buffer_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class TieGroup:
+class TieGroup(NamedTuple):
     """Every name that reaches one tensor; the tensor is counted once, for ``names[0]``.
 
     Attributes:
@@ -114,8 +109,7 @@ class ModuleRow(NamedTuple):
     shared_with: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TensorCounts:
+class TensorCounts(NamedTuple):
     """Every stored tensor of a file, whatever its role.
 
     Attributes:
@@ -125,14 +119,13 @@ class TensorCounts:
         bytes: bytes of unique tensors as stored.
     """
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose: the JSON key is "count"
     elements: int
     unique_storages: int
     bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class Exclusion:
+class Exclusion(NamedTuple):
     """A class of stored tensors left out of the parameter count, and why."""
 
     what: str
@@ -142,7 +135,6 @@ class Exclusion:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
 class Report:
     """The answer for one target. ``to_dict()`` gives the JSON document (schema version 1).
 
@@ -162,8 +154,29 @@ class Report:
         tensors: counts over every stored tensor (files only).
         excluded: stored tensors left out of ``parameters``, by class, with reasons (files only).
         verdict: ``"ok"`` or ``"untrusted"`` (files only).
+
+    Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
+    the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
+    The small summaries above are named tuples for the same reason.
     """
 
+    __slots__ = (
+        "buffers",
+        "by_dtype",
+        "depth",
+        "excluded",
+        "files",
+        "format",
+        "modules",
+        "notes",
+        "parameters",
+        "records",
+        "target",
+        "tensors",
+        "tied",
+        "verdict",
+        "warnings",
+    )
     target: str
     parameters: ParameterCounts
     buffers: BufferCounts
@@ -173,12 +186,52 @@ class Report:
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
     records: tuple[TensorRecord, ...]
-    depth: int | None = None
-    format: str | None = None
-    files: tuple[str, ...] = ()
-    tensors: TensorCounts | None = None
-    excluded: tuple[Exclusion, ...] = ()
-    verdict: str | None = None
+    depth: int | None
+    format: str | None
+    files: tuple[str, ...]
+    tensors: TensorCounts | None
+    excluded: tuple[Exclusion, ...]
+    verdict: str | None
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        parameters: ParameterCounts,
+        buffers: BufferCounts,
+        by_dtype: tuple[DtypeCount, ...],
+        tied: tuple[TieGroup, ...],
+        modules: tuple[ModuleRow, ...],
+        warnings: tuple[str, ...],
+        notes: tuple[str, ...],
+        records: tuple[TensorRecord, ...],
+        depth: int | None = None,
+        format: str | None = None,
+        files: tuple[str, ...] = (),
+        tensors: TensorCounts | None = None,
+        excluded: tuple[Exclusion, ...] = (),
+        verdict: str | None = None,
+    ) -> None:
+        values = locals()
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Report is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Report is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Report):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # holds lists of rows; equal reports need not hash alike
+
+    def __repr__(self) -> str:
+        total = self.parameters.total
+        return f"Report(target={self.target!r}, parameters.total={total!r}, format={self.format!r})"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document for this report (``schema_version`` 1).

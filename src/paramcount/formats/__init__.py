@@ -13,7 +13,7 @@ from paramcount.formats import safetensors
 __all__ = ["Format", "detect"]
 
 #: bytes read from the start of a file to decide its format
-SNIFF_BYTES = 64
+SNIFF_BYTES = 512
 
 
 @unique
@@ -23,6 +23,8 @@ class Format(str, Enum):
     SAFETENSORS = "safetensors"
     TORCH_ZIP = "torch-zip"
     TORCH_LEGACY = "torch-legacy"
+    #: the earliest torch.save format, a tar of pickles (recognised, not read)
+    TORCH_TAR = "torch-tar"
     GGUF = "gguf"
     JSON = "json"
 
@@ -43,6 +45,8 @@ def detect(head: bytes, size: int) -> Format | None:
         return Format.GGUF
     if head.startswith(b"\x80") and len(head) > 2 and head[1] <= 5:
         return Format.TORCH_LEGACY  # a pickle stream; the pre-1.6 torch format starts with one
+    if head[257:262] == b"ustar":
+        return Format.TORCH_TAR
     if head.lstrip(b" \t\r\n").startswith(b"{"):
         return Format.JSON
     return None

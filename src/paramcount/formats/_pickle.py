@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import io
 import pickletools
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "Allowlist",
     "Call",
     "Global",
@@ -41,8 +41,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(NamedTuple):
     """Bounds on one pickle; exceeding any of them makes the pickle malformed (or unsafe, if it already was).
 
     Attributes:
@@ -58,6 +57,9 @@ class Limits:
     max_memo: int = 5_000_000
     max_stack: int = 5_000_000
     max_marks: int = 100_000
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class Global:
@@ -218,7 +220,7 @@ _MARK = object()
 _REFUSED = {"EXT1", "EXT2", "EXT4", "NEXT_BUFFER", "READONLY_BUFFER"}
 
 
-def evaluate(data: bytes, allowlist: Allowlist, limits: Limits = Limits()) -> Result:
+def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) -> Result:
     """Evaluate one pickle at the start of ``data`` inertly.
 
     Args:
@@ -231,7 +233,7 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits = Limits()) -> Re
         TruncatedPickleError: ``data`` ended before ``STOP``.
         MalformedPickleError: the pickle is malformed or exceeds a limit; ``unsafe`` lists unsafe globals seen before.
     """
-    machine = _Machine(limits, dict(allowlist.class_arguments))
+    machine = _Machine(limits or DEFAULT_LIMITS, dict(allowlist.class_arguments))
     stream = _Stream(data)
     try:
         machine.run(stream)

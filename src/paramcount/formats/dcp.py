@@ -18,7 +18,7 @@ from paramcount.blob import LocalFile
 from paramcount.classify import classify
 from paramcount.dtypes import TORCH
 from paramcount.errors import FormatError
-from paramcount.formats._pickle import Allowlist, Call, Global, Limits
+from paramcount.formats._pickle import DEFAULT_LIMITS, Allowlist, Call, Global
 from paramcount.formats.torchzip import evaluate
 from paramcount.records import Kind, TensorRecord
 
@@ -84,7 +84,7 @@ def read(folder: Path) -> Read:
                 f"is {blob.size} bytes, over the limit of {_MAX_METADATA}", target=name, rule="dcp-metadata"
             )
         data = blob.read(0, blob.size)
-    result = evaluate(data, name, ".metadata", Limits(), allowlist=ALLOWLIST)
+    result = evaluate(data, name, ".metadata", DEFAULT_LIMITS, allowlist=ALLOWLIST)
 
     def fail(problem: str, tensor: str | None = None, rule: str = "dcp-metadata") -> FormatError:
         return FormatError(problem, target=name, rule=rule, tensor=tensor)

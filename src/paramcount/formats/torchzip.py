@@ -88,7 +88,7 @@ def evaluate(
     return result
 
 
-def read_zip(blob: Blob, limits: _pickle.Limits = _pickle.Limits()) -> Checkpoint:  # noqa: B008 (immutable)
+def read_zip(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> Checkpoint:
     """Tensors of a ``torch.save`` zip checkpoint.
 
     Raises:
@@ -151,7 +151,7 @@ def read_zip(blob: Blob, limits: _pickle.Limits = _pickle.Limits()) -> Checkpoin
     return Checkpoint(tensors, stored, notes, tuple(warnings))
 
 
-def read_legacy(blob: Blob, limits: _pickle.Limits = _pickle.Limits()) -> Checkpoint:  # noqa: B008 (immutable)
+def read_legacy(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> Checkpoint:
     """Tensors of a legacy (pre-1.6, ``_use_new_zipfile_serialization=False``) torch stream.
 
     Raises:

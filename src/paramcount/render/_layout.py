@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from paramcount.render.numbers import exact, human, human_bytes
 
@@ -13,8 +12,7 @@ if TYPE_CHECKING:
 __all__ = ["Section", "sections"]
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
+class Section(NamedTuple):
     """A titled table of text cells; ``numeric`` marks right-aligned columns."""
 
     title: str

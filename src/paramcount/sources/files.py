@@ -217,6 +217,12 @@ def _read(path: Path, label: str) -> _File:
 
             read = gguf.read(blob)
             return _File(read.records, Format.GGUF, len(read.records), read.stored_bytes, (), read.notes, (), ())
+        if kind is Format.TORCH_TAR:
+            raise TargetError(
+                "is a tar archive, the earliest torch.save format, which this version does not read",
+                target=str(path),
+                fix="re-save it with a current torch (in a sandbox: loading it runs its pickles)",
+            )
     raise TargetError(
         "not a checkpoint format paramcount recognises",
         target=str(path),
