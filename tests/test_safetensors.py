@@ -305,3 +305,45 @@ def test_cli_on_a_file_does_not_import_torch_and_exits_3_on_a_bad_file(tmp_path:
     assert json.loads(result.stdout)["parameters"]["total"] == 4
     assert result.stderr.count("\n") == 1
     assert "tensor 'w': holds 8 bytes but its shape and dtype need 12" in result.stderr
+
+
+def test_a_70b_sharded_checkpoint_reads_under_1_mb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Llama-2-70B shapes in 14 sparse shards (138 GB apparent): only headers and the index are read."""
+    from paramcount.blob import LocalFile
+
+    layers, hidden, intermediate, vocab, kv = 80, 8192, 28672, 32000, 1024
+    names = [("model.embed_tokens.weight", [vocab, hidden]), ("lm_head.weight", [vocab, hidden])]
+    names.append(("model.norm.weight", [hidden]))
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        names += [(p + f"self_attn.{n}_proj.weight", [hidden if n in "qo" else kv, hidden]) for n in "qkvo"]
+        names += [(p + f"mlp.{n}_proj.weight", [intermediate, hidden]) for n in ("gate", "up")]
+        names += [(p + "mlp.down_proj.weight", [hidden, intermediate])]
+        names += [(p + n, [hidden]) for n in ("input_layernorm.weight", "post_attention_layernorm.weight")]
+    weight_map = {}
+    per_shard = -(-len(names) // 14)
+    for s in range(14):
+        shard = f"model-{s + 1:05d}-of-00014.safetensors"
+        header, offset = {}, 0
+        for name, shape in names[s * per_shard : (s + 1) * per_shard]:
+            size = 2 * shape[0] * (shape[1] if len(shape) > 1 else 1)
+            header[name] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + size]}
+            offset += size
+            weight_map[name] = shard
+        with (tmp_path / shard).open("wb") as f:
+            f.write(raw(header))
+            f.truncate(f.tell() + offset)  # the data is a hole
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    read = 0
+    original = LocalFile.read
+
+    def counting(self: LocalFile, offset: int, length: int) -> bytes:
+        nonlocal read
+        read += length
+        return original(self, offset, length)
+
+    monkeypatch.setattr(LocalFile, "read", counting)
+    report = paramcount.count(str(tmp_path))
+    assert report.parameters.total == 68_976_648_192
+    assert sum((tmp_path / f).stat().st_size for f in set(weight_map.values())) > 137e9
+    assert read < 2**20, f"read {read} bytes"

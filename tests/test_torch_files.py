@@ -8,6 +8,7 @@ import pickle
 import struct
 import warnings
 import zipfile
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -509,3 +510,65 @@ def test_legacy_tar_is_recognised_and_refused_clearly(tmp_path: Path) -> None:
             archive.addfile(info, io.BytesIO(data))
     with pytest.raises(TargetError, match=r"tar archive, the earliest torch\.save format"):
         paramcount.count(str(path))
+
+
+def test_zip_rules_on_the_container(tmp_path: Path) -> None:
+    from paramcount.blob import LocalFile
+    from paramcount.formats import zip as zip_format
+    from paramcount.formats._pickle import Limits
+    from paramcount.formats.torchzip import read_zip
+
+    members = [("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]
+    path = tmp_path / "x.pt"
+    path.write_bytes(zip_bytes(members))
+    with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
+        zip_format.members(blob, max_entries=1)
+    assert caught.value.rule == "zip-entries"
+    with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
+        read_zip(blob, Limits(max_bytes=len(GOOD_PKL) - 1))
+    assert caught.value.rule == "zip-limit"
+
+    bzip = tmp_path / "bzip.pt"
+    bzip.write_bytes(zip_bytes(members, compression=zipfile.ZIP_BZIP2))
+    encrypted = bytearray(path.read_bytes())
+    central = encrypted.index(b"PK\x01\x02")
+    encrypted[central + 8] |= 1  # general-purpose flag bit 0: encrypted
+    (tmp_path / "encrypted.pt").write_bytes(bytes(encrypted))
+    no_local = path.read_bytes().replace(b"PK\x03\x04", b"PK\x03\x05")
+    (tmp_path / "nolocal.pt").write_bytes(b"PK\x03\x04" + no_local[4:])  # the first local header stays
+    for name, rule in (("bzip", "zip-method"), ("encrypted", "zip-encrypted"), ("nolocal", "zip-local")):
+        with pytest.raises(FormatError) as caught:
+            paramcount.count(str(tmp_path / f"{name}.pt"))
+        assert caught.value.rule == rule, name
+
+
+def test_pickle_tensor_rules(tmp_path: Path) -> None:
+    untyped = Pid("storage", torch.storage.UntypedStorage, "0", "cpu", 6)
+    v3 = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (3,), (1,), False, OrderedDict(), torch.uint16)
+    assert paramcount.count(craft(tmp_path, {"w": v3}, {"0": 6})).parameters.total == 3
+    bad_dtype = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (3,), (1,), False, OrderedDict(), "uint16")
+    odd = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (1,), (1,), False, OrderedDict(), torch.float32)
+    nested = Rebuild(torch._utils._rebuild_nested_tensor, tensor("0", 4, (4,), (1,)), None, None, None)
+    cases = [({"w": bad_dtype}, {"0": 6}, "pickle-dtype"), ({"w": odd}, {"0": 6}, "pickle-bounds")]
+    cases.append(({"w": nested}, {"0": 16}, "pickle-unsupported"))
+    for obj, records, rule in cases:
+        with pytest.raises(FormatError) as caught:
+            paramcount.count(craft(tmp_path, obj, records))
+        assert caught.value.rule == rule
+
+
+def test_quantization_auxiliaries_are_excluded(tmp_path: Path) -> None:
+    state = {
+        "q_proj.qweight": torch.zeros(64, 256, dtype=torch.int32),
+        "q_proj.qzeros": torch.zeros(4, 32, dtype=torch.int32),
+        "q_proj.scales": torch.zeros(4, 256, dtype=torch.float16),
+        "q_proj.g_idx": torch.zeros(512, dtype=torch.int32),
+        "norm.weight": torch.zeros(256),
+    }
+    path = tmp_path / "gptq.bin"
+    torch.save(state, path)
+    report = paramcount.count(str(path))
+    (excluded,) = report.excluded
+    assert (excluded.what, excluded.tensors, excluded.elements) == ("quantization-auxiliary", 3, 128 + 1024 + 512)
+    assert excluded.kind.value == "auxiliary"
+    assert report.parameters.total == 64 * 256 + 256  # packed: logical GPTQ counts are the quantization reader's job

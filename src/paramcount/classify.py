@@ -8,11 +8,15 @@ in the report with its reason.
 'batchnorm-statistics'
 >>> classify("h.0.attn.bias", (1, 1, 1024, 1024)), classify("h.0.attn.c_attn.bias", (2304,))
 ('attention-mask', None)
+>>> classify("model.layers.0.self_attn.q_proj.qzeros", (32, 512))
+'quantization-auxiliary'
 """
 
 from __future__ import annotations
 
-__all__ = ["REASONS", "classify"]
+from paramcount.records import Kind
+
+__all__ = ["REASONS", "classify", "role"]
 
 #: why each class of tensor is not counted as parameters
 REASONS: dict[str, str] = {
@@ -26,6 +30,8 @@ REASONS: dict[str, str] = {
     "training-state": "trainer bookkeeping (schedulers, callbacks, loops, loss scalers), not part of the model",
     "module-attribute": "a plain tensor attribute of a pickled module, not registered as a parameter or buffer",
     "buffer": "registered as a buffer of its module, not a parameter",
+    "quantization-auxiliary": "quantization scales, zero points, absmax, group indices or quant-state metadata "
+    "that support a quantized weight; they are overhead, not parameters",
 }
 
 _SUFFIXES = {
@@ -35,6 +41,29 @@ _SUFFIXES = {
     "inv_freq": "rotary-frequencies",
     "masked_bias": "attention-mask",
     "position_ids": "position-ids",
+    # bitsandbytes (4-bit quant state, 8-bit SCB), GPTQ/AWQ, FP8 and compressed-tensors (reference/formats.md 7)
+    **dict.fromkeys(
+        (
+            "absmax",
+            "quant_map",
+            "nested_absmax",
+            "nested_quant_map",
+            "bitsandbytes__nf4",
+            "bitsandbytes__fp4",
+            "SCB",
+            "weight_format",
+            "qzeros",
+            "scales",
+            "g_idx",
+            "weight_scale",
+            "weight_scale_inv",
+            "input_scale",
+            "weight_zero_point",
+            "weight_g_idx",
+            "weight_shape",
+        ),
+        "quantization-auxiliary",
+    ),
 }
 
 
@@ -48,3 +77,17 @@ def classify(name: str, shape: tuple[int, ...]) -> str | None:
     if name.endswith("attn.bias") and len(shape) == 4:
         return "attention-mask"
     return None
+
+
+def role(name: str, shape: tuple[int, ...]) -> tuple[Kind, str | None]:
+    """The kind of a stored tensor from its name and shape, with its class when it is not a parameter.
+
+    >>> role("bn.running_var", (8,))
+    (<Kind.BUFFER: 'buffer'>, 'batchnorm-statistics')
+    >>> role("fc.scales", (4, 8))[0], role("fc.weight", (8, 8))
+    (<Kind.AUXILIARY: 'auxiliary'>, (<Kind.PARAMETER: 'parameter'>, None))
+    """
+    what = classify(name, shape)
+    if what is None:
+        return Kind.PARAMETER, None
+    return (Kind.AUXILIARY if what == "quantization-auxiliary" else Kind.BUFFER), what

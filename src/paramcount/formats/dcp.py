@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount.blob import LocalFile
-from paramcount.classify import classify
+from paramcount.classify import role
 from paramcount.dtypes import TORCH
 from paramcount.errors import FormatError
 from paramcount.formats._pickle import DEFAULT_LIMITS, Allowlist, Call, Global
@@ -174,8 +174,7 @@ def read(folder: Path) -> Read:
                 )
         _check_tiling(boxes, shape, lambda problem, t=fqn: fail(problem, t, "dcp-chunks"))
         elements = math.prod(shape)
-        what = "optimizer-state" if _OPTIMIZER.match(fqn) else classify(fqn, shape)
-        kind = Kind.PARAMETER if what is None else Kind.TENSOR if what == "optimizer-state" else Kind.BUFFER
+        kind, what = (Kind.TENSOR, "optimizer-state") if _OPTIMIZER.match(fqn) else role(fqn, shape)
         stored += elements * itemsize
         records.append(
             TensorRecord(

@@ -15,7 +15,7 @@ import math
 import struct
 from typing import TYPE_CHECKING, NamedTuple
 
-from paramcount.classify import classify
+from paramcount.classify import role
 from paramcount.errors import FormatError
 from paramcount.records import Kind, TensorRecord
 
@@ -254,19 +254,19 @@ def read(blob: Blob) -> Read:
             )
     for tensor, ne, ggml, nbytes, offset in infos:
         shape = tuple(reversed(ne))  # ggml order -> torch order
-        what = classify(tensor, shape)
+        kind, what = role(tensor, shape)
         records.append(
             TensorRecord(
                 name=tensor,
                 module=tensor.rpartition(".")[0],
-                kind=Kind.PARAMETER if what is None else Kind.BUFFER,
+                kind=kind,
                 shape=shape,
                 elements=math.prod(ne),
                 dtype=_PLAIN.get(ggml.name, ggml.name),
                 stored_elements=math.prod(ne),
                 stored_bytes=nbytes,
                 identity=("gguf", offset),
-                persistent=True if what is not None else None,
+                persistent=True if kind is Kind.BUFFER else None,
                 notes=(what,) if what is not None else (),
             )
         )

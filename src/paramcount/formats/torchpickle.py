@@ -18,6 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount.classify import classify
+from paramcount.classify import role as role_by_name
 from paramcount.dtypes import TORCH, TORCH_STORAGES, DType
 from paramcount.errors import FormatError
 from paramcount.formats._pickle import Allowlist, Call, Global, InertSet, PersId
@@ -266,8 +267,7 @@ class _Walker:
         elif role == "parameter" or known.parameter:
             kind, note = Kind.PARAMETER, None
         else:
-            note = classify(path, known.shape)
-            kind = Kind.PARAMETER if note is None else Kind.BUFFER
+            kind, note = role_by_name(path, known.shape)
         notes = tuple(n for n in (note, known.note) if n is not None)
         persistent = (path not in self.non_persistent) if kind is Kind.BUFFER else None
         self.records.append(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount.blob import LocalFile
-from paramcount.classify import classify
+from paramcount.classify import role
 from paramcount.errors import FormatError, TargetError
 from paramcount.formats import SNIFF_BYTES, Format, detect
 from paramcount.formats import safetensors as st
@@ -310,8 +310,7 @@ def _combine(
 
 
 def _record(entry: st.Entry, shard: str) -> TensorRecord:
-    what = classify(entry.name, entry.shape)
-    kind = Kind.PARAMETER if what is None else Kind.BUFFER
+    kind, what = role(entry.name, entry.shape)
     stored = entry.end - entry.begin
     elements = math.prod(entry.shape)
     identity: Hashable = ("safetensors", shard, entry.begin, entry.end)
