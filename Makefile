@@ -25,6 +25,11 @@ demo: $(STAMP)
 	print('for comparison, summing state_dict() gives', f'{sum(t.numel() for t in m().state_dict().values()):,}', \
 	'(the tied weight twice)')"
 	@echo
+	@$(BIN)/python -c "import torch; from paramcount.examples import tied_language_model as m; \
+	torch.save(m().state_dict(), '$(VENV)/tied_state_dict.pt')"
+	@echo '$$ paramcount count $(VENV)/tied_state_dict.pt --depth 1   # a torch.save file: torch not imported, no pickle code run'
+	@$(BIN)/paramcount count $(VENV)/tied_state_dict.pt --depth 1
+	@echo
 	@echo '$$ paramcount verify "transformers:GPT2LMHeadModel(transformers:GPT2Config())" --expect 124.4M'
 	@$(BIN)/paramcount verify "transformers:GPT2LMHeadModel(transformers:GPT2Config())" --expect 124.4M
 

@@ -392,8 +392,66 @@ def test_local_and_central_names_must_agree(tmp_path: Path) -> None:
 def test_prepended_bytes_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.pt"
     path.write_bytes(b"PK\x03\x04" + bytes(60) + zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]))
-    with pytest.raises(FormatError):
+    with pytest.raises(FormatError) as caught:
         paramcount.count(str(path))
+    assert caught.value.rule == "zip-offset"
+
+
+def patch_central(data: bytes, member: bytes, **fields: int) -> bytes:
+    """Rewrite the central-directory sizes of ``member`` (csize at +20, usize at +24)."""
+    out = bytearray(data)
+    at = out.index(b"PK\x01\x02" + b"", out.rindex(member) - 46)
+    for name, value in fields.items():
+        struct.pack_into("<L", out, at + {"csize": 20, "usize": 24}[name], value)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("make", "rule"),
+    [
+        (
+            lambda: patch_central(
+                zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), b"a/data.pkl", usize=len(GOOD_PKL) + 1
+            ),
+            "zip-size",
+        ),
+        (
+            lambda: patch_central(
+                zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), b"a/data/0", csize=10**6, usize=10**6
+            ),
+            "zip-bounds",
+        ),
+        (
+            lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))], compression=zipfile.ZIP_DEFLATED),
+            None,
+        ),
+        (
+            lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]).replace(b"a/data/0", b"a/data/\xff"),
+            "zip-name",
+        ),
+    ],
+    ids=["stored-sizes-differ", "data-past-directory", "deflated-ok", "name-not-utf8"],
+)
+def test_zip_member_rules(tmp_path: Path, make: Any, rule: str | None) -> None:
+    path = tmp_path / "x.pt"
+    path.write_bytes(make())
+    if rule is None:
+        assert paramcount.count(str(path)).parameters.total == 4
+        return
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(path))
+    assert caught.value.rule == rule
+
+
+def test_corrupt_deflate_stream(tmp_path: Path) -> None:
+    data = bytearray(zip_bytes([("a/data.pkl", GOOD_PKL * 4)], compression=zipfile.ZIP_DEFLATED))
+    start = data.index(b"a/data.pkl") + len("a/data.pkl")
+    data[start : start + 8] = b"\xff" * 8  # the deflate stream begins right after the local header's name
+    path = tmp_path / "x.pt"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(path))
+    assert caught.value.rule in ("zip-deflate", "zip-size")
 
 
 def test_deflated_members_are_read_and_flagged(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
     Args:
         obj: a ``torch.nn.Module`` (wrappers such as ``DistributedDataParallel`` and ``torch.compile`` are looked
             through); a TARGET string naming one in code: ``"package.module:callable(args)"`` or
-            ``"package.module:attribute"``; or the path of a checkpoint file or model folder (safetensors).
+            ``"package.module:attribute"``; or the path of a checkpoint file or model folder (safetensors, PyTorch
+            zip or legacy, GGUF, DCP).
         depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
 
