@@ -128,3 +128,15 @@ def test_garbage_metadata_is_malformed_not_a_crash(tmp_path: Path) -> None:
     (folder / ".metadata").write_bytes(pickle.dumps({"not": "metadata"}, protocol=4))
     with pytest.raises(TargetError, match="not a DCP Metadata"):
         paramcount.count(str(folder))
+
+
+def test_a_data_file_linked_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    save(folder)
+    (data,) = folder.glob("*.distcp")
+    outside = tmp_path / "outside.distcp"
+    data.rename(outside)
+    data.symlink_to(outside)
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(folder))
+    assert caught.value.rule == "dcp-path"

@@ -347,3 +347,28 @@ def test_a_70b_sharded_checkpoint_reads_under_1_mb(tmp_path: Path, monkeypatch: 
     assert report.parameters.total == 68_976_648_192
     assert sum((tmp_path / f).stat().st_size for f in set(weight_map.values())) > 137e9
     assert read < 2**20, f"read {read} bytes"
+
+
+def test_a_hugging_face_cache_snapshot_counts_through_its_blob_links(tmp_path: Path) -> None:
+    """The hub cache keeps files in <repo>/blobs and links them from <repo>/snapshots/<revision>/."""
+    repo = tmp_path / "models--org--tiny"
+    blobs, snapshot = repo / "blobs", repo / "snapshots" / "0123abc"
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (blobs / "aaa").write_bytes(raw({"a": f32([2, 2], 0, 16)}, b"\0" * 16))
+    (blobs / "bbb").write_bytes(raw({"b": f32([3], 0, 12)}, b"\0" * 12))
+    index = {"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}}
+    (blobs / "ccc").write_text(json.dumps(index))
+    for link, blob in (
+        ("model-1.safetensors", "aaa"),
+        ("model-2.safetensors", "bbb"),
+        ("model.safetensors.index.json", "ccc"),
+    ):
+        (snapshot / link).symlink_to(f"../../blobs/{blob}")
+    assert paramcount.count(str(snapshot)).parameters.total == 7
+    (snapshot / "model-2.safetensors").unlink()
+    (tmp_path / "elsewhere.safetensors").write_bytes((blobs / "bbb").read_bytes())
+    (snapshot / "model-2.safetensors").symlink_to(tmp_path / "elsewhere.safetensors")
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(snapshot))
+    assert caught.value.rule == "index-path"

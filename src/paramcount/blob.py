@@ -14,7 +14,7 @@ from paramcount.errors import FormatError, TargetError
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Blob", "LocalFile"]
+__all__ = ["Blob", "LocalFile", "confined"]
 
 
 class Blob(Protocol):
@@ -79,3 +79,22 @@ class LocalFile:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+def confined(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
+    """Whether ``path``, with every symlink resolved, lies inside ``folder``.
+
+    One exception: a Hugging Face hub cache snapshot (``<repo>/snapshots/<revision>/``) holds symlinks to
+    ``<repo>/blobs/``, which count as inside, so that a cached model can be counted where it is.
+
+    >>> confined("/models/gpt2", "/models/gpt2/model.safetensors"), confined("/models/gpt2", "/models/x")
+    (True, False)
+    """
+    root = os.path.realpath(folder)
+    target = os.path.realpath(path)
+    if os.path.commonpath([root, target]) == root:
+        return True
+    parent, revision = os.path.split(root)
+    repo, snapshots = os.path.split(parent)
+    blobs = os.path.join(repo, "blobs")
+    return snapshots == "snapshots" and bool(revision) and os.path.commonpath([blobs, target]) == blobs

@@ -14,7 +14,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from paramcount.blob import LocalFile
+from paramcount.blob import LocalFile, confined
 from paramcount.classify import role
 from paramcount.dtypes import TORCH
 from paramcount.errors import FormatError
@@ -78,6 +78,8 @@ def read(folder: Path) -> Read:
     """
     path = folder / ".metadata"
     name = str(path)
+    if not confined(folder, path):
+        raise FormatError("is a link out of the checkpoint folder", target=name, rule="dcp-path")
     with LocalFile(path) as blob:
         if blob.size > _MAX_METADATA:
             raise FormatError(
@@ -164,6 +166,8 @@ def read(folder: Path) -> Read:
                 data_path = folder / relative
                 if not data_path.is_file():
                     raise fail(f"is stored in {relative!r}, which is missing", fqn, "dcp-storage")
+                if not confined(folder, data_path):
+                    raise fail(f"is stored in {relative!r}, a link out of the folder", fqn, "dcp-path")
                 with LocalFile(data_path) as data_blob:
                     file_size = sizes[relative] = data_blob.size
             if offset + length > file_size:

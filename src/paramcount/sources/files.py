@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from paramcount.blob import LocalFile
+from paramcount.blob import LocalFile, confined
 from paramcount.classify import role
 from paramcount.errors import FormatError, TargetError
 from paramcount.formats import SNIFF_BYTES, Format, detect
@@ -151,8 +151,7 @@ def _index(path: Path, target: str, *, tie: bool | None) -> Inventory:
     folder = path.parent.resolve()
     shards: list[tuple[Path, str]] = []
     for shard in dict.fromkeys(weight_map.values()):
-        resolved = (folder / shard).resolve()
-        if os.path.isabs(shard) or not resolved.is_relative_to(folder):
+        if os.path.isabs(shard) or not confined(folder, folder / shard):
             raise FormatError(
                 f"weight_map names shard {shard!r}, which lies outside the folder {str(folder)!r}",
                 target=str(path),
