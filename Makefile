@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo test lint typecheck unit bench fuzz clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,18 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_modules.py
 	$(BIN)/python benchmarks/bench_files.py
 	$(BIN)/python benchmarks/bench_bin.py
+
+# Coverage-guided fuzzing (atheris) of each reader for FUZZ_SECONDS; findings land in fuzz/findings/.
+FUZZ_SECONDS ?= 600
+FUZZ_READERS ?= safetensors torchzip legacy gguf dcp
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt --group fuzz
+	$(BIN)/python fuzz/seeds.py
+	mkdir -p fuzz/findings
+	for reader in $(FUZZ_READERS); do \
+		(cd fuzz && ../$(BIN)/python fuzz.py $$reader -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
+			-artifact_prefix=findings/$$reader- corpus/$$reader 2>&1 | tee findings/$$reader.log | tail -1) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

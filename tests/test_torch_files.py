@@ -573,18 +573,18 @@ def test_legacy_tar_is_recognised_and_refused_clearly(tmp_path: Path) -> None:
 def test_zip_rules_on_the_container(tmp_path: Path) -> None:
     from paramcount.blob import LocalFile
     from paramcount.formats import zip as zip_format
-    from paramcount.formats._pickle import Limits
     from paramcount.formats.torchzip import read_zip
+    from paramcount.limits import Limits
 
     members = [("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]
     path = tmp_path / "x.pt"
     path.write_bytes(zip_bytes(members))
     with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
         zip_format.members(blob, max_entries=1)
-    assert caught.value.rule == "zip-entries"
+    assert caught.value.rule == "limit-zip-entries"
     with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
-        read_zip(blob, Limits(max_bytes=len(GOOD_PKL) - 1))
-    assert caught.value.rule == "zip-limit"
+        read_zip(blob, Limits(pickle_bytes=len(GOOD_PKL) - 1))
+    assert caught.value.rule == "limit-pickle-bytes"
 
     bzip = tmp_path / "bzip.pt"
     bzip.write_bytes(zip_bytes(members, compression=zipfile.ZIP_BZIP2))

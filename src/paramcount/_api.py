@@ -15,12 +15,19 @@ if TYPE_CHECKING:
 
     import torch
 
+    from paramcount.limits import Limits
     from paramcount.report import Report
 
 __all__ = ["count", "verify"]
 
 
-def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Report:
+def count(
+    obj: object,
+    *,
+    depth: int | None = None,
+    device: str = "meta",
+    limits: Limits | Mapping[str, int | str] | None = None,
+) -> Report:
     """Count the parameters of a model.
 
     Args:
@@ -30,6 +37,8 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
             zip or legacy, GGUF, DCP).
         depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
+        limits: resource limits for reading files (:class:`paramcount.limits.Limits`), or a mapping of the
+            ones to change: ``{"pickle_bytes": 2**30}`` or ``{"pickle-bytes": "1GiB"}``.
 
     Returns:
         The report; ``report.to_dict()`` is the JSON document.
@@ -51,7 +60,7 @@ def count(obj: object, *, depth: int | None = None, device: str = "meta") -> Rep
         from paramcount.sources import files
 
         with _collection_paused():
-            return tally(files.inventory(obj), depth=depth)
+            return tally(files.inventory(obj, _limits(limits)), depth=depth)
     from paramcount.sources import module as _module
 
     model, target, notes = _model(obj, device)
@@ -67,6 +76,7 @@ def verify(
     tolerance: int | str | None = None,
     depth: int | None = None,
     device: str = "meta",
+    limits: Limits | Mapping[str, int | str] | None = None,
 ) -> Report:
     """Count a model and check the count; raise if it differs.
 
@@ -78,6 +88,7 @@ def verify(
         tolerance: replaces the printed precision: an absolute count (``1000``) or a percentage (``"0.5%"``).
         depth: as for :func:`count`.
         device: as for :func:`count`.
+        limits: as for :func:`count`.
 
     Returns:
         The report, when every figure matches.
@@ -94,7 +105,15 @@ def verify(
     from paramcount.expectation import compare, parse_expectations
 
     expectations = parse_expectations(expected, tolerance)  # a typo fails before any model is built
-    return compare(count(obj, depth=depth, device=device), expectations)
+    return compare(count(obj, depth=depth, device=device, limits=limits), expectations)
+
+
+def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:
+    from paramcount.limits import DEFAULT, Limits, parse_limits
+
+    if limits is None or isinstance(limits, Limits):
+        return limits or DEFAULT
+    return parse_limits([f"{name.replace('_', '-')}={value}" for name, value in limits.items()])
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from paramcount.errors import FormatError, TargetError
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Blob", "LocalFile", "confined"]
+__all__ = ["Blob", "BytesBlob", "LocalFile", "confined"]
 
 
 class Blob(Protocol):
@@ -79,6 +79,33 @@ class LocalFile:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+class BytesBlob:
+    """Bytes in memory as a Blob (tests, fuzzing, data already fetched), with the same bounds checks as a file.
+
+    >>> BytesBlob(b"GGUF\\x03", name="x.gguf").read(0, 4)
+    b'GGUF'
+    """
+
+    def __init__(self, data: bytes, *, name: str = "<bytes>") -> None:
+        self.name = name
+        self.size = len(data)
+        self._data = data
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``.
+
+        Raises:
+            FormatError: the range is outside the bytes.
+        """
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise FormatError(
+                f"needs bytes {offset}..{offset + length} but the file has {self.size}",
+                target=self.name,
+                rule="truncated",
+            )
+        return self._data[offset : offset + length]
 
 
 def confined(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from paramcount import __version__
 from paramcount.errors import ParamcountError, UsageError
+from paramcount.limits import LIMITS
 from paramcount.render import FORMATS
 
 if TYPE_CHECKING:
@@ -62,6 +63,14 @@ def _parser() -> _Parser:
         )
         sub.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         sub.add_argument(
+            "--limit",
+            action="append",
+            default=[],
+            metavar="NAME=N",
+            help="raise (or lower) a file-reading limit, e.g. --limit pickle-bytes=1GiB; repeatable; "
+            f"names: {', '.join(LIMITS)}",
+        )
+        sub.add_argument(
             "--device",
             default="meta",
             help="device to build TARGET on: 'meta' (default, no memory) or 'cpu' for constructors that need data",
@@ -89,11 +98,14 @@ def _run(argv: Sequence[str] | None) -> int:
     depth = _DEFAULT_DEPTH[args.format] if args.depth is None else None if args.depth == "all" else args.depth
 
     import paramcount
+    from paramcount.limits import parse_limits
     from paramcount.render import render
     from paramcount.render.numbers import exact
 
+    limits = parse_limits(args.limit)  # an unknown name or a bad value is a usage error before anything is read
+
     if args.command == "count":
-        report = paramcount.count(args.target, depth=depth, device=args.device)
+        report = paramcount.count(args.target, depth=depth, device=args.device, limits=limits)
         _write(render(report, args.format))
         return 0
 
@@ -115,7 +127,9 @@ def _run(argv: Sequence[str] | None) -> int:
     tolerance = args.tolerance
     if tolerance is not None and tolerance.strip().lstrip("0123456789_").strip() == "":
         tolerance = int(tolerance.replace("_", ""))
-    report = paramcount.verify(args.target, expected, tolerance=tolerance, depth=depth, device=args.device)
+    report = paramcount.verify(
+        args.target, expected, tolerance=tolerance, depth=depth, device=args.device, limits=limits
+    )
     if args.format == "table":
         checked = ", ".join(f"{name} {value}" for name, value in expected.items())
         total = report.parameters.total

@@ -76,11 +76,15 @@ class FormatError(TargetError):
         tensor: the tensor the problem is about, if any.
     """
 
-    def __init__(self, problem: str, *, target: str | None = None, rule: str, tensor: str | None = None) -> None:
+    def __init__(
+        self, problem: str, *, target: str | None = None, rule: str, tensor: str | None = None, fix: str | None = None
+    ) -> None:
         self.rule = rule
         self.tensor = tensor
         where = f"tensor {tensor!r}: " if tensor is not None else ""
-        super().__init__(f"{where}{problem}", target=target, fix="the file is malformed or truncated; re-export it")
+        super().__init__(
+            f"{where}{problem}", target=target, fix=fix or "the file is malformed or truncated; re-export it"
+        )
 
 
 class UnsafeTargetError(ParamcountError, ValueError):

@@ -11,7 +11,8 @@ is called, or merely present, makes the pickle **unsafe**; one used only as the 
 (``NEWOBJ``, as a whole-module ``torch.save(model)`` does) makes it **untrusted**. A parse error after an unsafe
 global is still unsafe: ``pickle.load`` would already have run it.
 
-Limits are explicit and fail closed (:class:`Limits`).
+Limits are explicit and fail closed (:class:`paramcount.limits.Limits`: ``pickle_opcodes``, ``pickle_memo``,
+``pickle_stack``, ``nesting``; callers enforce ``pickle_bytes`` before reading the bytes).
 
 >>> import pickle
 >>> result = evaluate(pickle.dumps({"a": [1, 2.5, "x"]}, protocol=2), Allowlist(frozenset()))
@@ -27,39 +28,18 @@ import io
 import pickletools
 from typing import Any, NamedTuple
 
+from paramcount.limits import DEFAULT, Limits
+
 __all__ = [
-    "DEFAULT_LIMITS",
     "Allowlist",
     "Call",
     "Global",
-    "Limits",
     "MalformedPickleError",
     "PersId",
     "Result",
     "TruncatedPickleError",
     "evaluate",
 ]
-
-
-class Limits(NamedTuple):
-    """Bounds on one pickle; exceeding any of them makes the pickle malformed (or unsafe, if it already was).
-
-    Attributes:
-        max_bytes: size of the pickle itself (read into memory whole, then parsed from memory).
-        max_opcodes: opcodes executed.
-        max_memo: memo entries.
-        max_stack: values on the stack, counting the frames MARK saved.
-        max_marks: open MARKs (nesting depth of tuples, lists and dicts built with MARK).
-    """
-
-    max_bytes: int = 256 * 2**20
-    max_opcodes: int = 20_000_000
-    max_memo: int = 5_000_000
-    max_stack: int = 5_000_000
-    max_marks: int = 100_000
-
-
-DEFAULT_LIMITS = Limits()
 
 
 class Global:
@@ -186,10 +166,14 @@ class MalformedPickleError(ValueError):
         unsafe: findings from before the problem: when not empty, the pickle is unsafe, not merely malformed.
     """
 
-    def __init__(self, problem: str, offset: int, unsafe: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, problem: str, offset: int, unsafe: tuple[str, ...] = (), *, limit: tuple[str, int] | None = None
+    ) -> None:
         self.problem = problem
         self.offset = offset
         self.unsafe = unsafe
+        #: ``(field, value)`` of the limit exceeded, when that is the problem
+        self.limit = limit
         super().__init__(f"{problem} (at byte {offset})")
 
 
@@ -226,19 +210,19 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
     Args:
         data: the pickle, possibly followed by other bytes (a legacy torch stream holds several pickles in a row).
         allowlist: the globals that are safe.
-        limits: bounds; ``len(data)`` itself must be within ``limits.max_bytes``, which callers enforce before
+        limits: bounds; ``len(data)`` itself must be within ``limits.pickle_bytes``, which callers enforce before
             reading the bytes.
 
     Raises:
         TruncatedPickleError: ``data`` ended before ``STOP``.
         MalformedPickleError: the pickle is malformed or exceeds a limit; ``unsafe`` lists unsafe globals seen before.
     """
-    machine = _Machine(limits or DEFAULT_LIMITS, dict(allowlist.class_arguments))
+    machine = _Machine(limits or DEFAULT, dict(allowlist.class_arguments))
     stream = _Stream(data)
     try:
         machine.run(stream)
     except MalformedPickleError as e:
-        raise type(e)(e.problem, e.offset, _judge(machine.globals, allowlist)[0]) from None
+        raise type(e)(e.problem, e.offset, _judge(machine.globals, allowlist)[0], limit=e.limit) from None
     except (ValueError, TypeError, IndexError, KeyError, OverflowError, RecursionError, MemoryError) as e:
         unsafe = _judge(machine.globals, allowlist)[0]
         problem = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -302,8 +286,10 @@ class _Machine:
             return stack[-1]
 
         def put(index: int) -> None:
-            if len(memo) >= limits.max_memo and index not in memo:
-                raise MalformedPickleError(f"memo exceeds the limit of {limits.max_memo} entries", self.position)
+            if len(memo) >= limits.pickle_memo and index not in memo:
+                raise MalformedPickleError(
+                    "its memo has too many entries", self.position, limit=("pickle_memo", limits.pickle_memo)
+                )
             memo[index] = top()
 
         def get(index: int) -> None:
@@ -333,10 +319,14 @@ class _Machine:
 
         for count, (opcode, arg, at) in enumerate(pickletools.genops(stream), 1):
             pos = self.position = at if at is not None else self.position
-            if count > limits.max_opcodes:
-                raise MalformedPickleError(f"runs more than the limit of {limits.max_opcodes} opcodes", self.position)
-            if len(stack) + depth > limits.max_stack:
-                raise MalformedPickleError(f"holds more than the limit of {limits.max_stack} values", self.position)
+            if count > limits.pickle_opcodes:
+                raise MalformedPickleError(
+                    "runs too many opcodes", self.position, limit=("pickle_opcodes", limits.pickle_opcodes)
+                )
+            if len(stack) + depth > limits.pickle_stack:
+                raise MalformedPickleError(
+                    "holds too many values on its stack", self.position, limit=("pickle_stack", limits.pickle_stack)
+                )
             name = opcode.name
             operand: Any = arg
             if name in ("BINPUT", "LONG_BINPUT", "PUT"):
@@ -346,10 +336,8 @@ class _Machine:
             elif name == "MEMOIZE":
                 put(len(memo))
             elif name == "MARK":
-                if len(marks) >= limits.max_marks:
-                    raise MalformedPickleError(
-                        f"nests MARKs deeper than the limit of {limits.max_marks}", self.position
-                    )
+                if len(marks) >= limits.nesting:
+                    raise MalformedPickleError("nests MARKs too deep", self.position, limit=("nesting", limits.nesting))
                 marks.append(stack)
                 depth += len(stack)
                 stack = []

@@ -18,8 +18,9 @@ from paramcount.blob import LocalFile, confined
 from paramcount.classify import role
 from paramcount.dtypes import TORCH
 from paramcount.errors import FormatError
-from paramcount.formats._pickle import DEFAULT_LIMITS, Allowlist, Call, Global
+from paramcount.formats._pickle import Allowlist, Call, Global
 from paramcount.formats.torchzip import evaluate
+from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Kind, TensorRecord
 
 if TYPE_CHECKING:
@@ -57,7 +58,6 @@ ALLOWLIST = Allowlist(
 )
 _OPTIMIZER = re.compile(r"^optim", re.IGNORECASE)
 _MAX_PAIRWISE = 256  # chunks per tensor checked pairwise for overlap; more are checked by volume only
-_MAX_METADATA = 256 * 2**20
 
 
 class Read(NamedTuple):
@@ -69,7 +69,7 @@ class Read(NamedTuple):
     notes: tuple[str, ...]
 
 
-def read(folder: Path) -> Read:
+def read(folder: Path, limits: Limits = DEFAULT) -> Read:
     """Tensors of the DCP checkpoint in ``folder``.
 
     Raises:
@@ -81,12 +81,10 @@ def read(folder: Path) -> Read:
     if not confined(folder, path):
         raise FormatError("is a link out of the checkpoint folder", target=name, rule="dcp-path")
     with LocalFile(path) as blob:
-        if blob.size > _MAX_METADATA:
-            raise FormatError(
-                f"is {blob.size} bytes, over the limit of {_MAX_METADATA}", target=name, rule="dcp-metadata"
-            )
+        if blob.size > limits.pickle_bytes:
+            raise exceeded("pickle_bytes", f"is {blob.size} bytes", limits.pickle_bytes, target=name)
         data = blob.read(0, blob.size)
-    result = evaluate(data, name, ".metadata", DEFAULT_LIMITS, allowlist=ALLOWLIST)
+    result = evaluate(data, name, ".metadata", limits, allowlist=ALLOWLIST)
 
     def fail(problem: str, tensor: str | None = None, rule: str = "dcp-metadata") -> FormatError:
         return FormatError(problem, target=name, rule=rule, tensor=tensor)
@@ -98,6 +96,8 @@ def read(folder: Path) -> Read:
     storage = root.state.get("storage_data")
     if not isinstance(entries, dict) or not isinstance(storage, dict):
         raise fail("lacks state_dict_metadata or storage_data")
+    if len(entries) > limits.tensors:
+        raise exceeded("tensors", f"lists {len(entries)} entries", limits.tensors, target=name)
     locations: dict[tuple[str, tuple[int, ...]], tuple[str, int, int]] = {}
     for index, info in storage.items():
         fqn, offsets = _index(index)
@@ -132,6 +132,10 @@ def read(folder: Path) -> Read:
         dtype = properties.get("dtype")
         if shape is None or not (isinstance(dtype, Global) and dtype.module == "torch" and dtype.name in TORCH):
             raise fail("has no valid size or dtype", fqn)
+        if len(shape) > limits.dimensions:
+            raise exceeded("dimensions", f"has {len(shape)} dimensions", limits.dimensions, target=name, tensor=fqn)
+        if math.prod(shape) > limits.elements:
+            raise exceeded("elements", f"has {math.prod(shape)} elements", limits.elements, target=name, tensor=fqn)
         itemsize = TORCH[dtype.name].bits // 8
         chunks = fields.get("chunks")
         if not isinstance(chunks, list):

@@ -17,17 +17,14 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from paramcount.classify import role
 from paramcount.errors import FormatError
+from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Kind, TensorRecord
 
 if TYPE_CHECKING:
     from paramcount.blob import Blob
 
-__all__ = ["GGML_TYPES", "MAX_ARRAY", "MAX_STRING", "GGMLType", "Read", "read"]
+__all__ = ["GGML_TYPES", "GGMLType", "Read", "read"]
 
-#: Longest string accepted, in bytes (``GGUF_MAX_STRING_LENGTH`` is 1 GiB; real keys and names are short).
-MAX_STRING = 2**30
-#: Most elements of one array value (``GGUF_MAX_ARRAY_ELEMENTS``).
-MAX_ARRAY = 2**30
 _MAX_NAME = 64  # GGML_MAX_NAME: names are shorter
 _MAX_DIMS = 4  # GGML_MAX_DIMS
 _VERSIONS = (2, 3)
@@ -109,8 +106,9 @@ class Read(NamedTuple):
 class _Cursor:
     """Sequential reads over a blob in large windows; every length is checked against the bytes that remain."""
 
-    def __init__(self, blob: Blob) -> None:
+    def __init__(self, blob: Blob, limits: Limits) -> None:
         self.blob = blob
+        self.limits = limits
         self.offset = 0
         self.buffer = b""
         self.buffer_start = 0
@@ -146,12 +144,9 @@ class _Cursor:
 
     def string(self, what: str) -> str:
         length = self.u64(what)
-        if length > MAX_STRING:
-            raise FormatError(
-                f"{what} claims {length} bytes, over the limit of {MAX_STRING}",
-                target=self.blob.name,
-                rule="gguf-string",
-            )
+        if length > self.limits.gguf_string_bytes:
+            limit = self.limits.gguf_string_bytes
+            raise exceeded("gguf_string_bytes", f"{what} claims {length} bytes", limit, target=self.blob.name)
         raw = self.take(length, what)
         try:
             return raw.decode("utf-8")
@@ -159,14 +154,14 @@ class _Cursor:
             raise FormatError(f"{what} is not UTF-8", target=self.blob.name, rule="gguf-string") from None
 
 
-def read(blob: Blob) -> Read:
+def read(blob: Blob, limits: Limits = DEFAULT) -> Read:
     """Validate a GGUF header and return one record per tensor.
 
     Raises:
         FormatError: a rule is broken; the message names the rule, and the tensor or key where there is one.
     """
     name = blob.name
-    cursor = _Cursor(blob)
+    cursor = _Cursor(blob, limits)
 
     def fail(problem: str, rule: str, tensor: str | None = None) -> FormatError:
         return FormatError(problem, target=name, rule=rule, tensor=tensor)
@@ -185,6 +180,8 @@ def read(blob: Blob) -> Read:
         raise fail(
             f"claims {tensor_count} tensors and {kv_count} key-value pairs, more than its size allows", "gguf-count"
         )
+    if tensor_count > limits.tensors:
+        raise exceeded("tensors", f"claims {tensor_count} tensors", limits.tensors, target=name)
     alignment = 32
     keys: set[str] = set()
     architecture = None
@@ -222,6 +219,8 @@ def read(blob: Blob) -> Read:
         ne = tuple(cursor.u64("a dimension") for _ in range(n_dims))
         if any(d >= 2**63 for d in ne) or math.prod(ne) >= 2**63:
             raise fail(f"has dimensions {ne} whose product overflows int64", "gguf-dims", tensor)
+        if math.prod(ne) > limits.elements:
+            raise exceeded("elements", f"has {math.prod(ne)} elements", limits.elements, target=name, tensor=tensor)
         type_id = cursor.u32("a tensor type")
         ggml = GGML_TYPES.get(type_id)
         if ggml is None:
@@ -287,12 +286,9 @@ def _value(cursor: _Cursor, value_type: int, key: str) -> object:
         raise FormatError(f"key {key!r} has the unknown value type {value_type}", target=name, rule="gguf-value")
     element_type = cursor.u32(f"the element type of {key!r}")
     count = cursor.u64(f"the length of {key!r}")
-    if count > MAX_ARRAY:
-        raise FormatError(
-            f"key {key!r} is an array of {count} elements, over the limit of {MAX_ARRAY}",
-            target=name,
-            rule="gguf-array",
-        )
+    limit = cursor.limits.gguf_array_elements
+    if count > limit:
+        raise exceeded("gguf_array_elements", f"key {key!r} is an array of {count} elements", limit, target=name)
     if element_type in _SCALARS:
         cursor.skip(count * struct.calcsize(_SCALARS[element_type]), f"the array {key!r}")
     elif element_type == _STRING:

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount.dtypes import SAFETENSORS, DType
 from paramcount.errors import FormatError
+from paramcount.limits import DEFAULT, Limits, exceeded
 
 if TYPE_CHECKING:
     from paramcount.blob import Blob
 
-__all__ = ["MAX_HEADER_SIZE", "Entry", "Header", "read_header", "sniff"]
+__all__ = ["Entry", "Header", "read_header", "sniff"]
 
-#: Largest header accepted, in bytes (``MAX_HEADER_SIZE`` in tensor.rs).
-MAX_HEADER_SIZE = 100_000_000
 _U64 = 2**64
 
 
@@ -82,11 +81,13 @@ def _u64(value: object, what: str) -> int:
     return value
 
 
-def read_header(blob: Blob) -> Header:
+def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
     """Read and validate the header of a safetensors file.
 
     Args:
         blob: the file.
+        limits: ``header_bytes`` caps the header (the reference's 100,000,000 by default); ``tensors``,
+            ``dimensions`` and ``elements`` bound its entries.
 
     Returns:
         The entries (sorted by offset), the ``__metadata__`` map and the data offset.
@@ -100,11 +101,12 @@ def read_header(blob: Blob) -> Header:
             f"file of {blob.size} bytes is smaller than the 8-byte header length", target=name, rule="header-too-small"
         )
     (length,) = struct.unpack("<Q", blob.read(0, 8))
-    if length > MAX_HEADER_SIZE:
+    if length > limits.header_bytes:
         raise FormatError(
-            f"header length {length} exceeds the maximum of {MAX_HEADER_SIZE} bytes",
+            f"header length {length} exceeds the maximum of {limits.header_bytes} bytes",
             target=name,
             rule="header-too-large",
+            fix="the file is malformed; if it is genuine, raise the limit: --limit header-bytes=N",
         )
     if 8 + length > blob.size:
         raise FormatError(
@@ -133,6 +135,8 @@ def read_header(blob: Blob) -> Header:
         metadata = {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise FormatError("'__metadata__' must map strings to strings", target=name, rule="header-json")
+    if len(document) > limits.tensors:
+        raise exceeded("tensors", f"header lists {len(document)} tensors", limits.tensors, target=name)
     entries = [_entry(tensor, info, name) for tensor, info in document.items()]
     entries.sort(key=lambda e: (e.begin, e.end))
     expected_begin = 0
@@ -145,10 +149,16 @@ def read_header(blob: Blob) -> Header:
                 rule="offsets",
                 tensor=entry.name,
             )
+        if len(entry.shape) > limits.dimensions:
+            raise exceeded(
+                "dimensions", f"has {len(entry.shape)} dimensions", limits.dimensions, target=name, tensor=entry.name
+            )
         elements = math.prod(entry.shape)
         bits = elements * entry.dtype.bits
         if elements >= _U64 or bits >= _U64:
             raise FormatError(f"shape {list(entry.shape)} overflows", target=name, rule="overflow", tensor=entry.name)
+        if elements > limits.elements:
+            raise exceeded("elements", f"has {elements} elements", limits.elements, target=name, tensor=entry.name)
         if bits % 8:
             raise FormatError(
                 f"{elements} elements of {entry.dtype.bits} bits do not fill whole bytes",

@@ -22,15 +22,13 @@ from paramcount.classify import role as role_by_name
 from paramcount.dtypes import TORCH, TORCH_STORAGES, DType
 from paramcount.errors import FormatError
 from paramcount.formats._pickle import Allowlist, Call, Global, InertSet, PersId
+from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Kind, ModuleRecord, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-__all__ = ["ALLOWLIST", "MAX_NODES", "Storage", "Tensors", "extract"]
-
-#: Most values visited while walking one pickle's object graph (a DAG is walked once per object).
-MAX_NODES = 20_000_000
+__all__ = ["ALLOWLIST", "Storage", "Tensors", "extract"]
 
 _REBUILD = "torch._utils."
 _TENSOR_REBUILDS = {
@@ -142,7 +140,9 @@ class _Tensor(NamedTuple):
     note: str | None
 
 
-def extract(root: Any, name: str, *, classes: tuple[str, ...], legacy: bool = False) -> Tensors:
+def extract(
+    root: Any, name: str, *, classes: tuple[str, ...], legacy: bool = False, limits: Limits = DEFAULT
+) -> Tensors:
     """Tensors, modules and storages of an inertly evaluated torch pickle.
 
     Args:
@@ -150,11 +150,13 @@ def extract(root: Any, name: str, *, classes: tuple[str, ...], legacy: bool = Fa
         name: the file, for error messages.
         classes: instance classes the pickle references (:attr:`~paramcount.formats._pickle.Result.classes`).
         legacy: persistent ids are the pre-1.6 6-tuples (with view metadata) rather than 5-tuples.
+        limits: ``pickle_values`` bounds the walk (each shared object is walked once); ``dimensions`` and
+            ``elements`` bound each tensor.
 
     Raises:
         FormatError: a tensor or storage breaks a rule.
     """
-    walker = _Walker(name, legacy)
+    walker = _Walker(name, legacy, limits)
     walker.walk(root)
     untrusted = []
     if classes:
@@ -169,9 +171,10 @@ def extract(root: Any, name: str, *, classes: tuple[str, ...], legacy: bool = Fa
 
 
 class _Walker:
-    def __init__(self, name: str, legacy: bool) -> None:
+    def __init__(self, name: str, legacy: bool, limits: Limits) -> None:
         self.name = name
         self.legacy = legacy
+        self.limits = limits
         self.records: list[TensorRecord] = []
         self.modules: list[ModuleRecord] = []
         self.module_position: dict[str, int] = {}
@@ -195,8 +198,10 @@ class _Walker:
         while pending:
             value, path, section, role, module = pending.pop()
             visited += 1
-            if visited > MAX_NODES:
-                raise self.error(f"its object graph exceeds the limit of {MAX_NODES} values", None, "pickle-limit")
+            if visited > self.limits.pickle_values:
+                raise exceeded(
+                    "pickle_values", "its object graph has too many values", self.limits.pickle_values, target=self.name
+                )
             if isinstance(value, Call) and value.calls_any(_TENSOR_REBUILDS):
                 self.tensor(value, path, section, role, module)
                 continue
@@ -322,7 +327,7 @@ class _Walker:
                 raise self.error(f"{func} has {len(args)} arguments", path, "pickle-tensor")
             dtype = self.dtype(args[0], path)
             shape = self.ints(args[1], path, "size")
-            elements = math.prod(shape)
+            elements = self.count(shape, path)
             # No storage: one pickled object (reached twice through the memo) is one tensor, by its position.
             return _Tensor(shape, dtype.name, elements, None, 0, ("object", call.offset), None, False, "meta")
         if func == "_rebuild_wrapper_subclass":
@@ -332,7 +337,7 @@ class _Walker:
             shape = self.ints(args[2], path, "size")
             cls = args[0].qualname if isinstance(args[0], Global) else "?"
             self.claimed.append(f"{path}: {cls}")
-            return _Tensor(shape, dtype.name, math.prod(shape), None, None, None, None, False, "claimed-size")
+            return _Tensor(shape, dtype.name, self.count(shape, path), None, None, None, None, False, "claimed-size")
         if func == "_rebuild_sparse_tensor":
             data = args[1] if len(args) > 1 and isinstance(args[1], tuple) else ()
             if len(data) < 3:
@@ -343,7 +348,8 @@ class _Walker:
                 raise self.error("a sparse tensor lacks its indices or values", path, "pickle-tensor")
             indices, values = parts
             stored = (indices.stored_bytes or 0) + (values.stored_bytes or 0)
-            return _Tensor(shape, values.dtype, math.prod(shape), values.elements, stored, None, None, False, "sparse")
+            elements = self.count(shape, path)
+            return _Tensor(shape, values.dtype, elements, values.elements, stored, None, None, False, "sparse")
         raise self.error(f"{func} tensors are not supported by this version", path, "pickle-unsupported")
 
     def storage(self, value: Any, path: str) -> Storage:
@@ -384,9 +390,18 @@ class _Walker:
             value = value.args[0]
         if not isinstance(value, tuple) or not all(type(v) is int and 0 <= v < 2**63 for v in value):
             raise self.error(f"its {what} {value!r} is not a tuple of non-negative integers", path, "pickle-shape")
-        if len(value) > 64:
-            raise self.error(f"has {len(value)} dimensions, over the limit of 64", path, "pickle-shape")
+        if len(value) > self.limits.dimensions:
+            raise exceeded(
+                "dimensions", f"has {len(value)} dimensions", self.limits.dimensions, target=self.name, tensor=path
+            )
         return value
+
+    def count(self, shape: tuple[int, ...], path: str) -> int:
+        """Logical elements of ``shape``, within the ``elements`` limit."""
+        elements = math.prod(shape)
+        if elements > self.limits.elements:
+            raise exceeded("elements", f"has {elements} elements", self.limits.elements, target=self.name, tensor=path)
+        return elements
 
     def view(self, storage: Storage, dtype: DType, offset: Any, size: Any, stride: Any, *, path: str) -> _Tensor:
         shape = self.ints(size, path, "size")
@@ -408,9 +423,7 @@ class _Walker:
             if storage.dtype.bits != dtype.bits:
                 raise self.error(f"views a {storage.dtype.name} storage as {dtype.name}", path, "pickle-dtype")
             capacity = storage.numel
-        elements = math.prod(shape)
-        if elements > 2**63:
-            raise self.error(f"has {elements} elements, over 2**63", path, "pickle-shape")
+        elements = self.count(shape, path)
         extent = 1 + sum((n - 1) * s for n, s in zip(shape, strides, strict=True)) if elements else 0
         if elements and offset + extent > capacity:
             raise self.error(

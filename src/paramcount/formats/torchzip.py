@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import FormatError, UnsafeTargetError
 from paramcount.formats import _pickle, zip
 from paramcount.formats.torchpickle import ALLOWLIST, Tensors, extract
+from paramcount.limits import DEFAULT, Limits, exceeded
 
 if TYPE_CHECKING:
     from paramcount.blob import Blob
@@ -64,7 +65,7 @@ def evaluate(
     data: bytes,
     name: str,
     where: str,
-    limits: _pickle.Limits,
+    limits: Limits,
     *,
     complete: bool = True,
     allowlist: Allowlist = ALLOWLIST,
@@ -82,13 +83,15 @@ def evaluate(
             raise
         if e.unsafe:
             raise unsafe_error(name, where, e.unsafe, e.problem) from None
+        if e.limit is not None:
+            raise exceeded(e.limit[0], f"{where} {e.problem} (at byte {e.offset})", e.limit[1], target=name) from None
         raise FormatError(f"{where}: {e}", target=name, rule="pickle") from None
     if result.unsafe:
         raise unsafe_error(name, where, result.unsafe)
     return result
 
 
-def read_zip(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> Checkpoint:
+def read_zip(blob: Blob, limits: Limits = DEFAULT) -> Checkpoint:
     """Tensors of a ``torch.save`` zip checkpoint.
 
     Raises:
@@ -96,7 +99,7 @@ def read_zip(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> Che
         UnsafeTargetError: ``data.pkl`` uses globals outside the allowlist, or the archive is TorchScript.
     """
     name = blob.name
-    members = {m.name: m for m in zip.members(blob)}
+    members = {m.name: m for m in zip.members(blob, max_entries=limits.zip_entries)}
     tops = sorted({n.partition("/")[0] for n in members if "/" in n})
     loose = [n for n in members if "/" not in n]
     if len(tops) != 1 or loose:
@@ -116,13 +119,15 @@ def read_zip(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> Che
     pickled = members.get(f"{top}/data.pkl")
     if pickled is None:
         raise FormatError(f"has no {top}/data.pkl", target=name, rule="zip-layout")
-    data = zip.read_member(blob, pickled, limit=limits.max_bytes)
+    if pickled.size > limits.pickle_bytes:
+        raise exceeded("pickle_bytes", f"data.pkl is {pickled.size} bytes", limits.pickle_bytes, target=name)
+    data = zip.read_member(blob, pickled, limit=limits.pickle_bytes)
     result = evaluate(data, name, "data.pkl", limits)
     if result.end != len(data):
         raise FormatError(
             f"data.pkl has {len(data) - result.end} bytes after its STOP opcode", target=name, rule="pickle"
         )
-    tensors = extract(result.root, name, classes=result.classes)
+    tensors = extract(result.root, name, classes=result.classes, limits=limits)
     stored = 0
     for key, storage in tensors.storages.items():
         record = members.get(f"{top}/data/{key}")
@@ -151,7 +156,7 @@ def read_zip(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> Che
     return Checkpoint(tensors, stored, notes, tuple(warnings))
 
 
-def read_legacy(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> Checkpoint:
+def read_legacy(blob: Blob, limits: Limits = DEFAULT) -> Checkpoint:
     """Tensors of a legacy (pre-1.6, ``_use_new_zipfile_serialization=False``) torch stream.
 
     Raises:
@@ -172,7 +177,7 @@ def read_legacy(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> 
         if where == "protocol version" and result.root != _LEGACY_PROTOCOL:
             raise FormatError(f"has legacy protocol {result.root!r}, not 1001", target=name, rule="legacy")
     main, keys = results[3], results[4].root
-    tensors = extract(main.root, name, classes=main.classes, legacy=True)
+    tensors = extract(main.root, name, classes=main.classes, legacy=True, limits=limits)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
         raise FormatError("its storage key list is not a list of distinct strings", target=name, rule="legacy")
     if set(keys) != set(tensors.storages):
@@ -200,19 +205,19 @@ def read_legacy(blob: Blob, limits: _pickle.Limits = _pickle.DEFAULT_LIMITS) -> 
     return Checkpoint(tensors, stored, notes, ())
 
 
-def _next_pickle(blob: Blob, offset: int, where: str, limits: _pickle.Limits) -> Result:
+def _next_pickle(blob: Blob, offset: int, where: str, limits: Limits) -> Result:
     """The pickle at ``offset``, read in growing windows so that only its own bytes are read."""
     window = _FIRST_WINDOW
     while True:
-        length = min(window, blob.size - offset, limits.max_bytes)
+        length = min(window, blob.size - offset, limits.pickle_bytes)
         data = blob.read(offset, length)
         try:
             return evaluate(data, blob.name, where, limits, complete=length == blob.size - offset)
         except _pickle.TruncatedPickleError as e:
-            if length == limits.max_bytes:
+            if length == limits.pickle_bytes:
                 if e.unsafe:
                     raise unsafe_error(blob.name, where, e.unsafe, e.problem) from None
-                raise FormatError(
-                    f"{where} exceeds the pickle limit of {limits.max_bytes} bytes", target=blob.name, rule="pickle"
+                raise exceeded(
+                    "pickle_bytes", f"{where} runs past its first {length} bytes", length, target=blob.name
                 ) from None
             window *= 4

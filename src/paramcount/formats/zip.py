@@ -13,14 +13,13 @@ import zlib
 from typing import TYPE_CHECKING, NamedTuple
 
 from paramcount.errors import FormatError
+from paramcount.limits import DEFAULT, exceeded
 
 if TYPE_CHECKING:
     from paramcount.blob import Blob
 
-__all__ = ["MAX_ENTRIES", "Member", "members", "read_member"]
+__all__ = ["Member", "members", "read_member"]
 
-#: Most members accepted in one archive.
-MAX_ENTRIES = 1_000_000
 _EOCD = struct.Struct("<4s4H2LH")  # signature, disk, cd disk, entries here, entries, cd size, cd offset, comment
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
@@ -48,7 +47,7 @@ class Member(NamedTuple):
     data_offset: int
 
 
-def members(blob: Blob, *, max_entries: int = MAX_ENTRIES) -> tuple[Member, ...]:
+def members(blob: Blob, *, max_entries: int = DEFAULT.zip_entries) -> tuple[Member, ...]:
     """Every member of the zip in ``blob``, in central-directory order, validated.
 
     Raises:
@@ -71,9 +70,7 @@ def members(blob: Blob, *, max_entries: int = MAX_ENTRIES) -> tuple[Member, ...]
     if has_zip64 or entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
         entries, cd_size, cd_offset, directory_end = _zip64_end(blob, eocd_offset)
     if entries > max_entries:
-        raise FormatError(
-            f"has {entries} zip entries, over the limit of {max_entries}", target=name, rule="zip-entries"
-        )
+        raise exceeded("zip_entries", f"has {entries} zip entries", max_entries, target=name)
     if cd_offset + cd_size != directory_end:
         raise FormatError(
             f"its central directory ({cd_size} bytes at {cd_offset}) does not end where the end record starts "

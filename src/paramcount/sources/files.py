@@ -19,15 +19,13 @@ from paramcount.classify import role
 from paramcount.errors import FormatError, TargetError
 from paramcount.formats import SNIFF_BYTES, Format, detect
 from paramcount.formats import safetensors as st
+from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-__all__ = ["MAX_JSON_BYTES", "inventory"]
-
-#: Largest index or config.json read, in bytes; real ones are kilobytes to a few megabytes.
-MAX_JSON_BYTES = 64 * 2**20
+__all__ = ["inventory"]
 
 _INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 _SINGLES = ("model.safetensors", "pytorch_model.bin", "model.pt", "model.pth", "model.ckpt")
@@ -56,8 +54,8 @@ class _File(NamedTuple):
     untrusted: tuple[str, ...]
 
 
-def inventory(target: str) -> Inventory:
-    """Records for every tensor stored at ``target`` (a file or a model folder).
+def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
+    """Records for every tensor stored at ``target`` (a file or a model folder), within ``limits``.
 
     Raises:
         TargetError: the path is missing, unreadable, or not a checkpoint paramcount reads.
@@ -66,21 +64,21 @@ def inventory(target: str) -> Inventory:
     """
     path = Path(target)
     if path.is_dir():
-        return _folder(path, target)
+        return _folder(path, target, limits)
     if not path.exists():
         raise TargetError("no such file or folder", target=target, fix="check the path")
     with LocalFile(path) as blob:
         kind = detect(blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size)
     if kind is Format.JSON:
-        return _index(path, target, tie=None)
-    return _combine(target, [(path, path.name)], weight_map=None, tie=None)
+        return _index(path, target, tie=None, limits=limits)
+    return _combine(target, [(path, path.name)], weight_map=None, tie=None, limits=limits)
 
 
-def _folder(folder: Path, target: str) -> Inventory:
+def _folder(folder: Path, target: str, limits: Limits) -> Inventory:
     if (folder / ".metadata").is_file():
         from paramcount.formats import dcp
 
-        read = dcp.read(folder)
+        read = dcp.read(folder, limits)
         return Inventory(
             target=target,
             tensors=tuple(read.records),
@@ -91,16 +89,16 @@ def _folder(folder: Path, target: str) -> Inventory:
             storages=len(read.records),
             stored_bytes=read.stored_bytes,
         )
-    tie = _tie_word_embeddings(folder / "config.json")
+    tie = _tie_word_embeddings(folder / "config.json", limits)
     for index in _INDEXES:
         if (folder / index).is_file():
-            return _index(folder / index, target, tie=tie)
+            return _index(folder / index, target, tie=tie, limits=limits)
     for single in _SINGLES:
         if (folder / single).is_file():
-            return _combine(target, [(folder / single, single)], weight_map=None, tie=tie)
+            return _combine(target, [(folder / single, single)], weight_map=None, tie=tie, limits=limits)
     candidates = sorted(p.name for p in folder.iterdir() if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
     if len(candidates) == 1:
-        return _combine(target, [(folder / candidates[0], candidates[0])], weight_map=None, tie=tie)
+        return _combine(target, [(folder / candidates[0], candidates[0])], weight_map=None, tie=tie, limits=limits)
     if candidates:
         raise TargetError(
             f"holds {len(candidates)} weight files ({', '.join(candidates[:4])}) and no index",
@@ -114,14 +112,10 @@ def _folder(folder: Path, target: str) -> Inventory:
     )
 
 
-def _read_json(path: Path, what: str) -> Any:
+def _read_json(path: Path, what: str, limits: Limits) -> Any:
     with LocalFile(path) as blob:
-        if blob.size > MAX_JSON_BYTES:
-            raise FormatError(
-                f"{what} of {blob.size} bytes exceeds the limit of {MAX_JSON_BYTES}",
-                target=str(path),
-                rule="json-too-large",
-            )
+        if blob.size > limits.json_bytes:
+            raise exceeded("json_bytes", f"{what} is {blob.size} bytes", limits.json_bytes, target=str(path))
         raw = blob.read(0, blob.size)
     try:
         return json.loads(raw.decode("utf-8"))
@@ -131,23 +125,23 @@ def _read_json(path: Path, what: str) -> Any:
         ) from None
 
 
-def _tie_word_embeddings(config: Path) -> bool | None:
+def _tie_word_embeddings(config: Path, limits: Limits) -> bool | None:
     if not config.is_file():
         return None
-    document = _read_json(config, "config.json")
+    document = _read_json(config, "config.json", limits)
     value = document.get("tie_word_embeddings") if isinstance(document, dict) else None
     return value if isinstance(value, bool) else None
 
 
-def _index(path: Path, target: str, *, tie: bool | None) -> Inventory:
-    document = _read_json(path, "index")
+def _index(path: Path, target: str, *, tie: bool | None, limits: Limits) -> Inventory:
+    document = _read_json(path, "index", limits)
     weight_map = document.get("weight_map") if isinstance(document, dict) else None
     if not isinstance(weight_map, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
     ):
         raise FormatError("has no 'weight_map' object of tensor names to shard files", target=str(path), rule="index")
     if tie is None:
-        tie = _tie_word_embeddings(path.parent / "config.json")
+        tie = _tie_word_embeddings(path.parent / "config.json", limits)
     folder = path.parent.resolve()
     shards: list[tuple[Path, str]] = []
     for shard in dict.fromkeys(weight_map.values()):
@@ -158,7 +152,7 @@ def _index(path: Path, target: str, *, tie: bool | None) -> Inventory:
                 rule="index-path",
             )
         shards.append((folder / shard, shard))
-    inventory = _combine(target, shards, weight_map=weight_map, tie=tie)
+    inventory = _combine(target, shards, weight_map=weight_map, tie=tie, limits=limits)
     metadata = document.get("metadata")
     warnings = list(inventory.warnings)
     if isinstance(metadata, dict):
@@ -184,21 +178,22 @@ def _index(path: Path, target: str, *, tie: bool | None) -> Inventory:
     )
 
 
-def _read(path: Path, label: str) -> _File:
+def _read(path: Path, label: str, limits: Limits) -> _File:
     """One weights file, read by its content."""
     with LocalFile(path) as blob:
         kind = detect(blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size)
         # A file named .safetensors whose content matches nothing is validated as safetensors anyway, so that a
         # broken one gets the precise rule it breaks rather than "unrecognised".
         if kind is Format.SAFETENSORS or (kind is None and path.suffix == ".safetensors"):
-            header = st.read_header(blob)
+            header = st.read_header(blob, limits)
             records = [_record(entry, label) for entry in header.entries]
             stored = sum(e.end - e.begin for e in header.entries)
             return _File(records, Format.SAFETENSORS, len(records), stored, (), (), (), ())
         if kind in (Format.TORCH_ZIP, Format.TORCH_LEGACY):
             from paramcount.formats import torchzip
 
-            checkpoint = torchzip.read_zip(blob) if kind is Format.TORCH_ZIP else torchzip.read_legacy(blob)
+            reader = torchzip.read_zip if kind is Format.TORCH_ZIP else torchzip.read_legacy
+            checkpoint = reader(blob, limits)
             found = checkpoint.tensors
             records = [r if r.identity is None else r._replace(identity=(label, r.identity)) for r in found.records]
             return _File(
@@ -214,7 +209,7 @@ def _read(path: Path, label: str) -> _File:
         if kind is Format.GGUF or (kind is None and path.suffix == ".gguf"):
             from paramcount.formats import gguf
 
-            read = gguf.read(blob)
+            read = gguf.read(blob, limits)
             return _File(read.records, Format.GGUF, len(read.records), read.stored_bytes, (), read.notes, (), ())
         if kind is Format.TORCH_TAR:
             raise TargetError(
@@ -230,7 +225,12 @@ def _read(path: Path, label: str) -> _File:
 
 
 def _combine(
-    target: str, shards: list[tuple[Path, str]], *, weight_map: dict[str, str] | None, tie: bool | None
+    target: str,
+    shards: list[tuple[Path, str]],
+    *,
+    weight_map: dict[str, str] | None,
+    tie: bool | None,
+    limits: Limits,
 ) -> Inventory:
     """Records of every tensor in ``shards`` (path, name as the index spells it), cross-checked with the index."""
     records: list[TensorRecord] = []
@@ -247,7 +247,7 @@ def _combine(
             raise TargetError(
                 f"shard {label!r} named by the index is missing", target=target, fix="download every shard"
             )
-        read = _read(shard, label)
+        read = _read(shard, label, limits)
         files.append(str(shard))
         formats.add(read.format)
         storages += read.storages
@@ -278,6 +278,11 @@ def _combine(
                 if r.name not in weight_map:
                     r = r._replace(kind=Kind.TENSOR, notes=("not-in-index",), trainable=None, persistent=None)
             records.append(r)
+        if len(records) > limits.tensors:
+            raise exceeded("tensors", f"holds {len(records)} tensors", limits.tensors, target=target)
+    elements = sum(r.elements or 0 for r in records)
+    if elements > limits.elements:
+        raise exceeded("elements", f"holds {elements} elements in all", limits.elements, target=target)
     if weight_map is not None:
         missing = sorted(set(weight_map) - set(seen))
         if missing:

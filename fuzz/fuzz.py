@@ -1,0 +1,26 @@
+"""Coverage-guided fuzzing of one reader with atheris: ``python fuzz/fuzz.py READER [libFuzzer options] [CORPUS]``.
+
+READER is one of safetensors, torchzip, legacy, gguf, dcp. Seeds come from ``fuzz/seeds.py``; ``make fuzz`` runs
+every reader for ``FUZZ_SECONDS`` each. A finding is any exception other than a paramcount error, a crash, a
+timeout (``-timeout``) or running out of memory (``-rss_limit_mb``); libFuzzer writes the input to a file.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["paramcount"]):
+    from targets import TARGETS, run  # fuzz/ is run as a script folder: targets.py sits beside this file
+
+
+def main() -> None:
+    reader = sys.argv.pop(1)
+    target = TARGETS[reader]
+    atheris.Setup(sys.argv, lambda data: run(target, data))
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Write small valid seed inputs for each fuzz target into ``fuzz/corpus/<reader>/`` (git-ignored).
+
+Run: ``python fuzz/seeds.py [OUT]``. Uses the real writers: torch.save (zip and legacy), safetensors, the gguf
+writer and torch.distributed.checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+
+def write(out: Path) -> None:
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+    from torch import nn
+
+    for reader in ("safetensors", "torchzip", "legacy", "gguf", "dcp"):
+        (out / reader).mkdir(parents=True, exist_ok=True)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    states = {
+        "state_dict": model.state_dict(),
+        "mixed": {
+            "bf16": torch.zeros(2, 3, dtype=torch.bfloat16),
+            "fp8": torch.zeros(4, dtype=torch.float8_e4m3fn),
+            "view": torch.arange(8.0)[2:5],
+            "expanded": torch.zeros(1, 4).expand(3, 4),
+            "scalar": torch.tensor(1.0),
+        },
+        "nested": {"model": model.state_dict(), "optimizer": {"state": {0: {"step": torch.tensor(1.0)}}}, "epoch": 1},
+    }
+    states["mixed"]["tied"] = states["mixed"]["bf16"]
+    for name, state in states.items():
+        torch.save(state, out / "torchzip" / f"{name}.pt")
+        torch.save(state, out / "legacy" / f"{name}.pt", _use_new_zipfile_serialization=False)
+    torch.save(model, out / "torchzip" / "module.pt")
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "safetensors" / "model.safetensors")
+    )
+    save_file({"a": torch.zeros(2, dtype=torch.float16), "b": torch.zeros(1, 3)}, str(out / "safetensors" / "b.st"))
+
+    import gguf
+
+    writer = gguf.GGUFWriter(str(out / "gguf" / "model.gguf"), "llama")
+    writer.add_array("tokenizer.ggml.tokens", ["a", "b"])
+    writer.add_tensor("token_embd.weight", np.zeros((2, 32), dtype=np.float16))
+    writer.add_tensor(
+        "blk.0.attn_q.weight", np.zeros((2, 18), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q4_0
+    )
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    from torch.distributed.checkpoint.state_dict_saver import save
+
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        save({"model": nn.Linear(2, 2).state_dict()}, checkpoint_id=folder)
+        (out / "dcp" / "metadata").write_bytes((Path(folder) / ".metadata").read_bytes())
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "corpus")

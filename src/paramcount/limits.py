@@ -1,0 +1,116 @@
+"""Resource limits for reading files, with their defaults; each can be raised (``--limit NAME=VALUE``).
+
+Every reader checks its limits *before* it allocates or reads what a file claims, and exceeding one is an error
+(exit 3) that names the limit and how to raise it: limits fail closed. The defaults admit every real checkpoint
+seen (a 405B-parameter model's headers are a few MB) while bounding a hostile file's cost to well under a second
+and a few hundred MB.
+
+>>> Limits().pickle_bytes
+268435456
+>>> parse_limits(["pickle-bytes=1GiB", "tensors=2_000_000"]).pickle_bytes
+1073741824
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from paramcount.errors import FormatError, UsageError
+
+__all__ = ["DEFAULT", "LIMITS", "Limits", "exceeded", "parse_limits"]
+
+
+class Limits(NamedTuple):
+    """Limits on what one target may make paramcount read, allocate or walk.
+
+    Attributes:
+        header_bytes: a safetensors JSON header (the reference implementation's cap is 100,000,000).
+        json_bytes: an index or ``config.json``.
+        pickle_bytes: one pickle (``data.pkl``, a legacy stream's pickle, DCP ``.metadata``), read whole.
+        pickle_opcodes: opcodes executed by the inert evaluator in one pickle.
+        pickle_memo: memo entries of one pickle.
+        pickle_stack: values on one pickle's stack, counting those saved by MARK.
+        nesting: MARK nesting depth of one pickle.
+        pickle_values: values walked in one pickle's object graph (each shared object once).
+        zip_entries: members of one zip archive.
+        gguf_string_bytes: one GGUF string (llama.cpp: 1 GiB).
+        gguf_array_elements: elements of one GGUF array (llama.cpp: 2^30).
+        tensors: stored tensors in one target, all shards together.
+        dimensions: dimensions of one tensor.
+        elements: logical elements of one tensor, and of all tensors of a target together.
+    """
+
+    header_bytes: int = 100_000_000
+    json_bytes: int = 64 * 2**20
+    pickle_bytes: int = 256 * 2**20
+    pickle_opcodes: int = 20_000_000
+    pickle_memo: int = 5_000_000
+    pickle_stack: int = 5_000_000
+    nesting: int = 100_000
+    pickle_values: int = 20_000_000
+    zip_entries: int = 1_000_000
+    gguf_string_bytes: int = 2**30
+    gguf_array_elements: int = 2**30
+    tensors: int = 10_000_000
+    dimensions: int = 64
+    elements: int = 2**63 - 1
+
+
+DEFAULT = Limits()
+#: CLI spelling (``pickle-bytes``) -> field name (``pickle_bytes``)
+LIMITS = {name.replace("_", "-"): name for name in Limits._fields}
+_SUFFIXES = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def exceeded(field: str, problem: str, limit: int, *, target: str | None, tensor: str | None = None) -> FormatError:
+    """The error for a file that exceeds limit ``field``: rule ``limit-<name>``, and how to raise the limit.
+
+    >>> e = exceeded("zip_entries", "has 2000000 zip entries", 1_000_000, target="x.pt")
+    >>> e.rule, e.problem
+    ('limit-zip-entries', 'has 2000000 zip entries, over the limit of 1000000 (zip-entries)')
+    >>> e.fix
+    'if the file is genuine, raise it: --limit zip-entries=N'
+    """
+    name = field.replace("_", "-")
+    return FormatError(
+        f"{problem}, over the limit of {limit} ({name})",
+        target=target,
+        rule=f"limit-{name}",
+        tensor=tensor,
+        fix=f"if the file is genuine, raise it: --limit {name}=N",
+    )
+
+
+def parse_limits(items: list[str] | tuple[str, ...], base: Limits = DEFAULT) -> Limits:
+    """``NAME=VALUE`` strings (``"pickle-bytes=1GiB"``, ``"tensors=2e6"``) applied over ``base``.
+
+    Raises:
+        UsageError: an unknown name or a value that is not a positive integer (with an optional K/M/G/T or
+            KiB/MiB/GiB/TiB suffix).
+    """
+    changes: dict[str, int] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        field = LIMITS.get(name.strip())
+        if not sep or field is None:
+            raise UsageError(f"unknown limit {item!r}", fix=f"use NAME=VALUE with NAME one of {', '.join(LIMITS)}")
+        changes[field] = _value(text, name)
+    return base._replace(**changes)
+
+
+def _value(text: str, name: str) -> int:
+    raw = text.strip().replace("_", "").replace(",", "")
+    upper = raw.upper()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if upper.endswith(suffix) and upper[: -len(suffix)]:
+            number, scale = upper[: -len(suffix)], _SUFFIXES[suffix]
+            break
+    else:
+        number, scale = upper, 1
+    try:
+        value = int(number) * scale if number.isdigit() else int(float(number) * scale)
+    except (ValueError, OverflowError):
+        value = 0
+    if value <= 0:
+        raise UsageError(f"limit {name} must be a positive integer, not {text!r}", fix="e.g. pickle-bytes=1GiB")
+    return value
