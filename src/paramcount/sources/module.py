@@ -13,6 +13,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
+from paramcount.errors import ParamcountError, TargetError
 from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
 
 if TYPE_CHECKING:
@@ -67,17 +68,58 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
 
     Returns:
         The inventory, records in module order.
+
+    Raises:
+        TargetError: a module was never initialized (its ``__init__`` skipped ``super().__init__()``), or reading a
+            tensor's shape, dtype or storage raised (a broken tensor subclass).
     """
     from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
     model, notes = unwrap(model)
-    describe = _describer((UninitializedParameter, UninitializedBuffer))
-    parameter, buffer = Kind.PARAMETER, Kind.BUFFER
+    claimed: list[str] = []
+    describe = _describer((UninitializedParameter, UninitializedBuffer), claimed)
     tensors: list[TensorRecord] = []
     append = tensors.append
     modules: list[ModuleRecord] = []
     first_path: dict[int, str] = {}
     stack: list[tuple[torch.nn.Module, str, int]] = [(model, "", -1)]
+    try:
+        _walk(stack, modules, first_path, append, describe, target=target or f"<{type(model).__name__}>")
+    except ParamcountError:
+        raise
+    except Exception as e:  # a broken subclass: one clear error, never a traceback
+        where = modules[-1].path if modules else ""
+        raise TargetError(
+            f"reading the tensors of module {where or '(root)'!r} raised {type(e).__name__}: {e}",
+            target=target or f"<{type(model).__name__}>",
+            fix="a tensor or module subclass in the model is broken",
+        ) from None
+    warnings: tuple[str, ...] = ()
+    if claimed:
+        warnings = (
+            f"{len(claimed)} tensor(s) are wrapper subclasses whose size is their own claim "
+            f"({', '.join(claimed[:3])}); their stored bytes are those of the tensors inside them",
+        )
+    return Inventory(
+        target=target if target is not None else f"<{type(model).__name__}>",
+        tensors=tuple(tensors),
+        modules=tuple(modules),
+        warnings=warnings,
+        notes=notes,
+    )
+
+
+def _walk(
+    stack: list[tuple[torch.nn.Module, str, int]],
+    modules: list[ModuleRecord],
+    first_path: dict[int, str],
+    append: Callable[[TensorRecord], None],
+    describe: Callable[..., TensorRecord],
+    *,
+    target: str,
+) -> None:
+    """The pre-order walk: one record per module path, one per tensor of each module object's first path."""
+    parameter, buffer = Kind.PARAMETER, Kind.BUFFER
     while stack:
         module, path, parent = stack.pop()
         key = id(module)
@@ -89,7 +131,14 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
         first_path[key] = path
         # One instance-dict read instead of four attribute lookups through nn.Module's class machinery.
         state = module.__dict__
-        parameters, buffers, children = state["_parameters"], state["_buffers"], state["_modules"]
+        try:
+            parameters, buffers, children = state["_parameters"], state["_buffers"], state["_modules"]
+        except KeyError:
+            raise TargetError(
+                f"module {path or '(root)'!r} ({type(module).__name__}) was never initialized",
+                target=target,
+                fix="its __init__ must call super().__init__() before anything else",
+            ) from None
         if not (parameters or buffers or children):
             continue  # a leaf without tensors (activations, dropout): nothing more to record
         prefix = f"{path}." if path else ""
@@ -97,28 +146,27 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
             if param is not None:
                 append(describe(prefix + name, path, parameter, param, param.requires_grad, None))
         if buffers:
-            non_persistent = state["_non_persistent_buffers_set"]
+            non_persistent = state.get("_non_persistent_buffers_set", ())
             for name, tensor in buffers.items():
                 if tensor is not None:
                     append(describe(prefix + name, path, buffer, tensor, None, name not in non_persistent))
         for name, child in reversed(children.items()):
             if child is not None:
                 stack.append((child, prefix + name, position))
-    return Inventory(
-        target=target if target is not None else f"<{type(model).__name__}>",
-        tensors=tuple(tensors),
-        modules=tuple(modules),
-        notes=notes,
-    )
 
 
-def _describer(uninitialized: tuple[type, ...]) -> Callable[..., TensorRecord]:
+def _describer(uninitialized: tuple[type, ...], claimed: list[str]) -> Callable[..., TensorRecord]:
     """A function that turns one live tensor into a record, with its lookups bound as locals.
 
     The walk calls it once per tensor, so it is a closure over plain locals rather than a method reading
-    attributes, and it takes positional arguments.
+    attributes, and it takes positional arguments. Names of wrapper subclasses (whose size is only their claim)
+    are appended to ``claimed``.
     """
     import torch
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+
+    # Typed loosely: its TypeGuard names a protocol that mypy finds incompatible with Tensor.
+    is_wrapper: Callable[[object], bool] = is_traceable_wrapper_subclass
 
     # Exact types that cannot be lazy, checked before the slower isinstance (Parameter has a metaclass).
     plain = frozenset({torch.Tensor, torch.nn.Parameter})
@@ -154,6 +202,27 @@ def _describer(uninitialized: tuple[type, ...]) -> Callable[..., TensorRecord]:
         elements = prod(shape)
         identity: Hashable
         notes: tuple[str, ...] = ()
+        if type(tensor) not in plain and is_wrapper(tensor):
+            # A wrapper subclass: its shape is its own claim (10^12 over 4 elements is possible), and what it
+            # stores is what the tensors inside it store, never numel x itemsize.
+            claimed.append(name)
+            return _new(
+                TensorRecord,
+                (
+                    name,
+                    module,
+                    kind,
+                    shape,
+                    elements,
+                    dtype,
+                    None,
+                    _inner_bytes(tensor, is_wrapper),
+                    ("object", id(tensor)),
+                    trainable,
+                    persistent,
+                    ("claimed-size",),
+                ),
+            )
         try:
             storage = tensor.untyped_storage()
             stride = tensor.stride()
@@ -192,3 +261,17 @@ def _describer(uninitialized: tuple[type, ...]) -> Callable[..., TensorRecord]:
         )
 
     return describe
+
+
+def _inner_bytes(tensor: torch.Tensor, is_wrapper: Callable[[object], bool]) -> int:
+    """Bytes held by the plain tensors inside a wrapper subclass (``__tensor_flatten__``), recursively."""
+    total = 0
+    pending = [tensor]
+    while pending:
+        current = pending.pop()
+        if not is_wrapper(current):
+            total += current.untyped_storage().nbytes()
+            continue
+        names, _ = current.__tensor_flatten__()  # type: ignore[attr-defined]
+        pending.extend(getattr(current, name) for name in names)
+    return total
