@@ -131,3 +131,17 @@ def test_constructor_that_reads_data_fails_on_meta_with_a_hint_and_builds_on_cpu
 def test_invalid_device_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="invalid device 'quantum'"):
         paramcount.count("torch.nn:Linear(1, 1)", device="quantum")
+
+
+def test_a_misspelt_module_fails_before_torch_is_imported() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from paramcount.cli import main\n"
+        "assert main(['count', 'nonexistent_pkg_xyz:Model(other_missing:x)']) == 3\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "cannot import module 'nonexistent_pkg_xyz'" in result.stderr

@@ -154,6 +154,7 @@ def _build(text: str, device: str) -> tuple[torch.nn.Module, str, tuple[str, ...
     from paramcount.sources import spec as _spec
 
     text = text.strip()
+    _spec.preflight(text)  # a misspelt module fails here, before torch is imported
     try:
         import torch
     except ImportError:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import importlib
 import io
+import sys
 import tokenize
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -192,6 +193,34 @@ def _placeholder(name: str, refs: list[Ref]) -> Ref | None:
     if name.startswith(prefix) and name.endswith(suffix):
         return refs[int(name[len(prefix) : -len(suffix)])]
     return None
+
+
+def preflight(text: str) -> None:
+    """Parse ``text`` and check that the top-level package of every module it names exists, importing nothing.
+
+    Lets a typo fail in milliseconds, before torch is imported (seconds, and hundreds of MB of address space).
+
+    Raises:
+        TargetError: the spec is malformed or names a package that is not installed.
+    """
+    import importlib.util
+
+    pending: list[Any] = [parse(text)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Ref):
+            top = node.module.partition(".")[0]
+            if top not in sys.modules and importlib.util.find_spec(top) is None:
+                raise TargetError(
+                    f"cannot import module {node.module!r} (no module named {top!r})",
+                    target=text,
+                    fix="check the module name and that its package is installed in this environment",
+                )
+        elif isinstance(node, Call):
+            pending.extend(reversed((node.func, *node.args, *(v for _, v in node.kwargs))))  # left to right
+        elif isinstance(node, (tuple, list, _Set, _Dict)):
+            items = [item for entry in node for item in (entry if isinstance(node, _Dict) else (entry,))]
+            pending.extend(reversed(items))
 
 
 def build(text: str, *, device: str = "meta") -> object:
