@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import pickletools
+import warnings
 from typing import Any, NamedTuple
 
 from paramcount.limits import DEFAULT, Limits
@@ -220,7 +221,11 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
     machine = _Machine(limits or DEFAULT, dict(allowlist.class_arguments))
     stream = _Stream(data)
     try:
-        machine.run(stream)
+        with warnings.catch_warnings():
+            # pickletools decodes protocol-0 strings with codecs.escape_decode, which warns about invalid escapes
+            # ("\o"); a hostile pickle's text is not the user's problem, and its bytes are read all the same.
+            warnings.simplefilter("ignore")
+            machine.run(stream)
     except MalformedPickleError as e:
         raise type(e)(e.problem, e.offset, _judge(machine.globals, allowlist)[0], limit=e.limit) from None
     except (ValueError, TypeError, IndexError, KeyError, OverflowError, RecursionError, MemoryError) as e:
