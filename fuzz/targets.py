@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from typing import TYPE_CHECKING
 
 from paramcount.blob import BytesBlob
@@ -70,6 +71,10 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 
 
 def run(target: Callable[[bytes], None], data: bytes) -> None:
-    """Call ``target``; paramcount's own errors are the expected outcome for bad input."""
-    with contextlib.suppress(ParamcountError):
+    """Call ``target``; paramcount's own errors are the expected outcome for bad input.
+
+    Warnings are errors here: a warning that escapes a reader is an extra line on the user's terminal.
+    """
+    with warnings.catch_warnings(), contextlib.suppress(ParamcountError):
+        warnings.simplefilter("error")
         target(data)

@@ -94,3 +94,26 @@ def test_submodule_imports_do_not_shadow_the_api() -> None:
         importlib.import_module(name)
     assert paramcount.verify.__module__ == "paramcount._api"
     assert paramcount.count.__module__ == "paramcount._api"
+
+
+def test_no_unpickling_or_evaluation_anywhere_in_the_package() -> None:
+    """SECURITY.md promises it: no pickle.load(s), torch.load, torch.jit.load, eval, exec or compile is called."""
+    import ast
+    from pathlib import Path
+
+    import paramcount
+
+    forbidden_attributes = {("pickle", "load"), ("pickle", "loads"), ("torch", "load"), ("jit", "load")}
+    found = []
+    for path in Path(paramcount.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in {"eval", "exec", "compile", "__import__"}:
+                found.append(f"{path.name}:{node.lineno} {func.id}")
+            if isinstance(func, ast.Attribute) and isinstance(func.value, (ast.Name, ast.Attribute)):
+                owner = func.value.id if isinstance(func.value, ast.Name) else func.value.attr
+                if (owner, func.attr) in forbidden_attributes or func.attr == "Unpickler":
+                    found.append(f"{path.name}:{node.lineno} {owner}.{func.attr}")
+    assert found == []
