@@ -59,8 +59,11 @@ fuzz: $(STAMP)
 	mkdir -p fuzz/findings
 	for reader in $(FUZZ_READERS); do \
 		(cd fuzz && ../$(BIN)/python fuzz.py $$reader -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
-			-artifact_prefix=findings/$$reader- corpus/$$reader 2>&1 | tee findings/$$reader.log | tail -1) || exit 1; \
+			-artifact_prefix=findings/$$reader- corpus/$$reader > findings/$$reader.log 2>&1); \
+		echo "$$reader: $$(grep -E 'Done [0-9]+ runs' fuzz/findings/$$reader.log || tail -n 3 fuzz/findings/$$reader.log)"; \
 	done
+	@if ls fuzz/findings | grep -qE -- '-(crash|timeout|oom|leak)-'; then \
+		echo "findings:"; ls fuzz/findings | grep -E -- '-(crash|timeout|oom|leak)-'; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

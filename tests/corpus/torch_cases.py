@@ -237,5 +237,23 @@ def cases() -> list[Case]:
         Case("torch-unsafe-raw-pickle", "torch", _raw_pickle, 4, malicious=True),
         Case("torch-unsafe-legacy-stream", "torch", _legacy_payload, 4, malicious=True),
         Case("torch-unsafe-torchscript", "torch", _torchscript, 4, malicious=True),
+        # Tensor subclasses rebuilt by calling their own code (torchao style) cannot be counted without it.
+        Case(
+            "torch-unsafe-unknown-subclass-reduce",
+            "torch",
+            _data_pkl(b"\x80\x02ctorchao.dtypes.affine_quantized_tensor\nAffineQuantizedTensor\n(K\x04K\x04\x86tR."),
+            4,
+            malicious=True,
+        ),
+        Case(
+            "torch-unsafe-subclass-rebuild-function",
+            "torch",
+            _data_pkl(
+                b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(cthirdparty.tensors\nrebuild\ncthirdparty.tensors\n"
+                b"Packed\n)NtR."
+            ),
+            4,
+            malicious=True,
+        ),
     ]
     return found
