@@ -359,10 +359,12 @@ def test_a_hugging_face_cache_snapshot_counts_through_its_blob_links(tmp_path: P
     (blobs / "bbb").write_bytes(raw({"b": f32([3], 0, 12)}, b"\0" * 12))
     index = {"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}}
     (blobs / "ccc").write_text(json.dumps(index))
+    (blobs / "ddd").write_text(json.dumps({"tie_word_embeddings": False}))
     for link, blob in (
         ("model-1.safetensors", "aaa"),
         ("model-2.safetensors", "bbb"),
         ("model.safetensors.index.json", "ccc"),
+        ("config.json", "ddd"),
     ):
         (snapshot / link).symlink_to(f"../../blobs/{blob}")
     assert paramcount.count(str(snapshot)).parameters.total == 7

@@ -108,6 +108,21 @@ def _evil_bin(folder: Path) -> bytes:
     return path.read_bytes()
 
 
+def _linked_out(name: str) -> Callable[[Path], str]:
+    """A model folder whose ``name`` is a symlink to a file outside it."""
+
+    def build(folder: Path) -> str:
+        model = folder / "model"
+        model.mkdir()
+        (folder / "elsewhere").write_bytes(b"{}" if name.endswith(".json") else b"\x02" + bytes(7) + b"{}")
+        (model / name).symlink_to(folder / "elsewhere")
+        if name != "model.safetensors":
+            (model / "model.safetensors").write_bytes(b"\x02" + bytes(7) + b"{}")
+        return str(model)
+
+    return build
+
+
 def cases() -> list[Case]:
     config = json.dumps({"model_type": "gpt2", "tie_word_embeddings": True}).encode()
     return [
@@ -145,6 +160,9 @@ def cases() -> list[Case]:
             4,
             malicious=True,
         ),
+        Case("folder-weights-linked-out", "dcp", _linked_out("model.safetensors"), 3, rule="folder-path"),
+        Case("folder-config-linked-out", "dcp", _linked_out("config.json"), 3, rule="folder-path"),
+        Case("folder-index-linked-out", "dcp", _linked_out("model.safetensors.index.json"), 3, rule="folder-path"),
         Case(
             "folder-garbage-weights", "dcp", _model_folder({"config.json": config, "pytorch_model.bin": b"\0" * 64}), 3
         ),

@@ -92,13 +92,14 @@ def _folder(folder: Path, target: str, limits: Limits) -> Inventory:
     tie = _tie_word_embeddings(folder / "config.json", limits)
     for index in _INDEXES:
         if (folder / index).is_file():
-            return _index(folder / index, target, tie=tie, limits=limits)
+            return _index(_inside(folder, index), target, tie=tie, limits=limits)
     for single in _SINGLES:
         if (folder / single).is_file():
-            return _combine(target, [(folder / single, single)], weight_map=None, tie=tie, limits=limits)
+            return _combine(target, [(_inside(folder, single), single)], weight_map=None, tie=tie, limits=limits)
     candidates = sorted(p.name for p in folder.iterdir() if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
     if len(candidates) == 1:
-        return _combine(target, [(folder / candidates[0], candidates[0])], weight_map=None, tie=tie, limits=limits)
+        path = _inside(folder, candidates[0])
+        return _combine(target, [(path, candidates[0])], weight_map=None, tie=tie, limits=limits)
     if candidates:
         raise TargetError(
             f"holds {len(candidates)} weight files ({', '.join(candidates[:4])}) and no index",
@@ -125,9 +126,23 @@ def _read_json(path: Path, what: str, limits: Limits) -> Any:
         ) from None
 
 
+def _inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refused when a symlink takes it out of the folder (see :func:`paramcount.blob.confined`)."""
+    path = folder / name
+    if not confined(folder, path):
+        raise FormatError(
+            f"{name} is a link to {os.path.realpath(path)!r}, outside the folder",
+            target=str(folder),
+            rule="folder-path",
+            fix="copy the file into the folder, or name it directly",
+        )
+    return path
+
+
 def _tie_word_embeddings(config: Path, limits: Limits) -> bool | None:
     if not config.is_file():
         return None
+    _inside(config.parent, config.name)
     document = _read_json(config, "config.json", limits)
     value = document.get("tie_word_embeddings") if isinstance(document, dict) else None
     return value if isinstance(value, bool) else None
