@@ -629,4 +629,6 @@ def test_quantization_auxiliaries_are_excluded(tmp_path: Path) -> None:
     (excluded,) = report.excluded
     assert (excluded.what, excluded.tensors, excluded.elements) == ("quantization-auxiliary", 3, 128 + 1024 + 512)
     assert excluded.kind.value == "auxiliary"
-    assert report.parameters.total == 64 * 256 + 256  # packed: logical GPTQ counts are the quantization reader's job
+    assert report.parameters.total == 512 * 256 + 256  # qweight counted by its logical shape: g_idx x scales
+    assert report.quantization is not None
+    assert report.quantization.scheme == "gptq 4-bit"

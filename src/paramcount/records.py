@@ -132,6 +132,7 @@ class Inventory(NamedTuple):
         storages: distinct storages behind the tensors, when the source knows (files).
         stored_bytes: bytes of those storages, each once, when the source knows (a storage several views share
             counts once even when the views cover different parts of it).
+        quantization: the quantization scheme found (``"gptq 4-bit"``), ``None`` when the weights are not quantized.
     """
 
     target: str
@@ -144,3 +145,4 @@ class Inventory(NamedTuple):
     verdict: str | None = None
     storages: int | None = None
     stored_bytes: int | None = None
+    quantization: str | None = None

@@ -16,6 +16,7 @@ __all__ = [
     "Exclusion",
     "ModuleRow",
     "ParameterCounts",
+    "Quantization",
     "Report",
     "TensorCounts",
     "TieGroup",
@@ -135,6 +136,22 @@ class Exclusion(NamedTuple):
     reason: str
 
 
+class Quantization(NamedTuple):
+    """A quantized model's three figures.
+
+    Attributes:
+        scheme: what was found (``"gptq 4-bit"``, ``"bitsandbytes nf4"``, ``"fp8"``).
+        logical_parameters: parameters the model has: packed weights counted by their unquantized shapes.
+        stored_bytes: bytes the parameters occupy as stored (packed).
+        overhead_bytes: bytes of quantization auxiliaries (scales, zero points, absmax, group indices, quant maps).
+    """
+
+    scheme: str
+    logical_parameters: int | None
+    stored_bytes: int
+    overhead_bytes: int
+
+
 class Report:
     """The answer for one target. ``to_dict()`` gives the JSON document (schema version 1).
 
@@ -154,6 +171,7 @@ class Report:
         tensors: counts over every stored tensor (files only).
         excluded: stored tensors left out of ``parameters``, by class, with reasons (files only).
         verdict: ``"ok"`` or ``"untrusted"`` (files only).
+        quantization: logical parameters, stored and overhead bytes of a quantized model; ``None`` otherwise.
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -170,6 +188,7 @@ class Report:
         "modules",
         "notes",
         "parameters",
+        "quantization",
         "records",
         "target",
         "tensors",
@@ -192,6 +211,7 @@ class Report:
     tensors: TensorCounts | None
     excluded: tuple[Exclusion, ...]
     verdict: str | None
+    quantization: Quantization | None
 
     def __init__(
         self,
@@ -211,6 +231,7 @@ class Report:
         tensors: TensorCounts | None = None,
         excluded: tuple[Exclusion, ...] = (),
         verdict: str | None = None,
+        quantization: Quantization | None = None,
     ) -> None:
         values = locals()
         for name in self.__slots__:

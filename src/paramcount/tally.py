@@ -27,6 +27,7 @@ from paramcount.report import (
     Exclusion,
     ModuleRow,
     ParameterCounts,
+    Quantization,
     Report,
     TensorCounts,
     TieGroup,
@@ -71,6 +72,7 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
         tensors=None if inventory.format is None else sums.tensor_counts(inventory),
         excluded=() if inventory.format is None else sums.exclusions(),
         verdict=inventory.verdict,
+        quantization=None if inventory.quantization is None else sums.quantization(inventory.quantization),
     )
 
 
@@ -99,8 +101,8 @@ class _Sums:
         uninitialized: list[str] = []
         expanded: list[TensorRecord] = []
         excluded: dict[str, list[Any]] = {}
-        stored_total = elements_total = 0
-        parameter, buffer = Kind.PARAMETER, Kind.BUFFER
+        stored_total = elements_total = overhead = 0
+        parameter, buffer, auxiliary = Kind.PARAMETER, Kind.BUFFER, Kind.AUXILIARY
 
         for r in inventory.tensors:
             # One unpacking instead of a named-field lookup per use.
@@ -122,6 +124,8 @@ class _Sums:
                     group = excluded[what] = [kind, 0, 0]
                 group[1] += 1
                 group[2] += elements or 0
+                if kind is auxiliary:
+                    overhead += stored_bytes or 0
                 if kind is not buffer:
                     continue
             owner = position.get(module)
@@ -164,7 +168,7 @@ class _Sums:
                 row = dtypes[dtype] = [0, 0, 0, 0]
             row[offset] += elements
             row[offset + 1] += stored_bytes or 0
-            if stored_elements is not None and stored_elements < elements:
+            if stored_elements is not None and stored_elements < elements and "quantized" not in r.notes:
                 expanded.append(r)
 
         self.modules = modules
@@ -178,11 +182,16 @@ class _Sums:
         self.expanded = expanded
         self.excluded = excluded
         self.stored_total, self.elements_total, self.unique = stored_total, elements_total, len(primaries)
+        self.overhead = overhead
 
     def tensor_counts(self, inventory: Inventory) -> TensorCounts:
         storages = inventory.storages if inventory.storages is not None else self.unique
         stored = inventory.stored_bytes if inventory.stored_bytes is not None else self.stored_total
         return TensorCounts(len(inventory.tensors), self.elements_total, storages, stored)
+
+    def quantization(self, scheme: str) -> Quantization:
+        parameter_bytes = sum(row[1] for row in self.dtypes.values())
+        return Quantization(scheme, self.parameter_counts().total, parameter_bytes, self.overhead)
 
     def exclusions(self) -> tuple[Exclusion, ...]:
         return tuple(

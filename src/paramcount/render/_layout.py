@@ -45,6 +45,10 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
         summary.append(("  non-persistent", *_count(b.non_persistent)))
     parameter_bytes = sum(row.parameter_bytes for row in report.by_dtype)
     summary.append(("Parameter memory", human_bytes(parameter_bytes), ""))
+    if report.quantization is not None:
+        q = report.quantization
+        summary.append(("Quantized", q.scheme, "logical parameters above; packed as stored:"))
+        summary.append(("  stored", human_bytes(q.stored_bytes), f"overhead {human_bytes(q.overhead_bytes)}"))
     if report.tensors is not None:
         t = report.tensors
         summary.append(("Stored tensors", exact(t.count), f"{exact(t.elements)} elements, {human_bytes(t.bytes)}"))

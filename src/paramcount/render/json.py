@@ -79,6 +79,14 @@ def document(report: Report) -> dict[str, Any]:
             for e in report.excluded
         ]
         doc["verdict"] = report.verdict
+    if report.quantization is not None:
+        q = report.quantization
+        doc["quantization"] = {
+            "scheme": q.scheme,
+            "logical_parameters": q.logical_parameters,
+            "stored_bytes": q.stored_bytes,
+            "overhead_bytes": q.overhead_bytes,
+        }
     return doc
 
 

@@ -14,12 +14,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from paramcount import quant
 from paramcount.blob import LocalFile, confined
 from paramcount.classify import role
 from paramcount.errors import FormatError, TargetError
 from paramcount.formats import SNIFF_BYTES, Format, detect
 from paramcount.formats import safetensors as st
 from paramcount.limits import DEFAULT, Limits, exceeded
+from paramcount.quant import Scheme, scheme_from_config
 from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ class _File(NamedTuple):
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
     untrusted: tuple[str, ...]
+    values: dict[str, bytes]
 
 
 def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
@@ -70,8 +73,8 @@ def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
     with LocalFile(path) as blob:
         kind = detect(blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size)
     if kind is Format.JSON:
-        return _index(path, target, tie=None, limits=limits)
-    return _combine(target, [(path, path.name)], weight_map=None, tie=None, limits=limits)
+        return _index(path, target, config=None, limits=limits)
+    return _combine(target, [(path, path.name)], weight_map=None, config=_NO_CONFIG, limits=limits)
 
 
 def _folder(folder: Path, target: str, limits: Limits) -> Inventory:
@@ -89,17 +92,17 @@ def _folder(folder: Path, target: str, limits: Limits) -> Inventory:
             storages=len(read.records),
             stored_bytes=read.stored_bytes,
         )
-    tie = _tie_word_embeddings(folder / "config.json", limits)
+    config = _config(folder, limits)
     for index in _INDEXES:
         if (folder / index).is_file():
-            return _index(_inside(folder, index), target, tie=tie, limits=limits)
+            return _index(_inside(folder, index), target, config=config, limits=limits)
     for single in _SINGLES:
         if (folder / single).is_file():
-            return _combine(target, [(_inside(folder, single), single)], weight_map=None, tie=tie, limits=limits)
+            return _combine(target, [(_inside(folder, single), single)], weight_map=None, config=config, limits=limits)
     candidates = sorted(p.name for p in folder.iterdir() if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
     if len(candidates) == 1:
         path = _inside(folder, candidates[0])
-        return _combine(target, [(path, candidates[0])], weight_map=None, tie=tie, limits=limits)
+        return _combine(target, [(path, candidates[0])], weight_map=None, config=config, limits=limits)
     if candidates:
         raise TargetError(
             f"holds {len(candidates)} weight files ({', '.join(candidates[:4])}) and no index",
@@ -139,24 +142,39 @@ def _inside(folder: Path, name: str) -> Path:
     return path
 
 
-def _tie_word_embeddings(config: Path, limits: Limits) -> bool | None:
-    if not config.is_file():
-        return None
-    _inside(config.parent, config.name)
-    document = _read_json(config, "config.json", limits)
-    value = document.get("tie_word_embeddings") if isinstance(document, dict) else None
-    return value if isinstance(value, bool) else None
+class _Config(NamedTuple):
+    """What a model folder's configuration says about counting its weights."""
+
+    tie: bool | None
+    scheme: Scheme | None
 
 
-def _index(path: Path, target: str, *, tie: bool | None, limits: Limits) -> Inventory:
+_NO_CONFIG = _Config(None, None)
+
+
+def _config(folder: Path, limits: Limits) -> _Config:
+    """``tie_word_embeddings`` and the quantization scheme, from ``config.json`` and ``quantize_config.json``."""
+    documents = []
+    for name in ("config.json", "quantize_config.json"):
+        if (folder / name).is_file():
+            document = _read_json(_inside(folder, name), name, limits)
+            documents.append(document if isinstance(document, dict) else None)
+        else:
+            documents.append(None)
+    config, quantize_config = documents
+    tie = config.get("tie_word_embeddings") if config else None
+    return _Config(tie if isinstance(tie, bool) else None, scheme_from_config(config, quantize_config))
+
+
+def _index(path: Path, target: str, *, config: _Config | None, limits: Limits) -> Inventory:
     document = _read_json(path, "index", limits)
     weight_map = document.get("weight_map") if isinstance(document, dict) else None
     if not isinstance(weight_map, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
     ):
         raise FormatError("has no 'weight_map' object of tensor names to shard files", target=str(path), rule="index")
-    if tie is None:
-        tie = _tie_word_embeddings(path.parent / "config.json", limits)
+    if config is None:
+        config = _config(path.parent, limits)
     folder = path.parent.resolve()
     shards: list[tuple[Path, str]] = []
     for shard in dict.fromkeys(weight_map.values()):
@@ -167,7 +185,7 @@ def _index(path: Path, target: str, *, tie: bool | None, limits: Limits) -> Inve
                 rule="index-path",
             )
         shards.append((folder / shard, shard))
-    inventory = _combine(target, shards, weight_map=weight_map, tie=tie, limits=limits)
+    inventory = _combine(target, shards, weight_map=weight_map, config=config, limits=limits)
     metadata = document.get("metadata")
     warnings = list(inventory.warnings)
     if isinstance(metadata, dict):
@@ -190,6 +208,7 @@ def _index(path: Path, target: str, *, tie: bool | None, limits: Limits) -> Inve
         storages=inventory.storages,
         stored_bytes=inventory.stored_bytes,
         modules=inventory.modules,
+        quantization=inventory.quantization,
     )
 
 
@@ -203,7 +222,13 @@ def _read(path: Path, label: str, limits: Limits) -> _File:
             header = st.read_header(blob, limits)
             records = [_record(entry, label) for entry in header.entries]
             stored = sum(e.end - e.begin for e in header.entries)
-            return _File(records, Format.SAFETENSORS, len(records), stored, (), (), (), ())
+            # The quantization rules need two kinds of tiny tensors' values (documented, capped).
+            values = {
+                e.name: blob.read(header.data_start + e.begin, e.end - e.begin)
+                for e in header.entries
+                if e.name.endswith(quant.VALUE_SUFFIXES) and e.end - e.begin <= quant.VALUE_LIMIT
+            }
+            return _File(records, Format.SAFETENSORS, len(records), stored, (), (), (), (), values)
         if kind in (Format.TORCH_ZIP, Format.TORCH_LEGACY):
             from paramcount.formats import torchzip
 
@@ -220,12 +245,13 @@ def _read(path: Path, label: str, limits: Limits) -> _File:
                 checkpoint.notes,
                 checkpoint.warnings,
                 found.untrusted,
+                {},
             )
         if kind is Format.GGUF or (kind is None and path.suffix == ".gguf"):
             from paramcount.formats import gguf
 
             read = gguf.read(blob, limits)
-            return _File(read.records, Format.GGUF, len(read.records), read.stored_bytes, (), read.notes, (), ())
+            return _File(read.records, Format.GGUF, len(read.records), read.stored_bytes, (), read.notes, (), (), {})
         if kind is Format.TORCH_TAR:
             raise TargetError(
                 "is a tar archive, the earliest torch.save format, which this version does not read",
@@ -244,7 +270,7 @@ def _combine(
     shards: list[tuple[Path, str]],
     *,
     weight_map: dict[str, str] | None,
-    tie: bool | None,
+    config: _Config,
     limits: Limits,
 ) -> Inventory:
     """Records of every tensor in ``shards`` (path, name as the index spells it), cross-checked with the index."""
@@ -256,6 +282,7 @@ def _combine(
     warnings: list[str] = []
     untrusted: list[str] = []
     storages = stored_bytes = 0
+    values: dict[str, bytes] = {}
     modules: tuple[ModuleRecord, ...] = ()
     for shard, label in shards:
         if not shard.is_file():
@@ -270,6 +297,7 @@ def _combine(
         notes.extend(read.notes)
         warnings.extend(read.warnings)
         untrusted.extend(read.untrusted)
+        values.update(read.values)
         if len(shards) == 1:
             modules = read.modules
         for record in read.records:
@@ -309,7 +337,10 @@ def _combine(
     unlisted = sum(1 for r in records if r.notes[:1] == ("not-in-index",))
     if unlisted:
         warnings.append(f"{unlisted} stored tensor(s) are missing from the index's weight_map and are not counted")
-    if tie:
+    records, scheme = quant.logical(records, config.scheme, values)
+    if scheme is not None:
+        notes.append(f"quantized ({scheme}): packed weights are counted by their logical, unquantized shapes")
+    if config.tie:
         records, note = _apply_tie(records)
         if note:
             notes.append(note)
@@ -325,6 +356,7 @@ def _combine(
         verdict="untrusted" if untrusted else "ok",
         storages=storages,
         stored_bytes=stored_bytes,
+        quantization=scheme,
     )
 
 

@@ -1,0 +1,206 @@
+"""Quantized weights -> logical parameters: one set of rules for files (and, through the same names, live models).
+
+A quantized checkpoint stores packed integers (GPTQ/AWQ ``qweight``, compressed-tensors ``weight_packed``,
+bitsandbytes 4-bit ``weight``) whose element count says nothing about the model: a 4-bit GPTQ ``qweight`` holds 8
+weights per int32. These rules find each packed weight beside its auxiliaries (scales, zero points, group indices,
+absmax, quant maps; reference/formats.md 7) and give it its **logical** shape, the unquantized one, while its
+stored elements and bytes stay what the file holds. Auxiliaries are overhead, never parameters.
+
+The scheme comes from ``quantization_config`` (``config.json``) or ``quantize_config.json`` when present, else from
+the tensors themselves. Two facts can only come from tiny tensors' values, read with a size cap by the file
+reader: compressed-tensors' ``weight_shape`` (two ints) and bitsandbytes' ``quant_state`` JSON.
+
+>>> from paramcount.records import Kind, TensorRecord
+>>> packed = [
+...     TensorRecord.of("fc.qweight", "fc", Kind.PARAMETER, (64, 256), "int32", itemsize=4, identity=1),
+...     TensorRecord.of("fc.scales", "fc", Kind.AUXILIARY, (4, 256), "float16", itemsize=2, identity=2),
+...     TensorRecord.of("fc.g_idx", "fc", Kind.AUXILIARY, (512,), "int32", itemsize=4, identity=3),
+... ]
+>>> records, scheme = logical(packed, Scheme("gptq", 4, 128), {})
+>>> records[0].shape, records[0].elements, records[0].stored_bytes, scheme
+((256, 512), 131072, 65536, 'gptq 4-bit')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from paramcount.records import Kind, TensorRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["VALUE_SUFFIXES", "Scheme", "logical", "scheme_from_config"]
+
+#: Names whose (tiny) tensor values the quantization rules need; readers fetch them up to VALUE_LIMIT bytes.
+VALUE_SUFFIXES = (".weight_shape", ".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4")
+VALUE_LIMIT = 4096
+
+
+class Scheme(NamedTuple):
+    """What a checkpoint's configuration says about its quantization.
+
+    Attributes:
+        method: ``gptq``, ``awq``, ``compressed-tensors``, ``bitsandbytes``, ``fp8`` ... (lower case).
+        bits: bits per quantized weight, when given.
+        group_size: weights per scale group, when given.
+        version: AWQ's ``gemm`` or ``gemv``; compressed-tensors' format (``pack-quantized``).
+    """
+
+    method: str
+    bits: int | None = None
+    group_size: int | None = None
+    version: str | None = None
+
+
+def scheme_from_config(config: Mapping[str, Any] | None, quantize_config: Mapping[str, Any] | None) -> Scheme | None:
+    """The scheme named by ``config.json``'s ``quantization_config`` or by AutoGPTQ's ``quantize_config.json``.
+
+    >>> scheme_from_config({"quantization_config": {"quant_method": "awq", "bits": 4, "version": "GEMM"}}, None)
+    Scheme(method='awq', bits=4, group_size=None, version='gemm')
+    """
+    section = config.get("quantization_config") if config else None
+    if not isinstance(section, dict):
+        section = dict(quantize_config) if quantize_config else None
+        if section is not None:
+            section.setdefault("quant_method", "gptq")
+    if not isinstance(section, dict):
+        return None
+    method = str(section.get("quant_method", "")).lower().replace("_", "-")
+    bits = section.get("bits", section.get("w_bit"))
+    group = section.get("group_size", section.get("q_group_size"))
+    version = section.get("version", section.get("format"))
+    if method == "compressed-tensors":
+        version = section.get("format")
+        groups = section.get("config_groups")
+        if isinstance(groups, dict):
+            for group_config in groups.values():
+                weights = group_config.get("weights") if isinstance(group_config, dict) else None
+                if isinstance(weights, dict):
+                    bits = weights.get("num_bits", bits)
+                    group = weights.get("group_size", group)
+                    break
+    if method == "bitsandbytes":
+        bits = 4 if section.get("load_in_4bit") else 8 if section.get("load_in_8bit") else bits
+    return Scheme(
+        method or "unknown",
+        bits if type(bits) is int and bits > 0 else None,
+        group if type(group) is int and group > 0 else None,
+        str(version).lower() if isinstance(version, str) else None,
+    )
+
+
+def logical(
+    records: list[TensorRecord], scheme: Scheme | None, values: Mapping[str, bytes]
+) -> tuple[list[TensorRecord], str | None]:
+    """Records with every packed weight given its logical shape, and the scheme found (``None`` if none).
+
+    Args:
+        records: a file's records, auxiliaries already marked (:func:`paramcount.classify.role`).
+        scheme: from the configuration, if any.
+        values: bytes of the tensors named by :data:`VALUE_SUFFIXES`, by name, when the reader could read them.
+    """
+    by_name = {r.name: r for r in records}
+    replaced: dict[str, TensorRecord] = {}
+    found: set[str] = set()
+    for r in records:
+        name = r.name
+        if name.endswith(".qweight"):
+            made = _gptq_or_awq(r, name[: -len(".qweight")], by_name, scheme)
+        elif name.endswith(".weight_packed"):
+            made = _compressed(r, name[: -len(".weight_packed")], scheme, values)
+        elif name.endswith(".weight") and any(name + s in by_name for s in _BNB_STATES):
+            made = _bitsandbytes(r, name, values)
+        else:
+            continue
+        if made is not None:
+            replaced[name], label = made
+            found.add(label)
+    if not replaced:
+        if scheme is not None and scheme.method in ("fp8", "compressed-tensors"):
+            return records, scheme.method  # float formats: stored = logical, auxiliaries already excluded
+        return records, None
+    return [replaced.get(r.name, r) for r in records], ", ".join(sorted(found))
+
+
+_BNB_STATES = (".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4")
+
+
+def _packed(r: TensorRecord, shape: tuple[int, ...], label: str) -> tuple[TensorRecord, str]:
+    elements = math.prod(shape)
+    return (
+        r._replace(
+            kind=Kind.PARAMETER,
+            shape=shape,
+            elements=elements,
+            dtype=label.replace(" ", "-"),
+            notes=("quantized", *r.notes),
+        ),
+        label,
+    )
+
+
+def _gptq_or_awq(
+    r: TensorRecord, prefix: str, by_name: Mapping[str, TensorRecord], scheme: Scheme | None
+) -> tuple[TensorRecord, str] | None:
+    scales, g_idx = by_name.get(prefix + ".scales"), by_name.get(prefix + ".g_idx")
+    if r.shape is None or len(r.shape) != 2 or scales is None or scales.shape is None or len(scales.shape) != 2:
+        return None
+    rows, columns = r.shape
+    method = scheme.method if scheme is not None and scheme.method in ("gptq", "awq") else None
+    bits = scheme.bits if scheme is not None and scheme.bits else 4
+    per_word = 32 // bits if 32 % bits == 0 else None
+    if method is None:
+        # GPTQ packs along the input dimension (qweight's columns are the outputs, like scales'); AWQ GEMM along
+        # the output dimension (qweight's rows are the inputs).
+        method = "gptq" if g_idx is not None or columns == scales.shape[1] else "awq"
+    if method == "gptq":
+        inputs = g_idx.shape[0] if g_idx is not None and g_idx.shape else rows * 32 // bits
+        return _packed(r, (columns, inputs), f"gptq {bits}-bit")
+    version = scheme.version if scheme is not None else None
+    if version == "gemv" or (
+        version is None and per_word and scales.shape[0] == rows and columns * per_word != scales.shape[1]
+    ):
+        # GEMV: qweight (out, in // 8)
+        return _packed(r, (rows, columns * (per_word or 8)), f"awq {bits}-bit")
+    return _packed(r, (scales.shape[1], rows), f"awq {bits}-bit")
+
+
+def _compressed(
+    r: TensorRecord, prefix: str, scheme: Scheme | None, values: Mapping[str, bytes]
+) -> tuple[TensorRecord, str] | None:
+    bits = scheme.bits if scheme is not None and scheme.bits else 4
+    raw = values.get(prefix + ".weight_shape")
+    shape: tuple[int, ...] | None = None
+    if raw is not None and len(raw) in (8, 16):
+        shape = struct.unpack("<2i" if len(raw) == 8 else "<2q", raw)
+        if any(d < 0 for d in shape):
+            shape = None
+    if shape is None:
+        if r.shape is None or len(r.shape) != 2 or 32 % bits:
+            return None
+        shape = (r.shape[0], r.shape[1] * (32 // bits))  # an upper bound when the last word is padded
+    return _packed(r, shape, f"compressed-tensors {bits}-bit")
+
+
+def _bitsandbytes(r: TensorRecord, name: str, values: Mapping[str, bytes]) -> tuple[TensorRecord, str] | None:
+    for suffix in _BNB_STATES:
+        raw = values.get(name + suffix)
+        if raw is None:
+            continue
+        try:
+            state = json.loads(raw.decode("utf-8"))
+            shape = tuple(state["shape"])
+            kind = str(state.get("quant_type", suffix.rsplit("__", 1)[1]))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return None
+        if not all(type(d) is int and d >= 0 for d in shape):
+            return None
+        return _packed(r, shape, f"bitsandbytes {kind}")
+    if r.stored_bytes is None:
+        return None
+    # Without its quant state: two 4-bit values per stored byte (the shape is unknown, the count is not).
+    return _packed(r, (r.stored_bytes * 2,), "bitsandbytes 4-bit")
