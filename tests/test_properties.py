@@ -121,6 +121,7 @@ def test_mutants_through_the_whole_cli_path(tmp_path: Path) -> None:
 
 # ---- safetensors: paramcount accepts exactly what the reference accepts ----------------------------------------
 
+OVERFLOW_THEN_ZERO = b'{"t0": {"dtype": "F32", "shape": [4294967296, 4294967296, 0], "data_offsets": [0, 0]}}'
 DTYPES = ["F32", "F16", "BF16", "I64", "U8", "BOOL", "F8_E4M3", "F4", "C64", "F128", "f32", "U3", ""]
 
 
@@ -162,6 +163,9 @@ def _reference_accepts(path: Path) -> bool:
 @given(_headers())
 @example(struct.pack("<Q", 2) + b"{}")
 @example(struct.pack("<Q", 100_000_001) + b"{}")
+@example(  # found by this test: an intermediate product that overflows, then a 0 (the reference refuses it)
+    struct.pack("<Q", len(OVERFLOW_THEN_ZERO)) + OVERFLOW_THEN_ZERO
+)
 def test_paramcount_accepts_exactly_what_safetensors_accepts(data: bytes) -> None:
     import tempfile
     from pathlib import Path

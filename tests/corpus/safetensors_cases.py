@@ -80,6 +80,13 @@ def cases() -> list[Case]:
             3,
             rule="header-json",
         ),
+        Case(
+            "st-overflow-then-zero",  # found by the differential test
+            "safetensors",
+            _file(raw({"a": {"dtype": "F32", "shape": [2**32, 2**32, 0], "data_offsets": [0, 0]}})),
+            3,
+            rule="overflow",
+        ),
         Case("st-named-safetensors-but-garbage", "safetensors", _file(b"\x00garbage" * 4), 3),
         Case(
             "st-dims-over-limit",

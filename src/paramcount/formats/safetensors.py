@@ -10,7 +10,6 @@ rather than resolved "last wins".
 from __future__ import annotations
 
 import json
-import math
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -153,7 +152,13 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
             raise exceeded(
                 "dimensions", f"has {len(entry.shape)} dimensions", limits.dimensions, target=name, tensor=entry.name
             )
-        elements = math.prod(entry.shape)
+        # Like the reference's checked multiplication from the left: an intermediate product that overflows u64
+        # fails even when a later dimension is 0 ([2**32, 2**32, 0]).
+        elements = 1
+        for dim in entry.shape:
+            elements *= dim
+            if elements >= _U64:
+                break
         bits = elements * entry.dtype.bits
         if elements >= _U64 or bits >= _U64:
             raise FormatError(f"shape {list(entry.shape)} overflows", target=name, rule="overflow", tensor=entry.name)
