@@ -76,8 +76,8 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
     from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
     model, notes = unwrap(model)
-    claimed: list[str] = []
-    describe = _describer((UninitializedParameter, UninitializedBuffer), claimed)
+    found = _Found()
+    describe = _describer((UninitializedParameter, UninitializedBuffer), found)
     tensors: list[TensorRecord] = []
     append = tensors.append
     modules: list[ModuleRecord] = []
@@ -95,18 +95,28 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
             fix="a tensor or module subclass in the model is broken",
         ) from None
     warnings: tuple[str, ...] = ()
-    if claimed:
+    if found.claimed:
         warnings = (
-            f"{len(claimed)} tensor(s) are wrapper subclasses whose size is their own claim "
-            f"({', '.join(claimed[:3])}); their stored bytes are those of the tensors inside them",
+            f"{len(found.claimed)} tensor(s) are wrapper subclasses whose size is their own claim "
+            f"({', '.join(found.claimed[:3])}); their stored bytes are those of the tensors inside them",
         )
     return Inventory(
         target=target if target is not None else f"<{type(model).__name__}>",
-        tensors=tuple(tensors),
+        tensors=(*tensors, *found.auxiliaries),
         modules=tuple(modules),
         warnings=warnings,
         notes=notes,
+        quantization=", ".join(sorted(found.schemes)) or None,
     )
+
+
+class _Found:
+    """What the describer notices besides records: claimed sizes, quantization auxiliaries and schemes."""
+
+    def __init__(self) -> None:
+        self.claimed: list[str] = []
+        self.auxiliaries: list[TensorRecord] = []
+        self.schemes: set[str] = set()
 
 
 def _walk(
@@ -155,12 +165,13 @@ def _walk(
                 stack.append((child, prefix + name, position))
 
 
-def _describer(uninitialized: tuple[type, ...], claimed: list[str]) -> Callable[..., TensorRecord]:
+def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., TensorRecord]:
     """A function that turns one live tensor into a record, with its lookups bound as locals.
 
     The walk calls it once per tensor, so it is a closure over plain locals rather than a method reading
-    attributes, and it takes positional arguments. Names of wrapper subclasses (whose size is only their claim)
-    are appended to ``claimed``.
+    attributes, and it takes positional arguments. Quantized parameters (bitsandbytes ``Params4bit`` and
+    ``Int8Params``, torchao tensor subclasses) get their logical shapes, and their auxiliaries go to ``found``;
+    other wrapper subclasses are recorded with their claimed sizes and listed in ``found.claimed``.
     """
     import torch
     from torch.utils._python_dispatch import is_traceable_wrapper_subclass
@@ -202,27 +213,12 @@ def _describer(uninitialized: tuple[type, ...], claimed: list[str]) -> Callable[
         elements = prod(shape)
         identity: Hashable
         notes: tuple[str, ...] = ()
-        if type(tensor) not in plain and is_wrapper(tensor):
-            # A wrapper subclass: its shape is its own claim (10^12 over 4 elements is possible), and what it
-            # stores is what the tensors inside it store, never numel x itemsize.
-            claimed.append(name)
-            return _new(
-                TensorRecord,
-                (
-                    name,
-                    module,
-                    kind,
-                    shape,
-                    elements,
-                    dtype,
-                    None,
-                    _inner_bytes(tensor, is_wrapper),
-                    ("object", id(tensor)),
-                    trainable,
-                    persistent,
-                    ("claimed-size",),
-                ),
+        if type(tensor) not in plain:
+            special = _special(
+                tensor, (name, module, kind, shape, elements, dtype, trainable, persistent), found, is_wrapper
             )
+            if special is not None:
+                return special
         try:
             storage = tensor.untyped_storage()
             stride = tensor.stride()
@@ -263,15 +259,123 @@ def _describer(uninitialized: tuple[type, ...], claimed: list[str]) -> Callable[
     return describe
 
 
-def _inner_bytes(tensor: torch.Tensor, is_wrapper: Callable[[object], bool]) -> int:
-    """Bytes held by the plain tensors inside a wrapper subclass (``__tensor_flatten__``), recursively."""
-    total = 0
-    pending = [tensor]
+def _plain_record(name: str, module: str, kind: Kind, tensor: torch.Tensor, note: str) -> TensorRecord:
+    """A record of a plain tensor that lives inside a quantized one (its data or an auxiliary)."""
+    elements = math.prod(tensor.shape)
+    return TensorRecord(
+        name=name,
+        module=module,
+        kind=kind,
+        shape=tuple(tensor.shape),
+        elements=elements,
+        dtype=str(tensor.dtype).removeprefix("torch."),
+        stored_elements=elements,
+        stored_bytes=elements * tensor.dtype.itemsize,
+        identity=("object", id(tensor)),
+        notes=(note,),
+    )
+
+
+def _special(
+    tensor: torch.Tensor,
+    facts: tuple[str, str, Kind, tuple[int, ...], int, str, bool | None, bool | None],
+    found: _Found,
+    is_wrapper: Callable[[object], bool],
+) -> TensorRecord | None:
+    """The record of a quantized or wrapper tensor, with auxiliaries added to ``found``; ``None`` for others."""
+    name, module, kind, shape, elements, dtype, trainable, persistent = facts
+    kind_name = type(tensor).__name__
+    state = getattr(tensor, "quant_state", None) if kind_name == "Params4bit" else None
+    if state is not None:
+        # bitsandbytes 4-bit: two values per stored byte (four with bf16 storage); the logical shape is the quant
+        # state's. absmax, the quant map and the nested state are overhead (named as bitsandbytes saves them).
+        logical = tuple(state.shape)
+        found.schemes.add(f"bitsandbytes {state.quant_type}")
+        parts = [("absmax", state.absmax), ("quant_map", state.code)]
+        nested = getattr(state, "state2", None)
+        if nested is not None:
+            parts += [("nested_absmax", nested.absmax), ("nested_quant_map", nested.code)]
+        for part, inner in parts:
+            if inner is not None:
+                found.auxiliaries.append(
+                    _plain_record(f"{name}.{part}", module, Kind.AUXILIARY, inner, "quantization-auxiliary")
+                )
+        stored = math.prod(shape)
+        return TensorRecord(
+            name=name,
+            module=module,
+            kind=kind,
+            shape=logical,
+            elements=math.prod(logical),
+            dtype=f"bitsandbytes-{state.quant_type}",
+            stored_elements=stored,
+            stored_bytes=stored * tensor.dtype.itemsize,
+            identity=("object", id(tensor)),
+            trainable=trainable,
+            persistent=persistent,
+            notes=("quantized",),
+        )
+    if kind_name == "Int8Params" and getattr(tensor, "SCB", None) is not None:
+        found.schemes.add("bitsandbytes int8")
+        scales = tensor.SCB  # type: ignore[attr-defined]
+        found.auxiliaries.append(_plain_record(f"{name}.SCB", module, Kind.AUXILIARY, scales, "quantization-auxiliary"))
+        return None  # the int8 weight itself is logical: the ordinary path describes it
+    if not is_wrapper(tensor):
+        return None
+    inner = _inner_tensors(tensor, is_wrapper)
+    cls = type(tensor)
+    if cls.__module__.startswith("torchao") and inner:
+        # torchao: the subclass's shape is logical; its biggest inner tensor holds the data, the rest (scales,
+        # zero points) are overhead.
+        found.schemes.add(f"torchao {cls.__name__}")
+        _, data = max(inner, key=lambda item: item[1].untyped_storage().nbytes())
+        for part, value in inner:
+            if value is not data:
+                found.auxiliaries.append(
+                    _plain_record(f"{name}.{part}", module, Kind.AUXILIARY, value, "quantization-auxiliary")
+                )
+        return TensorRecord(
+            name=name,
+            module=module,
+            kind=kind,
+            shape=shape,
+            elements=elements,
+            dtype=str(data.dtype).removeprefix("torch."),
+            stored_elements=math.prod(data.shape),
+            stored_bytes=data.untyped_storage().nbytes(),
+            identity=("object", id(tensor)),
+            trainable=trainable,
+            persistent=persistent,
+            notes=("quantized",),
+        )
+    # Any other wrapper subclass: its shape is its own claim (10^12 over 4 elements is possible), and what it stores
+    # is what the tensors inside it store, never numel x itemsize.
+    found.claimed.append(name)
+    return TensorRecord(
+        name=name,
+        module=module,
+        kind=kind,
+        shape=shape,
+        elements=elements,
+        dtype=dtype,
+        stored_elements=None,
+        stored_bytes=sum(value.untyped_storage().nbytes() for _, value in inner),
+        identity=("object", id(tensor)),
+        trainable=trainable,
+        persistent=persistent,
+        notes=("claimed-size",),
+    )
+
+
+def _inner_tensors(tensor: torch.Tensor, is_wrapper: Callable[[object], bool]) -> list[tuple[str, torch.Tensor]]:
+    """The plain tensors inside a wrapper subclass (``__tensor_flatten__``, recursively), with dotted names."""
+    found: list[tuple[str, torch.Tensor]] = []
+    pending: list[tuple[str, torch.Tensor]] = [("", tensor)]
     while pending:
-        current = pending.pop()
+        prefix, current = pending.pop()
         if not is_wrapper(current):
-            total += current.untyped_storage().nbytes()
+            found.append((prefix, current))
             continue
         names, _ = current.__tensor_flatten__()  # type: ignore[attr-defined]
-        pending.extend(getattr(current, name) for name in names)
-    return total
+        pending.extend((f"{prefix}.{n}" if prefix else n, getattr(current, n)) for n in names)
+    return found
