@@ -7,6 +7,7 @@ Errors print one line on stderr; ``PARAMCOUNT_DEBUG=1`` shows the traceback inst
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -15,6 +16,7 @@ from paramcount import __version__
 from paramcount.errors import ParamcountError, UsageError
 from paramcount.limits import LIMITS
 from paramcount.render import FORMATS
+from paramcount.sources import looks_like_spec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -103,6 +105,11 @@ def _run(argv: Sequence[str] | None) -> int:
     from paramcount.render.numbers import exact
 
     limits = parse_limits(args.limit)  # an unknown name or a bad value is a usage error before anything is read
+    if looks_like_spec(args.target.strip()) and os.environ.get("PARAMCOUNT_DEBUG") != "1":
+        from paramcount.sources.spec import preflight
+
+        preflight(args.target.strip())  # a misspelt package fails before torch is imported
+        _quiet_libraries()  # only where a model is built: reading a file imports neither torch nor logging
 
     if args.command == "count":
         report = paramcount.count(args.target, depth=depth, device=args.device, limits=limits)
@@ -149,6 +156,26 @@ def _write(text: str) -> None:
         # exit from raising again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+def _quiet_libraries() -> None:
+    """Keep libraries' import-time log lines (torch, torchao, transformers) off the terminal; errors still show.
+
+    A model built from a TARGET imports whatever the user's code imports; their WARNING-level chatter ("Failed to
+    load ... .so", deprecation notices) is not the answer the user asked for. Only the command line does this; the
+    Python API leaves logging alone. ``PARAMCOUNT_DEBUG=1`` shows everything.
+    """
+    import logging
+
+    with contextlib.suppress(ImportError):
+        import torch  # noqa: F401 -- torch configures its loggers on import; set their levels after that
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.ERROR)
+        root.addHandler(handler)
+    for name in ("torch", "torchao", "transformers", "bitsandbytes"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
