@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from paramcount.errors import TargetError, UsageError
 from paramcount.sources import looks_like_spec
@@ -27,6 +27,8 @@ def count(
     depth: int | None = None,
     device: str = "meta",
     limits: Limits | Mapping[str, int | str] | None = None,
+    group: Any = None,
+    distributed: bool = False,
 ) -> Report:
     """Count the parameters of a model.
 
@@ -39,6 +41,10 @@ def count(
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
         limits: resource limits for reading files (:class:`paramcount.limits.Limits`), or a mapping of the
             ones to change: ``{"pickle_bytes": 2**30}`` or ``{"pickle-bytes": "1GiB"}``.
+        group: a ``torch.distributed`` process group: every rank of it must call ``count`` on its part of the model
+            (its shards, its pipeline stage), and every rank gets the same global report, with what each rank
+            stores under ``report.distributed``. A collective: all ranks must call it.
+        distributed: the same over the default process group.
 
     Returns:
         The report; ``report.to_dict()`` is the JSON document.
@@ -66,7 +72,16 @@ def count(
     model, target, notes = _model(obj, device)
     with _collection_paused():
         found = _module.inventory(model, target=target)
-        return tally(found._replace(notes=notes + found.notes), depth=depth)
+        found = found._replace(notes=notes + found.notes)
+        if group is None and not distributed:
+            return tally(found, depth=depth)
+    from paramcount.report import Distributed
+    from paramcount.sources.distributed import gather
+
+    merged, storage, scheme = gather(found, group)
+    with _collection_paused():
+        report = tally(merged, depth=depth)
+    return report.replace(distributed=Distributed(len(storage), scheme, storage))
 
 
 def verify(
@@ -77,6 +92,8 @@ def verify(
     depth: int | None = None,
     device: str = "meta",
     limits: Limits | Mapping[str, int | str] | None = None,
+    group: Any = None,
+    distributed: bool = False,
 ) -> Report:
     """Count a model and check the count; raise if it differs.
 
@@ -89,6 +106,8 @@ def verify(
         depth: as for :func:`count`.
         device: as for :func:`count`.
         limits: as for :func:`count`.
+        group: as for :func:`count`: every rank checks the same global figures.
+        distributed: as for :func:`count`.
 
     Returns:
         The report, when every figure matches.
@@ -105,7 +124,8 @@ def verify(
     from paramcount.expectation import compare, parse_expectations
 
     expectations = parse_expectations(expected, tolerance)  # a typo fails before any model is built
-    return compare(count(obj, depth=depth, device=device, limits=limits), expectations)
+    report = count(obj, depth=depth, device=device, limits=limits, group=group, distributed=distributed)
+    return compare(report, expectations)
 
 
 def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:

@@ -12,11 +12,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BufferCounts",
+    "Distributed",
     "DtypeCount",
     "Exclusion",
     "ModuleRow",
     "ParameterCounts",
     "Quantization",
+    "RankStorage",
     "Report",
     "TensorCounts",
     "TieGroup",
@@ -152,6 +154,28 @@ class Quantization(NamedTuple):
     overhead_bytes: int
 
 
+class RankStorage(NamedTuple):
+    """What one rank of a distributed model stores: elements and bytes of the unique tensors in its memory."""
+
+    rank: int
+    stored_elements: int
+    bytes: int
+
+
+class Distributed(NamedTuple):
+    """How a distributed model's count was gathered.
+
+    Attributes:
+        world_size: ranks in the process group.
+        scheme: sharding found (``"dtensor"``, ``"deepspeed-zero3"``, ``"pipeline"``, ``"replicated"``).
+        per_rank: each rank's storage, in rank order.
+    """
+
+    world_size: int
+    scheme: str
+    per_rank: tuple[RankStorage, ...]
+
+
 class Report:
     """The answer for one target. ``to_dict()`` gives the JSON document (schema version 1).
 
@@ -172,6 +196,7 @@ class Report:
         excluded: stored tensors left out of ``parameters``, by class, with reasons (files only).
         verdict: ``"ok"`` or ``"untrusted"`` (files only).
         quantization: logical parameters, stored and overhead bytes of a quantized model; ``None`` otherwise.
+        distributed: world size, scheme and per-rank storage of a model counted across a process group.
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -182,6 +207,7 @@ class Report:
         "buffers",
         "by_dtype",
         "depth",
+        "distributed",
         "excluded",
         "files",
         "format",
@@ -212,6 +238,7 @@ class Report:
     excluded: tuple[Exclusion, ...]
     verdict: str | None
     quantization: Quantization | None
+    distributed: Distributed | None
 
     def __init__(
         self,
@@ -232,6 +259,7 @@ class Report:
         excluded: tuple[Exclusion, ...] = (),
         verdict: str | None = None,
         quantization: Quantization | None = None,
+        distributed: Distributed | None = None,
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -242,6 +270,11 @@ class Report:
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"Report is immutable: cannot delete {name!r}")
+
+    def replace(self, **changes: Any) -> Report:
+        """A copy with some fields changed."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return Report(**(fields | changes))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Report):

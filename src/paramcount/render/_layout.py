@@ -45,6 +45,10 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
         summary.append(("  non-persistent", *_count(b.non_persistent)))
     parameter_bytes = sum(row.parameter_bytes for row in report.by_dtype)
     summary.append(("Parameter memory", human_bytes(parameter_bytes), ""))
+    if report.distributed is not None:
+        d = report.distributed
+        stored = ", ".join(f"{human_bytes(r.bytes)}" for r in d.per_rank[:8]) + (" ..." if len(d.per_rank) > 8 else "")
+        summary.append(("Distributed", f"{d.world_size} ranks", f"{d.scheme}; stored per rank: {stored}"))
     if report.quantization is not None:
         q = report.quantization
         summary.append(("Quantized", q.scheme, "logical parameters above; packed as stored:"))

@@ -79,6 +79,13 @@ def document(report: Report) -> dict[str, Any]:
             for e in report.excluded
         ]
         doc["verdict"] = report.verdict
+    if report.distributed is not None:
+        d = report.distributed
+        doc["distributed"] = {
+            "world_size": d.world_size,
+            "scheme": d.scheme,
+            "per_rank": [{"rank": r.rank, "stored_elements": r.stored_elements, "bytes": r.bytes} for r in d.per_rank],
+        }
     if report.quantization is not None:
         q = report.quantization
         doc["quantization"] = {

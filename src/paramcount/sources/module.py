@@ -176,6 +176,8 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
     import torch
     from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
+    # DeepSpeed ZeRO-3 partitions live parameters; checked per parameter only when DeepSpeed is imported.
+    zero3 = "deepspeed" in sys.modules
     # Typed loosely: its TypeGuard names a protocol that mypy finds incompatible with Tensor.
     is_wrapper: Callable[[object], bool] = is_traceable_wrapper_subclass
 
@@ -213,6 +215,29 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
         elements = prod(shape)
         identity: Hashable
         notes: tuple[str, ...] = ()
+        if zero3 and hasattr(tensor, "ds_shape"):
+            # DeepSpeed ZeRO-3: the parameter itself is empty (numel 0); ds_shape is its shape, ds_tensor this
+            # rank's partition (DeepSpeed's own rule: ds_numel if it has ds_tensor).
+            logical = tuple(tensor.ds_shape)
+            partition = getattr(tensor, "ds_tensor", None)
+            stored = math.prod(partition.shape) if partition is not None else 0
+            return _new(
+                TensorRecord,
+                (
+                    name,
+                    module,
+                    kind,
+                    logical,
+                    prod(logical),
+                    dtype,
+                    stored,
+                    stored * itemsize,
+                    ("object", id(tensor)),
+                    trainable,
+                    persistent,
+                    ("zero3",),
+                ),
+            )
         if type(tensor) not in plain:
             special = _special(
                 tensor, (name, module, kind, shape, elements, dtype, trainable, persistent), found, is_wrapper
@@ -322,8 +347,25 @@ def _special(
         return None  # the int8 weight itself is logical: the ordinary path describes it
     if not is_wrapper(tensor):
         return None
-    inner = _inner_tensors(tensor, is_wrapper)
     cls = type(tensor)
+    if cls.__name__ == "DTensor" and cls.__module__.startswith("torch.distributed"):
+        # DTensor (FSDP2, tensor parallel): the shape is global; this rank stores its local shard or replica.
+        local = tensor.to_local()  # type: ignore[attr-defined]
+        return TensorRecord(
+            name=name,
+            module=module,
+            kind=kind,
+            shape=shape,
+            elements=elements,
+            dtype=dtype,
+            stored_elements=math.prod(local.shape),
+            stored_bytes=math.prod(local.shape) * local.dtype.itemsize,
+            identity=("object", id(tensor)),
+            trainable=trainable,
+            persistent=persistent,
+            notes=("sharded",),
+        )
+    inner = _inner_tensors(tensor, is_wrapper)
     if cls.__module__.startswith("torchao") and inner:
         # torchao: the subclass's shape is logical; its biggest inner tensor holds the data, the rest (scales,
         # zero points) are overhead.

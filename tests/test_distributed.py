@@ -1,0 +1,144 @@
+"""Distributed live models, counted across real processes (gloo on CPU, file:// init, timeouts): every rank gets
+the same global report, and its total equals the unsharded model's count."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.multiprocessing.spawn import spawn
+
+import paramcount
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+TIMEOUT = timedelta(seconds=60)
+
+
+def mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 16), nn.LayerNorm(16), nn.Linear(16, 6))
+
+
+def unsharded() -> int:
+    return sum(p.numel() for p in mlp().parameters())
+
+
+def fsdp2(model: nn.Sequential, world: int) -> nn.Module:
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh("cpu", (world,))
+    for layer in model:
+        if any(True for _ in layer.parameters()):
+            fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def tensor_parallel(model: nn.Sequential, world: int) -> nn.Module:
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    mesh = init_device_mesh("cpu", (world,))
+    return parallelize_module(model, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})
+
+
+class Stage(nn.Module):
+    """One pipeline stage of a tied language model: the embedding lives on the first and the last stage."""
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(50, 16)  # tied: the last stage holds it too, under the same name
+        if rank == 0:
+            self.block0 = nn.Linear(16, 16)
+        else:
+            self.block1 = nn.Linear(16, 16)
+            self.norm = nn.LayerNorm(16)
+
+
+def pipeline_total() -> int:
+    return 50 * 16 + (16 * 16 + 16) * 2 + 32
+
+
+def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    warnings.simplefilter("ignore")
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=TIMEOUT)
+    try:
+        if scheme == "pipeline":
+            model: nn.Module = Stage(0 if rank == 0 else 1)
+        else:
+            model = {"fsdp2": fsdp2, "tp": tensor_parallel}[scheme](mlp(), world)
+        report = paramcount.count(model, distributed=True)
+        with open(f"{out}/rank{rank}.json", "w") as f:
+            json.dump(report.to_dict(), f)
+    finally:
+        dist.destroy_process_group()
+
+
+def run(tmp_path: Path, scheme: str, world: int) -> list[dict[str, Any]]:
+    init = f"file://{tmp_path / 'init'}"
+    spawn(_worker, args=(world, init, str(tmp_path), scheme), nprocs=world, join=True)  # type: ignore[no-untyped-call]
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world)]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
+@pytest.mark.parametrize(("scheme", "world"), [("fsdp2", 2), ("tp", 2), ("fsdp2", 4)])
+def test_sharded_models_count_globally_on_every_rank(tmp_path: Path, scheme: str, world: int) -> None:
+    reports = run(tmp_path, scheme, world)
+    expected = unsharded()
+    for report in reports:
+        report.pop("notes")
+        assert report == reports[0]  # every rank: the same report
+    report = reports[0]
+    assert report["parameters"]["total"] == expected
+    distributed = report["distributed"]
+    assert distributed["world_size"] == world
+    assert distributed["scheme"] == "dtensor"
+    stored = sum(r["stored_elements"] for r in distributed["per_rank"])
+    if scheme == "fsdp2":
+        assert stored == expected  # each element lives on exactly one rank (Shard(0); uneven shards included)
+    else:
+        assert expected < stored < expected * world  # sharded weights once, replicated biases/norms on every rank
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
+def test_pipeline_stages_add_up_and_a_tied_embedding_counts_once(tmp_path: Path) -> None:
+    reports = run(tmp_path, "pipeline", 2)
+    for report in reports:
+        assert report["parameters"]["total"] == pipeline_total()
+        assert report["distributed"]["scheme"] == "pipeline"
+    per_rank = reports[0]["distributed"]["per_rank"]
+    assert [r["stored_elements"] for r in per_rank] == [50 * 16 + 16 * 16 + 16, 50 * 16 + 16 * 16 + 16 + 32]
+
+
+def test_deepspeed_zero3_partitioned_parameters_count_by_ds_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DeepSpeed's own attributes on real parameters: data emptied, ds_shape/ds_numel/ds_tensor set (as
+    partition_parameters.py does); DeepSpeed itself does not install here (see the README)."""
+    import types
+
+    monkeypatch.setitem(sys.modules, "deepspeed", types.ModuleType("deepspeed"))
+    model = mlp()
+    expected = unsharded()
+    for p in model.parameters():
+        shape = p.shape
+        partition = torch.zeros((p.numel() + 1) // 2)  # this rank's half, padded
+        p.data = torch.empty(0)
+        p.ds_shape, p.ds_numel, p.ds_tensor = shape, shape.numel(), partition  # type: ignore[attr-defined]
+    assert sum(p.numel() for p in model.parameters()) == 0  # what every naive count says
+    report = paramcount.count(model)
+    assert report.parameters.total == expected
+    assert sum(r.stored_elements or 0 for r in report.records) == sum(
+        (s + 1) // 2 for s in (512, 32, 512, 16, 16, 16, 96, 6)
+    )
