@@ -142,3 +142,45 @@ def test_deepspeed_zero3_partitioned_parameters_count_by_ds_shape(monkeypatch: p
     assert sum(r.stored_elements or 0 for r in report.records) == sum(
         (s + 1) // 2 for s in (512, 32, 512, 16, 16, 16, 96, 6)
     )
+
+
+def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
+    import logging
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    import deepspeed
+
+    deepspeed.init_distributed(dist_backend="gloo", timeout=TIMEOUT)
+    try:
+        with deepspeed.zero.Init(config_dict_or_path={"zero_optimization": {"stage": 3}, "train_batch_size": world}):
+            model = mlp()
+        naive = sum(p.numel() for p in model.parameters())
+        report = paramcount.count(model, distributed=True).to_dict()
+        with open(f"{out}/rank{rank}.json", "w") as f:
+            json.dump({"naive": naive, "report": report}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
+def test_real_deepspeed_zero3_on_cpu(tmp_path: Path) -> None:
+    """DeepSpeed's zero.Init partitions a model across 2 CPU processes: naive counts say 0, paramcount the total."""
+    import socket
+
+    pytest.importorskip("deepspeed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spawn(_deepspeed_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)  # type: ignore[no-untyped-call]
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for result in results:
+        assert result["naive"] == 0
+        assert result["report"]["parameters"]["total"] == unsharded()
+        assert result["report"]["distributed"]["scheme"] == "deepspeed-zero3"
+    per_rank = results[0]["report"]["distributed"]["per_rank"]
+    assert unsharded() <= sum(r["stored_elements"] for r in per_rank) <= unsharded() + 2 * 8  # partitions, padded
