@@ -83,6 +83,10 @@ def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
         report = paramcount.count(model, distributed=True)
         with open(f"{out}/rank{rank}.json", "w") as f:
             json.dump(report.to_dict(), f)
+        if scheme == "fsdp2":
+            from torch.distributed.checkpoint.state_dict_saver import save
+
+            save({"model": model.state_dict()}, checkpoint_id=f"{out}/dcp")  # each rank writes its shards
     finally:
         dist.destroy_process_group()
 
@@ -109,6 +113,11 @@ def test_sharded_models_count_globally_on_every_rank(tmp_path: Path, scheme: str
     stored = sum(r["stored_elements"] for r in distributed["per_rank"])
     if scheme == "fsdp2":
         assert stored == expected  # each element lives on exactly one rank (Shard(0); uneven shards included)
+        # The DCP checkpoint those ranks wrote counts to the same global number, from its files alone.
+        from_files = paramcount.count(str(tmp_path / "dcp"))
+        assert from_files.format == "dcp"
+        assert from_files.parameters.total == expected
+        assert len(from_files.files) == 1 + world  # .metadata and one .distcp per rank
     else:
         assert expected < stored < expected * world  # sharded weights once, replicated biases/norms on every rank
 
