@@ -45,6 +45,12 @@ def fsdp2(model: nn.Sequential, world: int) -> nn.Module:
     return model
 
 
+def fsdp1(model: nn.Sequential, world: int, *, use_orig_params: bool) -> nn.Module:
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    return FullyShardedDataParallel(model, use_orig_params=use_orig_params, device_id=torch.device("cpu"))
+
+
 def tensor_parallel(model: nn.Sequential, world: int) -> nn.Module:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
@@ -78,6 +84,8 @@ def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
     try:
         if scheme == "pipeline":
             model: nn.Module = Stage(0 if rank == 0 else 1)
+        elif scheme.startswith("fsdp1"):
+            model = fsdp1(mlp(), world, use_orig_params=scheme == "fsdp1-orig")
         else:
             model = {"fsdp2": fsdp2, "tp": tensor_parallel}[scheme](mlp(), world)
         report = paramcount.count(model, distributed=True)
@@ -98,7 +106,7 @@ def run(tmp_path: Path, scheme: str, world: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
-@pytest.mark.parametrize(("scheme", "world"), [("fsdp2", 2), ("tp", 2), ("fsdp2", 4)])
+@pytest.mark.parametrize(("scheme", "world"), [("fsdp2", 2), ("tp", 2), ("fsdp2", 4), ("fsdp1", 2), ("fsdp1-orig", 2)])
 def test_sharded_models_count_globally_on_every_rank(tmp_path: Path, scheme: str, world: int) -> None:
     reports = run(tmp_path, scheme, world)
     expected = unsharded()
@@ -109,8 +117,13 @@ def test_sharded_models_count_globally_on_every_rank(tmp_path: Path, scheme: str
     assert report["parameters"]["total"] == expected
     distributed = report["distributed"]
     assert distributed["world_size"] == world
-    assert distributed["scheme"] == "dtensor"
+    assert distributed["scheme"] == ("fsdp1" if scheme.startswith("fsdp1") else "dtensor")
     stored = sum(r["stored_elements"] for r in distributed["per_rank"])
+    if scheme.startswith("fsdp1"):
+        # not the flat parameter's padded size: each rank holds an equal share of the padded flat buffer
+        assert expected <= stored <= expected + world
+        assert [row["path"] for row in report["modules"][:3]] == ["", "0", "1"]  # no _fsdp_wrapped_module
+        return
     if scheme == "fsdp2":
         assert stored == expected  # each element lives on exactly one rank (Shard(0); uneven shards included)
         # The DCP checkpoint those ranks wrote counts to the same global number, from its files alone.

@@ -128,14 +128,23 @@ def _walk(
     *,
     target: str,
 ) -> None:
-    """The pre-order walk: one record per module path, one per tensor of each module object's first path."""
+    """The pre-order walk: one record per module path, one per tensor of each module object's first path.
+
+    FSDP1 (``FullyShardedDataParallel``) is looked through: its wrapped module adds no path segment, and the
+    parameters its flat parameter holds are recorded by their original names and shapes (``_fqns``,
+    ``_shapes``), not as the local 1-D shard or views (either ``use_orig_params`` mode).
+    """
     parameter, buffer = Kind.PARAMETER, Kind.BUFFER
+    skip: set[int] = set()  # parameters an FSDP1 flat parameter already accounted for
     while stack:
         module, path, parent = stack.pop()
         key = id(module)
         shared_with = first_path.get(key)
-        position = len(modules)
-        modules.append(_new(ModuleRecord, (path, type(module).__name__, parent, shared_with)))
+        if parent < -1:  # FSDP1's _fsdp_wrapped_module: same path, no row of its own
+            position = -parent - 2
+        else:
+            position = len(modules)
+            modules.append(_new(ModuleRecord, (path, type(module).__name__, parent, shared_with)))
         if shared_with is not None:
             continue
         first_path[key] = path
@@ -152,8 +161,10 @@ def _walk(
         if not (parameters or buffers or children):
             continue  # a leaf without tensors (activations, dropout): nothing more to record
         prefix = f"{path}." if path else ""
+        if "_fsdp_wrapped_module" in children and state.get("_handle") is not None:
+            _flat_parameters(state["_handle"].flat_param, path, append, skip)
         for name, param in parameters.items():
-            if param is not None:
+            if param is not None and not (skip and id(param) in skip):
                 append(describe(prefix + name, path, parameter, param, param.requires_grad, None))
         if buffers:
             non_persistent = state.get("_non_persistent_buffers_set", ())
@@ -162,7 +173,37 @@ def _walk(
                     append(describe(prefix + name, path, buffer, tensor, None, name not in non_persistent))
         for name, child in reversed(children.items()):
             if child is not None:
-                stack.append((child, prefix + name, position))
+                if name == "_fsdp_wrapped_module":
+                    stack.append((child, path, -position - 2))  # encodes "alias of the row at position"
+                else:
+                    stack.append((child, prefix + name, position))
+
+
+def _flat_parameters(flat: torch.Tensor, path: str, append: Callable[[TensorRecord], None], skip: set[int]) -> None:
+    """Records of the original parameters an FSDP1 flat parameter holds; this rank's shard is their storage."""
+    prefix = f"{path}." if path else ""
+    dtype = str(flat.dtype).removeprefix("torch.")
+    local = math.prod(flat.shape)  # this rank's shard (with padding)
+    for i, (fqn, shape) in enumerate(zip(flat._fqns, flat._shapes, strict=True)):  # type: ignore[attr-defined]
+        owner = fqn.rpartition(".")[0]
+        stored = local if i == 0 else 0  # the shard is one buffer: charged once, to the first parameter
+        append(
+            TensorRecord(
+                name=prefix + fqn,
+                module=f"{prefix}{owner}" if owner else path,
+                kind=Kind.PARAMETER,
+                shape=tuple(shape),
+                elements=math.prod(shape),
+                dtype=dtype,
+                stored_elements=stored,
+                stored_bytes=stored * flat.dtype.itemsize,
+                identity=("fsdp1", id(flat), i),
+                trainable=flat.requires_grad,
+                notes=("fsdp1",),
+            )
+        )
+    skip.add(id(flat))
+    skip.update(id(p) for p in getattr(flat, "_params", None) or ())
 
 
 def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., TensorRecord]:
