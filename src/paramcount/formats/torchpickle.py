@@ -163,11 +163,64 @@ def extract(
         untrusted.append(f"it instantiates classes when loaded: {', '.join(classes)}")
     if walker.claimed:
         untrusted.append(f"{len(walker.claimed)} tensor subclass(es) only claim their sizes ({walker.claimed[0]!r})")
+    records = walker.records
+    shapes = _deepspeed_shapes(root)
+    if shapes is not None:
+        # A DeepSpeed ZeRO-3 *_model_states.pt: its module state dict holds empty placeholders for partitioned
+        # parameters; param_shapes (and frozen_param_shapes) list their real shapes, read here as data.
+        # frozen_param_fragments are this rank's pieces of the frozen parameters, which frozen_param_shapes lists.
+        records = [
+            r
+            for r in records
+            if (r.kind is not Kind.PARAMETER or (r.elements or 0) > 0)
+            and not r.name.startswith("frozen_param_fragments.")
+        ]
+        known = {r.name.removeprefix("module.") for r in records}
+        for parameter, shape, trainable in shapes:
+            if parameter not in known:
+                records.append(
+                    TensorRecord(
+                        name=parameter,
+                        module=parameter.rpartition(".")[0],
+                        kind=Kind.PARAMETER,
+                        shape=shape,
+                        elements=math.prod(shape),
+                        dtype="unknown",
+                        stored_elements=None,
+                        stored_bytes=None,
+                        identity=None,
+                        trainable=trainable,
+                        notes=("zero3",),
+                    )
+                )
+        walker.modules = []
     modules = walker.modules
     if modules and modules[0].path != "":
         # Modules inside a checkpoint dict ({"model": module, ...}): give them a root to hang from.
         modules = [ModuleRecord("", ""), *(m._replace(parent=m.parent + 1) for m in modules)]
-    return Tensors(tuple(walker.records), tuple(modules), walker.storages, tuple(untrusted), ())
+    return Tensors(tuple(records), tuple(modules), walker.storages, tuple(untrusted), ())
+
+
+def _deepspeed_shapes(root: Any) -> list[tuple[str, tuple[int, ...], bool]] | None:
+    """``(name, shape, trainable)`` from a DeepSpeed model-states file's ``param_shapes``; ``None`` otherwise."""
+    if not isinstance(root, dict) or "ds_version" not in root or not isinstance(root.get("param_shapes"), list):
+        return None
+    found: list[tuple[str, tuple[int, ...], bool]] = []
+    groups = [(group, True) for group in root["param_shapes"]]
+    frozen = root.get("frozen_param_shapes")
+    if frozen is not None:
+        groups.append((frozen, False))
+    for group, trainable in groups:
+        items = group.items if isinstance(group, Call) else group
+        if not isinstance(items, dict):
+            continue
+        for name, value in items.items():
+            size = value
+            if isinstance(size, Call) and size.calls("torch.Size") and isinstance(size.args, tuple) and size.args:
+                size = size.args[0]
+            if isinstance(name, str) and isinstance(size, tuple) and all(type(d) is int and d >= 0 for d in size):
+                found.append((name, size, trainable))
+    return found
 
 
 class _Walker:
