@@ -176,3 +176,50 @@ def test_an_unquantized_folder_has_no_quantization_section(tmp_path: Path) -> No
     assert report.parameters.total == expected
     assert report.quantization is None
     assert "quantization" not in report.to_dict()
+
+
+def nvfp4(prefix: str, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
+    out_features, in_features = shape
+    return {
+        "weight_packed": torch.zeros(out_features, in_features // 2, dtype=torch.uint8),
+        "weight_scale": torch.zeros(out_features, in_features // 16, dtype=torch.float8_e4m3fn),
+        "weight_global_scale": torch.zeros(1),
+        "input_global_scale": torch.zeros(1),
+    }
+
+
+def test_nvfp4_compressed_tensors_without_weight_shape(tmp_path: Path) -> None:
+    config = {"quantization_config": {"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized"}}
+    expected = write(tmp_path, nvfp4, config)
+    report = paramcount.count(str(tmp_path))
+    assert report.parameters.total == expected  # global scales are overhead too
+    assert report.quantization is not None
+    assert report.quantization.scheme == "compressed-tensors 4-bit"
+
+
+def test_mxfp4_experts(tmp_path: Path) -> None:
+    """gpt-oss style: expert weights as *_blocks (uint8, 16 bytes = 32 FP4 values per group) and *_scales."""
+    experts, hidden, intermediate = 4, 64, 128
+    tensors = {
+        "model.layers.0.mlp.experts.gate_up_proj_blocks": torch.zeros(
+            experts, 2 * intermediate, hidden // 32, 16, dtype=torch.uint8
+        ),
+        "model.layers.0.mlp.experts.gate_up_proj_scales": torch.zeros(
+            experts, 2 * intermediate, hidden // 32, dtype=torch.uint8
+        ),
+        "model.layers.0.mlp.experts.down_proj_blocks": torch.zeros(
+            experts, hidden, intermediate // 32, 16, dtype=torch.uint8
+        ),
+        "model.layers.0.mlp.experts.down_proj_scales": torch.zeros(
+            experts, hidden, intermediate // 32, dtype=torch.uint8
+        ),
+        "model.layers.0.mlp.experts.down_proj_bias": torch.zeros(experts, hidden),
+    }
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "mxfp4"}}))
+    report = paramcount.count(str(tmp_path))
+    unquantized = experts * (2 * intermediate * hidden + hidden * intermediate + hidden)
+    assert report.parameters.total == unquantized
+    assert report.quantization is not None
+    assert report.quantization.scheme == "mxfp4"
+    assert [e.what for e in report.excluded] == ["quantization-auxiliary"]

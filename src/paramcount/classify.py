@@ -61,6 +61,8 @@ _SUFFIXES = {
             "weight_zero_point",
             "weight_g_idx",
             "weight_shape",
+            "weight_global_scale",
+            "input_global_scale",
         ),
         "quantization-auxiliary",
     ),

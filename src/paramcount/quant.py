@@ -114,6 +114,10 @@ def logical(
             made = _compressed(r, name[: -len(".weight_packed")], scheme, values)
         elif name.endswith(".weight") and any(name + s in by_name for s in _BNB_STATES):
             made = _bitsandbytes(r, name, values)
+        elif name.endswith("_blocks") and name[: -len("_blocks")] + "_scales" in by_name:
+            made = _mxfp4(r)
+            scales = by_name[name[: -len("_blocks")] + "_scales"]
+            replaced[scales.name] = scales._replace(kind=Kind.AUXILIARY, notes=("quantization-auxiliary",))
         else:
             continue
         if made is not None:
@@ -173,6 +177,8 @@ def _compressed(
     r: TensorRecord, prefix: str, scheme: Scheme | None, values: Mapping[str, bytes]
 ) -> tuple[TensorRecord, str] | None:
     bits = scheme.bits if scheme is not None and scheme.bits else 4
+    if scheme is not None and scheme.version is not None and "nvfp4" in scheme.version:
+        bits = 4
     raw = values.get(prefix + ".weight_shape")
     shape: tuple[int, ...] | None = None
     if raw is not None and len(raw) in (8, 16):
@@ -180,10 +186,22 @@ def _compressed(
         if any(d < 0 for d in shape):
             shape = None
     if shape is None:
-        if r.shape is None or len(r.shape) != 2 or 32 % bits:
+        word = _BITS.get(r.dtype)
+        if r.shape is None or len(r.shape) != 2 or word is None or word % bits:
             return None
-        shape = (r.shape[0], r.shape[1] * (32 // bits))  # an upper bound when the last word is padded
+        shape = (r.shape[0], r.shape[1] * (word // bits))  # an upper bound when the last word is padded
     return _packed(r, shape, f"compressed-tensors {bits}-bit")
+
+
+_BITS = {"int32": 32, "uint32": 32, "int64": 64, "uint8": 8, "int8": 8, "int16": 16, "uint16": 16}
+
+
+def _mxfp4(r: TensorRecord) -> tuple[TensorRecord, str] | None:
+    """MXFP4 (gpt-oss): ``*_blocks`` uint8 ``(..., groups, 16)`` hold two FP4 values a byte, 32 per group."""
+    if r.shape is None or len(r.shape) < 2 or r.dtype != "uint8":
+        return None
+    *outer, groups, per_group = r.shape
+    return _packed(r, (*outer, groups * per_group * 2), "mxfp4")
 
 
 def _bitsandbytes(r: TensorRecord, name: str, values: Mapping[str, bytes]) -> tuple[TensorRecord, str] | None:
