@@ -62,19 +62,18 @@ def tensor_parallel(model: nn.Sequential, world: int) -> nn.Module:
 class Stage(nn.Module):
     """One pipeline stage of a tied language model: the embedding lives on the first and the last stage."""
 
-    def __init__(self, rank: int) -> None:
+    def __init__(self, rank: int, world: int) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.embed = nn.Embedding(50, 16)  # tied: the last stage holds it too, under the same name
-        if rank == 0:
-            self.block0 = nn.Linear(16, 16)
-        else:
-            self.block1 = nn.Linear(16, 16)
+        if rank in (0, world - 1):
+            self.embed = nn.Embedding(50, 16)  # tied: first and last stage hold it, under the same name
+        self.add_module(f"block{rank}", nn.Linear(16, 16))
+        if rank == world - 1:
             self.norm = nn.LayerNorm(16)
 
 
-def pipeline_total() -> int:
-    return 50 * 16 + (16 * 16 + 16) * 2 + 32
+def pipeline_total(world: int) -> int:
+    return 50 * 16 + (16 * 16 + 16) * world + 32
 
 
 def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
@@ -83,7 +82,9 @@ def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=TIMEOUT)
     try:
         if scheme == "pipeline":
-            model: nn.Module = Stage(0 if rank == 0 else 1)
+            model: nn.Module = Stage(rank, world)
+        elif scheme == "replicated":
+            model = nn.parallel.DistributedDataParallel(mlp())
         elif scheme.startswith("fsdp1"):
             model = fsdp1(mlp(), world, use_orig_params=scheme == "fsdp1-orig")
         else:
@@ -106,7 +107,9 @@ def run(tmp_path: Path, scheme: str, world: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
-@pytest.mark.parametrize(("scheme", "world"), [("fsdp2", 2), ("tp", 2), ("fsdp2", 4), ("fsdp1", 2), ("fsdp1-orig", 2)])
+@pytest.mark.parametrize(
+    ("scheme", "world"), [("fsdp2", 2), ("tp", 2), ("fsdp2", 4), ("tp", 4), ("fsdp1", 2), ("fsdp1-orig", 2)]
+)
 def test_sharded_models_count_globally_on_every_rank(tmp_path: Path, scheme: str, world: int) -> None:
     reports = run(tmp_path, scheme, world)
     expected = unsharded()
@@ -136,13 +139,16 @@ def test_sharded_models_count_globally_on_every_rank(tmp_path: Path, scheme: str
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
-def test_pipeline_stages_add_up_and_a_tied_embedding_counts_once(tmp_path: Path) -> None:
-    reports = run(tmp_path, "pipeline", 2)
+@pytest.mark.parametrize("world", [2, 4])
+def test_pipeline_stages_add_up_and_a_tied_embedding_counts_once(tmp_path: Path, world: int) -> None:
+    reports = run(tmp_path, "pipeline", world)
     for report in reports:
-        assert report["parameters"]["total"] == pipeline_total()
+        assert report["parameters"]["total"] == pipeline_total(world)
         assert report["distributed"]["scheme"] == "pipeline"
-    per_rank = reports[0]["distributed"]["per_rank"]
-    assert [r["stored_elements"] for r in per_rank] == [50 * 16 + 16 * 16 + 16, 50 * 16 + 16 * 16 + 16 + 32]
+    stored = [r["stored_elements"] for r in reports[0]["distributed"]["per_rank"]]
+    block = 16 * 16 + 16
+    middle = [block] * (world - 2)
+    assert stored == [50 * 16 + block, *middle, 50 * 16 + block + 32]
 
 
 def test_deepspeed_zero3_partitioned_parameters_count_by_ds_shape(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,3 +254,12 @@ def test_deepspeed_model_states_file_counts_from_param_shapes(tmp_path: Path) ->
     assert report.parameters.total == unsharded()
     assert report.parameters.frozen == 16 * 32 + 32  # frozen_param_shapes
     assert report.verdict == "ok"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
+def test_data_parallel_replicas_count_once(tmp_path: Path) -> None:
+    reports = run(tmp_path, "replicated", 2)
+    for report in reports:
+        assert report["parameters"]["total"] == unsharded()
+        assert report["distributed"]["scheme"] == "replicated"
+        assert [r["stored_elements"] for r in report["distributed"]["per_rank"]] == [unsharded(), unsharded()]

@@ -74,7 +74,9 @@ def gather(inventory: Inventory, group: dist.ProcessGroup | None) -> tuple[Inven
                 module_paths[module.path] = len(modules)
                 modules.append(module._replace(parent=parent, shared_with=None))
     if not schemes:
-        schemes.add("replicated" if all(len(r[0]) == len(gathered[0][0]) for r in gathered) else "pipeline")
+        # No sharded tensors: every rank holds the same names (data parallel) or its own part (pipeline stages).
+        names = [{record.name for record in rank_records} for rank_records, *_ in gathered]
+        schemes.add("replicated" if all(n == names[0] for n in names) else "pipeline")
     merged = inventory._replace(
         tensors=tuple(records),
         modules=tuple(modules),
