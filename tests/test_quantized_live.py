@@ -85,3 +85,28 @@ def test_torchao_quantize(config: str) -> None:
     data = max(inner, key=lambda t: t.untyped_storage().nbytes())
     overhead = sum(t.untyped_storage().nbytes() for t in inner if t is not data)
     assert report.quantization.overhead_bytes >= overhead  # both layers' scales and zero points
+
+
+class QuantLinear(nn.Module):
+    """A GPTQ layer as AutoGPTQ builds it (qlinear_cuda_old.py): the packed weight and its auxiliaries are buffers."""
+
+    def __init__(self, in_features: int, out_features: int, bits: int = 4, group_size: int = 32) -> None:
+        super().__init__()
+        groups = in_features // group_size
+        self.register_buffer("qweight", torch.zeros(in_features // 32 * bits, out_features, dtype=torch.int32))
+        self.register_buffer("qzeros", torch.zeros(groups, out_features // 32 * bits, dtype=torch.int32))
+        self.register_buffer("scales", torch.zeros(groups, out_features, dtype=torch.float16))
+        self.register_buffer("g_idx", torch.zeros(in_features, dtype=torch.int32))
+        self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float16))
+
+
+def test_gptq_layers_with_packed_buffers_count_logical_parameters() -> None:
+    quantized = nn.Sequential(QuantLinear(128, 64), nn.ReLU(), QuantLinear(64, 32), nn.LayerNorm(32))
+    weights = 128 * 64 + 64 * 32
+    report = paramcount.count(quantized)
+    assert report.parameters.total == weights + 32 + 32  # packed weights by logical shape + the LayerNorm
+    assert report.parameters.frozen == weights
+    assert report.buffers.total == 64 + 32  # the biases stay buffers, as registered
+    assert report.quantization is not None
+    assert report.quantization.scheme == "gptq 4-bit"
+    assert report.quantization.overhead_bytes > 0

@@ -100,14 +100,44 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
             f"{len(found.claimed)} tensor(s) are wrapper subclasses whose size is their own claim "
             f"({', '.join(found.claimed[:3])}); their stored bytes are those of the tensors inside them",
         )
+    records = [*tensors, *found.auxiliaries]
+    if any(r.name.endswith(_PACKED) for r in records):
+        records, scheme = _packed_buffers(records)
+        if scheme is not None:
+            found.schemes.add(scheme)
     return Inventory(
         target=target if target is not None else f"<{type(model).__name__}>",
-        tensors=(*tensors, *found.auxiliaries),
+        tensors=tuple(records),
         modules=tuple(modules),
         warnings=warnings,
         notes=notes,
         quantization=", ".join(sorted(found.schemes)) or None,
     )
+
+
+# Names of packed weights that quantized layers (AutoGPTQ/AutoAWQ QuantLinear, compressed-tensors) register.
+_PACKED = (".qweight", ".weight_packed")
+
+
+def _packed_buffers(records: list[TensorRecord]) -> tuple[list[TensorRecord], str | None]:
+    """Quantized layers that register their packed weights as buffers: the files' rules (quant.py) apply."""
+    from paramcount import quant
+    from paramcount.classify import role
+
+    marked = []
+    for r in records:
+        kind, what = role(r.name, r.shape or ())
+        if r.kind is Kind.BUFFER and kind is Kind.AUXILIARY:
+            notes = (what or "quantization-auxiliary", *r.notes)
+            marked.append(r._replace(kind=Kind.AUXILIARY, persistent=None, notes=notes))
+        else:
+            marked.append(r)
+    logical, scheme = quant.logical(marked, None, {})
+    # A packed weight was a buffer; as the layer's weight it is a parameter, frozen (quantized weights do not train).
+    return [
+        r._replace(trainable=False, persistent=None) if "quantized" in r.notes and r.trainable is None else r
+        for r in logical
+    ], scheme
 
 
 class _Found:
