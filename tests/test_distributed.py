@@ -72,6 +72,25 @@ class Stage(nn.Module):
             self.norm = nn.LayerNorm(16)
 
 
+class HFStage(nn.Module):
+    """A stage as torch.distributed.pipelining splits a transformers model: the input embedding on the first stage,
+    the output head tied to it on the last, under their own names, and the model's config on every stage."""
+
+    def __init__(self, rank: int, world: int) -> None:
+        super().__init__()
+        import types
+
+        torch.manual_seed(0)
+        self.config = types.SimpleNamespace(tie_word_embeddings=True)
+        if rank == 0:
+            self.model = nn.Module()
+            self.model.embed_tokens = nn.Embedding(50, 16)
+        self.add_module(f"block{rank}", nn.Linear(16, 16))
+        if rank == world - 1:
+            self.norm = nn.LayerNorm(16)
+            self.lm_head = nn.Linear(16, 50, bias=False)
+
+
 def pipeline_total(world: int) -> int:
     return 50 * 16 + (16 * 16 + 16) * world + 32
 
@@ -83,6 +102,8 @@ def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
     try:
         if scheme == "pipeline":
             model: nn.Module = Stage(rank, world)
+        elif scheme == "pipeline-hf":
+            model = HFStage(rank, world)
         elif scheme == "replicated":
             model = nn.parallel.DistributedDataParallel(mlp())
         elif scheme.startswith("fsdp1"):
@@ -263,3 +284,11 @@ def test_data_parallel_replicas_count_once(tmp_path: Path) -> None:
         assert report["parameters"]["total"] == unsharded()
         assert report["distributed"]["scheme"] == "replicated"
         assert [r["stored_elements"] for r in report["distributed"]["per_rank"]] == [unsharded(), unsharded()]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
+def test_pipeline_tie_under_two_names_counts_once(tmp_path: Path) -> None:
+    reports = run(tmp_path, "pipeline-hf", 2)
+    for report in reports:
+        assert report["parameters"]["total"] == pipeline_total(2)  # lm_head.weight counted as the embedding
+        assert any("lm_head.weight" in note for note in report["notes"])

@@ -78,7 +78,7 @@ def count(
     from paramcount.report import Distributed
     from paramcount.sources.distributed import gather
 
-    merged, storage, scheme = gather(found, group)
+    merged, storage, scheme = gather(found, group, tied=_ties_embeddings(model))
     with _collection_paused():
         report = tally(merged, depth=depth)
     return report.replace(distributed=Distributed(len(storage), scheme, storage))
@@ -126,6 +126,19 @@ def verify(
     expectations = parse_expectations(expected, tolerance)  # a typo fails before any model is built
     report = count(obj, depth=depth, device=device, limits=limits, group=group, distributed=distributed)
     return compare(report, expectations)
+
+
+def _ties_embeddings(model: object) -> bool:
+    """Whether the model, or a module in it, carries a configuration with ``tie_word_embeddings`` set."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        return False
+    for module in model.modules():
+        config = vars(module).get("config")  # a plain attribute, as transformers stores it; no __getattr__ call
+        if getattr(config, "tie_word_embeddings", False) is True:
+            return True
+    return False
 
 
 def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:

@@ -14,9 +14,9 @@ in the report with its reason.
 
 from __future__ import annotations
 
-from paramcount.records import Kind
+from paramcount.records import Kind, TensorRecord
 
-__all__ = ["REASONS", "classify", "role"]
+__all__ = ["REASONS", "classify", "role", "tie_output_head"]
 
 #: why each class of tensor is not counted as parameters
 REASONS: dict[str, str] = {
@@ -93,3 +93,34 @@ def role(name: str, shape: tuple[int, ...]) -> tuple[Kind, str | None]:
     if what is None:
         return Kind.PARAMETER, None
     return (Kind.AUXILIARY if what == "quantization-auxiliary" else Kind.BUFFER), what
+
+
+# Input embeddings an untied-on-disk output head may share under tie_word_embeddings, by name suffix.
+_EMBEDDINGS = (
+    "embed_tokens.weight",
+    "wte.weight",
+    "word_embeddings.weight",
+    "tok_embeddings.weight",
+    "embed_in.weight",
+)
+_HEADS = ("lm_head.weight", "embed_out.weight")
+
+
+def tie_output_head(records: list[TensorRecord]) -> tuple[list[TensorRecord], tuple[str, str] | None]:
+    """Give an output head its input embedding's identity, for a model whose configuration ties them.
+
+    Returns:
+        The records, and ``(head, embedding)`` names when a head was tied (``None`` when there is no head, or no
+        embedding of its shape and dtype).
+    """
+    by_name = {r.name: r for r in records}
+    head = next((by_name[n] for n in _HEADS if n in by_name), None)
+    if head is None:
+        return records, None  # saved without the tied head (save_pretrained drops it): nothing to do
+    embedding = next(
+        (r for r in records if r.name.endswith(_EMBEDDINGS) and r.shape == head.shape and r.dtype == head.dtype), None
+    )
+    if embedding is None or embedding.identity is None:
+        return records, None
+    tied = head._replace(identity=embedding.identity)
+    return [tied if r is head else r for r in records], (head.name, embedding.name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from paramcount.classify import tie_output_head
 from paramcount.report import RankStorage
 
 if TYPE_CHECKING:
@@ -28,19 +29,24 @@ if TYPE_CHECKING:
 __all__ = ["gather"]
 
 
-def gather(inventory: Inventory, group: dist.ProcessGroup | None) -> tuple[Inventory, tuple[RankStorage, ...], str]:
+def gather(
+    inventory: Inventory, group: dist.ProcessGroup | None, *, tied: bool = False
+) -> tuple[Inventory, tuple[RankStorage, ...], str]:
     """The union of every rank's inventory, per-rank storage, and the sharding schemes seen.
 
     Args:
         inventory: this rank's inventory of its part of the model.
         group: the process group; ``None`` for the default one.
+        tied: this rank's model says its output head is tied to its input embedding (``tie_word_embeddings``):
+            when any rank says so, a head and an embedding of one shape held by different ranks (the last and
+            first pipeline stage) are one tensor.
 
     Returns:
         The merged inventory (the same on every rank), per-rank storage in rank order, and a scheme description.
     """
     import torch.distributed as dist
 
-    local = _portable(inventory, dist.get_rank(group))
+    local = (*_portable(inventory, dist.get_rank(group)), tied)
     world = dist.get_world_size(group)
     gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, local, group=group)
@@ -51,7 +57,8 @@ def gather(inventory: Inventory, group: dist.ProcessGroup | None) -> tuple[Inven
     storage = []
     schemes: set[str] = set()
     quantization: set[str] = set()
-    for rank, (rank_records, rank_modules, rank_schemes, rank_quantization) in enumerate(gathered):
+    any_tied = any(item[4] for item in gathered)
+    for rank, (rank_records, rank_modules, rank_schemes, rank_quantization, _) in enumerate(gathered):
         schemes.update(rank_schemes)
         if rank_quantization:
             quantization.add(rank_quantization)
@@ -73,6 +80,11 @@ def gather(inventory: Inventory, group: dist.ProcessGroup | None) -> tuple[Inven
                 parent = module_paths.get(module.path.rpartition(".")[0], 0) if module.path else -1
                 module_paths[module.path] = len(modules)
                 modules.append(module._replace(parent=parent, shared_with=None))
+    notes = [f"gathered from {world} ranks with all_gather_object; every rank reports the same"]
+    if any_tied:
+        records, tie = tie_output_head(records)
+        if tie is not None:
+            notes.append(f"the model ties its output head to its embedding: {tie[0]!r} is counted as {tie[1]!r}")
     if not schemes:
         # No sharded tensors: every rank holds the same names (data parallel) or its own part (pipeline stages).
         names = [{record.name for record in rank_records} for rank_records, *_ in gathered]
@@ -81,7 +93,7 @@ def gather(inventory: Inventory, group: dist.ProcessGroup | None) -> tuple[Inven
         tensors=tuple(records),
         modules=tuple(modules),
         quantization=", ".join(sorted(quantization)) or None,
-        notes=(*inventory.notes, f"gathered from {world} ranks with all_gather_object; every rank reports the same"),
+        notes=(*inventory.notes, *notes),
     )
     return merged, tuple(storage), ", ".join(sorted(schemes))
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount import quant
 from paramcount.blob import LocalFile, confined
-from paramcount.classify import role
+from paramcount.classify import role, tie_output_head
 from paramcount.errors import FormatError, TargetError
 from paramcount.formats import SNIFF_BYTES, Format, detect
 from paramcount.formats import safetensors as st
@@ -32,15 +32,6 @@ __all__ = ["inventory"]
 _INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 _SINGLES = ("model.safetensors", "pytorch_model.bin", "model.pt", "model.pth", "model.ckpt")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
-# Input embeddings an untied-on-disk output head may share under tie_word_embeddings, by name suffix.
-_EMBEDDINGS = (
-    "embed_tokens.weight",
-    "wte.weight",
-    "word_embeddings.weight",
-    "tok_embeddings.weight",
-    "embed_in.weight",
-)
-_HEADS = ("lm_head.weight", "embed_out.weight")
 
 
 class _File(NamedTuple):
@@ -341,9 +332,9 @@ def _combine(
     if scheme is not None:
         notes.append(f"quantized ({scheme}): packed weights are counted by their logical, unquantized shapes")
     if config.tie:
-        records, note = _apply_tie(records)
-        if note:
-            notes.append(note)
+        records, tie = tie_output_head(records)
+        if tie is not None:
+            notes.append(f"config.json sets tie_word_embeddings: {tie[0]!r} is counted as {tie[1]!r}")
     warnings.extend(f"untrusted: {reason}" for reason in dict.fromkeys(untrusted))
     return Inventory(
         target=target,
@@ -378,21 +369,4 @@ def _record(entry: st.Entry, shard: str) -> TensorRecord:
         trainable=None,
         persistent=True if kind is Kind.BUFFER else None,
         notes=(what,) if what is not None else (),
-    )
-
-
-def _apply_tie(records: list[TensorRecord]) -> tuple[list[TensorRecord], str | None]:
-    """Give a stored output head its input embedding's identity when config.json ties them."""
-    by_name = {r.name: r for r in records}
-    head = next((by_name[n] for n in _HEADS if n in by_name), None)
-    if head is None:
-        return records, None  # saved without the tied head (save_pretrained drops it): nothing to do
-    embedding = next(
-        (r for r in records if r.name.endswith(_EMBEDDINGS) and r.shape == head.shape and r.dtype == head.dtype), None
-    )
-    if embedding is None:
-        return records, None
-    tied = head._replace(identity=embedding.identity)
-    return [tied if r is head else r for r in records], (
-        f"config.json sets tie_word_embeddings: {head.name!r} is counted as {embedding.name!r}"
     )
