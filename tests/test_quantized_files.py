@@ -124,6 +124,18 @@ CASES = [
         {"quantization_config": {"quant_method": "gptq", "bits": 8, "group_size": 32}},
         "gptq 8-bit",
     ),
+    (
+        "gptq-3bit",
+        gptq(3, 64),
+        {"quantization_config": {"quant_method": "gptq", "bits": 3, "group_size": 64}},
+        "gptq 3-bit",
+    ),
+    (
+        "gptq-2bit",
+        gptq(2, 32),
+        {"quantization_config": {"quant_method": "gptq", "bits": 2, "group_size": 32}},
+        "gptq 2-bit",
+    ),
     ("gptq-no-config", gptq(4, 64), {}, "gptq 4-bit"),
     ("awq-gemm", awq_gemm, {"quantization_config": {"quant_method": "awq", "bits": 4, "version": "gemm"}}, "awq 4-bit"),
     ("awq-gemv", awq_gemv, {"quantization_config": {"quant_method": "awq", "bits": 4, "version": "gemv"}}, "awq 4-bit"),
