@@ -193,6 +193,16 @@ def test_deepspeed_zero3_partitioned_parameters_count_by_ds_shape(monkeypatch: p
     )
 
 
+def _free_port() -> int:
+    """A TCP port free right now, for DeepSpeed's env:// rendezvous."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
     import logging
 
@@ -219,12 +229,8 @@ def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
 def test_real_deepspeed_zero3_on_cpu(tmp_path: Path) -> None:
     """DeepSpeed's zero.Init partitions a model across 2 CPU processes: naive counts say 0, paramcount the total."""
-    import socket
-
     pytest.importorskip("deepspeed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     spawn(_deepspeed_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)  # type: ignore[no-untyped-call]
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for result in results:
@@ -263,12 +269,8 @@ def _deepspeed_save_worker(rank: int, port: int, out: str) -> None:
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
 def test_deepspeed_model_states_file_counts_from_param_shapes(tmp_path: Path) -> None:
     """A real ZeRO-3 checkpoint: its module tensors are empty placeholders; param_shapes are read statically."""
-    import socket
-
     pytest.importorskip("deepspeed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     spawn(_deepspeed_save_worker, args=(port, str(tmp_path)), nprocs=1, join=True)  # type: ignore[no-untyped-call]
     (states,) = tmp_path.glob("global_step*/*model_states.pt")
     report = paramcount.count(str(states))

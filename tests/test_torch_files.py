@@ -369,8 +369,13 @@ GOOD_PKL = dumps({"w": tensor("0", 4, (4,), (1,))})
     ],
 )
 def test_crafted_zip_rules(tmp_path: Path, make: Any, rule: str | None) -> None:
+    check_zip_rule(tmp_path, make(), rule)
+
+
+def check_zip_rule(tmp_path: Path, data: bytes, rule: str | None) -> None:
+    """A crafted archive counts 4 parameters (``rule`` None) or breaks exactly ``rule``."""
     path = tmp_path / "x.pt"
-    path.write_bytes(make())
+    path.write_bytes(data)
     if rule is None:
         assert paramcount.count(str(path)).parameters.total == 4
         return
@@ -433,14 +438,7 @@ def patch_central(data: bytes, member: bytes, **fields: int) -> bytes:
     ids=["stored-sizes-differ", "data-past-directory", "deflated-ok", "name-not-utf8"],
 )
 def test_zip_member_rules(tmp_path: Path, make: Any, rule: str | None) -> None:
-    path = tmp_path / "x.pt"
-    path.write_bytes(make())
-    if rule is None:
-        assert paramcount.count(str(path)).parameters.total == 4
-        return
-    with pytest.raises(FormatError) as caught:
-        paramcount.count(str(path))
-    assert caught.value.rule == rule
+    check_zip_rule(tmp_path, make(), rule)
 
 
 def test_corrupt_deflate_stream(tmp_path: Path) -> None:
@@ -556,16 +554,9 @@ def test_a_text_file_is_not_a_checkpoint(tmp_path: Path) -> None:
 
 
 def test_legacy_tar_is_recognised_and_refused_clearly(tmp_path: Path) -> None:
-    import io
-    import tarfile
+    from tests.corpus.torch_cases import legacy_tar
 
-    path = tmp_path / "ancient.pt"
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
-        for name in ("sys_info", "pickle", "storages", "tensors"):
-            data = pickle.dumps(name, protocol=2)
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+    path = legacy_tar(tmp_path)
     with pytest.raises(TargetError, match=r"tar archive, the earliest torch\.save format"):
         paramcount.count(str(path))
 

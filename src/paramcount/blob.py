@@ -58,12 +58,7 @@ class LocalFile:
         Raises:
             FormatError: the range is outside the file.
         """
-        if offset < 0 or length < 0 or offset + length > self.size:
-            raise FormatError(
-                f"needs bytes {offset}..{offset + length} but the file has {self.size}",
-                target=self.name,
-                rule="truncated",
-            )
+        _check_range(self, offset, length)
         data = os.pread(self._fd, length, offset)
         if len(data) != length:
             raise FormatError(f"short read at offset {offset}", target=self.name, rule="truncated")
@@ -99,13 +94,18 @@ class BytesBlob:
         Raises:
             FormatError: the range is outside the bytes.
         """
-        if offset < 0 or length < 0 or offset + length > self.size:
-            raise FormatError(
-                f"needs bytes {offset}..{offset + length} but the file has {self.size}",
-                target=self.name,
-                rule="truncated",
-            )
+        _check_range(self, offset, length)
         return self._data[offset : offset + length]
+
+
+def _check_range(blob: Blob, offset: int, length: int) -> None:
+    """Refuse a read outside ``blob`` (a claimed offset or length is never trusted)."""
+    if offset < 0 or length < 0 or offset + length > blob.size:
+        raise FormatError(
+            f"needs bytes {offset}..{offset + length} but the file has {blob.size}",
+            target=blob.name,
+            rule="truncated",
+        )
 
 
 def confined(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:

@@ -101,7 +101,7 @@ def _torchscript(folder: Path) -> str:
     return str(path)
 
 
-def _legacy_tar(folder: Path) -> str:
+def legacy_tar(folder: Path) -> str:
     path = folder / "model.pt"
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
         for name in ("sys_info", "pickle", "storages", "tensors"):
@@ -226,7 +226,7 @@ def cases() -> list[Case]:
             "legacy",
         ),
         ("legacy-count-mismatch", _saved({"w": torch.zeros(3)}, _count_mismatch, legacy=True), "legacy"),
-        ("legacy-tar", _legacy_tar, None),
+        ("legacy-tar", legacy_tar, None),
     ]
     found = [Case(f"torch-{name}", "torch", build, 3, rule=rule) for name, build, rule in malformed]
     found += [

@@ -380,6 +380,10 @@ def _special(
 ) -> TensorRecord | None:
     """The record of a quantized or wrapper tensor, with auxiliaries added to ``found``; ``None`` for others."""
     name, module, kind, shape, elements, dtype, trainable, persistent = facts
+    # Every record made here is this one with some fields changed.
+    base = TensorRecord(
+        name, module, kind, shape, elements, dtype, None, None, ("object", id(tensor)), trainable, persistent
+    )
     kind_name = type(tensor).__name__
     state = getattr(tensor, "quant_state", None) if kind_name == "Params4bit" else None
     if state is not None:
@@ -397,18 +401,12 @@ def _special(
                     _plain_record(f"{name}.{part}", module, Kind.AUXILIARY, inner, "quantization-auxiliary")
                 )
         stored = math.prod(shape)
-        return TensorRecord(
-            name=name,
-            module=module,
-            kind=kind,
+        return base._replace(
             shape=logical,
             elements=math.prod(logical),
             dtype=f"bitsandbytes-{state.quant_type}",
             stored_elements=stored,
             stored_bytes=stored * tensor.dtype.itemsize,
-            identity=("object", id(tensor)),
-            trainable=trainable,
-            persistent=persistent,
             notes=("quantized",),
         )
     if kind_name == "Int8Params" and getattr(tensor, "SCB", None) is not None:
@@ -422,20 +420,8 @@ def _special(
     if cls.__name__ == "DTensor" and cls.__module__.startswith("torch.distributed"):
         # DTensor (FSDP2, tensor parallel): the shape is global; this rank stores its local shard or replica.
         local = tensor.to_local()  # type: ignore[attr-defined]
-        return TensorRecord(
-            name=name,
-            module=module,
-            kind=kind,
-            shape=shape,
-            elements=elements,
-            dtype=dtype,
-            stored_elements=math.prod(local.shape),
-            stored_bytes=math.prod(local.shape) * local.dtype.itemsize,
-            identity=("object", id(tensor)),
-            trainable=trainable,
-            persistent=persistent,
-            notes=("sharded",),
-        )
+        stored = math.prod(local.shape)
+        return base._replace(stored_elements=stored, stored_bytes=stored * local.dtype.itemsize, notes=("sharded",))
     inner = _inner_tensors(tensor, is_wrapper)
     if cls.__module__.startswith("torchao") and inner:
         # torchao: the subclass's shape is logical; its biggest inner tensor holds the data, the rest (scales,
@@ -447,36 +433,17 @@ def _special(
                 found.auxiliaries.append(
                     _plain_record(f"{name}.{part}", module, Kind.AUXILIARY, value, "quantization-auxiliary")
                 )
-        return TensorRecord(
-            name=name,
-            module=module,
-            kind=kind,
-            shape=shape,
-            elements=elements,
+        return base._replace(
             dtype=str(data.dtype).removeprefix("torch."),
             stored_elements=math.prod(data.shape),
             stored_bytes=data.untyped_storage().nbytes(),
-            identity=("object", id(tensor)),
-            trainable=trainable,
-            persistent=persistent,
             notes=("quantized",),
         )
     # Any other wrapper subclass: its shape is its own claim (10^12 over 4 elements is possible), and what it stores
     # is what the tensors inside it store, never numel x itemsize.
     found.claimed.append(name)
-    return TensorRecord(
-        name=name,
-        module=module,
-        kind=kind,
-        shape=shape,
-        elements=elements,
-        dtype=dtype,
-        stored_elements=None,
-        stored_bytes=sum(value.untyped_storage().nbytes() for _, value in inner),
-        identity=("object", id(tensor)),
-        trainable=trainable,
-        persistent=persistent,
-        notes=("claimed-size",),
+    return base._replace(
+        stored_bytes=sum(value.untyped_storage().nbytes() for _, value in inner), notes=("claimed-size",)
     )
 
 
