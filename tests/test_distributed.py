@@ -117,6 +117,7 @@ def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
             from torch.distributed.checkpoint.state_dict_saver import save
 
             save({"model": model.state_dict()}, checkpoint_id=f"{out}/dcp")  # each rank writes its shards
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
@@ -222,6 +223,7 @@ def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
         report = paramcount.count(model, distributed=True).to_dict()
         with open(f"{out}/rank{rank}.json", "w") as f:
             json.dump({"naive": naive, "report": report}, f)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
