@@ -204,6 +204,16 @@ def _free_port() -> int:
     return port
 
 
+def _no_compiled_ops(deepspeed: Any) -> None:
+    """Tell DeepSpeed that none of its C++ ops can be built, as on a machine without a compiler.
+
+    Otherwise its communication backend JIT-compiles ``deepspeed_shm_comm`` with g++ on first use (80 s, into the
+    home cache, again whenever the venv path changes), and ``make test`` would need a C++ toolchain. These tests need
+    none of DeepSpeed's kernels: gloo carries the collectives.
+    """
+    deepspeed.ops.__compatible_ops__ = {}
+
+
 def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
     import logging
 
@@ -211,10 +221,12 @@ def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
     )
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ["TORCH_EXTENSIONS_DIR"] = f"{out}/torch_extensions"  # where a JIT build would land (none may)
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     import deepspeed
 
+    _no_compiled_ops(deepspeed)
     deepspeed.init_distributed(dist_backend="gloo", timeout=TIMEOUT)
     try:
         with deepspeed.zero.Init(config_dict_or_path={"zero_optimization": {"stage": 3}, "train_batch_size": world}):
@@ -241,16 +253,19 @@ def test_real_deepspeed_zero3_on_cpu(tmp_path: Path) -> None:
         assert result["report"]["distributed"]["scheme"] == "deepspeed-zero3"
     per_rank = results[0]["report"]["distributed"]["per_rank"]
     assert unsharded() <= sum(r["stored_elements"] for r in per_rank) <= unsharded() + 2 * 8  # partitions, padded
+    assert not (tmp_path / "torch_extensions").exists()  # no C++ op was compiled: make test needs no compiler
 
 
 def _deepspeed_save_worker(rank: int, port: int, out: str) -> None:
     import logging
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    os.environ["TORCH_EXTENSIONS_DIR"] = f"{out}/torch_extensions"  # where a JIT build would land (none may)
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     import deepspeed
 
+    _no_compiled_ops(deepspeed)
     deepspeed.init_distributed(dist_backend="gloo", timeout=TIMEOUT)
     try:
         model = mlp()
@@ -279,6 +294,7 @@ def test_deepspeed_model_states_file_counts_from_param_shapes(tmp_path: Path) ->
     assert report.parameters.total == unsharded()
     assert report.parameters.frozen == 16 * 32 + 32  # frozen_param_shapes
     assert report.verdict == "ok"
+    assert not (tmp_path / "torch_extensions").exists()  # no C++ op was compiled: make test needs no compiler
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
