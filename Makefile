@@ -52,7 +52,7 @@ bench: $(STAMP)
 
 # Coverage-guided fuzzing (atheris) of each reader for FUZZ_SECONDS; findings land in fuzz/findings/.
 FUZZ_SECONDS ?= 600
-FUZZ_READERS ?= safetensors torchzip legacy gguf dcp
+FUZZ_READERS ?= safetensors torchzip legacy gguf dcp pickle numpy
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt --group fuzz
 	$(BIN)/python fuzz/seeds.py

@@ -1,8 +1,9 @@
 """Coverage-guided fuzzing of one reader with atheris: ``python fuzz/fuzz.py READER [libFuzzer options] [CORPUS]``.
 
-READER is one of safetensors, torchzip, legacy, gguf, dcp. Seeds come from ``fuzz/seeds.py``; ``make fuzz`` runs
-every reader for ``FUZZ_SECONDS`` each. A finding is any exception other than a paramcount error, a crash, a
-timeout (``-timeout``) or running out of memory (``-rss_limit_mb``); libFuzzer writes the input to a file.
+READER is one of safetensors, torchzip, legacy, gguf, dcp, pickle, numpy. Seeds come from ``fuzz/seeds.py``;
+``make fuzz`` runs every reader for ``FUZZ_SECONDS`` each. A finding is any exception other than a paramcount
+error, an error message that is not one short line, a crash, a timeout (``-timeout``) or running out of memory
+(``-rss_limit_mb``); libFuzzer writes the input to a file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Write small valid seed inputs for each fuzz target into ``fuzz/corpus/<reader>/`` (git-ignored).
 
 Run: ``python fuzz/seeds.py [OUT]``. Uses the real writers: torch.save (zip and legacy), safetensors, the gguf
-writer and torch.distributed.checkpoint.
+writer, torch.distributed.checkpoint, pickle and numpy.save.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def write(out: Path) -> None:
     from safetensors.torch import save_file
     from torch import nn
 
-    for reader in ("safetensors", "torchzip", "legacy", "gguf", "dcp"):
+    for reader in ("safetensors", "torchzip", "legacy", "gguf", "dcp", "pickle", "numpy"):
         (out / reader).mkdir(parents=True, exist_ok=True)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
     states = {
@@ -37,6 +37,15 @@ def write(out: Path) -> None:
         torch.save(state, out / "torchzip" / f"{name}.pt")
         torch.save(state, out / "legacy" / f"{name}.pt", _use_new_zipfile_serialization=False)
     torch.save(model, out / "torchzip" / "module.pt")
+    import io
+    import pickle
+
+    for protocol in range(6):
+        (out / "pickle" / f"plain-{protocol}.pkl").write_bytes(pickle.dumps({"a": [1, 2.5, "x"]}, protocol=protocol))
+    for name, array in (("numbers", np.zeros(3)), ("objects", np.array(["a", {"b": 1}], dtype=object))):
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=True)
+        (out / "numpy" / f"{name}.npy").write_bytes(buffer.getvalue())
     save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "safetensors" / "model.safetensors")
     )

@@ -33,11 +33,14 @@ ADDRESS_SPACE = 512 * 2**20
 CPU_SECONDS = 20
 WALL_SECONDS = 60
 MAX_COUNT_SECONDS = 1.0
+MAX_ERROR_CHARACTERS = 2000  # names from a file are quoted and cut: one line stays short whatever the file holds
 
 RUNNER = r"""
 import contextlib, io, json, os, sys, time
 import paramcount.cli, paramcount.sources.files, paramcount.tally, paramcount.report, paramcount.limits
-import paramcount.formats.torchzip, paramcount.formats.dcp, paramcount.formats.gguf, paramcount.render.table
+import importlib, paramcount.formats, paramcount.render.table
+for _reader in paramcount.formats.READERS:  # every reader module, imported before the audit hook is installed
+    importlib.import_module(f"paramcount.formats.{_reader.module}")
 target, malicious, warm = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 violations = []
 FORBIDDEN = ("exec", "import", "compile", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
@@ -108,6 +111,7 @@ def test_the_corpus_has_every_group_it_promises() -> None:
     assert groups["safetensors"] >= 40
     assert groups["torch"] >= 40
     assert sum(c.malicious for c in found if c.group == "torch") >= 20
+    assert groups["pickle"] >= 20
     assert groups["gguf"] >= 30
     assert groups["dcp"] >= 15
     assert groups["target"] >= 10
@@ -133,6 +137,8 @@ def test_every_corpus_case_fails_cleanly_and_runs_nothing(tmp_path: Path) -> Non
             problems.append(f"exit {outcome['code']} (process {outcome['returncode']}), expected {case.exit}")
         if len(stderr.splitlines()) != 1 or not stderr.startswith("paramcount: error: "):
             problems.append(f"stderr is not one error line: {stderr[:300]!r}")
+        if len(stderr) > MAX_ERROR_CHARACTERS:
+            problems.append(f"the error line has {len(stderr)} characters: {stderr[:200]!r}")
         if "Traceback" in stderr:
             problems.append("traceback")
         if outcome.get("seconds", 0) >= MAX_COUNT_SECONDS:

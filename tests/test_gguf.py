@@ -124,6 +124,8 @@ CASES: list[tuple[str, Any, str]] = [
     ("array-past-end", lambda: build(GOOD, [s("k") + struct.pack("<IIQ", 9, 4, 10**8)]), "gguf-truncated"),
     ("nested-array", lambda: build(GOOD, [s("k") + struct.pack("<IIQ", 9, 9, 1)]), "gguf-array"),
     ("unknown-value-type", lambda: build(GOOD, [s("k") + struct.pack("<I", 13)]), "gguf-value"),
+    # a mangled file once printed its 4.7 MB key whole on one error line
+    ("huge-key", lambda: build(GOOD, [s("k" * 4_700_000) + struct.pack("<I", 13)]), "gguf-value"),
     ("empty-key", lambda: build(GOOD, [kv_u32("", 1)]), "gguf-key"),
     ("duplicate-key", lambda: build(GOOD, [kv_u32("k", 1), kv_u32("k", 2)]), "gguf-key"),
     ("alignment-0", lambda: build(GOOD, [kv_u32("general.alignment", 0)]), "gguf-alignment"),

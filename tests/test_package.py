@@ -76,7 +76,7 @@ def test_torch_is_not_imported_unless_a_model_needs_it(code: str) -> None:
         "paramcount.records",
         "paramcount.tally",
         "paramcount.expectation",
-        "paramcount.render.numbers",
+        "paramcount.numbers",
         "paramcount.sources.spec",
         "paramcount._api",
         "paramcount.examples",

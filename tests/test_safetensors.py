@@ -259,8 +259,8 @@ def test_tensor_in_two_shards_and_missing_shard(tmp_path: Path) -> None:
     [
         ("missing", "no such file or folder"),
         ("empty-folder", "holds no weights: no index"),
-        ("two-files", r"holds 2 weight files \(a.safetensors, b.safetensors\) and no index"),
-        ("zip-not-torch", "is a zip with member 'data.pkl' outside any folder"),
+        ("two-files", r"holds 2 weight files \('a.safetensors', 'b.safetensors'\) and no index"),
+        ("zip-not-torch", "is a zip with the member 'data.pkl' outside any folder"),
         ("text", "not a checkpoint format paramcount recognises"),
         ("fifo", "not a regular file"),
     ],

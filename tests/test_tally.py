@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
+from paramcount.records import Inventory, Kind, ModuleRecord, Note, TensorRecord
 from paramcount.tally import tally
 
 P, B = Kind.PARAMETER, Kind.BUFFER
@@ -148,7 +151,7 @@ def test_depth_limits_rows_not_totals(depth: int | None, paths: list[str]) -> No
 
 
 def test_expanded_views_count_logical_elements_and_warn() -> None:
-    record = TensorRecord("t", "", P, (1000, 16), 16_000, "float32", 16, 64, "t", True, None, ("expanded",))
+    record = TensorRecord("t", "", P, (1000, 16), 16_000, "float32", 16, 64, "t", True, None, (Note.EXPANDED,))
     report = tally(Inventory("toy", (record,)))
     assert report.parameters.total == 16_000
     assert report.by_dtype[0].parameter_bytes == 64
@@ -181,3 +184,19 @@ def test_tally_does_not_import_torch() -> None:
         "tally(Inventory('x', ())); assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_source_that_leaves_out_the_root_row_gets_a_clear_error() -> None:
+    """Such an inventory once sent the tally into an endless loop, looking for an ancestor of "a" that was never
+    listed; run in a child process with a timeout, so that a regression fails instead of hanging the suite."""
+    code = (
+        "from paramcount.tally import tally\n"
+        "from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord\n"
+        "w = TensorRecord.of('a.w', 'a', Kind.PARAMETER, (2,), 'float32', itemsize=4, identity=None)\n"
+        "try:\n"
+        "    tally(Inventory('toy', (w,), modules=(ModuleRecord('a', 'Linear'),)))\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert "must list the root module '' first" in result.stdout

@@ -94,6 +94,36 @@ def test_whole_module_pickle_is_counted_structurally_and_untrusted(tmp_path: Pat
     assert types == {"": "Sequential", "0": "Linear", "1": "BatchNorm1d", "2": "ReLU", "3": "Linear"}
 
 
+class _Activated(torch.nn.Module):
+    """A module holding a function as an attribute, as BART's and RT-DETR's activations do."""
+
+    def __init__(self, function: Any) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+        self.function = function
+
+
+def test_a_torch_function_only_referenced_is_untrusted_not_unsafe(tmp_path: Path) -> None:
+    """torch.save(BART) references torch._C._nn.gelu without calling it: untrusted like its classes (exit 0)."""
+    path = tmp_path / "bart-like.pt"
+    torch.save(_Activated(torch._C._nn.gelu), path)
+    report = paramcount.count(str(path))
+    assert report.verdict == "untrusted"
+    assert report.parameters.total == 8
+    (warning,) = [w for w in report.warnings if w.startswith("untrusted")]
+    assert "torch._C._nn.gelu" in warning
+
+
+def test_any_other_function_only_referenced_is_unsafe(tmp_path: Path) -> None:
+    """A function outside torch held by a module is code the model would run: unsafe (exit 4), not untrusted."""
+    import os
+
+    path = tmp_path / "evil.pt"
+    torch.save(_Activated(os.system), path)
+    with pytest.raises(UnsafeTargetError, match=r"posix\.system at offset \d+, referenced"):
+        paramcount.count(str(path))
+
+
 def test_training_checkpoint_separates_model_from_optimizer_state(tmp_path: Path) -> None:
     model = small_model()
     optimizer = torch.optim.Adam(model.parameters())
@@ -468,9 +498,11 @@ def test_deflated_members_are_read_and_flagged(tmp_path: Path) -> None:
         (b"\x80\x02h\x63.", "never stored"),  # BINGET without PUT
         (b"\x80\x02t.", "MARK"),  # TUPLE without MARK
         (b"\x80\x020.", "MARK"),  # POP on an empty stack
-        (b"\x80\x02]K\x01K\x02s.", "not a dict"),  # SETITEM on a list (CVE-2026-24747)
-        (b"\x80\x02K\x01}b.", "not an object"),  # BUILD on an int
-        (b"\x80\x02\x82\x01.", "EXT1"),
+        (b"\x80\x02]K\x01K\x02s.", "SETITEM at offset 7 changes a list"),  # torch refuses; the C unpickler may not
+        (b"\x80\x02K\x01}b.", "BUILD at offset 5 on an int"),  # no state: a no-op for C, refused by torch
+        (b"\x80\x02K\x01K\x02a.", "APPEND on an int, which it cannot change"),  # C fails too: evaluation stops
+        (b"\x80\x02\x80\x06N.", "protocol 6"),  # PROTO above 5 mid-stream: the C unpickler stops there
+        (b"\x80\x02Np-1\n.", "negative index"),  # PUT with a negative index: refused by the C unpickler too
     ],
     ids=[
         "bytes8-bomb",
@@ -480,14 +512,16 @@ def test_deflated_members_are_read_and_flagged(tmp_path: Path) -> None:
         "pop-empty",
         "setitem-list",
         "build-int",
-        "ext1",
+        "append-int",
+        "proto-6",
+        "put-negative",
     ],
 )
 def test_malformed_pickles_exit_3(tmp_path: Path, pkl: bytes, problem: str) -> None:
     path = torch_zip(tmp_path / "x.pt", pkl, {})
     with pytest.raises(FormatError, match=problem) as caught:
         paramcount.count(str(path))
-    assert caught.value.rule == "pickle"
+    assert caught.value.rule in ("pickle", "pickle-refused")
     assert caught.value.exit_code == 3
 
 
@@ -514,10 +548,13 @@ def test_legacy_stream_rules(tmp_path: Path) -> None:
     (tmp_path / "magic.pt").write_bytes(pickle.dumps(12345, protocol=2) + data[len(magic) :])
     count_at = len(data) - 3 * 4 - 8
     (tmp_path / "count.pt").write_bytes(data[:count_at] + struct.pack("<q", 4) + data[count_at + 8 :])
-    for name in ("trailing", "short", "magic", "count"):
+    for name in ("trailing", "short", "count"):
         with pytest.raises(FormatError) as caught:
             paramcount.count(str(tmp_path / f"{name}.pt"))
         assert caught.value.rule == "legacy", name
+    # Without the magic number it is no legacy stream: a pickle of plain values, which is not a checkpoint.
+    with pytest.raises(TargetError, match="pickle of plain Python values"):
+        paramcount.count(str(tmp_path / "magic.pt"))
 
 
 def test_torchscript_is_refused_as_a_program(tmp_path: Path) -> None:
@@ -564,17 +601,17 @@ def test_legacy_tar_is_recognised_and_refused_clearly(tmp_path: Path) -> None:
 def test_zip_rules_on_the_container(tmp_path: Path) -> None:
     from paramcount.blob import LocalFile
     from paramcount.formats import zip as zip_format
-    from paramcount.formats.torchzip import read_zip
+    from paramcount.formats.torchzip import read
     from paramcount.limits import Limits
 
     members = [("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]
     path = tmp_path / "x.pt"
     path.write_bytes(zip_bytes(members))
     with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
-        zip_format.members(blob, max_entries=1)
+        zip_format.archive(blob, max_entries=1)
     assert caught.value.rule == "limit-zip-entries"
     with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
-        read_zip(blob, Limits(pickle_bytes=len(GOOD_PKL) - 1))
+        read(blob, Limits(pickle_bytes=len(GOOD_PKL) - 1))
     assert caught.value.rule == "limit-pickle-bytes"
 
     bzip = tmp_path / "bzip.pt"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import pytest
 import torch
 
 from tests.crafted import dumps, tensor, torch_zip
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 _HOOK = r"""
 import io, json, os, sys, contextlib
 import paramcount.cli, paramcount.sources.files, paramcount.tally, paramcount.report
-import paramcount.formats.torchzip, paramcount.formats.dcp, paramcount.formats.gguf, paramcount.render.table
+import importlib, paramcount.formats, paramcount.render.table
+for _reader in paramcount.formats.READERS:  # every reader module, imported before the audit hook is installed
+    importlib.import_module(f"paramcount.formats.{_reader.module}")
 FORBIDDEN = ("exec", "import", "compile", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
              "subprocess.Popen", "ctypes.dlopen", "pickle.find_class", "marshal.loads", "os.remove", "os.rename")
 violations = []
@@ -108,6 +111,29 @@ def test_a_payload_really_runs_when_unpickled(tmp_path: Path) -> None:
     payload = payloads(canary)["global-os-system"]
     subprocess.run([sys.executable, "-c", f"import pickle; pickle.loads({payload!r})"], check=True, timeout=60)
     assert canary.exists()
+
+
+def test_the_frame_evasion_fools_pickletools_and_runs_under_the_c_unpickler(tmp_path: Path) -> None:
+    """The corpus case is real: pickletools sees strings only; torch.load's way of unpickling (a C Unpickler over a
+    BytesIO) runs the payload. paramcount refuses it as unsafe for the opcode that crosses its frame."""
+    import pickletools
+
+    import paramcount
+    from paramcount.errors import UnsafeTargetError
+    from tests.corpus.pickle_cases import frame_evasion
+
+    folder = tmp_path / "case"
+    folder.mkdir()
+    data = frame_evasion(folder)
+    names = [op.name for op, _, _ in pickletools.genops(data)]
+    assert "GLOBAL" not in names and "REDUCE" not in names, names
+    code = f"import io, pickle; pickle.Unpickler(io.BytesIO({data!r})).load()"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert (folder / "CANARY").exists()
+    (folder / "CANARY").unlink()
+    with pytest.raises(UnsafeTargetError, match="runs past the end of its frame"):
+        paramcount.count(str(torch_zip(tmp_path / "x.pt", data, {})))
+    assert not (folder / "CANARY").exists()
 
 
 def test_malicious_files_are_unsafe_and_nothing_runs(tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
-"""Random-access byte sources with bounded reads. File readers read only through a Blob, never ``open()``.
+"""Random-access byte sources with bounded reads, and folders that open them. Readers never call ``open()``.
 
-A local file today; HTTP range requests and object stores fit the same two members later.
+A :class:`Blob` is the bytes of one file: local (:class:`LocalFile`), in memory (:class:`BytesBlob`), and later
+behind HTTP range requests. A :class:`Folder` opens the files a multi-file format names (DCP data files, shards,
+``config.json``) by their names relative to it, and refuses names that lead outside it, so a reader works the
+same on a folder on disk, in memory or on a server.
 """
 
 from __future__ import annotations
@@ -9,25 +12,56 @@ import os
 import stat
 from typing import TYPE_CHECKING, Protocol
 
-from paramcount.errors import FormatError, TargetError
+from paramcount.errors import FormatError, TargetError, quote
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Blob", "BytesBlob", "LocalFile", "confined"]
+__all__ = ["Blob", "BytesBlob", "Folder", "LocalFile", "LocalFolder", "confined"]
 
 
-class Blob(Protocol):
-    """Bytes addressed by offset; ``read`` never returns fewer bytes than asked for."""
+class Blob:
+    """Bytes addressed by offset; ``read`` never returns fewer bytes than asked for. Close it, or use ``with``.
+
+    Attributes:
+        name: what error messages call it (a path, a URL).
+        size: its length in bytes.
+    """
 
     name: str
     size: int
 
-    def read(self, offset: int, length: int) -> bytes: ...
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``.
+
+        Raises:
+            FormatError: the range is outside the blob (rule ``truncated``).
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the blob holds (a file descriptor, a connection)."""
+
+    def __enter__(self) -> Blob:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_range(self, offset: int, length: int) -> None:
+        """Refuse a read outside the blob (a claimed offset or length is never trusted)."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise FormatError(
+                f"needs bytes {offset}..{offset + length} but the file has {self.size}",
+                target=self.name,
+                rule="truncated",
+            )
 
 
-class LocalFile:
-    """A regular local file, opened once; every read is checked against the size and a caller's cap.
+class LocalFile(Blob):
+    """A regular local file, opened once; every read is checked against the size.
 
     Args:
         path: the file; FIFOs, devices and other non-regular files are refused before they are read.
@@ -53,13 +87,11 @@ class LocalFile:
         self._fd = fd
 
     def read(self, offset: int, length: int) -> bytes:
-        """Exactly ``length`` bytes at ``offset``.
-
-        Raises:
-            FormatError: the range is outside the file.
-        """
-        _check_range(self, offset, length)
-        data = os.pread(self._fd, length, offset)
+        self._check_range(offset, length)
+        try:
+            data = os.pread(self._fd, length, offset)
+        except OSError as e:  # EIO on a bad disk, EISDIR-like surprises from odd file systems
+            raise TargetError(f"cannot read ({e.strerror})", target=self.name, fix="check the file") from None
         if len(data) != length:
             raise FormatError(f"short read at offset {offset}", target=self.name, rule="truncated")
         return data
@@ -67,16 +99,8 @@ class LocalFile:
     def close(self) -> None:
         os.close(self._fd)
 
-    def __enter__(self) -> LocalFile:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class BytesBlob:
+class BytesBlob(Blob):
     """Bytes in memory as a Blob (tests, fuzzing, data already fetched), with the same bounds checks as a file.
 
     >>> BytesBlob(b"GGUF\\x03", name="x.gguf").read(0, 4)
@@ -89,23 +113,72 @@ class BytesBlob:
         self._data = data
 
     def read(self, offset: int, length: int) -> bytes:
-        """Exactly ``length`` bytes at ``offset``.
-
-        Raises:
-            FormatError: the range is outside the bytes.
-        """
-        _check_range(self, offset, length)
+        self._check_range(offset, length)
         return self._data[offset : offset + length]
 
 
-def _check_range(blob: Blob, offset: int, length: int) -> None:
-    """Refuse a read outside ``blob`` (a claimed offset or length is never trusted)."""
-    if offset < 0 or length < 0 or offset + length > blob.size:
-        raise FormatError(
-            f"needs bytes {offset}..{offset + length} but the file has {blob.size}",
-            target=blob.name,
-            rule="truncated",
-        )
+class Folder(Protocol):
+    """The files beside a target, opened by name: the shards of an index, a DCP checkpoint's data files.
+
+    Attributes:
+        name: what error messages call the folder.
+    """
+
+    name: str
+
+    def names(self) -> tuple[str, ...]:
+        """The names of the entries directly inside, sorted."""
+        ...
+
+    def is_file(self, relative: str) -> bool:
+        """Whether ``relative`` names a regular file in the folder (after links)."""
+        ...
+
+    def open(self, relative: str) -> Blob:
+        """The file ``relative`` names, which must lie inside the folder.
+
+        Raises:
+            FormatError: the name leads outside the folder (rule ``folder-path``).
+            TargetError: the file is missing or unreadable.
+        """
+        ...
+
+
+class LocalFolder:
+    """A folder on disk; every name it opens must stay inside it after symlinks are resolved.
+
+    >>> LocalFolder("/models/gpt2").path("model.safetensors")
+    '/models/gpt2/model.safetensors'
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.name = os.fspath(path)
+
+    def path(self, relative: str) -> str:
+        """The path of ``relative`` in the folder, unchecked."""
+        return os.path.join(self.name, relative)
+
+    def names(self) -> tuple[str, ...]:
+        try:
+            return tuple(sorted(os.listdir(self.name)))
+        except OSError as e:
+            raise TargetError(
+                f"cannot list the folder ({e.strerror})", target=self.name, fix="check that it exists and is readable"
+            ) from None
+
+    def is_file(self, relative: str) -> bool:
+        return os.path.isfile(self.path(relative))
+
+    def open(self, relative: str) -> Blob:
+        path = self.path(relative)
+        if os.path.isabs(relative) or not confined(self.name, path):
+            raise FormatError(
+                f"{quote(relative)} leads to {quote(os.path.realpath(path))}, outside the folder",
+                target=self.name,
+                rule="folder-path",
+                fix="copy the file into the folder, or name it directly",
+            )
+        return LocalFile(path)
 
 
 def confined(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:

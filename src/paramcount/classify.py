@@ -2,97 +2,158 @@
 
 A checkpoint file stores parameters and buffers alike; these rules recognise the buffers that common
 architectures persist, so that a file's parameter count matches the model's. Every tensor they exclude is listed
-in the report with its reason.
+in the report with its reason. :func:`stored` builds the record of a stored tensor for every file reader.
 
 >>> classify("encoder.layer.0.bn.running_mean", (64,))
-'batchnorm-statistics'
+<Role.BATCHNORM_STATISTICS: 'batchnorm-statistics'>
 >>> classify("h.0.attn.bias", (1, 1, 1024, 1024)), classify("h.0.attn.c_attn.bias", (2304,))
-('attention-mask', None)
+(<Role.ATTENTION_MASK: 'attention-mask'>, None)
 >>> classify("model.layers.0.self_attn.q_proj.qzeros", (32, 512))
-'quantization-auxiliary'
+<Role.QUANTIZATION_AUXILIARY: 'quantization-auxiliary'>
 """
 
 from __future__ import annotations
 
-from paramcount.records import Kind, TensorRecord
+import math
+import re
+from typing import TYPE_CHECKING
 
-__all__ = ["REASONS", "classify", "role", "tie_output_head"]
+from paramcount.quant import AUXILIARY_SUFFIXES
+from paramcount.records import Kind, Note, Role, TensorRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+__all__ = ["REASONS", "classify", "role", "section", "stored", "tie_output_head"]
 
 #: why each class of tensor is not counted as parameters
-REASONS: dict[str, str] = {
-    "batchnorm-statistics": "BatchNorm running statistics are buffers, updated by forward passes, not trained",
-    "rotary-frequencies": "rotary embedding inverse frequencies are buffers computed from the config",
-    "attention-mask": "causal attention masks are constant buffers",
-    "position-ids": "position id tables are constant buffers",
-    "not-in-index": "stored in a shard but missing from the index's weight_map, so the model never loads it",
-    "optimizer-state": "optimizer state (moments, step counters) saved beside the model, not part of it",
-    "ema-copy": "an exponential-moving-average copy of the weights, saved beside the model",
-    "training-state": "trainer bookkeeping (schedulers, callbacks, loops, loss scalers), not part of the model",
-    "module-attribute": "a plain tensor attribute of a pickled module, not registered as a parameter or buffer",
-    "buffer": "registered as a buffer of its module, not a parameter",
-    "quantization-auxiliary": "quantization scales, zero points, absmax, group indices or quant-state metadata "
+REASONS: dict[Role, str] = {
+    Role.BATCHNORM_STATISTICS: "BatchNorm running statistics are buffers, updated by forward passes, not trained",
+    Role.ROTARY_FREQUENCIES: "rotary embedding inverse frequencies are buffers computed from the config",
+    Role.ATTENTION_MASK: "causal attention masks are constant buffers",
+    Role.POSITION_IDS: "position id tables are constant buffers",
+    Role.NOT_IN_INDEX: "stored in a shard but missing from the index's weight_map, so the model never loads it",
+    Role.OPTIMIZER_STATE: "optimizer state (moments, step counters) saved beside the model, not part of it",
+    Role.EMA_COPY: "an exponential-moving-average copy of the weights, saved beside the model",
+    Role.TRAINING_STATE: "trainer bookkeeping (schedulers, callbacks, loops, loss scalers), not part of the model",
+    Role.MODULE_ATTRIBUTE: "a plain tensor attribute of a pickled module, not registered as a parameter or buffer",
+    Role.BUFFER: "registered as a buffer of its module, not a parameter",
+    Role.QUANTIZATION_AUXILIARY: "quantization scales, zero points, absmax, group indices or quant-state metadata "
     "that support a quantized weight; they are overhead, not parameters",
 }
 
-_SUFFIXES = {
-    "running_mean": "batchnorm-statistics",
-    "running_var": "batchnorm-statistics",
-    "num_batches_tracked": "batchnorm-statistics",
-    "inv_freq": "rotary-frequencies",
-    "masked_bias": "attention-mask",
-    "position_ids": "position-ids",
-    # bitsandbytes (4-bit quant state, 8-bit SCB), GPTQ/AWQ, FP8 and compressed-tensors (reference/formats.md 7)
-    **dict.fromkeys(
-        (
-            "absmax",
-            "quant_map",
-            "nested_absmax",
-            "nested_quant_map",
-            "bitsandbytes__nf4",
-            "bitsandbytes__fp4",
-            "SCB",
-            "weight_format",
-            "qzeros",
-            "scales",
-            "g_idx",
-            "weight_scale",
-            "weight_scale_inv",
-            "input_scale",
-            "weight_zero_point",
-            "weight_g_idx",
-            "weight_shape",
-            "weight_global_scale",
-            "input_global_scale",
-        ),
-        "quantization-auxiliary",
-    ),
+_SUFFIXES: dict[str, Role] = {
+    "running_mean": Role.BATCHNORM_STATISTICS,
+    "running_var": Role.BATCHNORM_STATISTICS,
+    "num_batches_tracked": Role.BATCHNORM_STATISTICS,
+    "inv_freq": Role.ROTARY_FREQUENCIES,
+    "masked_bias": Role.ATTENTION_MASK,
+    "position_ids": Role.POSITION_IDS,
+    # bitsandbytes, GPTQ/AWQ, FP8 and compressed-tensors auxiliaries: quant.py's table names them
+    **dict.fromkeys(AUXILIARY_SUFFIXES, Role.QUANTIZATION_AUXILIARY),
 }
 
+# Top-level entries of a training checkpoint that are not the model, by key.
+_SECTIONS = (
+    (re.compile(r"optim", re.IGNORECASE), Role.OPTIMIZER_STATE),
+    (re.compile(r"^(model_)?ema(_model|_state_dict)?$|^model_ema$", re.IGNORECASE), Role.EMA_COPY),
+    (re.compile(r"sched|^callbacks$|^loops$|^amp$|^scaler$|^grad_scaler$", re.IGNORECASE), Role.TRAINING_STATE),
+)
 
-def classify(name: str, shape: tuple[int, ...]) -> str | None:
-    """The class of a stored tensor that is not a parameter, or ``None`` for a parameter."""
+
+def classify(name: str, shape: tuple[int, ...]) -> Role | None:
+    """The role of a stored tensor that is not a parameter, or ``None`` for a parameter."""
     last = name.rpartition(".")[2]
-    what = _SUFFIXES.get(last)
-    if what is not None:
-        return what
+    found = _SUFFIXES.get(last)
+    if found is not None:
+        return found
     # GPT-2 style `attn.bias` is the (1, 1, n, n) causal mask; a real attention bias is one-dimensional.
     if name.endswith("attn.bias") and len(shape) == 4:
-        return "attention-mask"
+        return Role.ATTENTION_MASK
     return None
 
 
-def role(name: str, shape: tuple[int, ...]) -> tuple[Kind, str | None]:
-    """The kind of a stored tensor from its name and shape, with its class when it is not a parameter.
+def role(name: str, shape: tuple[int, ...]) -> tuple[Kind, Role | None]:
+    """The kind of a stored tensor from its name and shape, with its role when it is not a parameter.
 
     >>> role("bn.running_var", (8,))
-    (<Kind.BUFFER: 'buffer'>, 'batchnorm-statistics')
+    (<Kind.BUFFER: 'buffer'>, <Role.BATCHNORM_STATISTICS: 'batchnorm-statistics'>)
     >>> role("fc.scales", (4, 8))[0], role("fc.weight", (8, 8))
     (<Kind.AUXILIARY: 'auxiliary'>, (<Kind.PARAMETER: 'parameter'>, None))
     """
-    what = classify(name, shape)
-    if what is None:
+    found = classify(name, shape)
+    if found is None:
         return Kind.PARAMETER, None
-    return (Kind.AUXILIARY if what == "quantization-auxiliary" else Kind.BUFFER), what
+    return (Kind.AUXILIARY if found is Role.QUANTIZATION_AUXILIARY else Kind.BUFFER), found
+
+
+def section(key: str) -> Role | None:
+    """The role of everything under a top-level checkpoint key that is not the model (optimizer, EMA, trainer).
+
+    >>> [section(key).value for key in ("optimizer_states", "model_ema", "lr_scheduler")], section("state_dict")
+    (['optimizer-state', 'ema-copy', 'training-state'], None)
+    """
+    return next((found for pattern, found in _SECTIONS if pattern.search(key)), None)
+
+
+def stored(
+    name: str,
+    shape: tuple[int, ...],
+    dtype: str,
+    *,
+    stored_bytes: int | None,
+    identity: Hashable | None,
+    stored_elements: int | None = -1,
+    elements: int | None = None,
+    module: str | None = None,
+    kind: Kind | None = None,
+    why: Role | None = None,
+    trainable: bool | None = None,
+    persistent: bool | None = None,
+    notes: tuple[Note, ...] = (),
+) -> TensorRecord:
+    """The record of a tensor stored in a file: every reader builds its records here.
+
+    Args:
+        name: the tensor's full name.
+        shape: its logical shape.
+        dtype: its canonical dtype name.
+        stored_bytes: bytes the file holds for it.
+        identity: its "same tensor?" key within the file (``None``: unique).
+        stored_elements: elements the file holds for it: its logical elements unless given; ``None`` when unknown.
+        elements: its logical elements, when already computed; ``prod(shape)`` otherwise.
+        module: the module owning it; the name up to its last dot when not given.
+        kind: its kind when the file's structure says (a module pickle's ``_buffers``); else the name rules decide.
+        why: its role when ``kind`` is not a parameter (or to set one, such as an optimizer section's).
+        trainable: ``requires_grad``, when the file records it (a pickled ``Parameter``).
+        persistent: whether a buffer is saved by ``state_dict``; a stored buffer is, unless the file says.
+        notes: how the figures were obtained.
+
+    >>> r = stored("bn.running_mean", (8,), "float32", stored_bytes=32, identity=0)
+    >>> r.kind, r.notes, r.persistent, r.module
+    (<Kind.BUFFER: 'buffer'>, (<Role.BATCHNORM_STATISTICS: 'batchnorm-statistics'>,), True, 'bn')
+    """
+    if kind is None:
+        kind, found = role(name, shape) if why is None else (Kind.TENSOR, why)
+        why = why or found
+    if elements is None:
+        elements = math.prod(shape)
+    if kind is Kind.BUFFER and persistent is None:
+        persistent = True
+    return TensorRecord(
+        name=name,
+        module=name.rpartition(".")[0] if module is None else module,
+        kind=kind,
+        shape=shape,
+        elements=elements,
+        dtype=dtype,
+        stored_elements=elements if stored_elements == -1 else stored_elements,
+        stored_bytes=stored_bytes,
+        identity=identity,
+        trainable=trainable if kind is Kind.PARAMETER else None,
+        persistent=persistent if kind is Kind.BUFFER else None,
+        notes=(*((why,) if why is not None else ()), *notes),
+    )
 
 
 # Input embeddings an untied-on-disk output head may share under tie_word_embeddings, by name suffix.

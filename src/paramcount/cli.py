@@ -101,8 +101,8 @@ def _run(argv: Sequence[str] | None) -> int:
 
     import paramcount
     from paramcount.limits import parse_limits
+    from paramcount.numbers import exact
     from paramcount.render import render
-    from paramcount.render.numbers import exact
 
     limits = parse_limits(args.limit)  # an unknown name or a bad value is a usage error before anything is read
     if looks_like_spec(args.target.strip()) and os.environ.get("PARAMCOUNT_DEBUG") != "1":

@@ -1,16 +1,22 @@
-"""One table of dtypes across formats: canonical name (torch's spelling) and bits per element.
+"""One table of dtypes across formats: canonical name (torch's spelling), bits per element, ggml block sizes.
+
+Every reader and rule looks widths up here; no other module spells a dtype's size.
 
 >>> SAFETENSORS["BF16"]
 DType(name='bfloat16', bits=16)
 >>> SAFETENSORS["F4"].bits
 4
+>>> GGML[12], GGML[0].name
+(GGMLType(name='Q4_K', block=256, bytes=144), 'float32')
+>>> bits("int32"), bits("gptq-4-bit")
+(32, None)
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SAFETENSORS", "TORCH", "TORCH_STORAGES", "DType"]
+__all__ = ["GGML", "SAFETENSORS", "TORCH", "TORCH_STORAGES", "DType", "GGMLType", "bits"]
 
 
 class DType(NamedTuple):
@@ -104,3 +110,64 @@ TORCH_STORAGES: dict[str, DType] = {
         ("QUInt2x4", "quint2x4"),
     )
 }
+
+
+class GGMLType(NamedTuple):
+    """A ggml tensor type: its name (torch's spelling for the unquantized ones), elements and bytes per block."""
+
+    name: str
+    block: int
+    bytes: int
+
+
+# gguf-py constants.py GGML_QUANT_SIZES (QK_K = 256). Removed ids (4, 5, 31-33, 36-38) are absent: unknown.
+GGML: dict[int, GGMLType] = {
+    i: GGMLType(n, b, s)
+    for i, n, b, s in (
+        (0, "float32", 1, 4),
+        (1, "float16", 1, 2),
+        (2, "Q4_0", 32, 18),
+        (3, "Q4_1", 32, 20),
+        (6, "Q5_0", 32, 22),
+        (7, "Q5_1", 32, 24),
+        (8, "Q8_0", 32, 34),
+        (9, "Q8_1", 32, 40),
+        (10, "Q2_K", 256, 84),
+        (11, "Q3_K", 256, 110),
+        (12, "Q4_K", 256, 144),
+        (13, "Q5_K", 256, 176),
+        (14, "Q6_K", 256, 210),
+        (15, "Q8_K", 256, 292),
+        (16, "IQ2_XXS", 256, 66),
+        (17, "IQ2_XS", 256, 74),
+        (18, "IQ3_XXS", 256, 98),
+        (19, "IQ1_S", 256, 50),
+        (20, "IQ4_NL", 32, 18),
+        (21, "IQ3_S", 256, 110),
+        (22, "IQ2_S", 256, 82),
+        (23, "IQ4_XS", 256, 136),
+        (24, "int8", 1, 1),
+        (25, "int16", 1, 2),
+        (26, "int32", 1, 4),
+        (27, "int64", 1, 8),
+        (28, "float64", 1, 8),
+        (29, "IQ1_M", 256, 56),
+        (30, "bfloat16", 1, 2),
+        (34, "TQ1_0", 256, 54),
+        (35, "TQ2_0", 256, 66),
+        (39, "MXFP4", 32, 17),
+        (40, "NVFP4", 64, 36),
+        (41, "Q1_0", 128, 18),
+    )
+}
+
+# Canonical name -> bits, over every table above (the unquantized ggml types share torch's names).
+_BITS: dict[str, int] = {
+    **{d.name: d.bits for d in SAFETENSORS.values()},
+    **{d.name: d.bits for d in TORCH.values()},
+}
+
+
+def bits(name: str) -> int | None:
+    """Bits per element of the dtype called ``name`` in any table above; ``None`` for a packed or unknown one."""
+    return _BITS.get(name)

@@ -29,7 +29,36 @@ __all__ = [
     "UnsafeTargetError",
     "UsageError",
     "VerificationError",
+    "quote",
 ]
+
+#: characters of a value from a file shown in a message; the rest is cut (a mangled file can hold megabytes)
+QUOTED_CHARACTERS = 120
+
+
+def quote(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """``value`` for a one-line message: escaped like ``repr`` and cut to ``limit`` characters with an ellipsis.
+
+    Names, keys and other values read from a file are the attacker's text: one of them must not turn an error
+    into a 5 MB line or smuggle a line break or terminal escape into it. Long strings and sequences are cut
+    before they are rendered, so quoting costs little whatever the value.
+
+    >>> quote("model.layers.0.weight")
+    "'model.layers.0.weight'"
+    >>> quote("a" * 500)[-6:], len(quote("a" * 500))
+    ("aaaa'…", 123)
+    >>> print(quote("line" + chr(10) + "break" + chr(27) + "[31m"))
+    'line\\nbreak\\x1b[31m'
+    >>> quote(list(range(1000)), 20)
+    '[0, 1, 2, 3, 4, 5, 6…'
+    """
+    if isinstance(value, (str, bytes)):
+        text = repr(value[:limit])
+        return text + "\u2026" if len(value) > limit else text
+    if isinstance(value, (list, tuple)) and len(value) > limit:
+        value = value[:limit]  # the cut below adds the ellipsis
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
 class ParamcountError(Exception):
@@ -70,18 +99,29 @@ class FormatError(TargetError):
     """A file that breaks a rule of its format.
 
     Args:
-        problem: what is wrong, with the limit next to the actual value.
+        problem: what is wrong, with the limit next to the actual value; values read from the file are quoted
+            with :func:`quote`.
         target: the file.
         rule: a short name of the rule broken (``"offsets"``, ``"header-too-large"``), for tests and tools.
         tensor: the tensor the problem is about, if any.
+        member: the archive member the problem is about, if any (``"archive/data.pkl"``).
     """
 
     def __init__(
-        self, problem: str, *, target: str | None = None, rule: str, tensor: str | None = None, fix: str | None = None
+        self,
+        problem: str,
+        *,
+        target: str | None = None,
+        rule: str,
+        tensor: str | None = None,
+        member: str | None = None,
+        fix: str | None = None,
     ) -> None:
         self.rule = rule
         self.tensor = tensor
-        where = f"tensor {tensor!r}: " if tensor is not None else ""
+        self.member = member
+        where = f"member {quote(member)}: " if member is not None else ""
+        where += f"tensor {quote(tensor)}: " if tensor is not None else ""
         super().__init__(
             f"{where}{problem}", target=target, fix=fix or "the file is malformed or truncated; re-export it"
         )

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from paramcount.errors import UsageError, VerificationError
-from paramcount.render.numbers import exact
+from paramcount.numbers import exact
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -28,12 +28,38 @@ import math
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from paramcount.records import Kind, TensorRecord
+from paramcount.dtypes import bits as dtype_bits
+from paramcount.records import Kind, Note, Role, TensorRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
-__all__ = ["VALUE_SUFFIXES", "Scheme", "logical", "scheme_from_config"]
+__all__ = ["AUXILIARIES", "AUXILIARY_SUFFIXES", "VALUE_SUFFIXES", "Scheme", "logical", "scheme_from_config"]
+
+#: The tensors that support quantized weights, by scheme, as the last part of their names (reference/formats.md
+#: 7): overhead, never parameters. :mod:`paramcount.classify` marks them in every file and live model.
+AUXILIARIES: dict[str, tuple[str, ...]] = {
+    "bitsandbytes": (
+        "absmax",
+        "quant_map",
+        "nested_absmax",
+        "nested_quant_map",
+        "bitsandbytes__nf4",
+        "bitsandbytes__fp4",
+        "SCB",
+        "weight_format",
+    ),
+    "gptq, awq": ("qzeros", "scales", "g_idx"),
+    "fp8": ("weight_scale", "weight_scale_inv", "input_scale"),
+    "compressed-tensors": (
+        "weight_zero_point",
+        "weight_g_idx",
+        "weight_shape",
+        "weight_global_scale",
+        "input_global_scale",
+    ),
+}
+AUXILIARY_SUFFIXES: tuple[str, ...] = tuple(suffix for group in AUXILIARIES.values() for suffix in group)
 
 #: Names whose (tiny) tensor values the quantization rules need; readers fetch them up to VALUE_LIMIT bytes.
 VALUE_SUFFIXES = (".weight_shape", ".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4")
@@ -98,6 +124,9 @@ def logical(
 ) -> tuple[list[TensorRecord], str | None]:
     """Records with every packed weight given its logical shape, and the scheme found (``None`` if none).
 
+    Each record is matched against :data:`_RULES` by its name's suffix; the first rule whose companions are present
+    gives it its logical shape.
+
     Args:
         records: a file's records, auxiliaries already marked (:func:`paramcount.classify.role`).
         scheme: from the configuration, if any.
@@ -107,22 +136,21 @@ def logical(
     replaced: dict[str, TensorRecord] = {}
     found: set[str] = set()
     for r in records:
-        name = r.name
-        if name.endswith(".qweight"):
-            made = _gptq_or_awq(r, name[: -len(".qweight")], by_name, scheme)
-        elif name.endswith(".weight_packed"):
-            made = _compressed(r, name[: -len(".weight_packed")], scheme, values)
-        elif name.endswith(".weight") and any(name + s in by_name for s in _BNB_STATES):
-            made = _bitsandbytes(r, name, values)
-        elif name.endswith("_blocks") and name[: -len("_blocks")] + "_scales" in by_name:
-            made = _mxfp4(r)
-            scales = by_name[name[: -len("_blocks")] + "_scales"]
-            replaced[scales.name] = scales._replace(kind=Kind.AUXILIARY, notes=("quantization-auxiliary",))
-        else:
-            continue
-        if made is not None:
-            replaced[name], label = made
+        for rule in _RULES:
+            if not r.name.endswith(rule.suffix):
+                continue
+            prefix = r.name[: -len(rule.suffix)]
+            if rule.needs and not any(prefix + need in by_name for need in rule.needs):
+                continue
+            made = rule.logical(r, prefix, by_name, scheme, values)
+            if made is None:
+                continue
+            replaced[r.name], label = made
             found.add(label)
+            for suffix in rule.auxiliaries:
+                companion = by_name[prefix + suffix]
+                replaced[companion.name] = companion._replace(kind=Kind.AUXILIARY, notes=(Role.QUANTIZATION_AUXILIARY,))
+            break
     if not replaced:
         if scheme is not None and scheme.method in ("fp8", "compressed-tensors"):
             return records, scheme.method  # float formats: stored = logical, auxiliaries already excluded
@@ -141,14 +169,18 @@ def _packed(r: TensorRecord, shape: tuple[int, ...], label: str) -> tuple[Tensor
             shape=shape,
             elements=elements,
             dtype=label.replace(" ", "-"),
-            notes=("quantized", *r.notes),
+            notes=(Note.QUANTIZED, *r.notes),
         ),
         label,
     )
 
 
 def _gptq_or_awq(
-    r: TensorRecord, prefix: str, by_name: Mapping[str, TensorRecord], scheme: Scheme | None
+    r: TensorRecord,
+    prefix: str,
+    by_name: Mapping[str, TensorRecord],
+    scheme: Scheme | None,
+    values: Mapping[str, bytes],
 ) -> tuple[TensorRecord, str] | None:
     scales, g_idx = by_name.get(prefix + ".scales"), by_name.get(prefix + ".g_idx")
     if r.shape is None or len(r.shape) != 2 or scales is None or scales.shape is None or len(scales.shape) != 2:
@@ -174,7 +206,11 @@ def _gptq_or_awq(
 
 
 def _compressed(
-    r: TensorRecord, prefix: str, scheme: Scheme | None, values: Mapping[str, bytes]
+    r: TensorRecord,
+    prefix: str,
+    by_name: Mapping[str, TensorRecord],
+    scheme: Scheme | None,
+    values: Mapping[str, bytes],
 ) -> tuple[TensorRecord, str] | None:
     bits = scheme.bits if scheme is not None and scheme.bits else 4
     if scheme is not None and scheme.version is not None and "nvfp4" in scheme.version:
@@ -186,17 +222,20 @@ def _compressed(
         if any(d < 0 for d in shape):
             shape = None
     if shape is None:
-        word = _BITS.get(r.dtype)
+        word = dtype_bits(r.dtype)
         if r.shape is None or len(r.shape) != 2 or word is None or word % bits:
             return None
         shape = (r.shape[0], r.shape[1] * (word // bits))  # an upper bound when the last word is padded
     return _packed(r, shape, f"compressed-tensors {bits}-bit")
 
 
-_BITS = {"int32": 32, "uint32": 32, "int64": 64, "uint8": 8, "int8": 8, "int16": 16, "uint16": 16}
-
-
-def _mxfp4(r: TensorRecord) -> tuple[TensorRecord, str] | None:
+def _mxfp4(
+    r: TensorRecord,
+    prefix: str,
+    by_name: Mapping[str, TensorRecord],
+    scheme: Scheme | None,
+    values: Mapping[str, bytes],
+) -> tuple[TensorRecord, str] | None:
     """MXFP4 (gpt-oss): ``*_blocks`` uint8 ``(..., groups, 16)`` hold two FP4 values a byte, 32 per group."""
     if r.shape is None or len(r.shape) < 2 or r.dtype != "uint8":
         return None
@@ -204,9 +243,15 @@ def _mxfp4(r: TensorRecord) -> tuple[TensorRecord, str] | None:
     return _packed(r, (*outer, groups * per_group * 2), "mxfp4")
 
 
-def _bitsandbytes(r: TensorRecord, name: str, values: Mapping[str, bytes]) -> tuple[TensorRecord, str] | None:
+def _bitsandbytes(
+    r: TensorRecord,
+    prefix: str,
+    by_name: Mapping[str, TensorRecord],
+    scheme: Scheme | None,
+    values: Mapping[str, bytes],
+) -> tuple[TensorRecord, str] | None:
     for suffix in _BNB_STATES:
-        raw = values.get(name + suffix)
+        raw = values.get(r.name + suffix)
         if raw is None:
             continue
         try:
@@ -222,3 +267,34 @@ def _bitsandbytes(r: TensorRecord, name: str, values: Mapping[str, bytes]) -> tu
         return None
     # Without its quant state: two 4-bit values per stored byte (the shape is unknown, the count is not).
     return _packed(r, (r.stored_bytes * 2,), "bitsandbytes 4-bit")
+
+
+class _Rule(NamedTuple):
+    """One packed-weight layout: how to find the packed weight and how to give it its logical shape.
+
+    Attributes:
+        suffix: the packed weight's name ends with it (``".qweight"``); the rest of the name is the prefix.
+        methods: the ``quant_method`` values (config.json) that write this layout.
+        needs: suffixes of which at least one must follow the prefix in another tensor's name; none for no need.
+        auxiliaries: suffixes after the prefix of companions that become auxiliaries when the rule applies.
+        logical: ``(record, prefix, records by name, scheme, values) -> (record, scheme label)``, or ``None`` when
+            the tensors do not fit the layout after all.
+    """
+
+    suffix: str
+    methods: tuple[str, ...]
+    needs: tuple[str, ...]
+    auxiliaries: tuple[str, ...]
+    logical: Callable[
+        [TensorRecord, str, Mapping[str, TensorRecord], Scheme | None, Mapping[str, bytes]],
+        tuple[TensorRecord, str] | None,
+    ]
+
+
+#: The layouts, tried in order for every record; a new scheme is one entry and one function.
+_RULES: tuple[_Rule, ...] = (
+    _Rule(".qweight", ("gptq", "awq"), (".scales",), (), _gptq_or_awq),
+    _Rule(".weight_packed", ("compressed-tensors",), (), (), _compressed),
+    _Rule(".weight", ("bitsandbytes",), tuple(".weight" + s for s in _BNB_STATES), (), _bitsandbytes),
+    _Rule("_blocks", ("mxfp4",), ("_scales",), ("_scales",), _mxfp4),
+)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-__all__ = ["Inventory", "Kind", "ModuleRecord", "TensorRecord"]
+__all__ = ["Inventory", "Kind", "ModuleRecord", "Note", "Role", "TensorRecord"]
 
 
 @unique
@@ -32,6 +32,50 @@ class Kind(str, Enum):
     TENSOR = "tensor"
     #: quantization scales, zero points and other tensors that support a parameter
     AUXILIARY = "auxiliary"
+
+
+@unique
+class Role(str, Enum):
+    """Why a stored tensor is not counted as a parameter; :data:`paramcount.classify.REASONS` explains each.
+
+    A record that is not a parameter carries its role as its first note.
+    """
+
+    BATCHNORM_STATISTICS = "batchnorm-statistics"
+    ROTARY_FREQUENCIES = "rotary-frequencies"
+    ATTENTION_MASK = "attention-mask"
+    POSITION_IDS = "position-ids"
+    BUFFER = "buffer"
+    NOT_IN_INDEX = "not-in-index"
+    OPTIMIZER_STATE = "optimizer-state"
+    EMA_COPY = "ema-copy"
+    TRAINING_STATE = "training-state"
+    MODULE_ATTRIBUTE = "module-attribute"
+    QUANTIZATION_AUXILIARY = "quantization-auxiliary"
+
+
+@unique
+class Note(str, Enum):
+    """How a record's figures were obtained, when not simply from a dense tensor's shape."""
+
+    #: a packed quantized weight counted by its logical (unquantized) shape
+    QUANTIZED = "quantized"
+    #: a stride-0 view: fewer stored elements than logical ones
+    EXPANDED = "expanded"
+    #: a lazy parameter whose shape is not known yet
+    UNINITIALIZED = "uninitialized"
+    #: a tensor subclass whose size is only its own claim
+    CLAIMED_SIZE = "claimed-size"
+    #: a DTensor: global shape, this rank's shard stored
+    SHARDED = "sharded"
+    #: a DeepSpeed ZeRO-3 partitioned parameter, counted by ``ds_shape``
+    ZERO3 = "zero3"
+    #: an original parameter inside an FSDP1 flat parameter
+    FSDP1 = "fsdp1"
+    #: a pickled meta tensor: a shape without storage
+    META = "meta"
+    #: a sparse tensor: its dense shape, its stored values
+    SPARSE = "sparse"
 
 
 class TensorRecord(NamedTuple):
@@ -58,8 +102,8 @@ class TensorRecord(NamedTuple):
         identity: "same tensor?" key; equal keys are one tensor. ``None`` means unique.
         trainable: ``requires_grad`` of a live parameter; ``None`` when unknowable or not a parameter.
         persistent: whether a buffer is saved in ``state_dict``; ``None`` when unknowable or not a buffer.
-        notes: short machine-readable flags (``"expanded"``, ``"uninitialized"``); for a stored tensor that is not
-            a parameter, its first note names its class in :data:`paramcount.classify.REASONS`.
+        notes: :class:`Note` flags (``Note.EXPANDED``, ``Note.UNINITIALIZED``); a record that is not a parameter
+            carries its :class:`Role` first.
     """
 
     name: str
@@ -73,7 +117,7 @@ class TensorRecord(NamedTuple):
     identity: Hashable | None
     trainable: bool | None = None
     persistent: bool | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Role | Note, ...] = ()
 
     @classmethod
     def of(

@@ -17,10 +17,10 @@ The counting contract (DESIGN.md):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from paramcount.classify import REASONS
-from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
+from paramcount.records import Inventory, Kind, ModuleRecord, Note, Role, TensorRecord
 from paramcount.report import (
     BufferCounts,
     DtypeCount,
@@ -51,15 +51,23 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
 
     Returns:
         The report.
+
+    Raises:
+        ValueError: the inventory lists modules but not the root module ``""`` first (a bug in its source).
     """
+    if inventory.modules and inventory.modules[0].path != "":
+        raise ValueError(
+            f"the inventory of {inventory.target!r} lists modules starting with {inventory.modules[0].path!r}; a "
+            "source must list the root module '' first (ModuleRecord('', type_name))"
+        )
     sums = _Sums(inventory)
     modules = sums.module_rows()
     if depth is not None:
         modules = tuple(row for row in modules if row.depth <= depth)
     return Report(
         target=inventory.target,
-        parameters=sums.parameter_counts(),
-        buffers=sums.buffer_counts(),
+        parameters=sums.parameters,
+        buffers=sums.buffers,
         by_dtype=sums.dtype_counts(),
         tied=tuple(TieGroup(tuple(r.name for r in group), group[0].kind, group[0].elements) for group in sums.ties),
         modules=modules,
@@ -76,11 +84,41 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
     )
 
 
+class _DtypeSums:
+    """What one dtype adds up to: logical elements and stored bytes, of parameters and of buffers."""
+
+    __slots__ = ("buffer_bytes", "buffers", "parameter_bytes", "parameters")
+
+    def __init__(self) -> None:
+        self.parameters = self.parameter_bytes = self.buffers = self.buffer_bytes = 0
+
+
+class _Excluded:
+    """A class of stored tensors left out of the parameter count: its kind, how many, how many elements."""
+
+    __slots__ = ("elements", "kind", "tensors")
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self.tensors = self.elements = 0
+
+
+class _Owned:
+    """Per module position: parameters, buffer elements and lazy parameters attributed to the module itself."""
+
+    __slots__ = ("buffers", "parameters", "uninitialized")
+
+    def __init__(self, count: int) -> None:
+        self.parameters = [0] * count
+        self.buffers = [0] * count
+        self.uninitialized = [0] * count
+
+
 class _Sums:
     """One pass over the records: deduplicate, attribute to modules, and sum by kind, trainability and dtype.
 
-    A single loop with local variables, because a wide model has tens of thousands of records and the per-module
-    report has to keep pace with bare sums (benchmarks/bench_modules.py).
+    A single loop over local variables, because a wide model has tens of thousands of records and the per-module
+    report has to keep pace with bare sums (benchmarks/bench_modules.py); the results are kept in named fields.
     """
 
     def __init__(self, inventory: Inventory) -> None:
@@ -88,21 +126,20 @@ class _Sums:
         position: dict[str, int] = {}
         for i, m in enumerate(modules):
             position.setdefault(m.path, i)
-        count = len(modules)
-        own_parameters, own_buffers, own_uninitialized = [0] * count, [0] * count, [0] * count
+        owned = _Owned(len(modules))
+        own_parameters, own_buffers, own_uninitialized = owned.parameters, owned.buffers, owned.uninitialized
         primaries: list[TensorRecord] = []
         first_of: dict[Hashable, int] = {}
         ties: dict[int, list[TensorRecord]] = {}
-        # dtype -> [parameters, parameter bytes, buffers, buffer bytes]
-        dtypes: dict[str, list[int]] = {}
+        dtypes: dict[str, _DtypeSums] = {}
         parameters = trainable_sum = frozen_sum = parameter_tensors = 0
         buffers = persistent = non_persistent = buffer_tensors = 0
         trainable_unknown = frozen_unknown = persistence_unknown = False
         uninitialized: list[str] = []
         expanded: list[TensorRecord] = []
-        excluded: dict[str, list[Any]] = {}
+        excluded: dict[Role | Note | str, _Excluded] = {}
         stored_total = elements_total = overhead = 0
-        parameter, buffer, auxiliary = Kind.PARAMETER, Kind.BUFFER, Kind.AUXILIARY
+        parameter, buffer, auxiliary, quantized = Kind.PARAMETER, Kind.BUFFER, Kind.AUXILIARY, Note.QUANTIZED
 
         for r in inventory.tensors:
             # One unpacking instead of a named-field lookup per use.
@@ -117,13 +154,13 @@ class _Sums:
             if elements is not None:
                 elements_total += elements
             if kind is not parameter:
-                # Grouped by class for the report's list of what a file's parameter count leaves out.
+                # Grouped by role for the report's list of what a file's parameter count leaves out.
                 what = r.notes[0] if r.notes else kind.value
                 group = excluded.get(what)
                 if group is None:
-                    group = excluded[what] = [kind, 0, 0]
-                group[1] += 1
-                group[2] += elements or 0
+                    group = excluded[what] = _Excluded(kind)
+                group.tensors += 1
+                group.elements += elements or 0
                 if kind is auxiliary:
                     overhead += stored_bytes or 0
                 if kind is not buffer:
@@ -149,7 +186,11 @@ class _Sums:
                     frozen_sum += elements
                 else:
                     trainable_unknown = frozen_unknown = True
-                offset = 0
+                row = dtypes.get(dtype)
+                if row is None:
+                    row = dtypes[dtype] = _DtypeSums()
+                row.parameters += elements
+                row.parameter_bytes += stored_bytes or 0
             else:
                 buffer_tensors += 1
                 if elements is None or persistence is None:
@@ -162,23 +203,33 @@ class _Sums:
                     persistent += elements
                 else:
                     non_persistent += elements
-                offset = 2
-            row = dtypes.get(dtype)
-            if row is None:
-                row = dtypes[dtype] = [0, 0, 0, 0]
-            row[offset] += elements
-            row[offset + 1] += stored_bytes or 0
-            if stored_elements is not None and stored_elements < elements and "quantized" not in r.notes:
+                row = dtypes.get(dtype)
+                if row is None:
+                    row = dtypes[dtype] = _DtypeSums()
+                row.buffers += elements
+                row.buffer_bytes += stored_bytes or 0
+            if stored_elements is not None and stored_elements < elements and quantized not in r.notes:
                 expanded.append(r)
 
         self.modules = modules
-        self.own = (own_parameters, own_buffers, own_uninitialized)
+        self.owned = owned
         self.ties = [ties[first] for first in sorted(ties)]
         self.dtypes = dtypes
-        self.parameters = (parameters, trainable_sum, frozen_sum, parameter_tensors)
-        self.buffers = (buffers, persistent, non_persistent, buffer_tensors)
-        self.unknown = (trainable_unknown, frozen_unknown, persistence_unknown)
         self.uninitialized = uninitialized
+        self.parameters = ParameterCounts(
+            total=None if uninitialized else parameters,
+            trainable=None if trainable_unknown else trainable_sum,
+            frozen=None if frozen_unknown else frozen_sum,
+            initialized=parameters,
+            tensors=parameter_tensors,
+            uninitialized_tensors=len(uninitialized),
+        )
+        self.buffers = BufferCounts(
+            total=buffers,
+            persistent=None if persistence_unknown else persistent,
+            non_persistent=None if persistence_unknown else non_persistent,
+            tensors=buffer_tensors,
+        )
         self.expanded = expanded
         self.excluded = excluded
         self.stored_total, self.elements_total, self.unique = stored_total, elements_total, len(primaries)
@@ -190,47 +241,37 @@ class _Sums:
         return TensorCounts(len(inventory.tensors), self.elements_total, storages, stored)
 
     def quantization(self, scheme: str) -> Quantization:
-        parameter_bytes = sum(row[1] for row in self.dtypes.values())
-        return Quantization(scheme, self.parameter_counts().total, parameter_bytes, self.overhead)
+        parameter_bytes = sum(row.parameter_bytes for row in self.dtypes.values())
+        return Quantization(scheme, self.parameters.total, parameter_bytes, self.overhead)
 
     def exclusions(self) -> tuple[Exclusion, ...]:
-        return tuple(
-            Exclusion(what, kind, tensors, elements, REASONS.get(what, f"a {kind.value}, not a parameter"))
-            for what, (kind, tensors, elements) in self.excluded.items()
-        )
-
-    def parameter_counts(self) -> ParameterCounts:
-        total, trainable, frozen, tensors = self.parameters
-        trainable_unknown, frozen_unknown, _ = self.unknown
-        return ParameterCounts(
-            total=None if self.uninitialized else total,
-            trainable=None if trainable_unknown else trainable,
-            frozen=None if frozen_unknown else frozen,
-            initialized=total,
-            tensors=tensors,
-            uninitialized_tensors=len(self.uninitialized),
-        )
-
-    def buffer_counts(self) -> BufferCounts:
-        total, persistent, non_persistent, tensors = self.buffers
-        unknown = self.unknown[2]
-        return BufferCounts(
-            total=total,
-            persistent=None if unknown else persistent,
-            non_persistent=None if unknown else non_persistent,
-            tensors=tensors,
-        )
+        found = []
+        for what, group in self.excluded.items():
+            reason = REASONS.get(what) if isinstance(what, Role) else None
+            found.append(
+                Exclusion(
+                    what.value if isinstance(what, (Role, Note)) else what,
+                    group.kind,
+                    group.tensors,
+                    group.elements,
+                    reason or f"a {group.kind.value}, not a parameter",
+                )
+            )
+        return tuple(found)
 
     def dtype_counts(self) -> tuple[DtypeCount, ...]:
-        rows = [DtypeCount(dtype, *values) for dtype, values in self.dtypes.items()]
+        rows = [
+            DtypeCount(dtype, row.parameters, row.parameter_bytes, row.buffers, row.buffer_bytes)
+            for dtype, row in self.dtypes.items()
+        ]
         rows.sort(key=lambda row: (-row.parameters, -row.buffers, row.dtype))
         return tuple(rows)
 
     def module_rows(self) -> tuple[ModuleRow, ...]:
         """Per-module rows; each unique tensor was attributed to its first owner only, so rows reconcile."""
         modules = self.modules
-        own_parameters, own_buffers, own_uninitialized = self.own
-        parameters, buffers, uninitialized = own_parameters.copy(), own_buffers.copy(), own_uninitialized.copy()
+        own_parameters, own_buffers = self.owned.parameters, self.owned.buffers
+        parameters, buffers, uninitialized = own_parameters.copy(), own_buffers.copy(), self.owned.uninitialized.copy()
         # Parents are listed before their children, so one reverse pass accumulates whole subtrees.
         for i in range(len(modules) - 1, 0, -1):
             parent = modules[i].parent
@@ -275,7 +316,7 @@ class _Sums:
 
 
 def _nearest(path: str, known: dict[str, int]) -> str:
-    """``path`` or its closest ancestor among ``known``; the root ``""`` is always known."""
+    """``path`` or its closest ancestor among ``known``; :func:`tally` made sure the root ``""`` is known."""
     while path not in known:
         path = path.rpartition(".")[0]
     return path

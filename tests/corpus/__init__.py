@@ -6,7 +6,8 @@ Malicious cases carry a payload that would create ``folder / CANARY`` if anythin
 
 Groups and their builders: :mod:`.safetensors_cases` (files and indexes), :mod:`.torch_cases` (zip, legacy and
 pickles, malicious ones included), :mod:`.gguf_cases`, :mod:`.dcp_cases` (DCP and model folders) and
-:mod:`.target_cases` (bad command-line targets).
+:mod:`.pickle_cases` (pickles that read differently to a scanner and to the unpickler, pickles outside torch
+zips, NumPy files, changes to rebuilt tensors) and :mod:`.target_cases` (bad command-line targets).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Case(NamedTuple):
 
     Attributes:
         name: unique, readable id.
-        group: ``safetensors``, ``torch``, ``gguf``, ``dcp`` or ``target``.
+        group: ``safetensors``, ``torch``, ``pickle``, ``gguf``, ``dcp`` or ``target``.
         build: writes the case into the given empty folder and returns the TARGET argument.
         exit: the exit code the case demands (3 or 4).
         malicious: the case carries a payload; it runs under an audit hook and its canary must not appear.
@@ -48,11 +49,12 @@ class Case(NamedTuple):
 
 def cases() -> list[Case]:
     """Every case, in group order; names are unique."""
-    from tests.corpus import dcp_cases, gguf_cases, safetensors_cases, target_cases, torch_cases
+    from tests.corpus import dcp_cases, gguf_cases, pickle_cases, safetensors_cases, target_cases, torch_cases
 
     found = [
         *safetensors_cases.cases(),
         *torch_cases.cases(),
+        *pickle_cases.cases(),
         *gguf_cases.cases(),
         *dcp_cases.cases(),
         *target_cases.cases(),

@@ -134,7 +134,7 @@ def cases() -> list[Case]:
         Case("dcp-no-storage-entries", "dcp", _tampered(_drop_storage), 3, rule="dcp-storage"),
         Case("dcp-missing-data-file", "dcp", _no_data, 3, rule="dcp-storage"),
         Case("dcp-data-linked-out", "dcp", _data_linked_out, 3, rule="dcp-path"),
-        Case("dcp-metadata-linked-out", "dcp", _metadata_linked_out, 3, rule="dcp-path"),
+        Case("dcp-metadata-linked-out", "dcp", _metadata_linked_out, 3, rule="folder-path"),
         Case("dcp-metadata-truncated", "dcp", _truncated_metadata, 3, rule="pickle"),
         Case("dcp-metadata-empty", "dcp", _metadata(b""), 3, rule="pickle"),
         Case("dcp-metadata-not-metadata", "dcp", _metadata(pickle.dumps({"a": 1}, protocol=4)), 3, rule="dcp-metadata"),

@@ -3,13 +3,35 @@
 The opcodes are decoded by the standard library's :func:`pickletools.genops` and the pickle machine is simulated
 with inert values (reference/formats.md 3): ``GLOBAL``/``STACK_GLOBAL`` push a :class:`Global` that names a
 callable without resolving it; ``REDUCE``, ``NEWOBJ``, ``INST`` and ``OBJ`` push a :class:`Call` that records what
-would have been called; ``BUILD``, ``SETITEM(S)`` and ``APPEND(S)`` on a call record their operands on it;
-persistent ids become :class:`PersId`. Nothing is ever looked up in ``sys.modules``, imported or called.
+would have been called; ``BUILD``, ``SETITEM(S)``, ``APPEND(S)`` and ``ADDITEMS`` record their operands on the
+value they change; persistent ids become :class:`PersId`. Nothing is ever looked up in ``sys.modules``, imported
+or called.
 
-Every global is then judged against an allowlist the caller passes (:class:`Allowlist`): a global outside it that
-is called, or merely present, makes the pickle **unsafe**; one used only as the class of an instance
-(``NEWOBJ``, as a whole-module ``torch.save(model)`` does) makes it **untrusted**. A parse error after an unsafe
+**Globals** are judged against an allowlist the caller passes (:class:`Allowlist`): a global outside it that is
+called, or merely present, makes the pickle **unsafe**; one used only as the class of an instance (``NEWOBJ``, as a
+whole-module ``torch.save(model)`` does), and a function of the ``torch`` package that is only referenced (never
+called: a module's ``activation = torch.nn.functional.gelu``), make it **untrusted**. A parse error after an unsafe
 global is still unsafe: ``pickle.load`` would already have run it.
+
+**The evaluator reads what CPython's unpickler reads.** Where ``pickletools`` and the C unpickler could disagree
+on which opcodes a file holds, the file is refused as unsafe, because such a file is built to show a scanner one
+program and the unpickler another:
+
+* an opcode whose argument runs past the end of the ``FRAME`` it starts in (the C unpickler, reading from a
+  file object, takes the argument from after the frame and skips the frame's tail, where ``pickletools`` reads
+  on: hidden opcodes), a ``FRAME`` opened inside another, and a ``STOP`` that leaves bytes of its frame unread
+  (the next pickle of a stream would start elsewhere for the two);
+* ``EXT1``/``EXT2``/``EXT4``, which name a global through ``copyreg``'s extension registry.
+
+Where the C unpickler stops, so does the evaluator: a stack or memo underflow, a negative ``PUT`` index, a
+``PROTO`` above 5, ``NEXT_BUFFER`` without buffers. Nothing after such an error would run.
+
+**Mutations follow torch's weights-only unpickler** (``torch/_weights_only_unpickler.py``): ``SETITEM(S)`` only on
+dicts and ``OrderedDict``, ``APPEND(S)`` only on lists, ``ADDITEMS`` only on sets, ``BUILD`` only on instances of
+classes that take state. Instances of classes outside the allowlist (a module pickle's) may be changed like in
+the C unpickler. Anything else is recorded and evaluation goes on, so that a payload after it is still seen: a
+change to a rebuilt tensor or storage is **unsafe** (the CVE-2026-24747 class, memory corruption in torch before
+2.10), any other is **malformed**.
 
 Limits are explicit and fail closed (:class:`paramcount.limits.Limits`: ``pickle_opcodes``, ``pickle_memo``,
 ``pickle_stack``, ``nesting``; callers enforce ``pickle_bytes`` before reading the bytes).
@@ -27,9 +49,14 @@ from __future__ import annotations
 import io
 import pickletools
 import warnings
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from paramcount.limits import DEFAULT, Limits
+from paramcount.errors import FormatError, UnsafeTargetError, quote
+from paramcount.limits import DEFAULT, Limits, exceeded
+
+if TYPE_CHECKING:
+    from paramcount.blob import Blob
+    from paramcount.errors import ParamcountError
 
 __all__ = [
     "Allowlist",
@@ -39,7 +66,13 @@ __all__ = [
     "PersId",
     "Result",
     "TruncatedPickleError",
+    "check",
+    "check_stream",
+    "error",
     "evaluate",
+    "judge",
+    "read_stream",
+    "unsafe_error",
 ]
 
 
@@ -61,6 +94,14 @@ class Global:
     def qualname(self) -> str:
         return f"{self.module}.{self.name}"
 
+    @property
+    def shown(self) -> str:
+        """The name for a message: as is when it is a plain dotted name, else quoted and cut."""
+        name = self.qualname
+        if len(name) <= 120 and name.isascii() and all(part.isidentifier() for part in name.split(".")):
+            return name
+        return quote(name)
+
     def __repr__(self) -> str:
         return f"Global({self.qualname!r})"
 
@@ -75,7 +116,7 @@ class Call:
         offset: where that opcode is.
         state: the operand of a ``BUILD`` applied to the result, if any.
         items: ``SETITEM`` pairs applied to the result (an ``OrderedDict``), in order.
-        appended: ``APPEND`` values applied to the result.
+        appended: ``APPEND`` and ``ADDITEMS`` values applied to the result.
     """
 
     __slots__ = ("appended", "args", "func", "items", "offset", "opcode", "state")
@@ -119,7 +160,7 @@ class InertSet(list[Any]):
 
 
 class Allowlist(NamedTuple):
-    """Globals a pickle may use.
+    """Globals a pickle may use, and what may be done to the values they return.
 
     Attributes:
         names: ``module.name`` strings that are safe to call or hold.
@@ -127,16 +168,33 @@ class Allowlist(NamedTuple):
         class_arguments: ``(callable, position)`` pairs: allowlisted callables whose argument at ``position`` is a
             class they instantiate (torch's ``_rebuild_from_type_v2`` takes a tensor subclass), so a global there
             is judged as an instance class, like the class of ``NEWOBJ``.
+        mutable: ``(callable, opcodes)`` pairs: allowlisted callables whose results the opcodes named (a
+            space-separated string of ``SETITEM``, ``APPEND``, ``ADDITEMS``, ``BUILD``) may change, as torch's
+            weights-only unpickler lets ``BUILD`` and ``SETITEM`` change an ``OrderedDict``.
+        protected: allowlisted callables whose results are tensors or storages: changing one after it is built is
+            unsafe (persistent ids, torch's storages, are always protected).
     """
 
     names: frozenset[str]
     prefixes: tuple[tuple[str, str], ...] = ()
     class_arguments: tuple[tuple[str, int], ...] = ()
+    mutable: tuple[tuple[str, str], ...] = ()
+    protected: frozenset[str] = frozenset()
 
     def allows(self, g: Global) -> bool:
         if g.qualname in self.names:
             return True
         return any(g.module == m and g.name.startswith(p) for m, p in self.prefixes)
+
+    def union(self, other: Allowlist) -> Allowlist:
+        """Both allowlists at once."""
+        return Allowlist(
+            self.names | other.names,
+            self.prefixes + other.prefixes,
+            self.class_arguments + other.class_arguments,
+            self.mutable + other.mutable,
+            self.protected | other.protected,
+        )
 
 
 class Result(NamedTuple):
@@ -145,9 +203,14 @@ class Result(NamedTuple):
     Attributes:
         root: the value ``pickle.load`` would have returned, as inert values.
         end: offset just past the ``STOP`` opcode.
-        protocol: the protocol the ``PROTO`` opcode declared (0 when absent).
-        unsafe: one line per global outside the allowlist that is called or held (empty when safe).
-        classes: ``module.name`` of globals outside the allowlist used only as instance classes (a module pickle).
+        protocol: the protocol the first ``PROTO`` opcode declared (0 when absent).
+        unsafe: one line per global outside the allowlist that is called or held, and per unsafe change to a
+            tensor or storage (empty when safe).
+        classes: ``module.name`` of globals outside the allowlist used only as instance classes, and of torch
+            functions only referenced (a module pickle): loading would import them. Names that are not plain
+            dotted identifiers are quoted and cut.
+        class_findings: the same globals as lines with their offsets, for a caller that judges them unsafe.
+        malformed: one line per change the pickle makes that torch's weights-only unpickler refuses.
         globals: every global, in order of appearance.
     """
 
@@ -156,6 +219,8 @@ class Result(NamedTuple):
     protocol: int
     unsafe: tuple[str, ...]
     classes: tuple[str, ...]
+    class_findings: tuple[str, ...]
+    malformed: tuple[str, ...]
     globals: tuple[Global, ...]
 
 
@@ -182,6 +247,10 @@ class TruncatedPickleError(MalformedPickleError):
     """The bytes ended before the pickle did: a caller holding only a prefix may retry with more."""
 
 
+class _EvasionError(MalformedPickleError):
+    """The bytes read differently to ``pickletools`` and to the C unpickler: unsafe whatever they hold."""
+
+
 class _Stream(io.BytesIO):
     """A BytesIO that remembers whether a read came back short, which tells truncation from other damage."""
 
@@ -200,9 +269,37 @@ class _Stream(io.BytesIO):
         return data
 
 
-_MARK = object()
-#: opcodes that reference the copyreg extension registry or out-of-band buffers: refused
-_REFUSED = {"EXT1", "EXT2", "EXT4", "NEXT_BUFFER", "READONLY_BUFFER"}
+_HIGHEST_PROTOCOL = 5
+_FIRST_WINDOW = 1 << 16  # bytes read first for a pickle in a stream; grown fourfold while it is truncated
+# Bytes that fail to evaluate before this offset, with nothing unsafe in them, are not a pickle at all.
+_NOT_A_PICKLE = 16
+# Opcodes that only push their decoded argument.
+_PUSH_ARGUMENT = frozenset(
+    (
+        "BININT",
+        "BININT1",
+        "BININT2",
+        "INT",
+        "LONG",
+        "LONG1",
+        "LONG4",
+        "BINUNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE8",
+        "UNICODE",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+        "BINBYTES",
+        "SHORT_BINBYTES",
+        "BINBYTES8",
+        "BYTEARRAY8",
+        "FLOAT",
+        "BINFLOAT",
+    )
+)
+# Values no mutating opcode can change in the C unpickler either: it fails there, and nothing after runs.
+_IMMUTABLE = (tuple, str, bytes, int, float, complex, bool, type(None))
 
 
 def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) -> Result:
@@ -216,9 +313,9 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
 
     Raises:
         TruncatedPickleError: ``data`` ended before ``STOP``.
-        MalformedPickleError: the pickle is malformed or exceeds a limit; ``unsafe`` lists unsafe globals seen before.
+        MalformedPickleError: the pickle is malformed or exceeds a limit; ``unsafe`` lists unsafe findings before.
     """
-    machine = _Machine(limits or DEFAULT, dict(allowlist.class_arguments))
+    machine = _Machine(allowlist, limits or DEFAULT, len(data))
     stream = _Stream(data)
     try:
         with warnings.catch_warnings():
@@ -226,43 +323,190 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
             # ("\o"); a hostile pickle's text is not the user's problem, and its bytes are read all the same.
             warnings.simplefilter("ignore")
             machine.run(stream)
+    except _EvasionError as e:
+        raise MalformedPickleError(e.problem, e.offset, (*machine.unsafe(), e.problem)) from None
     except MalformedPickleError as e:
-        raise type(e)(e.problem, e.offset, _judge(machine.globals, allowlist)[0], limit=e.limit) from None
+        raise type(e)(e.problem, e.offset, machine.unsafe(), limit=e.limit) from None
     except (ValueError, TypeError, IndexError, KeyError, OverflowError, RecursionError, MemoryError) as e:
-        unsafe = _judge(machine.globals, allowlist)[0]
         problem = str(e).splitlines()[0] if str(e) else type(e).__name__
         if stream.short:
-            raise TruncatedPickleError(f"ends before its STOP opcode ({problem})", machine.position, unsafe) from None
-        raise MalformedPickleError(f"malformed pickle ({problem})", machine.position, unsafe) from None
-    unsafe, classes = _judge(machine.globals, allowlist)
-    return Result(machine.root, machine.end, machine.protocol, unsafe, classes, tuple(machine.globals))
+            raise TruncatedPickleError(
+                f"ends before its STOP opcode ({problem})", machine.position, machine.unsafe()
+            ) from None
+        raise MalformedPickleError(f"malformed pickle ({problem})", machine.position, machine.unsafe()) from None
+    classes, class_findings = machine.classes()
+    return Result(
+        machine.root,
+        machine.end,
+        machine.protocol,
+        machine.unsafe(),
+        classes,
+        class_findings,
+        tuple(machine.malformed),
+        tuple(machine.globals),
+    )
 
 
-def _judge(globals_: list[Global], allowlist: Allowlist) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    unsafe: list[str] = []
-    classes: dict[str, None] = {}
-    for g in globals_:
-        if allowlist.allows(g):
-            continue
-        if g.called is not None:
-            offset, opcode = g.called
-            unsafe.append(f"{g.qualname} at offset {g.offset}, called by {opcode} at offset {offset}")
-        elif g.instantiated:
-            classes[g.qualname] = None
-        else:
-            unsafe.append(f"{g.qualname} at offset {g.offset}, referenced")
-    return tuple(unsafe), tuple(classes)
+def unsafe_error(target: str, where: str, findings: tuple[str, ...], problem: str | None = None) -> UnsafeTargetError:
+    """The exit-4 error for a pickle that would run code, listing every finding with its offset (eight shown)."""
+    shown = "; ".join(findings[:8]) + (f"; and {len(findings) - 8} more" if len(findings) > 8 else "")
+    after = f" (and then: {problem})" if problem and problem not in findings else ""
+    return UnsafeTargetError(
+        f"unsafe: {where} would import or call code outside the allowlist, or corrupt what it loads, if unpickled "
+        f"({len(findings)} finding(s)): {shown}{after}",
+        target=target,
+        fix="do not torch.load or unpickle this file; nothing in it was run",
+    )
+
+
+def looks_like_pickle(head: bytes, *, complete: bool) -> bool:
+    """Whether the first bytes of a file are a pickle stream as far as they go: they evaluate, run out before
+    ``STOP``, name an unsafe global, or fail only after :data:`_NOT_A_PICKLE` bytes."""
+    try:
+        evaluate(head, Allowlist(frozenset()))
+    except TruncatedPickleError as e:
+        return bool(e.unsafe) or e.offset >= _NOT_A_PICKLE or not complete
+    except MalformedPickleError as e:
+        return bool(e.unsafe) or e.offset >= _NOT_A_PICKLE
+    return True
+
+
+def error(e: MalformedPickleError, *, target: str, where: str) -> ParamcountError:
+    """The paramcount error for a pickle that failed to evaluate: unsafe when findings came first, else malformed
+    (or over a limit)."""
+    if e.unsafe:
+        return unsafe_error(target, where, e.unsafe, e.problem)
+    if e.limit is not None:
+        return exceeded(e.limit[0], f"{where} {e.problem} (at byte {e.offset})", e.limit[1], target=target)
+    return FormatError(f"{where}: {e}", target=target, rule="pickle")
+
+
+def judge(result: Result, *, target: str, where: str, classes_are_unsafe: bool = False) -> Result:
+    """Raise for an evaluated pickle that would run code or that torch would refuse; else return it.
+
+    Args:
+        target: the file, for messages.
+        where: the pickle within it (``"data.pkl"``), for messages.
+        classes_are_unsafe: instance classes and referenced torch functions make the pickle unsafe too (a pickle
+            that is not the object of a checkpoint has no reason to hold any).
+
+    Raises:
+        UnsafeTargetError: loading the pickle would run code (or change a tensor after its checks).
+        FormatError: the pickle changes values torch's weights-only unpickler does not let it change.
+    """
+    unsafe = result.unsafe + (result.class_findings if classes_are_unsafe else ())
+    if unsafe:
+        raise unsafe_error(target, where, unsafe)
+    if result.malformed:
+        more = f" (and {len(result.malformed) - 1} more)" if len(result.malformed) > 1 else ""
+        raise FormatError(
+            f"{where}: {result.malformed[0]}{more}; torch's weights-only unpickler refuses it",
+            target=target,
+            rule="pickle-refused",
+        )
+    return result
+
+
+def check(
+    data: bytes, *, target: str, where: str, limits: Limits, allowlist: Allowlist, classes_are_unsafe: bool = False
+) -> Result:
+    """:func:`evaluate` and :func:`judge` one pickle held in memory, with paramcount's errors.
+
+    Raises:
+        UnsafeTargetError: loading the pickle would run code.
+        FormatError: the pickle is malformed, or exceeds a limit.
+    """
+    try:
+        result = evaluate(data, allowlist, limits)
+    except MalformedPickleError as e:
+        raise error(e, target=target, where=where) from e
+    return judge(result, target=target, where=where, classes_are_unsafe=classes_are_unsafe)
+
+
+def read_stream(blob: Blob, offset: int, allowlist: Allowlist, limits: Limits) -> Result:
+    """Evaluate the pickle at ``offset`` of ``blob``, reading growing windows so that little more than it is read.
+
+    Raises:
+        MalformedPickleError: as :func:`evaluate`; also when the pickle runs past ``limits.pickle_bytes``.
+    """
+    window = _FIRST_WINDOW
+    while True:
+        length = min(window, blob.size - offset, limits.pickle_bytes)
+        try:
+            return evaluate(blob.read(offset, length), allowlist, limits)
+        except TruncatedPickleError as e:
+            if length == blob.size - offset:
+                raise
+            if length == limits.pickle_bytes:
+                raise MalformedPickleError(
+                    f"runs past its first {length} bytes", e.offset, e.unsafe, limit=("pickle_bytes", length)
+                ) from None
+            window *= 4
+
+
+def check_stream(
+    blob: Blob,
+    offset: int,
+    *,
+    target: str,
+    where: str,
+    limits: Limits,
+    allowlist: Allowlist,
+    classes_are_unsafe: bool = True,
+) -> Result:
+    """:func:`read_stream` and :func:`judge`, with paramcount's errors (instance classes unsafe by default).
+
+    Raises:
+        UnsafeTargetError: loading the pickle would run code.
+        FormatError: the pickle is malformed, or exceeds a limit.
+    """
+    try:
+        result = read_stream(blob, offset, allowlist, limits)
+    except MalformedPickleError as e:
+        raise error(e, target=target, where=where) from e
+    return judge(result, target=target, where=where, classes_are_unsafe=classes_are_unsafe)
 
 
 class _Machine:
-    def __init__(self, limits: Limits, class_arguments: dict[str, int]) -> None:
+    def __init__(self, allowlist: Allowlist, limits: Limits, size: int) -> None:
+        self.allowlist = allowlist
         self.limits = limits
-        self.class_arguments = class_arguments
+        self.size = size
+        self.class_arguments = dict(allowlist.class_arguments)
+        self.mutable = {name: frozenset(opcodes.split()) for name, opcodes in allowlist.mutable}
         self.globals: list[Global] = []
+        self.findings: list[str] = []  # unsafe changes to tensors and storages
+        self.malformed: list[str] = []
         self.root: Any = None
         self.end = 0
         self.protocol = 0
         self.position = 0
+
+    def unsafe(self) -> tuple[str, ...]:
+        """Unsafe globals (called or held) and unsafe changes so far, in order of appearance."""
+        lines = []
+        for g in self.globals:
+            if self.allowlist.allows(g):
+                continue
+            if g.called is not None:
+                offset, opcode = g.called
+                lines.append(f"{g.shown} at offset {g.offset}, called by {opcode} at offset {offset}")
+            elif not (g.instantiated or _is_torch(g)):  # those two are untrusted classes (see classes())
+                lines.append(f"{g.shown} at offset {g.offset}, referenced")
+        return (*lines, *self.findings)
+
+    def classes(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Instance classes and referenced torch functions outside the allowlist: names, and lines with offsets."""
+        names: dict[str, None] = {}
+        lines = []
+        for g in self.globals:
+            if self.allowlist.allows(g) or g.called is not None:
+                continue
+            if (g.instantiated or _is_torch(g)) and g.shown not in names:
+                names[g.shown] = None
+                how = "instantiated" if g.instantiated else "referenced"
+                lines.append(f"{g.shown} at offset {g.offset}, {how}")
+        return tuple(names), tuple(lines)
 
     def run(self, stream: _Stream) -> None:
         limits = self.limits
@@ -270,6 +514,8 @@ class _Machine:
         marks: list[list[Any]] = []
         memo: dict[int, Any] = {}
         depth = 0  # values held in frames saved by MARK
+        frame_end: int | None = None  # where the current FRAME's bytes end
+        previous = 0  # where the previous opcode started
 
         def pop_mark() -> list[Any]:
             nonlocal stack, depth
@@ -291,6 +537,8 @@ class _Machine:
             return stack[-1]
 
         def put(index: int) -> None:
+            if index < 0:
+                raise MalformedPickleError(f"stores memo entry {index}, a negative index", self.position)
             if len(memo) >= limits.pickle_memo and index not in memo:
                 raise MalformedPickleError(
                     "its memo has too many entries", self.position, limit=("pickle_memo", limits.pickle_memo)
@@ -324,17 +572,26 @@ class _Machine:
 
         for count, (opcode, arg, at) in enumerate(pickletools.genops(stream), 1):
             pos = self.position = at if at is not None else self.position
+            if frame_end is not None and previous < frame_end < pos:
+                raise _EvasionError(
+                    f"the opcode at offset {previous} runs past the end of its frame ({frame_end}): pickletools and "
+                    "the C unpickler would read different opcodes after it",
+                    previous,
+                )
+            previous = pos
             if count > limits.pickle_opcodes:
                 raise MalformedPickleError(
-                    "runs too many opcodes", self.position, limit=("pickle_opcodes", limits.pickle_opcodes)
+                    "runs too many opcodes", pos, limit=("pickle_opcodes", limits.pickle_opcodes)
                 )
             if len(stack) + depth > limits.pickle_stack:
                 raise MalformedPickleError(
-                    "holds too many values on its stack", self.position, limit=("pickle_stack", limits.pickle_stack)
+                    "holds too many values on its stack", pos, limit=("pickle_stack", limits.pickle_stack)
                 )
             name = opcode.name
             operand: Any = arg
-            if name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            if name in _PUSH_ARGUMENT:
+                stack.append(arg)
+            elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
                 put(operand)
             elif name in ("BINGET", "LONG_BINGET", "GET"):
                 get(operand)
@@ -342,33 +599,10 @@ class _Machine:
                 put(len(memo))
             elif name == "MARK":
                 if len(marks) >= limits.nesting:
-                    raise MalformedPickleError("nests MARKs too deep", self.position, limit=("nesting", limits.nesting))
+                    raise MalformedPickleError("nests MARKs too deep", pos, limit=("nesting", limits.nesting))
                 marks.append(stack)
                 depth += len(stack)
                 stack = []
-            elif name in (
-                "BININT",
-                "BININT1",
-                "BININT2",
-                "INT",
-                "LONG",
-                "LONG1",
-                "LONG4",
-                "BINUNICODE",
-                "SHORT_BINUNICODE",
-                "BINUNICODE8",
-                "UNICODE",
-                "STRING",
-                "BINSTRING",
-                "SHORT_BINSTRING",
-                "BINBYTES",
-                "SHORT_BINBYTES",
-                "BINBYTES8",
-                "BYTEARRAY8",
-                "FLOAT",
-                "BINFLOAT",
-            ):
-                stack.append(arg)
             elif name == "NONE":
                 stack.append(None)
             elif name == "NEWTRUE":
@@ -398,7 +632,7 @@ class _Machine:
             elif name == "DICT":
                 items = pop_mark()
                 if len(items) % 2:
-                    raise MalformedPickleError("DICT has an odd number of items", self.position)
+                    raise MalformedPickleError("DICT has an odd number of items", pos)
                 stack.append(dict(zip(items[::2], items[1::2], strict=True)))
             elif name == "EMPTY_SET":
                 stack.append(InertSet())
@@ -406,30 +640,24 @@ class _Machine:
                 stack.append(tuple(pop_mark()))
             elif name == "ADDITEMS":
                 items = pop_mark()
-                target = top()
-                if not isinstance(target, InertSet):
-                    raise MalformedPickleError("ADDITEMS on something that is not a set", self.position)
-                target.extend(items)
+                self._change(top(), "ADDITEMS", items)
             elif name == "APPEND":
                 value = pop()
-                self._append(top(), [value])
+                self._change(top(), "APPEND", [value])
             elif name == "APPENDS":
                 items = pop_mark()
-                self._append(top(), items)
+                self._change(top(), "APPENDS", items)
             elif name == "SETITEM":
                 value, key = pop(), pop()
-                self._setitems(top(), [key, value])
+                self._change(top(), "SETITEM", [key, value])
             elif name == "SETITEMS":
                 items = pop_mark()
                 if len(items) % 2:
-                    raise MalformedPickleError("SETITEMS has an odd number of items", self.position)
-                self._setitems(top(), items)
+                    raise MalformedPickleError("SETITEMS has an odd number of items", pos)
+                self._change(top(), "SETITEMS", items)
             elif name == "BUILD":
                 state = pop()
-                target = top()
-                if not isinstance(target, Call):
-                    raise MalformedPickleError("BUILD on a value that is not an object", self.position)
-                target.state = state
+                self._change(top(), "BUILD", [state])
             elif name in ("GLOBAL", "INST"):
                 module, _, attribute = str(arg).partition(" ")
                 g = new_global(module, attribute)
@@ -452,12 +680,12 @@ class _Machine:
             elif name == "OBJ":
                 items = pop_mark()
                 if not items:
-                    raise MalformedPickleError("OBJ without a class", self.position)
+                    raise MalformedPickleError("OBJ without a class", pos)
                 stack.append(call(items[0], tuple(items[1:]), "OBJ"))
             elif name == "BINPERSID":
-                stack.append(PersId(pop(), self.position))
+                stack.append(PersId(pop(), pos))
             elif name == "PERSID":
-                stack.append(PersId(arg, self.position))
+                stack.append(PersId(arg, pos))
             elif name == "POP":
                 if stack:
                     stack.pop()
@@ -468,35 +696,100 @@ class _Machine:
             elif name == "DUP":
                 stack.append(top())
             elif name == "PROTO":
-                self.protocol = operand
+                if operand > _HIGHEST_PROTOCOL:
+                    raise MalformedPickleError(f"declares pickle protocol {operand}; the highest is 5", pos)
+                self.protocol = self.protocol or operand
             elif name == "FRAME":
-                pass
+                if frame_end is not None and pos < frame_end:
+                    raise _EvasionError(f"opens a frame at offset {pos} inside the frame ending at {frame_end}", pos)
+                frame_end = pos + 9 + operand
+                if frame_end > self.size:
+                    # The C unpickler reads a whole frame before its first opcode: a frame past the end is truncation.
+                    raise TruncatedPickleError(f"its frame at offset {pos} runs past the end of the data", pos)
             elif name == "STOP":
+                if frame_end is not None and pos + 1 < frame_end:
+                    raise _EvasionError(
+                        f"stops at offset {pos} with {frame_end - pos - 1} bytes of its frame unread: the next pickle "
+                        "would start elsewhere for the C unpickler",
+                        pos,
+                    )
                 if marks or len(stack) != 1:
                     raise MalformedPickleError(f"STOP with {len(stack)} values and {len(marks)} MARKs open", pos)
                 self.root = stack[0]
                 self.end = pos + 1
                 return
-            elif name in _REFUSED:
-                raise MalformedPickleError(f"uses the {name} opcode, which paramcount refuses", self.position)
+            elif name in ("EXT1", "EXT2", "EXT4"):
+                raise _EvasionError(
+                    f"{name} at offset {pos} names a global through copyreg's extension registry, which paramcount "
+                    "cannot see",
+                    pos,
+                )
+            elif name == "READONLY_BUFFER":
+                top()  # the C unpickler wraps any buffer-like value and goes on
+                self.malformed.append(f"READONLY_BUFFER at offset {pos}, an out-of-band buffer opcode")
+            elif name == "NEXT_BUFFER":
+                raise MalformedPickleError("NEXT_BUFFER needs out-of-band buffers, which a file cannot supply", pos)
             else:  # a new opcode in a future Python: fail closed
-                raise MalformedPickleError(f"uses the unknown opcode {name}", self.position)
+                raise MalformedPickleError(f"uses the unknown opcode {name}", pos)
         raise MalformedPickleError("ends without a STOP opcode", self.position)  # pragma: no cover (genops raises)
 
-    def _append(self, target: Any, items: list[Any]) -> None:
-        if isinstance(target, list):
-            target.extend(items)
-        elif isinstance(target, Call):
-            target.appended.extend(items)
-        else:
-            raise MalformedPickleError("APPEND to a value that is not a list", self.position)
+    def _change(self, target: Any, opcode: str, items: list[Any]) -> None:
+        """Apply a mutating opcode to ``target`` where torch's weights-only unpickler would, else record a finding.
 
-    def _setitems(self, target: Any, items: list[Any]) -> None:
-        if isinstance(target, dict):
-            destination = target
-        elif isinstance(target, Call):
-            destination = target.items
+        Evaluation goes on either way (unless the C unpickler itself would fail on ``target``), so that a payload
+        after the change is still seen.
+        """
+        kind = opcode.rstrip("S") if opcode != "ADDITEMS" else opcode  # SETITEMS -> SETITEM, APPENDS -> APPEND
+        if kind == "SETITEM" and type(target) is dict:
+            for i in range(0, len(items), 2):
+                target[items[i]] = items[i + 1]  # TypeError for an unhashable key: malformed, as in C
+            return
+        if (kind == "APPEND" and type(target) is list) or (kind == "ADDITEMS" and type(target) is InertSet):
+            target.extend(items)
+            return
+        if isinstance(target, Call) and isinstance(target.func, Global):
+            func = target.func
+            allowed = not self.allowlist.allows(func) or kind in self.mutable.get(func.qualname, ())
+            if allowed:
+                if kind == "SETITEM":
+                    for i in range(0, len(items), 2):
+                        target.items[items[i]] = items[i + 1]
+                elif kind == "BUILD":
+                    target.state = items[0]
+                else:
+                    target.appended.extend(items)
+                return
+            protected = func.qualname in self.allowlist.protected
         else:
-            raise MalformedPickleError("SETITEM on a value that is not a dict", self.position)
-        for i in range(0, len(items), 2):
-            destination[items[i]] = items[i + 1]  # TypeError for an unhashable key -> malformed
+            protected = isinstance(target, PersId)
+        if protected and (kind != "BUILD" or items[0]):
+            what = "a storage (persistent id)" if isinstance(target, PersId) else _kind(target)
+            self.findings.append(
+                f"{opcode} at offset {self.position} changes {what} after it is built (the CVE-2026-24747 class: "
+                "memory corruption in torch before 2.10)"
+            )
+            return
+        if kind == "BUILD" and not items[0]:
+            # No state: the C unpickler changes nothing; torch's refuses all the same.
+            self.malformed.append(f"BUILD at offset {self.position} on {_kind(target)}")
+            return
+        if isinstance(target, _IMMUTABLE) or (kind != "SETITEM" and isinstance(target, dict)):
+            # The C unpickler fails here too (no __setitem__, append, add or __dict__): nothing after it runs.
+            raise MalformedPickleError(f"{opcode} on {_kind(target)}, which it cannot change", self.position)
+        self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}")
+
+
+def _is_torch(g: Global) -> bool:
+    """Whether a global lies in the torch package (loading a checkpoint imports torch anyway)."""
+    return g.module == "torch" or g.module.startswith("torch.")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, with its article: ``"a list"``, ``"an int"``, ``"a value built by torch.Size"``."""
+    if isinstance(value, Call):
+        return f"a value built by {value.func.shown}" if isinstance(value.func, Global) else "a value built by a call"
+    if isinstance(value, Global):
+        return f"a global ({value.shown})"
+    kinds: dict[type, str] = {InertSet: "set", dict: "dict", list: "list"}
+    kind = kinds.get(type(value), type(value).__name__)
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"

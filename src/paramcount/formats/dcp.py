@@ -5,48 +5,53 @@ exp_avg``), a ``TensorStorageMetadata`` with the **global** size, dtype and the 
 from each chunk to its ``*.distcp`` file, offset and length. torch reads it with a plain ``pickle.load``; here it
 goes through the inert evaluator with an allowlist of DCP's own classes, ``torch.Size``, dtypes and paths. The
 chunks must tile each tensor exactly (inside its size, no overlap, no gap), and every chunk's bytes must lie
-inside a ``.distcp`` file of the folder. Tensors under optimizer keys are listed as excluded.
+inside a ``.distcp`` file of the folder, opened through the folder (:class:`paramcount.blob.Folder`) so that only
+its size is read. Tensors under optimizer keys are listed as excluded.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from paramcount.blob import LocalFile, confined
-from paramcount.classify import role
+from paramcount.classify import stored
 from paramcount.dtypes import TORCH
-from paramcount.errors import FormatError
+from paramcount.errors import FormatError, TargetError, quote
+from paramcount.formats import FileRead, Format, _pickle
 from paramcount.formats._pickle import Allowlist, Call, Global
-from paramcount.formats.torchzip import evaluate
+from paramcount.formats.torchpickle import size
 from paramcount.limits import DEFAULT, Limits, exceeded
-from paramcount.records import Kind, TensorRecord
+from paramcount.records import Role
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from paramcount.blob import Blob, Folder
 
-__all__ = ["ALLOWLIST", "Read", "read"]
+__all__ = ["ALLOWLIST", "read"]
 
 _DCP = "torch.distributed.checkpoint."
-#: Globals a DCP ``.metadata`` may use: DCP's metadata classes, sizes, dtypes, layouts and paths.
+_CLASSES = (
+    *(
+        f"{_DCP}metadata.{n}"
+        for n in (
+            "Metadata",
+            "TensorStorageMetadata",
+            "TensorProperties",
+            "ChunkStorageMetadata",
+            "BytesStorageMetadata",
+            "MetadataIndex",
+            "StorageMeta",
+        )
+    ),
+    f"{_DCP}filesystem._StorageInfo",
+)
+#: Globals a DCP ``.metadata`` may use: DCP's metadata classes (which take their fields by BUILD), sizes, dtypes,
+#: layouts and paths.
 ALLOWLIST = Allowlist(
     names=frozenset(
         {
-            *(
-                f"{_DCP}metadata.{n}"
-                for n in (
-                    "Metadata",
-                    "TensorStorageMetadata",
-                    "TensorProperties",
-                    "ChunkStorageMetadata",
-                    "BytesStorageMetadata",
-                    "MetadataIndex",
-                    "StorageMeta",
-                    "_MEM_FORMAT_ENCODING",
-                )
-            ),
-            f"{_DCP}filesystem._StorageInfo",
+            *_CLASSES,
+            f"{_DCP}metadata._MEM_FORMAT_ENCODING",
             "torch.Size",
             "torch.serialization._get_layout",
             *(f"torch.{n}" for n in TORCH),
@@ -54,40 +59,36 @@ ALLOWLIST = Allowlist(
             "pathlib.PurePosixPath",
             "collections.OrderedDict",
         }
-    )
+    ),
+    mutable=(*((name, "BUILD") for name in _CLASSES), ("collections.OrderedDict", "SETITEM BUILD")),
 )
 _OPTIMIZER = re.compile(r"^optim", re.IGNORECASE)
 _MAX_PAIRWISE = 256  # chunks per tensor checked pairwise for overlap; more are checked by volume only
 
 
-class Read(NamedTuple):
-    """A DCP checkpoint's tensors and facts."""
-
-    records: list[TensorRecord]
-    files: list[str]
-    stored_bytes: int
-    notes: tuple[str, ...]
-
-
-def read(folder: Path, limits: Limits = DEFAULT) -> Read:
-    """Tensors of the DCP checkpoint in ``folder``.
+def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
+    """Tensors of the DCP checkpoint whose ``.metadata`` is ``blob``, its data files opened through ``folder``.
 
     Raises:
         FormatError: the metadata is malformed, chunks do not tile a tensor, or a chunk lies outside its file.
         UnsafeTargetError: ``.metadata`` uses globals outside the DCP allowlist.
+        TargetError: there is no folder to find the data files in.
     """
-    path = folder / ".metadata"
-    name = str(path)
-    if not confined(folder, path):
-        raise FormatError("is a link out of the checkpoint folder", target=name, rule="dcp-path")
-    with LocalFile(path) as blob:
-        if blob.size > limits.pickle_bytes:
-            raise exceeded("pickle_bytes", f"is {blob.size} bytes", limits.pickle_bytes, target=name)
-        data = blob.read(0, blob.size)
-    result = evaluate(data, name, ".metadata", limits, allowlist=ALLOWLIST)
+    name = blob.name
+    if folder is None:
+        raise TargetError(
+            "is DCP metadata without its folder", target=name, fix="name the checkpoint folder that holds it"
+        )
+    if blob.size > limits.pickle_bytes:
+        raise exceeded("pickle_bytes", f"is {blob.size} bytes", limits.pickle_bytes, target=name)
+    data = blob.read(0, blob.size)
+    result = _pickle.check(data, target=name, where=".metadata", limits=limits, allowlist=ALLOWLIST)
 
     def fail(problem: str, tensor: str | None = None, rule: str = "dcp-metadata") -> FormatError:
         return FormatError(problem, target=name, rule=rule, tensor=tensor)
+
+    def shape(value: Any, tensor: str, what: str) -> tuple[int, ...]:
+        return size(value, limits=limits, target=name, tensor=tensor, what=what, rule="dcp-metadata")
 
     root = result.root
     if not (isinstance(root, Call) and root.calls(f"{_DCP}metadata.Metadata") and isinstance(root.state, dict)):
@@ -112,12 +113,12 @@ def read(folder: Path, limits: Limits = DEFAULT) -> Read:
         ):
             raise fail("has a malformed storage entry", fqn)
         if "/" in relative or "\\" in relative or relative in ("", ".", "..") or relative.startswith("."):
-            raise fail(f"names the data file {relative!r}, which is outside the folder", fqn, "dcp-path")
+            raise fail(f"names the data file {quote(relative)}, which is outside the folder", fqn, "dcp-path")
         if fqn is not None:
             locations[(fqn, offsets)] = (relative, offset, length)
     sizes: dict[str, int] = {}
-    records: list[TensorRecord] = []
-    stored = skipped = 0
+    records = []
+    total = skipped = 0
     for fqn, meta in entries.items():
         if not isinstance(fqn, str) or not isinstance(meta, Call):
             raise fail("has a malformed entry")
@@ -127,15 +128,13 @@ def read(folder: Path, limits: Limits = DEFAULT) -> Read:
         if not meta.calls(f"{_DCP}metadata.TensorStorageMetadata"):
             raise fail("is neither tensor nor bytes metadata", fqn)
         fields = _state(meta)
-        shape = _size(fields.get("size"))
+        dims = shape(fields.get("size"), fqn, "size")
         properties = _state(fields.get("properties"))
         dtype = properties.get("dtype")
-        if shape is None or not (isinstance(dtype, Global) and dtype.module == "torch" and dtype.name in TORCH):
-            raise fail("has no valid size or dtype", fqn)
-        if len(shape) > limits.dimensions:
-            raise exceeded("dimensions", f"has {len(shape)} dimensions", limits.dimensions, target=name, tensor=fqn)
-        if math.prod(shape) > limits.elements:
-            raise exceeded("elements", f"has {math.prod(shape)} elements", limits.elements, target=name, tensor=fqn)
+        if not (isinstance(dtype, Global) and dtype.module == "torch" and dtype.name in TORCH):
+            raise fail("has no valid dtype", fqn)
+        if math.prod(dims) > limits.elements:
+            raise exceeded("elements", f"has {math.prod(dims)} elements", limits.elements, target=name, tensor=fqn)
         itemsize = TORCH[dtype.name].bits // 8
         chunks = fields.get("chunks")
         if not isinstance(chunks, list):
@@ -143,17 +142,12 @@ def read(folder: Path, limits: Limits = DEFAULT) -> Read:
         boxes = []
         for chunk in chunks:
             box = _state(chunk)
-            chunk_offsets, lengths = _size(box.get("offsets")), _size(box.get("sizes"))
-            if (
-                chunk_offsets is None
-                or lengths is None
-                or len(chunk_offsets) != len(shape)
-                or len(lengths) != len(shape)
-            ):
+            offsets = shape(box.get("offsets"), fqn, "chunk offsets")
+            lengths = shape(box.get("sizes"), fqn, "chunk sizes")
+            if len(offsets) != len(dims) or len(lengths) != len(dims):
                 raise fail("has a malformed chunk", fqn)
-            offsets = chunk_offsets
-            if any(o + n > d for o, n, d in zip(offsets, lengths, shape, strict=True)):
-                raise fail(f"has a chunk at {offsets} of {lengths} outside its size {shape}", fqn, "dcp-chunks")
+            if any(o + n > d for o, n, d in zip(offsets, lengths, dims, strict=True)):
+                raise fail(f"has a chunk at {offsets} of {lengths} outside its size {dims}", fqn, "dcp-chunks")
             boxes.append((offsets, lengths))
             where = locations.get((fqn, offsets))
             if where is None:
@@ -167,43 +161,43 @@ def read(folder: Path, limits: Limits = DEFAULT) -> Read:
                 )
             file_size = sizes.get(relative)
             if file_size is None:
-                data_path = folder / relative
-                if not data_path.is_file():
-                    raise fail(f"is stored in {relative!r}, which is missing", fqn, "dcp-storage")
-                if not confined(folder, data_path):
-                    raise fail(f"is stored in {relative!r}, a link out of the folder", fqn, "dcp-path")
-                with LocalFile(data_path) as data_blob:
-                    file_size = sizes[relative] = data_blob.size
+                if not folder.is_file(relative):
+                    raise fail(f"is stored in {quote(relative)}, which is missing", fqn, "dcp-storage")
+                try:
+                    with folder.open(relative) as data_file:
+                        file_size = sizes[relative] = data_file.size
+                except FormatError as e:
+                    raise fail(f"is stored in {quote(relative)}, a link out of the folder", fqn, "dcp-path") from e
             if offset + length > file_size:
                 raise fail(
-                    f"is stored at bytes {offset}..{offset + length} of {relative!r}, which has {file_size}",
+                    f"is stored at bytes {offset}..{offset + length} of {quote(relative)}, which has {file_size}",
                     fqn,
                     "dcp-storage",
                 )
-        _check_tiling(boxes, shape, lambda problem, t=fqn: fail(problem, t, "dcp-chunks"))
-        elements = math.prod(shape)
-        kind, what = (Kind.TENSOR, "optimizer-state") if _OPTIMIZER.match(fqn) else role(fqn, shape)
-        stored += elements * itemsize
+        _check_tiling(boxes, dims, lambda problem, t=fqn: fail(problem, t, "dcp-chunks"))
+        nbytes = math.prod(dims) * itemsize
+        total += nbytes
         records.append(
-            TensorRecord(
-                name=fqn,
-                module=fqn.rpartition(".")[0],
-                kind=kind,
-                shape=shape,
-                elements=elements,
-                dtype=TORCH[dtype.name].name,
-                stored_elements=elements,
-                stored_bytes=elements * itemsize,
+            stored(
+                fqn,
+                dims,
+                TORCH[dtype.name].name,
+                stored_bytes=nbytes,
                 identity=None,
-                persistent=True if kind is Kind.BUFFER else None,
-                notes=(what,) if what is not None else (),
+                why=Role.OPTIMIZER_STATE if _OPTIMIZER.match(fqn) else None,
             )
         )
-    files = [name, *(str(folder / f) for f in sorted(sizes))]
     note = (
         f"read the DCP .metadata ({len(data)} bytes) inertly; {len(sizes)} data file(s); {skipped} non-tensor entries"
     )
-    return Read(records, files, stored, (note,))
+    return FileRead(
+        Format.DCP,
+        tuple(records),
+        len(records),
+        total,
+        notes=(note,),
+        files=tuple(f"{folder.name}/{f}" for f in sorted(sizes)),
+    )
 
 
 def _state(value: Any) -> dict[str, Any]:
@@ -219,19 +213,16 @@ def _state(value: Any) -> dict[str, Any]:
     return {}
 
 
-def _size(value: Any) -> tuple[int, ...] | None:
-    if isinstance(value, Call) and value.calls("torch.Size") and isinstance(value.args, tuple) and value.args:
-        value = value.args[0]
-    if isinstance(value, tuple) and all(type(v) is int and 0 <= v < 2**63 for v in value) and len(value) <= 64:
-        return value
-    return None
-
-
 def _index(value: Any) -> tuple[str | None, tuple[int, ...]]:
+    """``(fqn, chunk offset)`` of a storage entry's MetadataIndex; an offset that is not a size matches no chunk."""
     fields = _state(value)
     fqn = fields.get("fqn")
-    offsets = _size(fields.get("offset"))
-    return (fqn if isinstance(fqn, str) else None), (offsets if offsets is not None else ())
+    offsets = fields.get("offset")
+    if isinstance(offsets, Call) and offsets.calls("torch.Size") and isinstance(offsets.args, tuple) and offsets.args:
+        offsets = offsets.args[0]
+    if not (isinstance(offsets, tuple) and all(type(v) is int for v in offsets)):
+        offsets = ()
+    return (fqn if isinstance(fqn, str) else None), offsets
 
 
 def _check_tiling(boxes: list[tuple[tuple[int, ...], tuple[int, ...]]], shape: tuple[int, ...], fail: Any) -> None:

@@ -6,24 +6,26 @@ to ``general.alignment``, data. Every count and length is checked against the by
 allocated; each tensor's offset must equal the running sum of the padded sizes before it (contiguous, ordered,
 aligned), and the last must end within the file.
 
-Parameters are logical elements, ``prod(ne)``, for every type; stored bytes follow the block table.
+Parameters are logical elements, ``prod(ne)``, for every type; stored bytes follow ggml's block table
+(:data:`paramcount.dtypes.GGML`). Key and tensor names from the file are quoted and cut in messages.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from paramcount.classify import role
-from paramcount.errors import FormatError
+from paramcount.classify import stored
+from paramcount.dtypes import GGML
+from paramcount.errors import FormatError, quote
+from paramcount.formats import FileRead, Format
 from paramcount.limits import DEFAULT, Limits, exceeded
-from paramcount.records import Kind, TensorRecord
 
 if TYPE_CHECKING:
-    from paramcount.blob import Blob
+    from paramcount.blob import Blob, Folder
 
-__all__ = ["GGML_TYPES", "GGMLType", "Read", "read"]
+__all__ = ["read"]
 
 _MAX_NAME = 64  # GGML_MAX_NAME: names are shorter
 _MAX_DIMS = 4  # GGML_MAX_DIMS
@@ -31,76 +33,9 @@ _VERSIONS = (2, 3)
 _WINDOW = 1 << 20
 
 
-class GGMLType(NamedTuple):
-    """A ggml tensor type: elements per block and bytes per block."""
-
-    name: str
-    block: int
-    bytes: int
-
-
-# gguf-py constants.py GGML_QUANT_SIZES (QK_K = 256). Removed ids (4, 5, 31-33, 36-38) are absent: unknown.
-GGML_TYPES: dict[int, GGMLType] = {
-    i: GGMLType(n, b, s)
-    for i, n, b, s in (
-        (0, "F32", 1, 4),
-        (1, "F16", 1, 2),
-        (2, "Q4_0", 32, 18),
-        (3, "Q4_1", 32, 20),
-        (6, "Q5_0", 32, 22),
-        (7, "Q5_1", 32, 24),
-        (8, "Q8_0", 32, 34),
-        (9, "Q8_1", 32, 40),
-        (10, "Q2_K", 256, 84),
-        (11, "Q3_K", 256, 110),
-        (12, "Q4_K", 256, 144),
-        (13, "Q5_K", 256, 176),
-        (14, "Q6_K", 256, 210),
-        (15, "Q8_K", 256, 292),
-        (16, "IQ2_XXS", 256, 66),
-        (17, "IQ2_XS", 256, 74),
-        (18, "IQ3_XXS", 256, 98),
-        (19, "IQ1_S", 256, 50),
-        (20, "IQ4_NL", 32, 18),
-        (21, "IQ3_S", 256, 110),
-        (22, "IQ2_S", 256, 82),
-        (23, "IQ4_XS", 256, 136),
-        (24, "I8", 1, 1),
-        (25, "I16", 1, 2),
-        (26, "I32", 1, 4),
-        (27, "I64", 1, 8),
-        (28, "F64", 1, 8),
-        (29, "IQ1_M", 256, 56),
-        (30, "BF16", 1, 2),
-        (34, "TQ1_0", 256, 54),
-        (35, "TQ2_0", 256, 66),
-        (39, "MXFP4", 32, 17),
-        (40, "NVFP4", 64, 36),
-        (41, "Q1_0", 128, 18),
-    )
-}
-# unquantized ggml types by torch's names, as the other formats spell dtypes
-_PLAIN = {
-    "F32": "float32",
-    "F16": "float16",
-    "BF16": "bfloat16",
-    "F64": "float64",
-    "I8": "int8",
-    "I16": "int16",
-    "I32": "int32",
-    "I64": "int64",
-}
 # value type -> struct format of a scalar; 8 (string) and 9 (array) are handled apart
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
-
-
-class Read(NamedTuple):
-    """A GGUF file's tensors and facts."""
-
-    records: list[TensorRecord]
-    stored_bytes: int
-    notes: tuple[str, ...]
 
 
 class _Cursor:
@@ -154,7 +89,7 @@ class _Cursor:
             raise FormatError(f"{what} is not UTF-8", target=self.blob.name, rule="gguf-string") from None
 
 
-def read(blob: Blob, limits: Limits = DEFAULT) -> Read:
+def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
     """Validate a GGUF header and return one record per tensor.
 
     Raises:
@@ -190,17 +125,16 @@ def read(blob: Blob, limits: Limits = DEFAULT) -> Read:
         if not key:
             raise fail("has an empty key", "gguf-key")
         if key in keys:
-            raise fail(f"has the key {key!r} twice", "gguf-key")
+            raise fail(f"has the key {quote(key)} twice", "gguf-key")
         keys.add(key)
-        value_type = cursor.u32(f"the type of key {key!r}")
+        value_type = cursor.u32(f"the type of key {quote(key)}")
         value = _value(cursor, value_type, key)
         if key == "general.alignment":
             if value_type != 4 or not isinstance(value, int) or value == 0 or value & (value - 1):
-                raise fail(f"general.alignment is {value!r}, not a u32 power of two", "gguf-alignment")
+                raise fail(f"general.alignment is {quote(value)}, not a u32 power of two", "gguf-alignment")
             alignment = value
         elif key == "general.architecture" and isinstance(value, str):
             architecture = value
-    records: list[TensorRecord] = []
     names: set[str] = set()
     expected_offset = 0
     infos = []
@@ -222,7 +156,7 @@ def read(blob: Blob, limits: Limits = DEFAULT) -> Read:
         if math.prod(ne) > limits.elements:
             raise exceeded("elements", f"has {math.prod(ne)} elements", limits.elements, target=name, tensor=tensor)
         type_id = cursor.u32("a tensor type")
-        ggml = GGML_TYPES.get(type_id)
+        ggml = GGML.get(type_id)
         if ggml is None:
             raise fail(f"has the unknown or removed ggml type {type_id}", "gguf-type", tensor)
         if ne and ne[0] % ggml.block:
@@ -251,54 +185,41 @@ def read(blob: Blob, limits: Limits = DEFAULT) -> Read:
                 "gguf-truncated",
                 last_name,
             )
-    for tensor, ne, ggml, nbytes, offset in infos:
-        shape = tuple(reversed(ne))  # ggml order -> torch order
-        kind, what = role(tensor, shape)
-        records.append(
-            TensorRecord(
-                name=tensor,
-                module=tensor.rpartition(".")[0],
-                kind=kind,
-                shape=shape,
-                elements=math.prod(ne),
-                dtype=_PLAIN.get(ggml.name, ggml.name),
-                stored_elements=math.prod(ne),
-                stored_bytes=nbytes,
-                identity=("gguf", offset),
-                persistent=True if kind is Kind.BUFFER else None,
-                notes=(what,) if what is not None else (),
-            )
-        )
+    records = tuple(
+        stored(tensor, tuple(reversed(ne)), ggml.name, stored_bytes=nbytes, identity=offset)  # ggml -> torch order
+        for tensor, ne, ggml, nbytes, offset in infos
+    )
     note = f"GGUF v{version}, {tensor_count} tensors, {kv_count} metadata keys, header {data_start} bytes"
     if architecture:
-        note += f", architecture {architecture!r}"
-    return Read(records, sum(i[3] for i in infos), (note,))
+        note += f", architecture {quote(architecture)}"
+    return FileRead(Format.GGUF, records, len(records), sum(i[3] for i in infos), notes=(note,))
 
 
 def _value(cursor: _Cursor, value_type: int, key: str) -> object:
     """Read one value (skipping array contents after checking their size); return scalars and strings."""
     name = cursor.blob.name
+    shown = quote(key)
     if value_type in _SCALARS:
-        return cursor.unpack(_SCALARS[value_type], f"the value of {key!r}")
+        return cursor.unpack(_SCALARS[value_type], f"the value of {shown}")
     if value_type == _STRING:
-        return cursor.string(f"the value of {key!r}")
+        return cursor.string(f"the value of {shown}")
     if value_type != _ARRAY:
-        raise FormatError(f"key {key!r} has the unknown value type {value_type}", target=name, rule="gguf-value")
-    element_type = cursor.u32(f"the element type of {key!r}")
-    count = cursor.u64(f"the length of {key!r}")
+        raise FormatError(f"key {shown} has the unknown value type {value_type}", target=name, rule="gguf-value")
+    element_type = cursor.u32(f"the element type of {shown}")
+    count = cursor.u64(f"the length of {shown}")
     limit = cursor.limits.gguf_array_elements
     if count > limit:
-        raise exceeded("gguf_array_elements", f"key {key!r} is an array of {count} elements", limit, target=name)
+        raise exceeded("gguf_array_elements", f"key {shown} is an array of {count} elements", limit, target=name)
     if element_type in _SCALARS:
-        cursor.skip(count * struct.calcsize(_SCALARS[element_type]), f"the array {key!r}")
+        cursor.skip(count * struct.calcsize(_SCALARS[element_type]), f"the array {shown}")
     elif element_type == _STRING:
         if count * 8 > cursor.blob.size - cursor.offset:
-            cursor.take(count * 8, f"the array {key!r}")  # raises: the strings cannot fit
+            cursor.take(count * 8, f"the array {shown}")  # raises: the strings cannot fit
         for _ in range(count):
-            cursor.string(f"an element of {key!r}")
+            cursor.string(f"an element of {shown}")
     else:
         raise FormatError(
-            f"key {key!r} is an array of value type {element_type} (nested arrays are not allowed)",
+            f"key {shown} is an array of value type {element_type} (nested arrays are not allowed)",
             target=name,
             rule="gguf-array",
         )

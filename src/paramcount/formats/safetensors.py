@@ -10,17 +10,21 @@ rather than resolved "last wins".
 from __future__ import annotations
 
 import json
+import re
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from paramcount import quant
+from paramcount.classify import stored
 from paramcount.dtypes import SAFETENSORS, DType
-from paramcount.errors import FormatError
+from paramcount.errors import FormatError, quote
+from paramcount.formats import FileRead, Format
 from paramcount.limits import DEFAULT, Limits, exceeded
 
 if TYPE_CHECKING:
-    from paramcount.blob import Blob
+    from paramcount.blob import Blob, Folder
 
-__all__ = ["Entry", "Header", "read_header", "sniff"]
+__all__ = ["Entry", "Header", "read", "read_header"]
 
 _U64 = 2**64
 
@@ -43,14 +47,6 @@ class Header(NamedTuple):
     data_start: int
 
 
-def sniff(head: bytes, size: int) -> bool:
-    """Whether the first bytes look like a safetensors file: a u64 length that fits, then JSON opening an object."""
-    if len(head) < 9:
-        return False
-    (length,) = struct.unpack("<Q", head[:8])
-    return 8 + length <= size and head[8:].lstrip(b" \t\r\n")[:1] == b"{"
-
-
 class _InvalidValueError(ValueError):
     """A JSON value of the wrong type or range; turned into a FormatError with the file name."""
 
@@ -59,13 +55,13 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _InvalidValueError(f"duplicate key {key!r} (readers disagree on which one wins)")
+            raise _InvalidValueError(f"duplicate key {quote(key)} (readers disagree on which one wins)")
         result[key] = value
     return result
 
 
 def _no_float(text: str) -> float:
-    raise _InvalidValueError(f"non-integer number {text!r}")
+    raise _InvalidValueError(f"non-integer number {quote(text, 40)}")
 
 
 def _bounded_int(text: str) -> int:
@@ -76,7 +72,7 @@ def _bounded_int(text: str) -> int:
 
 def _u64(value: object, what: str) -> int:
     if type(value) is not int or not 0 <= value < _U64:
-        raise _InvalidValueError(f"{what} must be an integer in [0, 2**64), got {value!r}")
+        raise _InvalidValueError(f"{what} must be an integer in [0, 2**64), got {quote(value, 40)}")
     return value
 
 
@@ -161,7 +157,9 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
                 break
         bits = elements * entry.dtype.bits
         if elements >= _U64 or bits >= _U64:
-            raise FormatError(f"shape {list(entry.shape)} overflows", target=name, rule="overflow", tensor=entry.name)
+            raise FormatError(
+                f"shape {quote(entry.shape, 60)} overflows", target=name, rule="overflow", tensor=entry.name
+            )
         if elements > limits.elements:
             raise exceeded("elements", f"has {elements} elements", limits.elements, target=name, tensor=entry.name)
         if bits % 8:
@@ -194,15 +192,45 @@ def _entry(tensor: str, info: object, name: str) -> Entry:
             raise _InvalidValueError(f"entry is a {type(info).__name__}, not an object")
         dtype_name = info.get("dtype")
         if not isinstance(dtype_name, str) or dtype_name not in SAFETENSORS:
-            raise _InvalidValueError(f"unknown dtype {dtype_name!r}")
+            raise _InvalidValueError(f"unknown dtype {quote(dtype_name, 40)}")
         shape = info.get("shape")
         offsets = info.get("data_offsets")
         if not isinstance(shape, list):
-            raise _InvalidValueError(f"shape must be a list, got {shape!r}")
+            raise _InvalidValueError(f"shape must be a list, got {quote(shape, 60)}")
         if not isinstance(offsets, list) or len(offsets) != 2:
-            raise _InvalidValueError(f"data_offsets must be a list of two integers, got {offsets!r}")
+            raise _InvalidValueError(f"data_offsets must be a list of two integers, got {quote(offsets, 60)}")
         dims = tuple(_u64(d, "a dimension") for d in shape)
         begin, end = (_u64(o, "an offset") for o in offsets)
     except _InvalidValueError as e:
         raise FormatError(str(e), target=name, rule="header-json", tensor=tensor) from None
     return Entry(tensor, SAFETENSORS[dtype_name], dims, begin, end)
+
+
+def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
+    """Records of every tensor in a safetensors file, in natural name order (``layers.2`` before ``layers.10``).
+
+    Besides the header, only the tiny tensors the quantization rules need are read (their values, capped at
+    :data:`paramcount.quant.VALUE_LIMIT` bytes each).
+
+    Raises:
+        FormatError: the header breaks a rule (see :func:`read_header`).
+    """
+    header = read_header(blob, limits)
+    entries = sorted(header.entries, key=lambda e: _natural(e.name))
+    records = tuple(
+        stored(e.name, e.shape, e.dtype.name, stored_bytes=e.end - e.begin, identity=(e.begin, e.end)) for e in entries
+    )
+    values = {
+        e.name: blob.read(header.data_start + e.begin, e.end - e.begin)
+        for e in entries
+        if e.name.endswith(quant.VALUE_SUFFIXES) and e.end - e.begin <= quant.VALUE_LIMIT
+    }
+    return FileRead(Format.SAFETENSORS, records, len(records), sum(e.end - e.begin for e in entries), values=values)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural(name: str) -> tuple[str | int, ...]:
+    """A sort key that orders the numbers inside names by value: ``h.2`` before ``h.10``."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name))

@@ -17,18 +17,17 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from paramcount.classify import classify
-from paramcount.classify import role as role_by_name
+from paramcount.classify import classify, section, stored
 from paramcount.dtypes import TORCH, TORCH_STORAGES, DType
-from paramcount.errors import FormatError
+from paramcount.errors import FormatError, quote
 from paramcount.formats._pickle import Allowlist, Call, Global, InertSet, PersId
 from paramcount.limits import DEFAULT, Limits, exceeded
-from paramcount.records import Kind, ModuleRecord, TensorRecord
+from paramcount.records import Kind, ModuleRecord, Note, Role, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-__all__ = ["ALLOWLIST", "Storage", "Tensors", "extract"]
+__all__ = ["ALLOWLIST", "Storage", "Tensors", "extract", "size"]
 
 _REBUILD = "torch._utils."
 _TENSOR_REBUILDS = {
@@ -78,15 +77,16 @@ ALLOWLIST = Allowlist(
         }
     ),
     class_arguments=(("torch._tensor._rebuild_from_type_v2", 1), ("torch._utils._rebuild_wrapper_subclass", 0)),
+    # torch's weights-only unpickler: BUILD and SETITEM(S) may change an OrderedDict (its _metadata, its items);
+    # a set built by REDUCE takes ADDITEMS as a set does.
+    mutable=(
+        ("collections.OrderedDict", "SETITEM BUILD"),
+        *((f"{m}.set", "ADDITEMS") for m in ("builtins", "__builtin__")),
+    ),
+    protected=frozenset({*_TENSOR_REBUILDS, "torch.storage.UntypedStorage", *(f"torch.{n}" for n in TORCH_STORAGES)}),
 )
 
 _KEY = re.compile(r"[0-9]+")
-# Top-level entries of a training checkpoint that are not the model, by key: (pattern, class of what they hold).
-_SECTIONS = (
-    (re.compile(r"optim", re.IGNORECASE), "optimizer-state"),
-    (re.compile(r"^(model_)?ema(_model|_state_dict)?$|^model_ema$", re.IGNORECASE), "ema-copy"),
-    (re.compile(r"sched|^callbacks$|^loops$|^amp$|^scaler$|^grad_scaler$", re.IGNORECASE), "training-state"),
-)
 
 
 class Storage(NamedTuple):
@@ -137,7 +137,7 @@ class _Tensor(NamedTuple):
     identity: Hashable | None
     trainable: bool | None
     parameter: bool
-    note: str | None
+    note: Note | None
 
 
 def extract(
@@ -160,11 +160,16 @@ def extract(
     walker.walk(root)
     untrusted = []
     if classes:
-        untrusted.append(f"it instantiates classes when loaded: {', '.join(classes)}")
+        more = f" and {len(classes) - 8} more" if len(classes) > 8 else ""
+        untrusted.append(
+            f"loading it imports and instantiates classes or references torch functions: {', '.join(classes[:8])}{more}"
+        )
     if walker.claimed:
-        untrusted.append(f"{len(walker.claimed)} tensor subclass(es) only claim their sizes ({walker.claimed[0]!r})")
+        untrusted.append(
+            f"{len(walker.claimed)} tensor subclass(es) only claim their sizes ({quote(walker.claimed[0])})"
+        )
     records = walker.records
-    shapes = _deepspeed_shapes(root)
+    shapes = _deepspeed_shapes(root, name, limits)
     if shapes is not None:
         # A DeepSpeed ZeRO-3 *_model_states.pt: its module state dict holds empty placeholders for partitioned
         # parameters; param_shapes (and frozen_param_shapes) list their real shapes, read here as data.
@@ -179,18 +184,16 @@ def extract(
         for parameter, shape, trainable in shapes:
             if parameter not in known:
                 records.append(
-                    TensorRecord(
-                        name=parameter,
-                        module=parameter.rpartition(".")[0],
-                        kind=Kind.PARAMETER,
-                        shape=shape,
-                        elements=math.prod(shape),
-                        dtype="unknown",
-                        stored_elements=None,
+                    stored(
+                        parameter,
+                        shape,
+                        "unknown",
                         stored_bytes=None,
+                        stored_elements=None,
                         identity=None,
+                        kind=Kind.PARAMETER,
                         trainable=trainable,
-                        notes=("zero3",),
+                        notes=(Note.ZERO3,),
                     )
                 )
         walker.modules = []
@@ -201,7 +204,7 @@ def extract(
     return Tensors(tuple(records), tuple(modules), walker.storages, tuple(untrusted), ())
 
 
-def _deepspeed_shapes(root: Any) -> list[tuple[str, tuple[int, ...], bool]] | None:
+def _deepspeed_shapes(root: Any, target: str, limits: Limits) -> list[tuple[str, tuple[int, ...], bool]] | None:
     """``(name, shape, trainable)`` from a DeepSpeed model-states file's ``param_shapes``; ``None`` otherwise."""
     if not isinstance(root, dict) or "ds_version" not in root or not isinstance(root.get("param_shapes"), list):
         return None
@@ -214,12 +217,9 @@ def _deepspeed_shapes(root: Any) -> list[tuple[str, tuple[int, ...], bool]] | No
         items = group.items if isinstance(group, Call) else group
         if not isinstance(items, dict):
             continue
-        for name, value in items.items():
-            size = value
-            if isinstance(size, Call) and size.calls("torch.Size") and isinstance(size.args, tuple) and size.args:
-                size = size.args[0]
-            if isinstance(name, str) and isinstance(size, tuple) and all(type(d) is int and d >= 0 for d in size):
-                found.append((name, size, trainable))
+        for parameter, value in items.items():
+            if isinstance(parameter, str):
+                found.append((parameter, size(value, limits=limits, target=target, tensor=parameter), trainable))
     return found
 
 
@@ -243,52 +243,52 @@ class _Walker:
         """Visit every value once, iteratively (deep nesting cannot overflow, DAGs cannot explode)."""
         root_section = None
         if isinstance(root, dict) and set(root) == {"state", "param_groups"}:
-            root_section = "optimizer-state"  # the file is an optimizer's state_dict()
+            root_section = Role.OPTIMIZER_STATE  # the file is an optimizer's state_dict()
         # (value, dotted path, excluded section, role: "parameter" | "buffer" | "attribute" | None, module path)
-        pending: list[tuple[Any, str, str | None, str | None, str]] = [(root, "", root_section, None, "")]
+        pending: list[tuple[Any, str, Role | None, str | None, str]] = [(root, "", root_section, None, "")]
         seen: set[int] = set()
         visited = 0
         while pending:
-            value, path, section, role, module = pending.pop()
+            value, path, within, role, module = pending.pop()
             visited += 1
             if visited > self.limits.pickle_values:
                 raise exceeded(
                     "pickle_values", "its object graph has too many values", self.limits.pickle_values, target=self.name
                 )
             if isinstance(value, Call) and value.calls_any(_TENSOR_REBUILDS):
-                self.tensor(value, path, section, role, module)
+                self.tensor(value, path, within, role, module)
                 continue
             if not isinstance(value, (dict, list, tuple, Call)):
                 continue
             if id(value) in seen:
                 continue
             seen.add(id(value))
-            children: list[tuple[Any, str, str | None, str | None, str]] = []
+            children: list[tuple[Any, str, Role | None, str | None, str]] = []
             if isinstance(value, dict):
                 for key, item in value.items():
-                    child_section = section
-                    if not path and section is None and isinstance(key, str):
-                        child_section = next((what for pattern, what in _SECTIONS if pattern.search(key)), None)
+                    child_section = within
+                    if not path and within is None and isinstance(key, str):
+                        child_section = section(key)
                     children.append((item, _join(path, key), child_section, None, module))
             elif isinstance(value, (list, tuple, InertSet)):
-                children.extend((item, _join(path, i), section, None, module) for i, item in enumerate(value))
+                children.extend((item, _join(path, i), within, None, module) for i, item in enumerate(value))
             elif isinstance(value, Call):
                 state = value.state
                 if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict):
                     state = state[0]  # (dict, slots) state
                 if value.opcode == "NEWOBJ" and isinstance(state, dict) and "_parameters" in state:
-                    children.extend(self.module(value, state, path, section))
+                    children.extend(self.module(value, state, path, within))
                 else:
                     for part in (value.args, value.items, value.appended, state):
                         if isinstance(part, dict):
-                            children.extend((v, _join(path, k), section, None, module) for k, v in part.items())
+                            children.extend((v, _join(path, k), within, None, module) for k, v in part.items())
                         elif part is not None:
-                            children.append((part, path, section, None, module))
+                            children.append((part, path, within, None, module))
             pending.extend(reversed(children))
 
     def module(
-        self, value: Call, state: dict[Any, Any], path: str, section: str | None
-    ) -> list[tuple[Any, str, str | None, str | None, str]]:
+        self, value: Call, state: dict[Any, Any], path: str, within: Role | None
+    ) -> list[tuple[Any, str, Role | None, str | None, str]]:
         """Children of a pickled ``nn.Module``: its parameters, buffers and submodules by their real names."""
         kind = value.func.name if isinstance(value.func, Global) else "?"
         parent = self.module_position.get(path.rpartition(".")[0], -1) if path else -1
@@ -300,48 +300,47 @@ class _Walker:
             names = non_persistent.args[0]
             if isinstance(names, list):
                 self.non_persistent.update(_join(path, n) for n in names if isinstance(n, str))
-        children: list[tuple[Any, str, str | None, str | None, str]] = []
+        children: list[tuple[Any, str, Role | None, str | None, str]] = []
         for attribute, item in state.items():
             if attribute in ("_parameters", "_buffers", "_modules"):
                 items = item.items if isinstance(item, Call) else item
                 if not isinstance(items, dict):
                     continue
                 role = {"_parameters": "parameter", "_buffers": "buffer", "_modules": None}[attribute]
-                children.extend((v, _join(path, k), section, role, path) for k, v in items.items() if v is not None)
+                children.extend((v, _join(path, k), within, role, path) for k, v in items.items() if v is not None)
             elif isinstance(attribute, str) and not attribute.startswith("_"):
-                children.append((item, _join(path, attribute), section, "attribute", path))
+                children.append((item, _join(path, attribute), within, "attribute", path))
         return children
 
-    def tensor(self, call: Call, path: str, section: str | None, role: str | None, module: str) -> None:
+    def tensor(self, call: Call, path: str, within: Role | None, role: str | None, module: str) -> None:
         known = self.tensors.get(id(call))
         if known is None:
             known = self.tensors[id(call)] = self.rebuild(call, path)
-        if section is not None:
-            kind, note = Kind.TENSOR, section
+        kind: Kind | None = None
+        why: Role | None = None
+        if within is not None:
+            why = within
         elif role == "attribute":
-            kind, note = Kind.TENSOR, "module-attribute"
+            why = Role.MODULE_ATTRIBUTE
         elif role == "buffer":
-            kind, note = Kind.BUFFER, classify(path, known.shape) or "buffer"
+            kind, why = Kind.BUFFER, classify(path, known.shape) or Role.BUFFER
         elif role == "parameter" or known.parameter:
-            kind, note = Kind.PARAMETER, None
-        else:
-            kind, note = role_by_name(path, known.shape)
-        notes = tuple(n for n in (note, known.note) if n is not None)
-        persistent = (path not in self.non_persistent) if kind is Kind.BUFFER else None
+            kind = Kind.PARAMETER
         self.records.append(
-            TensorRecord(
-                name=path,
-                module=module if role is not None else path.rpartition(".")[0],
-                kind=kind,
-                shape=known.shape,
+            stored(
+                path,
+                known.shape,
+                known.dtype,
                 elements=known.elements,
-                dtype=known.dtype,
                 stored_elements=known.stored_elements,
                 stored_bytes=known.stored_bytes,
                 identity=known.identity,
-                trainable=known.trainable if kind is Kind.PARAMETER else None,
-                persistent=persistent,
-                notes=notes,
+                module=module if role is not None else None,
+                kind=kind,
+                why=why,
+                trainable=known.trainable,
+                persistent=(path not in self.non_persistent) if kind is Kind.BUFFER else None,
+                notes=(known.note,) if known.note is not None else (),
             )
         )
 
@@ -382,15 +381,15 @@ class _Walker:
             shape = self.ints(args[1], path, "size")
             elements = self.count(shape, path)
             # No storage: one pickled object (reached twice through the memo) is one tensor, by its position.
-            return _Tensor(shape, dtype.name, elements, None, 0, ("object", call.offset), None, False, "meta")
+            return _Tensor(shape, dtype.name, elements, None, 0, ("object", call.offset), None, False, Note.META)
         if func == "_rebuild_wrapper_subclass":
             if len(args) < 3:
                 raise self.error(f"{func} has {len(args)} arguments", path, "pickle-tensor")
             dtype = self.dtype(args[1], path)
             shape = self.ints(args[2], path, "size")
-            cls = args[0].qualname if isinstance(args[0], Global) else "?"
+            cls = args[0].shown if isinstance(args[0], Global) else "?"
             self.claimed.append(f"{path}: {cls}")
-            return _Tensor(shape, dtype.name, self.count(shape, path), None, None, None, None, False, "claimed-size")
+            return _Tensor(shape, dtype.name, self.count(shape, path), None, None, None, None, False, Note.CLAIMED_SIZE)
         if func == "_rebuild_sparse_tensor":
             data = args[1] if len(args) > 1 and isinstance(args[1], tuple) else ()
             if len(data) < 3:
@@ -400,9 +399,9 @@ class _Walker:
             if len(parts) != 2:
                 raise self.error("a sparse tensor lacks its indices or values", path, "pickle-tensor")
             indices, values = parts
-            stored = (indices.stored_bytes or 0) + (values.stored_bytes or 0)
+            held = (indices.stored_bytes or 0) + (values.stored_bytes or 0)
             elements = self.count(shape, path)
-            return _Tensor(shape, values.dtype, elements, values.elements, stored, None, None, False, "sparse")
+            return _Tensor(shape, values.dtype, elements, values.elements, held, None, None, False, Note.SPARSE)
         raise self.error(f"{func} tensors are not supported by this version", path, "pickle-unsupported")
 
     def storage(self, value: Any, path: str) -> Storage:
@@ -412,22 +411,23 @@ class _Walker:
             raise self.error(f"a tensor's storage is not a ('storage', ...) {size}-tuple", path, "pickle-storage")
         _, kind, key, location, numel = pid[:5]
         if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise self.error(f"storage key {key!r} is not a string of digits", path, "pickle-storage")
+            raise self.error(f"storage key {quote(key)} is not a string of digits", path, "pickle-storage")
+        shown = key if len(key) <= 40 else quote(key, 40)  # digits only, but a hostile file can make them long
         if type(numel) is not int or numel < 0 or not isinstance(location, str):
-            raise self.error(f"storage {key} has size {numel!r}", path, "pickle-storage")
+            raise self.error(f"storage {shown} has size {quote(numel)}", path, "pickle-storage")
         if not isinstance(kind, Global):
-            raise self.error(f"storage {key} has no storage type", path, "pickle-storage")
+            raise self.error(f"storage {shown} has no storage type", path, "pickle-storage")
         if kind.qualname == "torch.storage.UntypedStorage":
             dtype = None
         elif kind.module == "torch" and kind.name in TORCH_STORAGES:
             dtype = TORCH_STORAGES[kind.name]
         else:
-            raise self.error(f"storage {key} has the unknown type {kind.qualname}", path, "pickle-storage")
+            raise self.error(f"storage {shown} has the unknown type {kind.shown}", path, "pickle-storage")
         storage = Storage(key, dtype, numel, location)
         known = self.storages.setdefault(key, storage)
         if known != storage:
             raise self.error(
-                f"storage {key} is described two ways ({known.numel} vs {numel} elements)", path, "pickle-storage"
+                f"storage {shown} is described two ways ({known.numel} vs {numel} elements)", path, "pickle-storage"
             )
         if self.legacy and pid[5] is not None:
             raise self.error("legacy storage views are not supported by this version", path, "pickle-unsupported")
@@ -436,18 +436,10 @@ class _Walker:
     def dtype(self, value: Any, path: str) -> DType:
         if isinstance(value, Global) and value.module == "torch" and value.name in TORCH:
             return TORCH[value.name]
-        raise self.error(f"has the unknown dtype {value!r}", path, "pickle-dtype")
+        raise self.error(f"has the unknown dtype {quote(value)}", path, "pickle-dtype")
 
     def ints(self, value: Any, path: str, what: str) -> tuple[int, ...]:
-        if isinstance(value, Call) and value.calls("torch.Size") and isinstance(value.args, tuple) and value.args:
-            value = value.args[0]
-        if not isinstance(value, tuple) or not all(type(v) is int and 0 <= v < 2**63 for v in value):
-            raise self.error(f"its {what} {value!r} is not a tuple of non-negative integers", path, "pickle-shape")
-        if len(value) > self.limits.dimensions:
-            raise exceeded(
-                "dimensions", f"has {len(value)} dimensions", self.limits.dimensions, target=self.name, tensor=path
-            )
-        return value
+        return size(value, limits=self.limits, target=self.name, tensor=path, what=what)
 
     def count(self, shape: tuple[int, ...], path: str) -> int:
         """Logical elements of ``shape``, within the ``elements`` limit."""
@@ -462,7 +454,7 @@ class _Walker:
         if len(strides) != len(shape):
             raise self.error(f"has {len(shape)} sizes but {len(strides)} strides", path, "pickle-shape")
         if type(offset) is not int or offset < 0:
-            raise self.error(f"has storage offset {offset!r}", path, "pickle-shape")
+            raise self.error(f"has storage offset {quote(offset)}", path, "pickle-shape")
         itemsize = dtype.bits // 8
         if storage.dtype is None:
             if storage.numel % itemsize:
@@ -484,9 +476,33 @@ class _Walker:
                 path,
                 "pickle-bounds",
             )
-        stored = min(elements, extent)
-        identity = ("torch", storage.key, offset, shape, strides, dtype.name)
-        return _Tensor(shape, dtype.name, elements, stored, stored * itemsize, identity, None, False, None)
+        held = min(elements, extent)
+        identity = (storage.key, offset, shape, strides, dtype.name)
+        return _Tensor(shape, dtype.name, elements, held, held * itemsize, identity, None, False, None)
+
+
+def size(
+    value: Any, *, limits: Limits, target: str, tensor: str | None, what: str = "size", rule: str = "pickle-shape"
+) -> tuple[int, ...]:
+    """A pickled ``torch.Size`` (or plain tuple) as non-negative integers below 2**63, within ``limits.dimensions``.
+
+    Shared by every torch pickle: tensor sizes and strides, DCP sizes and chunk offsets, DeepSpeed's shapes.
+
+    Raises:
+        FormatError: ``value`` is not such a tuple (``rule``), or has more dimensions than the limit allows.
+    """
+    if isinstance(value, Call) and value.calls("torch.Size") and isinstance(value.args, tuple) and value.args:
+        value = value.args[0]
+    if not isinstance(value, tuple) or not all(type(v) is int and 0 <= v < 2**63 for v in value):
+        raise FormatError(
+            f"its {what} {quote(value)} is not a tuple of non-negative integers",
+            target=target,
+            rule=rule,
+            tensor=tensor,
+        )
+    if len(value) > limits.dimensions:
+        raise exceeded("dimensions", f"has {len(value)} dimensions", limits.dimensions, target=target, tensor=tensor)
+    return value
 
 
 def _join(path: str, key: Any) -> str:

@@ -4,6 +4,10 @@ Stricter than :mod:`zipfile` where laxness has been exploited (reference/formats
 start at offset 0 with nothing prepended, member names must be unique and agree between the central directory and
 the local headers, encrypted members are refused, and the number of entries and the directory size are capped
 before anything is allocated. Zip64 is supported (``torch.save`` writes it past 4 GiB).
+
+A broken member (a duplicate name, a local name that differs, encryption, an unknown compression method, data
+outside the archive) is a *problem* the caller raises once it has looked at the members it can read: a pickle in
+an archive that torch or another loader might still open is judged before the archive is refused.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ import struct
 import zlib
 from typing import TYPE_CHECKING, NamedTuple
 
-from paramcount.errors import FormatError
+from paramcount.errors import FormatError, quote
 from paramcount.limits import DEFAULT, exceeded
 
 if TYPE_CHECKING:
     from paramcount.blob import Blob
 
-__all__ = ["Member", "members", "read_member"]
+__all__ = ["Archive", "Member", "archive", "read_member"]
 
 _EOCD = struct.Struct("<4s4H2LH")  # signature, disk, cd disk, entries here, entries, cd size, cd offset, comment
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
@@ -47,12 +51,25 @@ class Member(NamedTuple):
     data_offset: int
 
 
-def members(blob: Blob, *, max_entries: int = DEFAULT.zip_entries) -> tuple[Member, ...]:
-    """Every member of the zip in ``blob``, in central-directory order, validated.
+class Archive(NamedTuple):
+    """A zip's members and the rules they break.
+
+    Attributes:
+        members: every member whose bytes can be located and read, in central-directory order (a duplicate name
+            appears as often as the archive holds it).
+        problems: one error per broken member, in order; the archive is malformed when there is any.
+    """
+
+    members: tuple[Member, ...]
+    problems: tuple[FormatError, ...]
+
+
+def archive(blob: Blob, *, max_entries: int = DEFAULT.zip_entries) -> Archive:
+    """The members of the zip in ``blob``, in central-directory order, with the rules broken member by member.
 
     Raises:
-        FormatError: the archive is malformed, has prepended bytes, duplicate or mismatched names, encrypted
-            members, or more than ``max_entries`` entries.
+        FormatError: the archive as a whole cannot be read: no end record, prepended bytes, a corrupt central
+            directory, more than ``max_entries`` entries.
     """
     name = blob.name
     tail_length = min(blob.size, _EOCD.size + _MAX_COMMENT)
@@ -80,6 +97,7 @@ def members(blob: Blob, *, max_entries: int = DEFAULT.zip_entries) -> tuple[Memb
         )
     directory = blob.read(cd_offset, cd_size)
     found: list[Member] = []
+    problems: list[FormatError] = []
     seen: set[str] = set()
     cursor = 0
     for _ in range(entries):
@@ -96,55 +114,54 @@ def members(blob: Blob, *, max_entries: int = DEFAULT.zip_entries) -> tuple[Memb
         extra = directory[start + name_length : start + name_length + extra_length]
         cursor = start + name_length + extra_length + comment_length
         member_name = _decode(raw_name, name)
-        if flags & 1:
-            raise FormatError("is encrypted", target=name, rule="zip-encrypted", tensor=member_name)
-        if method not in (_STORED, _DEFLATED):
-            raise FormatError(
-                f"uses zip compression method {method}; only stored and deflated are read",
-                target=name,
-                rule="zip-method",
-                tensor=member_name,
-            )
+
+        def problem(text: str, rule: str, member: str = member_name) -> None:
+            problems.append(FormatError(text, target=name, rule=rule, member=member))
+
         if member_name in seen:
-            raise FormatError("appears twice in the archive", target=name, rule="zip-duplicate", tensor=member_name)
+            problem("appears twice in the archive", "zip-duplicate")
         seen.add(member_name)
+        if flags & 1:
+            problem("is encrypted", "zip-encrypted")
+            continue
+        if method not in (_STORED, _DEFLATED):
+            problem(f"uses zip compression method {method}; only stored and deflated are read", "zip-method")
+            continue
         usize, csize, local_offset = _zip64_sizes(extra, usize, csize, local_offset, name=name, member=member_name)
-        data_offset = _local_header(blob, local_offset, raw_name, method=method, name=name, member=member_name)
+        data_offset, local_name = _local_header(blob, local_offset, method=method, name=name, member=member_name)
+        if local_name != raw_name:
+            problem(f"is named {quote(local_name)} in its local header: the two names differ", "zip-local-name")
         if data_offset + csize > cd_offset:
-            raise FormatError(
-                f"its data ({csize} bytes at {data_offset}) runs past the central directory",
-                target=name,
-                rule="zip-bounds",
-                tensor=member_name,
-            )
+            problem(f"its data ({csize} bytes at {data_offset}) runs past the central directory", "zip-bounds")
+            continue
         found.append(Member(member_name, method, csize, usize, data_offset))
     if cursor != len(directory):
         raise FormatError("its central directory is longer than its entries", target=name, rule="zip-end")
-    return tuple(found)
+    return Archive(tuple(found), tuple(problems))
 
 
 def read_member(blob: Blob, member: Member, *, limit: int) -> bytes:
     """The extracted bytes of ``member``, refusing more than ``limit`` bytes before reading or inflating them."""
     if member.size > limit:
         raise FormatError(
-            f"is {member.size} bytes, over the limit of {limit}", target=blob.name, rule="zip-limit", tensor=member.name
+            f"is {member.size} bytes, over the limit of {limit}", target=blob.name, rule="zip-limit", member=member.name
         )
     data = blob.read(member.data_offset, member.compressed_size)
     if member.method == _STORED:
         if member.compressed_size != member.size:
-            raise FormatError("stored with two different sizes", target=blob.name, rule="zip-size", tensor=member.name)
+            raise FormatError("stored with two different sizes", target=blob.name, rule="zip-size", member=member.name)
         return data
     inflater = zlib.decompressobj(-15)
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as e:
-        raise FormatError(f"does not inflate ({e})", target=blob.name, rule="zip-deflate", tensor=member.name) from None
+        raise FormatError(f"does not inflate ({e})", target=blob.name, rule="zip-deflate", member=member.name) from None
     if len(out) != member.size:
         raise FormatError(
             f"inflates to {len(out)} bytes, not the {member.size} its entry says",
             target=blob.name,
             rule="zip-size",
-            tensor=member.name,
+            member=member.name,
         )
     return out
 
@@ -193,24 +210,17 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int, offset: int, *, name: str
                 at += 8
         else:
             return values[0], values[1], values[2]
-    raise FormatError("lacks the zip64 sizes its entry calls for", target=name, rule="zip-end", tensor=member)
+    raise FormatError("lacks the zip64 sizes its entry calls for", target=name, rule="zip-end", member=member)
 
 
-def _local_header(blob: Blob, offset: int, raw_name: bytes, *, method: int, name: str, member: str) -> int:
-    """Check the member's local header against its central entry; return where its data starts."""
+def _local_header(blob: Blob, offset: int, *, method: int, name: str, member: str) -> tuple[int, bytes]:
+    """Where the member's data starts, and the name its local header gives it (to compare with the central one)."""
     fields = _LOCAL.unpack(blob.read(offset, _LOCAL.size))
     signature, _, _, local_method = fields[:4]
     name_length, extra_length = fields[9:11]
     if signature != b"PK\x03\x04":
-        raise FormatError(f"has no local header at {offset}", target=name, rule="zip-local", tensor=member)
+        raise FormatError(f"has no local header at {offset}", target=name, rule="zip-local", member=member)
     local_name = blob.read(offset + _LOCAL.size, name_length)
-    if local_name != raw_name:
-        raise FormatError(
-            f"is named {local_name!r} in its local header: the two names differ",
-            target=name,
-            rule="zip-local-name",
-            tensor=member,
-        )
     if local_method != method:
-        raise FormatError("has two different compression methods", target=name, rule="zip-local", tensor=member)
-    return int(offset + _LOCAL.size + name_length + extra_length)
+        raise FormatError("has two different compression methods", target=name, rule="zip-local", member=member)
+    return int(offset + _LOCAL.size + name_length + extra_length), local_name

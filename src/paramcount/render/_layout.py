@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from paramcount.render.numbers import exact, human, human_bytes
+from paramcount.numbers import exact, human, human_bytes
 
 if TYPE_CHECKING:
     from paramcount.report import ModuleRow, Report

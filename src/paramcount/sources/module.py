@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount.errors import ParamcountError, TargetError
-from paramcount.records import Inventory, Kind, ModuleRecord, TensorRecord
+from paramcount.records import Inventory, Kind, ModuleRecord, Note, Role, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -128,14 +128,14 @@ def _packed_buffers(records: list[TensorRecord]) -> tuple[list[TensorRecord], st
     for r in records:
         kind, what = role(r.name, r.shape or ())
         if r.kind is Kind.BUFFER and kind is Kind.AUXILIARY:
-            notes = (what or "quantization-auxiliary", *r.notes)
+            notes = (what or Role.QUANTIZATION_AUXILIARY, *r.notes)
             marked.append(r._replace(kind=Kind.AUXILIARY, persistent=None, notes=notes))
         else:
             marked.append(r)
     logical, scheme = quant.logical(marked, None, {})
     # A packed weight was a buffer; as the layer's weight it is a parameter, frozen (quantized weights do not train).
     return [
-        r._replace(trainable=False, persistent=None) if "quantized" in r.notes and r.trainable is None else r
+        r._replace(trainable=False, persistent=None) if Note.QUANTIZED in r.notes and r.trainable is None else r
         for r in logical
     ], scheme
 
@@ -160,17 +160,16 @@ def _walk(
 ) -> None:
     """The pre-order walk: one record per module path, one per tensor of each module object's first path.
 
-    FSDP1 (``FullyShardedDataParallel``) is looked through: its wrapped module adds no path segment, and the
-    parameters its flat parameter holds are recorded by their original names and shapes (``_fqns``,
-    ``_shapes``), not as the local 1-D shard or views (either ``use_orig_params`` mode).
+    A wrapper module listed in :data:`_WRAPPERS` (FSDP1's ``FullyShardedDataParallel``) is looked through: the
+    module it wraps adds no path segment, and the wrapper's handler records the tensors it manages.
     """
     parameter, buffer = Kind.PARAMETER, Kind.BUFFER
-    skip: set[int] = set()  # parameters an FSDP1 flat parameter already accounted for
+    skip: set[int] = set()  # tensors a wrapper's handler already recorded
     while stack:
         module, path, parent = stack.pop()
         key = id(module)
         shared_with = first_path.get(key)
-        if parent < -1:  # FSDP1's _fsdp_wrapped_module: same path, no row of its own
+        if parent < -1:  # a wrapped module: same path, no row of its own
             position = -parent - 2
         else:
             position = len(modules)
@@ -191,8 +190,9 @@ def _walk(
         if not (parameters or buffers or children):
             continue  # a leaf without tensors (activations, dropout): nothing more to record
         prefix = f"{path}." if path else ""
-        if "_fsdp_wrapped_module" in children and state.get("_handle") is not None:
-            _flat_parameters(state["_handle"].flat_param, path, append, skip)
+        for wrapped, handler in _WRAPPERS.items():
+            if wrapped in children:
+                handler(state, path, append, skip)
         for name, param in parameters.items():
             if param is not None and not (skip and id(param) in skip):
                 append(describe(prefix + name, path, parameter, param, param.requires_grad, None))
@@ -203,20 +203,25 @@ def _walk(
                     append(describe(prefix + name, path, buffer, tensor, None, name not in non_persistent))
         for name, child in reversed(children.items()):
             if child is not None:
-                if name == "_fsdp_wrapped_module":
+                if name in _WRAPPERS:
                     stack.append((child, path, -position - 2))  # encodes "alias of the row at position"
                 else:
                     stack.append((child, prefix + name, position))
 
 
-def _flat_parameters(flat: torch.Tensor, path: str, append: Callable[[TensorRecord], None], skip: set[int]) -> None:
-    """Records of the original parameters an FSDP1 flat parameter holds; this rank's shard is their storage."""
+def _fsdp1(state: dict[str, Any], path: str, append: Callable[[TensorRecord], None], skip: set[int]) -> None:
+    """FSDP1: the original parameters its flat parameter holds, by their names and shapes (``_fqns``, ``_shapes``),
+    not as the local 1-D shard or views (either ``use_orig_params`` mode); this rank's shard is their storage."""
+    handle = state.get("_handle")
+    if handle is None:
+        return
+    flat = handle.flat_param
     prefix = f"{path}." if path else ""
     dtype = str(flat.dtype).removeprefix("torch.")
     local = math.prod(flat.shape)  # this rank's shard (with padding)
-    for i, (fqn, shape) in enumerate(zip(flat._fqns, flat._shapes, strict=True)):  # type: ignore[attr-defined]
+    for i, (fqn, shape) in enumerate(zip(flat._fqns, flat._shapes, strict=True)):
         owner = fqn.rpartition(".")[0]
-        stored = local if i == 0 else 0  # the shard is one buffer: charged once, to the first parameter
+        held = local if i == 0 else 0  # the shard is one buffer: charged once, to the first parameter
         append(
             TensorRecord(
                 name=prefix + fqn,
@@ -225,33 +230,183 @@ def _flat_parameters(flat: torch.Tensor, path: str, append: Callable[[TensorReco
                 shape=tuple(shape),
                 elements=math.prod(shape),
                 dtype=dtype,
-                stored_elements=stored,
-                stored_bytes=stored * flat.dtype.itemsize,
+                stored_elements=held,
+                stored_bytes=held * flat.dtype.itemsize,
                 identity=("fsdp1", id(flat), i),
                 trainable=flat.requires_grad,
-                notes=("fsdp1",),
+                notes=(Note.FSDP1,),
             )
         )
     skip.add(id(flat))
     skip.update(id(p) for p in getattr(flat, "_params", None) or ())
 
 
+#: Wrapper modules looked through, by the name under which they hold the module they wrap, with the handler that
+#: records the tensors the wrapper itself manages: ``handler(module state, path, append, skip)``.
+_WRAPPERS: dict[str, Callable[[dict[str, Any], str, Callable[[TensorRecord], None], set[int]], None]] = {
+    "_fsdp_wrapped_module": _fsdp1,
+}
+
+
+class _Handler(NamedTuple):
+    """One kind of special live tensor.
+
+    Attributes:
+        name: what it is.
+        active: whether it can occur in this process (its library is imported); checked once per count.
+        plain: it marks ordinary ``Tensor``/``Parameter`` objects (ZeRO-3), so it is tried on every tensor; the
+            others are tried only on tensors of other types.
+        matches: ``matches(tensor)``: whether the tensor is of this kind.
+        describe: ``describe(tensor, base, found)``: its record, built from ``base`` (the tensor's name, module,
+            kind, claimed shape and dtype; no storage) — or ``None`` for the ordinary dense path to describe it.
+            Auxiliaries, schemes and claimed sizes go to ``found``.
+    """
+
+    name: str
+    active: Callable[[], bool]
+    plain: bool
+    matches: Callable[[Any], bool]
+    describe: Callable[[Any, TensorRecord, _Found], TensorRecord | None]
+
+
+def _imported(module: str) -> Callable[[], bool]:
+    return lambda: module in sys.modules
+
+
+def _is_wrapper(tensor: Any) -> bool:
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+
+    return bool(is_traceable_wrapper_subclass(tensor))
+
+
+def _zero3(tensor: Any, base: TensorRecord, found: _Found) -> TensorRecord:
+    """DeepSpeed ZeRO-3: the parameter itself is empty (numel 0); ``ds_shape`` is its shape, ``ds_tensor`` this
+    rank's partition (DeepSpeed's own rule: ``ds_numel`` if it has ``ds_tensor``)."""
+    logical = tuple(tensor.ds_shape)
+    partition = getattr(tensor, "ds_tensor", None)
+    held = math.prod(partition.shape) if partition is not None else 0
+    return base._replace(
+        shape=logical,
+        elements=math.prod(logical),
+        stored_elements=held,
+        stored_bytes=held * tensor.dtype.itemsize,
+        notes=(Note.ZERO3,),
+    )
+
+
+def _bitsandbytes_4bit(tensor: Any, base: TensorRecord, found: _Found) -> TensorRecord:
+    """bitsandbytes ``Params4bit``: two values per stored byte (four with bf16 storage); the logical shape is the
+    quant state's. absmax, the quant map and the nested state are overhead (named as bitsandbytes saves them)."""
+    state = tensor.quant_state
+    logical = tuple(state.shape)
+    found.schemes.add(f"bitsandbytes {state.quant_type}")
+    parts = [("absmax", state.absmax), ("quant_map", state.code)]
+    nested = getattr(state, "state2", None)
+    if nested is not None:
+        parts += [("nested_absmax", nested.absmax), ("nested_quant_map", nested.code)]
+    for part, inner in parts:
+        if inner is not None:
+            found.auxiliaries.append(_auxiliary(f"{base.name}.{part}", base.module, inner))
+    held = math.prod(tensor.shape)
+    return base._replace(
+        shape=logical,
+        elements=math.prod(logical),
+        dtype=f"bitsandbytes-{state.quant_type}",
+        stored_elements=held,
+        stored_bytes=held * tensor.dtype.itemsize,
+        notes=(Note.QUANTIZED,),
+    )
+
+
+def _bitsandbytes_int8(tensor: Any, base: TensorRecord, found: _Found) -> None:
+    """bitsandbytes ``Int8Params``: the int8 weight is logical (the dense path describes it); ``SCB`` is overhead."""
+    found.schemes.add("bitsandbytes int8")
+    found.auxiliaries.append(_auxiliary(f"{base.name}.SCB", base.module, tensor.SCB))
+
+
+def _dtensor(tensor: Any, base: TensorRecord, found: _Found) -> TensorRecord:
+    """DTensor (FSDP2, tensor parallel): the shape is global; this rank stores its local shard or replica."""
+    local = tensor.to_local()
+    held = math.prod(local.shape)
+    return base._replace(stored_elements=held, stored_bytes=held * local.dtype.itemsize, notes=(Note.SHARDED,))
+
+
+def _torchao(tensor: Any, base: TensorRecord, found: _Found) -> TensorRecord | None:
+    """torchao: the subclass's shape is logical; its biggest inner tensor holds the data, the rest (scales, zero
+    points) are overhead."""
+    inner = _inner_tensors(tensor)
+    if not inner:
+        return _claimed(tensor, base, found)
+    found.schemes.add(f"torchao {type(tensor).__name__}")
+    _, data = max(inner, key=lambda item: item[1].untyped_storage().nbytes())
+    for part, value in inner:
+        if value is not data:
+            found.auxiliaries.append(_auxiliary(f"{base.name}.{part}", base.module, value))
+    return base._replace(
+        dtype=str(data.dtype).removeprefix("torch."),
+        stored_elements=math.prod(data.shape),
+        stored_bytes=data.untyped_storage().nbytes(),
+        notes=(Note.QUANTIZED,),
+    )
+
+
+def _claimed(tensor: Any, base: TensorRecord, found: _Found) -> TensorRecord:
+    """Any other wrapper subclass: its shape is its own claim (10^12 over 4 elements is possible), and what it
+    stores is what the tensors inside it store, never numel x itemsize."""
+    found.claimed.append(base.name)
+    held = sum(value.untyped_storage().nbytes() for _, value in _inner_tensors(tensor))
+    return base._replace(stored_bytes=held, notes=(Note.CLAIMED_SIZE,))
+
+
+#: Special live tensors, tried in order; the first that matches describes the tensor. A new kind is one entry here
+#: and one function (CONTRIBUTING.md).
+_HANDLERS: tuple[_Handler, ...] = (
+    _Handler("deepspeed-zero3", _imported("deepspeed"), True, lambda t: hasattr(t, "ds_shape"), _zero3),
+    _Handler(
+        "bitsandbytes-4bit",
+        _imported("bitsandbytes"),
+        False,
+        lambda t: type(t).__name__ == "Params4bit" and getattr(t, "quant_state", None) is not None,
+        _bitsandbytes_4bit,
+    ),
+    _Handler(
+        "bitsandbytes-int8",
+        _imported("bitsandbytes"),
+        False,
+        lambda t: type(t).__name__ == "Int8Params" and getattr(t, "SCB", None) is not None,
+        _bitsandbytes_int8,
+    ),
+    _Handler(
+        "dtensor",
+        _imported("torch.distributed.tensor"),
+        False,
+        lambda t: type(t).__name__ == "DTensor" and type(t).__module__.startswith("torch.distributed"),
+        _dtensor,
+    ),
+    _Handler(
+        "torchao",
+        _imported("torchao"),
+        False,
+        lambda t: type(t).__module__.startswith("torchao") and _is_wrapper(t),
+        _torchao,
+    ),
+    _Handler("wrapper-subclass", lambda: True, False, _is_wrapper, _claimed),
+)
+
+
 def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., TensorRecord]:
     """A function that turns one live tensor into a record, with its lookups bound as locals.
 
     The walk calls it once per tensor, so it is a closure over plain locals rather than a method reading
-    attributes, and it takes positional arguments. Quantized parameters (bitsandbytes ``Params4bit`` and
-    ``Int8Params``, torchao tensor subclasses) get their logical shapes, and their auxiliaries go to ``found``;
-    other wrapper subclasses are recorded with their claimed sizes and listed in ``found.claimed``.
+    attributes, and it takes positional arguments. Tensors of special kinds go to the first of :data:`_HANDLERS`
+    that matches; only the handlers whose library is imported are tried, and for plain ``Tensor`` and
+    ``Parameter`` objects only those that mark plain tensors (none, unless DeepSpeed is imported).
     """
     import torch
-    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
-    # DeepSpeed ZeRO-3 partitions live parameters; checked per parameter only when DeepSpeed is imported.
-    zero3 = "deepspeed" in sys.modules
-    # Typed loosely: its TypeGuard names a protocol that mypy finds incompatible with Tensor.
-    is_wrapper: Callable[[object], bool] = is_traceable_wrapper_subclass
-
+    active = [h for h in _HANDLERS if h.active()]
+    plain_handlers = tuple(h for h in active if h.plain)
+    special_handlers = tuple(active)
     # Exact types that cannot be lazy, checked before the slower isinstance (Parameter has a metaclass).
     plain = frozenset({torch.Tensor, torch.nn.Parameter})
     dtypes: dict[torch.dtype, tuple[str, int]] = {}
@@ -265,7 +420,8 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
         if facts is None:
             facts = dtypes[tensor.dtype] = (str(tensor.dtype).removeprefix("torch."), tensor.dtype.itemsize)
         dtype, itemsize = facts
-        if type(tensor) not in plain and isinstance(tensor, uninitialized):
+        is_plain = type(tensor) in plain
+        if not is_plain and isinstance(tensor, uninitialized):
             # Lazy: numel() raises and size() claims torch.Size([0]); the honest answer is "unknown".
             return TensorRecord(
                 name=name,
@@ -279,42 +435,32 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
                 identity=("object", id(tensor)),
                 trainable=trainable,
                 persistent=persistent,
-                notes=("uninitialized",),
+                notes=(Note.UNINITIALIZED,),
             )
         # torch.Size is a tuple of ints; kept as is rather than copied, once per tensor.
         shape: tuple[int, ...] = tensor.shape
         elements = prod(shape)
-        identity: Hashable
-        notes: tuple[str, ...] = ()
-        if zero3 and hasattr(tensor, "ds_shape"):
-            # DeepSpeed ZeRO-3: the parameter itself is empty (numel 0); ds_shape is its shape, ds_tensor this
-            # rank's partition (DeepSpeed's own rule: ds_numel if it has ds_tensor).
-            logical = tuple(tensor.ds_shape)
-            partition = getattr(tensor, "ds_tensor", None)
-            stored = math.prod(partition.shape) if partition is not None else 0
-            return _new(
-                TensorRecord,
-                (
+        for handler in plain_handlers if is_plain else special_handlers:
+            if handler.matches(tensor):
+                base = TensorRecord(
                     name,
                     module,
                     kind,
-                    logical,
-                    prod(logical),
+                    shape,
+                    elements,
                     dtype,
-                    stored,
-                    stored * itemsize,
+                    None,
+                    None,
                     ("object", id(tensor)),
                     trainable,
                     persistent,
-                    ("zero3",),
-                ),
-            )
-        if type(tensor) not in plain:
-            special = _special(
-                tensor, (name, module, kind, shape, elements, dtype, trainable, persistent), found, is_wrapper
-            )
-            if special is not None:
-                return special
+                )
+                special = handler.describe(tensor, base, found)
+                if special is not None:
+                    return special
+                break
+        identity: Hashable
+        notes: tuple[Note, ...] = ()
         try:
             storage = tensor.untyped_storage()
             stride = tensor.stride()
@@ -322,18 +468,18 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
         except view_failures:
             # No storage to compare (sparse and other layouts, wrapper subclasses): object identity only.
             identity = ("object", id(tensor))
-            stored = elements
+            held = elements
         else:
             # The storage object's C pointer identifies its StorageImpl (meta tensors included) for as long as
             # the model holds the tensor, which is the whole walk.
             identity = ("view", storage._cdata, offset, shape, stride, dtype)
             if elements == 0 or tensor.is_contiguous():
-                stored = elements
+                held = elements
             else:
                 # Span of the view in its storage: fewer elements than the shape for stride-0 (expanded) views.
-                stored = 1 + sum((size - 1) * step for size, step in zip(shape, stride, strict=True))
-                if stored < elements:
-                    notes = ("expanded",)
+                held = 1 + sum((size - 1) * step for size, step in zip(shape, stride, strict=True))
+                if held < elements:
+                    notes = (Note.EXPANDED,)
         return _new(
             TensorRecord,
             (
@@ -343,8 +489,8 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
                 shape,
                 elements,
                 dtype,
-                stored,
-                stored * itemsize,
+                held,
+                held * itemsize,
                 identity,
                 trainable,
                 persistent,
@@ -355,107 +501,32 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
     return describe
 
 
-def _plain_record(name: str, module: str, kind: Kind, tensor: torch.Tensor, note: str) -> TensorRecord:
-    """A record of a plain tensor that lives inside a quantized one (its data or an auxiliary)."""
+def _auxiliary(name: str, module: str, tensor: torch.Tensor) -> TensorRecord:
+    """The record of a plain tensor that supports a quantized one (scales, absmax, quant maps): overhead."""
     elements = math.prod(tensor.shape)
     return TensorRecord(
         name=name,
         module=module,
-        kind=kind,
+        kind=Kind.AUXILIARY,
         shape=tuple(tensor.shape),
         elements=elements,
         dtype=str(tensor.dtype).removeprefix("torch."),
         stored_elements=elements,
         stored_bytes=elements * tensor.dtype.itemsize,
         identity=("object", id(tensor)),
-        notes=(note,),
+        notes=(Role.QUANTIZATION_AUXILIARY,),
     )
 
 
-def _special(
-    tensor: torch.Tensor,
-    facts: tuple[str, str, Kind, tuple[int, ...], int, str, bool | None, bool | None],
-    found: _Found,
-    is_wrapper: Callable[[object], bool],
-) -> TensorRecord | None:
-    """The record of a quantized or wrapper tensor, with auxiliaries added to ``found``; ``None`` for others."""
-    name, module, kind, shape, elements, dtype, trainable, persistent = facts
-    # Every record made here is this one with some fields changed.
-    base = TensorRecord(
-        name, module, kind, shape, elements, dtype, None, None, ("object", id(tensor)), trainable, persistent
-    )
-    kind_name = type(tensor).__name__
-    state = getattr(tensor, "quant_state", None) if kind_name == "Params4bit" else None
-    if state is not None:
-        # bitsandbytes 4-bit: two values per stored byte (four with bf16 storage); the logical shape is the quant
-        # state's. absmax, the quant map and the nested state are overhead (named as bitsandbytes saves them).
-        logical = tuple(state.shape)
-        found.schemes.add(f"bitsandbytes {state.quant_type}")
-        parts = [("absmax", state.absmax), ("quant_map", state.code)]
-        nested = getattr(state, "state2", None)
-        if nested is not None:
-            parts += [("nested_absmax", nested.absmax), ("nested_quant_map", nested.code)]
-        for part, inner in parts:
-            if inner is not None:
-                found.auxiliaries.append(
-                    _plain_record(f"{name}.{part}", module, Kind.AUXILIARY, inner, "quantization-auxiliary")
-                )
-        stored = math.prod(shape)
-        return base._replace(
-            shape=logical,
-            elements=math.prod(logical),
-            dtype=f"bitsandbytes-{state.quant_type}",
-            stored_elements=stored,
-            stored_bytes=stored * tensor.dtype.itemsize,
-            notes=("quantized",),
-        )
-    if kind_name == "Int8Params" and getattr(tensor, "SCB", None) is not None:
-        found.schemes.add("bitsandbytes int8")
-        scales = tensor.SCB  # type: ignore[attr-defined]
-        found.auxiliaries.append(_plain_record(f"{name}.SCB", module, Kind.AUXILIARY, scales, "quantization-auxiliary"))
-        return None  # the int8 weight itself is logical: the ordinary path describes it
-    if not is_wrapper(tensor):
-        return None
-    cls = type(tensor)
-    if cls.__name__ == "DTensor" and cls.__module__.startswith("torch.distributed"):
-        # DTensor (FSDP2, tensor parallel): the shape is global; this rank stores its local shard or replica.
-        local = tensor.to_local()  # type: ignore[attr-defined]
-        stored = math.prod(local.shape)
-        return base._replace(stored_elements=stored, stored_bytes=stored * local.dtype.itemsize, notes=("sharded",))
-    inner = _inner_tensors(tensor, is_wrapper)
-    if cls.__module__.startswith("torchao") and inner:
-        # torchao: the subclass's shape is logical; its biggest inner tensor holds the data, the rest (scales,
-        # zero points) are overhead.
-        found.schemes.add(f"torchao {cls.__name__}")
-        _, data = max(inner, key=lambda item: item[1].untyped_storage().nbytes())
-        for part, value in inner:
-            if value is not data:
-                found.auxiliaries.append(
-                    _plain_record(f"{name}.{part}", module, Kind.AUXILIARY, value, "quantization-auxiliary")
-                )
-        return base._replace(
-            dtype=str(data.dtype).removeprefix("torch."),
-            stored_elements=math.prod(data.shape),
-            stored_bytes=data.untyped_storage().nbytes(),
-            notes=("quantized",),
-        )
-    # Any other wrapper subclass: its shape is its own claim (10^12 over 4 elements is possible), and what it stores
-    # is what the tensors inside it store, never numel x itemsize.
-    found.claimed.append(name)
-    return base._replace(
-        stored_bytes=sum(value.untyped_storage().nbytes() for _, value in inner), notes=("claimed-size",)
-    )
-
-
-def _inner_tensors(tensor: torch.Tensor, is_wrapper: Callable[[object], bool]) -> list[tuple[str, torch.Tensor]]:
+def _inner_tensors(tensor: Any) -> list[tuple[str, torch.Tensor]]:
     """The plain tensors inside a wrapper subclass (``__tensor_flatten__``, recursively), with dotted names."""
     found: list[tuple[str, torch.Tensor]] = []
-    pending: list[tuple[str, torch.Tensor]] = [("", tensor)]
+    pending: list[tuple[str, Any]] = [("", tensor)]
     while pending:
         prefix, current = pending.pop()
-        if not is_wrapper(current):
+        if not _is_wrapper(current):
             found.append((prefix, current))
             continue
-        names, _ = current.__tensor_flatten__()  # type: ignore[attr-defined]
+        names, _ = current.__tensor_flatten__()
         pending.extend((f"{prefix}.{n}" if prefix else n, getattr(current, n)) for n in names)
     return found

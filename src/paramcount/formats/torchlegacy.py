@@ -1,0 +1,106 @@
+"""The legacy ``torch.save`` stream (before 1.6, or ``_use_new_zipfile_serialization=False``), read inertly; and
+the older tar format, recognised and refused.
+
+Stream (reference/formats.md 2.3): pickles of the magic number, the protocol version 1001 and ``sys_info``, then
+the object pickle, then the list of storage keys, then for each key an int64 element count and the storage's
+bytes. Each pickle is evaluated as ``torch.load`` would unpickle it, in turn; only the object pickle may name
+classes (a whole-module save), the others hold plain values. The counts are read (8 bytes per storage) to check
+each storage's claimed size; the data is skipped.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from paramcount.errors import FormatError, TargetError
+from paramcount.formats import FileRead, Format, _pickle
+from paramcount.formats.torchpickle import ALLOWLIST, extract
+from paramcount.limits import DEFAULT, Limits
+
+if TYPE_CHECKING:
+    from paramcount.blob import Blob, Folder
+    from paramcount.formats._pickle import Result
+
+__all__ = ["read", "read_tar"]
+
+_MAGIC = 0x1950A86A20F9469CFC6C
+_PROTOCOL = 1001
+_PICKLES = ("magic number", "protocol version", "sys_info", "object pickle", "storage key list")
+
+
+def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
+    """Tensors of a legacy torch stream.
+
+    Raises:
+        FormatError: bad magic number or protocol, a malformed pickle, or storage sizes that disagree.
+        UnsafeTargetError: a pickle uses globals outside the allowlist.
+    """
+    name = blob.name
+    offset = 0
+    results: list[Result] = []
+    for where in _PICKLES:
+        result = _pickle.check_stream(
+            blob,
+            offset,
+            target=name,
+            where=where,
+            limits=limits,
+            allowlist=ALLOWLIST,
+            classes_are_unsafe=where != "object pickle",
+        )
+        results.append(result)
+        offset += result.end
+        if where == "magic number" and result.root != _MAGIC:
+            raise FormatError(
+                "is a pickle stream but not a torch checkpoint (no legacy magic number)", target=name, rule="legacy"
+            )
+        if where == "protocol version" and result.root != _PROTOCOL:
+            raise FormatError(f"has legacy protocol {result.root!r:.40}, not 1001", target=name, rule="legacy")
+    main, keys = results[3], results[4].root
+    tensors = extract(main.root, name, classes=main.classes, legacy=True, limits=limits)
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
+        raise FormatError("its storage key list is not a list of distinct strings", target=name, rule="legacy")
+    if set(keys) != set(tensors.storages):
+        raise FormatError(
+            f"its storage key list names {len(keys)} storages but its tensors use {len(tensors.storages)}",
+            target=name,
+            rule="legacy",
+        )
+    stored = 0
+    for key in keys:
+        storage = tensors.storages[key]
+        (count,) = struct.unpack("<q", blob.read(offset, 8))
+        if count != storage.numel:
+            raise FormatError(
+                f"storage {storage.key} holds {count} elements but the pickle claims {storage.numel}",
+                target=name,
+                rule="legacy",
+            )
+        offset += 8 + storage.bytes
+        stored += storage.bytes
+    if offset != blob.size:
+        problem = "ends before" if offset > blob.size else "has bytes after"
+        raise FormatError(f"{problem} its last storage (at {offset} of {blob.size} bytes)", target=name, rule="legacy")
+    return FileRead(
+        Format.TORCH_LEGACY,
+        tensors.records,
+        len(tensors.storages),
+        stored,
+        modules=tensors.modules,
+        notes=(f"read the legacy torch stream's 5 pickles ({sum(r.end for r in results)} bytes) inertly",),
+        untrusted=tensors.untrusted,
+    )
+
+
+def read_tar(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
+    """Refuse the earliest ``torch.save`` format, a tar of pickles, which this version does not read.
+
+    Raises:
+        TargetError: always.
+    """
+    raise TargetError(
+        "is a tar archive, the earliest torch.save format, which this version does not read",
+        target=blob.name,
+        fix="re-save it with a current torch (in a sandbox: loading it runs its pickles)",
+    )
