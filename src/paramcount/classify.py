@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING
 
+from paramcount._typing import TYPE_CHECKING
 from paramcount.quant import AUXILIARY_SUFFIXES
 from paramcount.records import Kind, Note, Role, TensorRecord
 

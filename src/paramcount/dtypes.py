@@ -14,7 +14,7 @@ DType(name='bfloat16', bits=16)
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from paramcount._typing import NamedTuple
 
 __all__ = ["GGML", "SAFETENSORS", "TORCH", "TORCH_STORAGES", "DType", "GGMLType", "bits"]
 

@@ -20,7 +20,11 @@ Every message says what failed, for which target, why, and how to fix it, on one
 
 from __future__ import annotations
 
-from typing import ClassVar
+from paramcount._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import ClassVar
+
 
 __all__ = [
     "FormatError",

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from paramcount._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch

@@ -13,8 +13,7 @@ and a few hundred MB.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from paramcount._typing import NamedTuple
 from paramcount.errors import FormatError, UsageError
 
 __all__ = ["DEFAULT", "LIMITS", "Limits", "exceeded", "parse_limits"]

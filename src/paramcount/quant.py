@@ -26,13 +26,14 @@ from __future__ import annotations
 import json
 import math
 import struct
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.dtypes import bits as dtype_bits
 from paramcount.records import Kind, Note, Role, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from typing import Any
 
 __all__ = ["AUXILIARIES", "AUXILIARY_SUFFIXES", "VALUE_SUFFIXES", "Scheme", "logical", "scheme_from_config"]
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from enum import Enum, unique
-from typing import TYPE_CHECKING, NamedTuple
+
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Hashable

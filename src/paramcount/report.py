@@ -5,9 +5,11 @@ Every figure a renderer shows is a field here; nothing in this module formats a 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from paramcount.records import Kind, TensorRecord
 
 __all__ = [

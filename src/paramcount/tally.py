@@ -17,8 +17,7 @@ The counting contract (DESIGN.md):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from paramcount._typing import TYPE_CHECKING
 from paramcount.classify import REASONS
 from paramcount.records import Inventory, Kind, ModuleRecord, Note, Role, TensorRecord
 from paramcount.report import (

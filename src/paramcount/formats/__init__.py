@@ -25,8 +25,8 @@ import importlib
 import struct
 from enum import Enum, unique
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
 
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import TargetError
 
 if TYPE_CHECKING:

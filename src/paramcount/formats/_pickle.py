@@ -49,12 +49,14 @@ from __future__ import annotations
 import io
 import pickletools
 import warnings
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import FormatError, UnsafeTargetError, quote
 from paramcount.limits import DEFAULT, Limits, exceeded
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from paramcount.blob import Blob
     from paramcount.errors import ParamcountError
 
@@ -155,7 +157,7 @@ class PersId:
         return f"PersId({self.pid!r})"
 
 
-class InertSet(list[Any]):
+class InertSet(list["Any"]):  # quoted: typing is not imported at run time (paramcount._typing)
     """A ``set`` built by ``EMPTY_SET``/``ADDITEMS``, kept as a list (its items need not be hashable here)."""
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
 
+from paramcount._typing import TYPE_CHECKING
 from paramcount.classify import stored
 from paramcount.dtypes import TORCH
 from paramcount.errors import FormatError, TargetError, quote
@@ -25,6 +25,8 @@ from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Role
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from paramcount.blob import Blob, Folder
 
 __all__ = ["ALLOWLIST", "read"]

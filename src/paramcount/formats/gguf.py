@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import TYPE_CHECKING
 
+from paramcount._typing import TYPE_CHECKING
 from paramcount.classify import stored
 from paramcount.dtypes import GGML
 from paramcount.errors import FormatError, quote

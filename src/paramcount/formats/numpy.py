@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import TYPE_CHECKING
 
+from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError
 from paramcount.formats import _pickle
 from paramcount.formats._pickle import Allowlist

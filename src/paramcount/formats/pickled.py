@@ -9,8 +9,7 @@ an opcode byte and fail at once are not sent here (:func:`paramcount.formats._pi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError
 from paramcount.formats import _pickle
 from paramcount.formats.dcp import ALLOWLIST as DCP_ALLOWLIST

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 import struct
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from paramcount import quant
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.classify import stored
 from paramcount.dtypes import SAFETENSORS, DType
 from paramcount.errors import FormatError, quote
@@ -22,6 +22,8 @@ from paramcount.formats import FileRead, Format
 from paramcount.limits import DEFAULT, Limits, exceeded
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from paramcount.blob import Blob, Folder
 
 __all__ = ["Entry", "Header", "read", "read_header"]

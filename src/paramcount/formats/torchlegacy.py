@@ -11,8 +11,8 @@ each storage's claimed size; the data is skipped.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
 
+from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import FormatError, TargetError
 from paramcount.formats import FileRead, Format, _pickle
 from paramcount.formats.torchpickle import ALLOWLIST, extract

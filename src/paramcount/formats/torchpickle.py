@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.classify import classify, section, stored
 from paramcount.dtypes import TORCH, TORCH_STORAGES, DType
 from paramcount.errors import FormatError, quote
@@ -26,6 +26,7 @@ from paramcount.records import Kind, ModuleRecord, Note, Role, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
+    from typing import Any
 
 __all__ = ["ALLOWLIST", "Storage", "Tensors", "extract", "size"]
 

@@ -15,8 +15,7 @@ No tensor data is read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import FormatError, UnsafeTargetError, quote
 from paramcount.formats import FileRead, Format, _pickle, zip
 from paramcount.formats.torchpickle import ALLOWLIST, extract

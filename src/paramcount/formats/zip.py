@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import TYPE_CHECKING, NamedTuple
 
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import FormatError, quote
 from paramcount.limits import DEFAULT, exceeded
 

@@ -6,7 +6,8 @@ Each format lives in its own module, imported only when it is used (a CLI run pa
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+
+from paramcount._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from paramcount.report import Report

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
-
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.numbers import exact, human, human_bytes
 
 if TYPE_CHECKING:

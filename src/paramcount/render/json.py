@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+
+from paramcount._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from paramcount.report import Report

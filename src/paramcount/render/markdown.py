@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from paramcount._typing import TYPE_CHECKING
 from paramcount.render._layout import Section, sections
 
 if TYPE_CHECKING:

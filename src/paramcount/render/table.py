@@ -5,8 +5,7 @@ Standard library only, so that a CLI run costs no import beyond paramcount itsel
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from paramcount._typing import TYPE_CHECKING
 from paramcount.render._layout import Section, sections
 
 if TYPE_CHECKING:

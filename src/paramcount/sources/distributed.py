@@ -16,12 +16,13 @@ passes (gloo on CPU, NCCL on GPUs).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from paramcount._typing import TYPE_CHECKING
 from paramcount.classify import tie_output_head
 from paramcount.report import RankStorage
 
 if TYPE_CHECKING:
+    from typing import Any
+
     import torch.distributed as dist
 
     from paramcount.records import Inventory, ModuleRecord, TensorRecord
