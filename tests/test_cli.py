@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -12,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import strategies as st
 
+import paramcount
 from paramcount.cli import main
 
 if TYPE_CHECKING:
@@ -29,9 +32,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The installed command in a fresh interpreter, as a user runs it."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+def cli(*args: str, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed command in a fresh interpreter, as a user runs it (``env``: None unsets a variable)."""
+    changes = env or {}
+    full_env = {k: v for k, v in {**os.environ, "PYTHONPATH": str(ROOT), **changes}.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", "paramcount", *args],
         capture_output=True,
@@ -60,8 +64,19 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 )
 def test_golden_outputs(capsys: pytest.CaptureFixture[str], golden: Golden, target: str, fmt: str, name: str) -> None:
     code, out, err = run(capsys, "count", target, "--format", fmt)
-    assert (code, err) == (0, "")
+    assert code == 0
     golden.check(name, out)
+    report = paramcount.count(target)
+    assert err == "".join(f"paramcount: warning: {w}\n" for w in report.warnings)  # warnings go to stderr
+
+
+def test_warnings_go_to_stderr_and_stay_in_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, err = run(capsys, "count", "tests.zoo:LazyHead()")
+    assert "warning" not in out and err.startswith("paramcount: warning: 2 parameter tensor(s) are uninit")
+    _, out, err = run(capsys, "count", "tests.zoo:LazyHead()", "--format", "json")
+    assert "uninitialized" in json.loads(out)["warnings"][0] and err.count("\n") == 1
+    _, out, _ = run(capsys, "count", "tests.zoo:LazyHead()", "--format", "markdown")
+    assert "**warning:**" in out
 
 
 def test_json_document_contract(capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,21 +147,37 @@ def test_verify_json_prints_the_document(capsys: pytest.CaptureFixture[str]) -> 
         (("verify", LINEAR), 2, "verify needs an expectation"),
         (("verify", LINEAR, "--expect", "lots"), 2, "cannot read expected count 'lots'"),
         (("verify", LINEAR, "--expect", "1", "--tolerance", "x"), 2, "cannot read tolerance 'x'"),
-        (("count", LINEAR, "--format", "yaml"), 2, "invalid choice: 'yaml'"),
-        (("count", LINEAR, "--depth", "-1"), 2, "expected a depth >= 0 or 'all'"),
-        (("count",), 2, "the following arguments are required: TARGET"),
-        (("frobnicate",), 2, "invalid choice: 'frobnicate'"),
-        ((), 2, "the following arguments are required: COMMAND"),
+        (("verify", LINEAR, "--expect", "1", "--tolerance", ""), 2, "cannot read tolerance ''"),
+        (("verify", LINEAR, "--expect", "1", "--tolerance", " "), 2, "cannot read tolerance ' '"),
+        (("verify", LINEAR, "--expect", "1", "--tolerance", "_"), 2, "cannot read tolerance '_'"),
+        (("verify", LINEAR, "--expect", "202048.5"), 2, "'202048.5' is not a whole number of parameters"),
+        (("verify", LINEAR, "--expect", "1", "--expect", "2"), 2, "--expect is given twice ('1' and '2')"),
+        (("verify", LINEAR, "--exp", "7850"), 2, "unknown option '--exp' for verify (did you mean --expect or"),
+        (("count", LINEAR, "--form", "json"), 2, "unknown option '--form'"),
+        (("count", LINEAR, "--format"), 2, "--format needs a value"),
+        (("count", LINEAR, "--format", "yaml"), 2, "--format must be one of table, json, csv, markdown, not 'yaml'"),
+        (("count", LINEAR, "--depth", "-1"), 2, "--depth must be a number >= 0 or 'all', not '-1'"),
+        (("count", LINEAR, LINEAR), 2, "count takes one TARGET, got 2"),
+        (("count",), 2, "count needs a TARGET"),
+        (("frobnicate",), 2, "unknown command 'frobnicate'"),
+        ((), 2, "name a command: count or verify"),
         (("count", LINEAR, "--device", "quantum"), 2, "invalid device 'quantum'"),
         (("count", "no_such_module_xyz:Model()"), 3, "cannot import module 'no_such_module_xyz'"),
         (("count", "torch.nn:Linear(1, 2, 3, 4, 5, 6)"), 3, "calling torch.nn:Linear failed"),
         (("count", "torch.nn:Linear(__import__('os'))"), 3, "unsupported expression"),
         (("count", "missing.safetensors"), 3, "no such file or folder"),
         (("count", "tests.zoo:data_dependent()"), 3, "--device cpu"),
+        (("verify", "sys:exit(0)", "--expect", "1"), 3, "tried to end the process (sys.exit(0))"),
+        (("verify", "os:_exit(0)", "--expect", "1"), 3, "tried to end the process (os._exit(0))"),
+        (("count", "torch.nn.Linear(2, 2)"), 3, "separate its module with a colon: 'torch.nn:Linear(2, 2)'"),
+        (("count", "torch.nn:Linear(2,"), 3, "not a valid model spec: a bracket or a string is not closed"),
+        (("count", "torch.nn:Linear(2, 2) +"), 3, "not a valid model spec: invalid syntax"),
     ],
-    ids=["mismatch", "two-mismatches", "no-expectation", "bad-expect", "bad-tolerance", "bad-format", "bad-depth",
-         "no-target", "bad-command", "no-command", "bad-device", "import", "constructor", "not-literal", "path",
-         "meta-only"],
+    ids=["mismatch", "two-mismatches", "no-expectation", "bad-expect", "bad-tolerance", "empty-tolerance",
+         "space-tolerance", "underscore-tolerance", "fractional-expect", "repeated-expect", "abbreviation",
+         "abbreviated-format", "missing-value", "bad-format", "bad-depth", "two-targets", "no-target", "bad-command",
+         "no-command", "bad-device", "import", "constructor", "not-literal", "path", "meta-only", "sys-exit",
+         "os-exit", "dotted-call", "unclosed", "syntax"],
 )  # fmt: skip
 def test_errors_are_one_line_with_the_documented_exit_code(
     capsys: pytest.CaptureFixture[str], args: tuple[str, ...], code: int, message: str
@@ -183,10 +214,157 @@ def test_debug_shows_the_traceback() -> None:
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["--version"])
-    assert info.value.code == 0
+    assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("paramcount 0.")
-    with pytest.raises(SystemExit):
-        main(["count", "--help"])
-    assert "--depth" in capsys.readouterr().out
+    for argv in (["--help"], ["count", "--help"], ["verify", "-h"], ["count", "model.pt", "--help"]):
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        # TARGET can be a file, an index, a folder or code; the exit codes are listed
+        assert "a checkpoint file" in text and "a model folder" in text and "'package.module:callable(args)'" in text
+        assert "exit codes:" in text and "4  unsafe" in text
+    assert main(["count", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "paramcount count model.safetensors" in text and "pickle-bytes" in text
+
+
+def test_the_tolerance_reaches_the_library_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "verify", LINEAR, "--expect", "7800", "--tolerance", "1_000")[0] == 0
+    assert run(capsys, "verify", LINEAR, "--expect", "7800", "--tolerance=50")[0] == 0
+    assert run(capsys, "verify", LINEAR, "--expect=7.85K")[0] == 0
+
+
+def test_a_target_that_starts_with_a_dash_follows_the_separator(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "count", "--", "-model.safetensors")
+    assert code == 3 and "'-model.safetensors'" not in err and "-model.safetensors: no such file" in err
+
+
+def test_a_model_in_the_current_folder_imports_as_python_m_would(tmp_path: Path) -> None:
+    (tmp_path / "mymodel.py").write_text("import torch\n\ndef Net():\n    return torch.nn.Linear(3, 2)\n")
+    script = Path(sys.executable).parent / "paramcount"
+    result = subprocess.run(
+        [str(script), "count", "mymodel:Net()", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["parameters"]["total"] == 8
+
+
+def test_library_chatter_stays_off_stderr() -> None:
+    """transformers logs a warning for this config ('make sure config.is_decoder=False'); the CLI keeps it quiet."""
+    target = "transformers:BertForMaskedLM(transformers:BertConfig(is_decoder=True, num_hidden_layers=1))"
+    result = cli("count", target, "--depth", "0", env={"TRANSFORMERS_VERBOSITY": None})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    loud = cli("count", target, "--depth", "0", env={"PARAMCOUNT_DEBUG": "1", "TRANSFORMERS_VERBOSITY": None})
+    assert "is_decoder" in loud.stderr  # the same run shows it when asked to show everything
+
+
+def test_the_device_hint_appears_only_for_meta_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, err = run(capsys, "count", "torch.nn:Linear(1, 2, 3, 4, 5, 6)")
+    assert "--device cpu" not in err and "check the arguments" in err
+    _, _, err = run(capsys, "count", "tests.zoo:data_dependent()")
+    assert "build it with --device cpu" in err
+
+
+# ---- every argument list: an exit code in 0..4, never a traceback, one line for an error -------------------------
+
+
+def _arguments(paths: dict[str, str]) -> st.SearchStrategy[list[str]]:
+    targets = st.sampled_from(
+        [
+            paths["file"],
+            paths["folder"],
+            paths["empty"],
+            paths["fifo"],
+            paths["missing"],
+            "/dev/null",
+            LINEAR,
+            "torch.nn:Linear(2,",
+            "torch.nn.Linear(2, 2)",
+            "no_such_pkg_xyz:M()",
+            "-",
+            "",
+            " ",
+            "ünïcode:Ⅻ()",
+        ]
+    )
+    options = st.sampled_from(
+        [
+            "--depth", "--format", "--device", "--limit", "--expect", "--expect-trainable", "--expect-frozen",
+            "--expect-buffers", "--tolerance", "--exp", "--form", "--dep", "--frobnicate", "-x", "--", "-h",
+        ]
+    )  # fmt: skip
+    values = st.one_of(
+        st.sampled_from(
+            [
+                "",
+                " ",
+                "_",
+                "0",
+                "1",
+                "-1",
+                "all",
+                "7850",
+                "7,850",
+                "7.85K",
+                "202048.5",
+                "1e400",
+                "NaN",
+                "1%",
+                "0.5%",
+                "%",
+                "9" * 400,
+                "json",
+                "csv",
+                "table",
+                "markdown",
+                "yaml",
+                "meta",
+                "cpu",
+                "quantum",
+                "pickle-bytes=1GiB",
+                "tensors=0",
+                "nope=1",
+                "=",
+                "\x00",
+            ]
+        ),
+        st.text(max_size=12),
+    )
+    token = st.one_of(options, values, targets, st.tuples(options, values).map(lambda p: f"{p[0]}={p[1]}"))
+    command = st.sampled_from(["count", "verify", "frobnicate", "--version", "--help", "", "COUNT"])
+    return st.tuples(command, st.lists(token, max_size=6)).map(lambda c: [c[0], *c[1]])
+
+
+def test_any_argument_list_gives_a_documented_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.safetensors").write_bytes(b"\x08" + bytes(7) + b"{}      ")
+    (tmp_path / "empty").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    paths = {
+        "file": str(tmp_path / "model" / "model.safetensors"),
+        "folder": str(tmp_path / "model"),
+        "empty": str(tmp_path / "empty"),
+        "fifo": str(tmp_path / "fifo"),
+        "missing": str(tmp_path / "missing.pt"),
+    }
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_arguments(paths))
+    def check(argv: list[str]) -> None:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+        text = err.getvalue()
+        assert 0 <= code <= 4, (argv, code, text)
+        assert "Traceback" not in text, argv
+        if code:
+            assert text.count("\n") == 1 and text.startswith("paramcount: error: "), (argv, text)
+
+    check()

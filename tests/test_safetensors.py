@@ -374,3 +374,22 @@ def test_a_hugging_face_cache_snapshot_counts_through_its_blob_links(tmp_path: P
     with pytest.raises(FormatError) as caught:
         paramcount.count(str(snapshot))
     assert caught.value.rule == "index-path"
+
+
+def test_one_shard_of_a_set_says_so(tmp_path: Path) -> None:
+    """Counting model-00001-of-00004.safetensors alone gives a quarter of a model: the report must say so."""
+    save_file({"a": torch.zeros(4)}, str(tmp_path / "model-00001-of-00004.safetensors"))
+    report = paramcount.count(str(tmp_path / "model-00001-of-00004.safetensors"))
+    assert report.parameters.total == 4
+    assert any("shard 1 of 4" in w and "count the folder or its index" in w for w in report.warnings)
+    save_file({"a": torch.zeros(4)}, str(tmp_path / "model-00001-of-00001.safetensors"))
+    assert paramcount.count(str(tmp_path / "model-00001-of-00001.safetensors")).warnings == ()
+
+
+def test_module_rows_from_a_file_come_in_natural_order(tmp_path: Path) -> None:
+    """The writer sorts names as strings (layers.10 before layers.2); the report numbers them as a model does."""
+    tensors = {f"layers.{i}.weight": torch.zeros(2) for i in range(12)}
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    report = paramcount.count(str(tmp_path / "model.safetensors"))
+    rows = [row.path for row in report.modules if row.depth == 2]
+    assert rows == [f"layers.{i}" for i in range(12)]

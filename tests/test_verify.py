@@ -49,8 +49,10 @@ def test_parse_expected_rejects_wrong_types() -> None:
         parse_expected(True)
     with pytest.raises(UsageError):
         parse_expected(-1)
-    with pytest.raises(UsageError):
-        parse_expected(1.5)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="not a whole number"):
+        parse_expected(1.5)
+    with pytest.raises(UsageError, match="must be an int or a string"):
+        parse_expected([1])  # type: ignore[arg-type]
 
 
 def test_rounded_figures_match_within_their_printed_precision() -> None:

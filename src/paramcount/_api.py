@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
-from typing import TYPE_CHECKING, Any
+import os
 
+from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, UsageError
 from paramcount.sources import looks_like_spec
 from paramcount.tally import tally
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
+    from typing import Any
 
     import torch
 
@@ -34,9 +35,10 @@ def count(
 
     Args:
         obj: a ``torch.nn.Module`` (wrappers such as ``DistributedDataParallel`` and ``torch.compile`` are looked
-            through); a TARGET string naming one in code: ``"package.module:callable(args)"`` or
-            ``"package.module:attribute"``; or the path of a checkpoint file or model folder (safetensors, PyTorch
-            zip or legacy, GGUF, DCP).
+            through); a state dict or any mapping of names to tensors (nested mappings too, as ``torch.load``
+            returns a training checkpoint); a TARGET string naming a model in code:
+            ``"package.module:callable(args)"`` or ``"package.module:attribute"``; or the path (a string or an
+            ``os.PathLike``) of a checkpoint file or model folder (safetensors, PyTorch zip or legacy, GGUF, DCP).
         depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
         limits: resource limits for reading files (:class:`paramcount.limits.Limits`), or a mapping of the
@@ -50,27 +52,32 @@ def count(
         The report; ``report.to_dict()`` is the JSON document.
 
     Raises:
-        TargetError: the target cannot be built or is not a model.
-        TypeError: ``obj`` is neither a module nor a string.
+        TargetError: the target cannot be built or read, or is not a model.
+        UsageError: ``depth`` is negative.
+        TypeError: ``obj`` is none of the above.
 
     >>> import torch
     >>> count(torch.nn.Linear(784, 10)).parameters.total
     7850
     >>> count("torch.nn:Linear(784, 10)").parameters.trainable
     7850
+    >>> count(torch.nn.Linear(784, 10).state_dict()).parameters.total
+    7850
     """
     if depth is not None and depth < 0:
         raise UsageError(f"depth must be >= 0 or None, not {depth}")
-    # Sources are imported when used: a CLI run on a file pays for the file readers only.
-    if isinstance(obj, str) and not looks_like_spec(obj.strip()):
+    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and not looks_like_spec(obj.strip())):
         from paramcount.sources import files
 
-        with _collection_paused():
-            return tally(files.inventory(obj, _limits(limits)), depth=depth)
+        with _CollectionPaused():
+            return tally(files.inventory(os.fspath(obj), _limits(limits)), depth=depth)
     from paramcount.sources import module as _module
 
+    if _module.is_tensor_mapping(obj):
+        with _CollectionPaused():
+            return tally(_module.mapping_inventory(obj), depth=depth)  # type: ignore[arg-type]
     model, target, notes = _model(obj, device)
-    with _collection_paused():
+    with _CollectionPaused():
         found = _module.inventory(model, target=target)
         found = found._replace(notes=notes + found.notes)
         if group is None and not distributed:
@@ -79,14 +86,14 @@ def count(
     from paramcount.sources.distributed import gather
 
     merged, storage, scheme = gather(found, group, tied=_ties_embeddings(model))
-    with _collection_paused():
+    with _CollectionPaused():
         report = tally(merged, depth=depth)
     return report.replace(distributed=Distributed(len(storage), scheme, storage))
 
 
 def verify(
     obj: object,
-    expected: int | str | Mapping[str, int | str],
+    expected: int | float | str | Mapping[str, int | float | str],
     *,
     tolerance: int | str | None = None,
     depth: int | None = None,
@@ -149,27 +156,38 @@ def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:
     return parse_limits([f"{name.replace('_', '-')}={value}" for name, value in limits.items()])
 
 
-@contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
+class _CollectionPaused:
     """Pause Python's cyclic garbage collector while records are built, and file them as old when done.
 
     A count allocates a few objects per tensor and module and frees none of them until it returns, so every
     collection in between traverses a growing heap for nothing: at 200,000 modules collections doubled the time
     of a count (benchmarks/bench_modules.py). Re-enabling the collector would then traverse all of them once
-    more at the next allocation; instead, when nobody uses ``gc.freeze()``, a freeze/unfreeze pair moves the
-    objects tracked so far into the oldest generation without traversing them. Reference counting frees them
-    as usual, and a full collection still looks at them like at any long-lived object.
+    more at the next allocation; instead a ``gc.freeze()``/``gc.unfreeze()`` pair moves the objects tracked so far
+    into the oldest generation without traversing them. Reference counting frees them as usual, and a full
+    collection still looks at them like at any long-lived object.
+
+    That pair would also unfreeze objects the process froze itself (a preforking server's ``gc.freeze()``), so it
+    is skipped in a process with a frozen heap. Telling whether there is one walks the whole frozen heap
+    (``gc.get_freeze_count()``: 70 ms in a server that preloaded torch), so it is asked until the answer is yes,
+    which is remembered for the life of the process. A process that runs with the collector off is left alone.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
+
+    frozen_heap = False  # set once a count has seen objects in the permanent generation
+
+    def __enter__(self) -> None:
+        self.enabled = gc.isenabled()
+        if self.enabled:
+            gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.enabled:
+            return
+        if not _CollectionPaused.frozen_heap:
+            _CollectionPaused.frozen_heap = gc.get_freeze_count() > 0
+        if not _CollectionPaused.frozen_heap:
             gc.freeze()
             gc.unfreeze()
-        if enabled:
-            gc.enable()
+        gc.enable()
 
 
 def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple[str, ...]]:
@@ -180,7 +198,10 @@ def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple
         return _build(obj, device)
     if _module.is_module(obj):
         return obj, None, ()  # type: ignore[return-value]  # is_module checked it without importing torch
-    raise TypeError(f"count() takes a torch.nn.Module or a TARGET string, not {type(obj).__name__}")
+    raise TypeError(
+        f"count() takes a torch.nn.Module, a mapping of names to tensors, a TARGET string or a path, not "
+        f"{type(obj).__name__}"
+    )
 
 
 def _build(text: str, device: str) -> tuple[torch.nn.Module, str, tuple[str, ...]]:

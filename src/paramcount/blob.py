@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, Protocol
 
+from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import FormatError, TargetError, quote
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class BytesBlob(Blob):
         return self._data[offset : offset + length]
 
 
-class Folder(Protocol):
+class Folder:
     """The files beside a target, opened by name: the shards of an index, a DCP checkpoint's data files.
 
     Attributes:
@@ -128,11 +128,11 @@ class Folder(Protocol):
 
     def names(self) -> tuple[str, ...]:
         """The names of the entries directly inside, sorted."""
-        ...
+        raise NotImplementedError
 
     def is_file(self, relative: str) -> bool:
         """Whether ``relative`` names a regular file in the folder (after links)."""
-        ...
+        raise NotImplementedError
 
     def open(self, relative: str) -> Blob:
         """The file ``relative`` names, which must lie inside the folder.
@@ -141,10 +141,10 @@ class Folder(Protocol):
             FormatError: the name leads outside the folder (rule ``folder-path``).
             TargetError: the file is missing or unreadable.
         """
-        ...
+        raise NotImplementedError
 
 
-class LocalFolder:
+class LocalFolder(Folder):
     """A folder on disk; every name it opens must stay inside it after symlinks are resolved.
 
     >>> LocalFolder("/models/gpt2").path("model.safetensors")
@@ -167,7 +167,14 @@ class LocalFolder:
             ) from None
 
     def is_file(self, relative: str) -> bool:
-        return os.path.isfile(self.path(relative))
+        try:
+            return stat.S_ISREG(os.stat(self.path(relative)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as e:  # a folder that can be listed but not entered, a link loop
+            raise TargetError(
+                f"cannot read {quote(relative)} in it ({e.strerror})", target=self.name, fix="check its permissions"
+            ) from None
 
     def open(self, relative: str) -> Blob:
         path = self.path(relative)

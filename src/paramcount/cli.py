@@ -1,18 +1,21 @@
 """The ``paramcount`` command: parse arguments, call one library function, render, and be the error boundary.
 
 Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 unreadable or malformed target, 4 unsafe target.
-Errors print one line on stderr; ``PARAMCOUNT_DEBUG=1`` shows the traceback instead.
+Errors print one line on stderr; ``PARAMCOUNT_DEBUG=1`` shows the traceback instead. The report's warnings go to
+stderr too, one ``paramcount: warning:`` line each (the JSON and Markdown documents also carry them).
+
+The arguments are parsed here rather than by :mod:`argparse`: option names must be spelled out (no abbreviations),
+an option given twice is refused rather than silently overridden, and a run on a checkpoint file does not pay for
+argparse's imports (gettext, locale, shutil: about 5 ms of a 50 ms run).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn
 
 from paramcount import __version__
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import ParamcountError, UsageError
 from paramcount.limits import LIMITS
 from paramcount.render import FORMATS
@@ -21,130 +24,301 @@ from paramcount.sources import looks_like_spec
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from paramcount.limits import Limits
+    from paramcount.report import Report
+
 __all__ = ["main"]
 
-_TARGET_HELP = (
-    "the model: 'package.module:callable(args)' or 'package.module:attribute', "
-    "e.g. 'torch.nn:Linear(784, 10)' or 'transformers:GPT2LMHeadModel(transformers:GPT2Config())'"
-)
+_PROG = "paramcount"
 # Text formats are read by people and default to a shallow tree; machine formats default to every module.
 _DEFAULT_DEPTH = {"table": 2, "markdown": 2, "json": None, "csv": None}
+# Formats whose document carries the warnings itself; for the others they appear on stderr only.
+_DOCUMENTS = ("json", "markdown")
+
+_TARGETS = """\
+TARGET is one of:
+  a checkpoint file     model.safetensors, pytorch_model.bin, model.pt, old.pt (pre-1.6), llama.Q4_K_M.gguf
+  an index              model.safetensors.index.json, pytorch_model.bin.index.json
+  a model folder        ./Llama-2-7b-hf/ (its index or weights, with config.json), a DCP checkpoint folder
+  a model in code       'package.module:callable(args)' or 'package.module:attribute', built on the meta device
+Files are read from their headers, inertly: torch is not imported and no pickle code runs."""
+
+_EXIT_CODES = """\
+exit codes:
+  0  ok
+  1  verification failed (every mismatch listed)
+  2  usage error: a bad option, expected count or tolerance
+  3  the target cannot be read: missing, malformed, not a checkpoint, or its model cannot be built
+  4  unsafe: loading the file would run code (nothing in it was run)"""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2 through the error boundary."""
+def _help(command: str | None) -> str:
+    """The help text of a command (``None``: of the program), built only when asked for."""
+    import textwrap
 
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message, fix=f"see '{self.prog} --help'")
-
-
-def _depth(text: str) -> int | str:
-    if text == "all":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a depth >= 0 or 'all', got {text!r}")
-    return value
-
-
-def _parser() -> _Parser:
-    parser = _Parser(prog="paramcount", description="Count and verify the parameters of PyTorch models, exactly.")
-    parser.add_argument("--version", action="version", version=f"paramcount {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
-
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
-        sub.add_argument(
-            "--depth",
-            type=_depth,
-            default=None,
-            help="module tree depth: a number or 'all' (default: 2 for table and markdown, all for json and csv)",
-        )
-        sub.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-        sub.add_argument(
-            "--limit",
-            action="append",
-            default=[],
-            metavar="NAME=N",
-            help="raise (or lower) a file-reading limit, e.g. --limit pickle-bytes=1GiB; repeatable; "
-            f"names: {', '.join(LIMITS)}",
-        )
-        sub.add_argument(
-            "--device",
-            default="meta",
-            help="device to build TARGET on: 'meta' (default, no memory) or 'cpu' for constructors that need data",
-        )
-
-    count = commands.add_parser("count", help="count parameters and print a report")
-    common(count)
-    verify = commands.add_parser("verify", help="count parameters and exit 1 unless they match the expectation")
-    common(verify)
-    verify.add_argument("--expect", metavar="N", help="expected total parameters: 7850, 7,850, 124.4M, 6.74B, 1.2e9")
-    verify.add_argument("--expect-trainable", metavar="N", help="expected trainable parameters")
-    verify.add_argument("--expect-frozen", metavar="N", help="expected frozen parameters")
-    verify.add_argument("--expect-buffers", metavar="N", help="expected buffer elements")
-    verify.add_argument(
-        "--tolerance",
-        metavar="T",
-        help="allowed difference: a count (1000, 1K) or a percentage (0.5%%); "
-        "default: the precision the expectation is written with (124.4M means \u00b150,000)",
+    names = textwrap.fill(
+        ", ".join(LIMITS), width=100, initial_indent=" " * 21, subsequent_indent=" " * 21, break_on_hyphens=False
     )
-    return parser
+    texts = {
+        None: f"""\
+usage: {_PROG} count TARGET [options]
+       {_PROG} verify TARGET --expect N [options]
+       {_PROG} --version
 
+Count and verify the parameters of PyTorch models, exactly.
 
-def _run(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    depth = _DEFAULT_DEPTH[args.format] if args.depth is None else None if args.depth == "all" else args.depth
+commands:
+  count   count parameters and print a report
+  verify  count parameters and exit 1 unless they match the expectation
 
-    import paramcount
-    from paramcount.limits import parse_limits
-    from paramcount.numbers import exact
-    from paramcount.render import render
+{_TARGETS}
 
-    limits = parse_limits(args.limit)  # an unknown name or a bad value is a usage error before anything is read
-    if looks_like_spec(args.target.strip()) and os.environ.get("PARAMCOUNT_DEBUG") != "1":
-        from paramcount.sources.spec import preflight
+Run '{_PROG} count --help' or '{_PROG} verify --help' for the options.
 
-        preflight(args.target.strip())  # a misspelt package fails before torch is imported
-        _quiet_libraries()  # only where a model is built: reading a file imports neither torch nor logging
+{_EXIT_CODES}
+""",
+        "count": f"""\
+usage: {_PROG} count TARGET [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
 
-    if args.command == "count":
-        report = paramcount.count(args.target, depth=depth, device=args.device, limits=limits)
-        _write(render(report, args.format))
-        return 0
+Count the parameters of TARGET and print a report.
 
-    expected = {
-        name: value
-        for name, value in (
-            ("total", args.expect),
-            ("trainable", args.expect_trainable),
-            ("frozen", args.expect_frozen),
-            ("buffers", args.expect_buffers),
-        )
-        if value is not None
+{_TARGETS}
+
+options:
+  --depth N|all      module tree depth (default: 2 for table and markdown, all for json and csv)
+  --format FORMAT    {" | ".join(FORMATS)} (default: table)
+  --device DEVICE    device to build a model from code on: meta (default, no memory) or cpu
+  --limit NAME=N     raise or lower a file-reading limit, e.g. --limit pickle-bytes=1GiB (repeatable); NAME is
+                     one of:
+{names}
+  -h, --help         show this help
+
+examples:
+  {_PROG} count model.safetensors
+  {_PROG} count ./Llama-2-7b-hf/ --format json
+  {_PROG} count 'torch.nn:Linear(784, 10)'
+  {_PROG} count 'transformers:GPT2LMHeadModel(transformers:GPT2Config())' --depth 1
+
+A model named in code is imported and built as 'python -m' would: the current folder is on the import path.
+
+{_EXIT_CODES}
+""",
+        "verify": f"""\
+usage: {_PROG} verify TARGET --expect N [--expect-trainable N] [--expect-frozen N] [--expect-buffers N]
+                         [--tolerance T] [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
+
+Count the parameters of TARGET and exit 1 unless every expected figure matches.
+
+{_TARGETS}
+
+options:
+  --expect N            expected total parameters: 7850, 7,850, 124.4M, 6.74B, 1.2e9
+  --expect-trainable N  expected trainable parameters
+  --expect-frozen N     expected frozen parameters
+  --expect-buffers N    expected buffer elements
+  --tolerance T         allowed difference: a count (1000, 1K) or a percentage (0.5%); default: the precision the
+                        expectation is written with (124.4M means +-50,000; a whole number is exact)
+  --depth, --format, --device, --limit   as for count
+  -h, --help            show this help
+
+examples:
+  {_PROG} verify model.safetensors --expect 124,439,808
+  {_PROG} verify 'torch.nn:Linear(784, 10)' --expect 7.85K --expect-trainable 7850
+
+{_EXIT_CODES}
+""",
     }
-    if not expected:
+    return texts[command]
+
+
+class _Option(NamedTuple):
+    """A ``--name VALUE`` option: the field it sets, and whether it may be given more than once."""
+
+    field: str
+    repeatable: bool = False
+
+
+_COMMON = {
+    "--depth": _Option("depth"),
+    "--format": _Option("format"),
+    "--device": _Option("device"),
+    "--limit": _Option("limit", repeatable=True),
+}
+_OPTIONS = {
+    "count": _COMMON,
+    "verify": {
+        **_COMMON,
+        "--expect": _Option("total"),
+        "--expect-trainable": _Option("trainable"),
+        "--expect-frozen": _Option("frozen"),
+        "--expect-buffers": _Option("buffers"),
+        "--tolerance": _Option("tolerance"),
+    },
+}
+
+
+class _Arguments(NamedTuple):
+    command: str
+    target: str
+    values: dict[str, str]
+    limits: list[str]
+
+
+class _HelpShown(Exception):  # noqa: N818 -- not an error: --help or --version was answered
+    """Raised after printing help or the version: the run ends with exit code 0."""
+
+
+def _usage(problem: str, command: str | None = None) -> UsageError:
+    where = f"{_PROG} {command} --help" if command else f"{_PROG} --help"
+    return UsageError(problem, fix=f"see '{where}'")
+
+
+def _parse(argv: Sequence[str]) -> _Arguments:
+    """The command, its TARGET and its option values, with every spelling and repetition checked."""
+    args = list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        if not args:
+            raise _usage("name a command: count or verify")
+        sys.stdout.write(_help(None))
+        raise _HelpShown
+    if args[0] == "--version":
+        sys.stdout.write(f"{_PROG} {__version__}\n")
+        raise _HelpShown
+    command, rest = args[0], args[1:]
+    if command not in _OPTIONS:
+        raise _usage(f"unknown command {command!r}; the commands are count and verify")
+    options = _OPTIONS[command]
+    values: dict[str, str] = {}
+    limits: list[str] = []
+    targets: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        i += 1
+        if arg == "--":
+            targets.extend(rest[i:])
+            break
+        if arg in ("-h", "--help"):
+            sys.stdout.write(_help(command))
+            raise _HelpShown
+        if not arg.startswith("-") or arg == "-":
+            targets.append(arg)
+            continue
+        name, equals, value = arg.partition("=")
+        option = options.get(name)
+        if option is None or not name.startswith("--"):
+            close = [known for known in options if known.startswith(name)] if name.startswith("--") else []
+            hint = f" (did you mean {' or '.join(close)}? options are spelled out in full)" if close else ""
+            raise _usage(f"unknown option {name!r} for {command}{hint}", command)
+        if not equals:
+            if i >= len(rest):
+                raise _usage(f"{name} needs a value", command)
+            value = rest[i]
+            i += 1
+        if option.repeatable:
+            limits.append(value)
+        elif option.field in values:
+            raise _usage(f"{name} is given twice ({values[option.field]!r} and {value!r}); give it once", command)
+        else:
+            values[option.field] = value
+    if not targets:
+        raise _usage(f"{command} needs a TARGET: a checkpoint file, a model folder or 'module:callable(args)'", command)
+    if len(targets) > 1:
+        raise _usage(f"{command} takes one TARGET, got {len(targets)}: {', '.join(map(repr, targets[:3]))}", command)
+    return _Arguments(command, targets[0], values, limits)
+
+
+def _depth(text: str | None, format: str, command: str) -> int | None:
+    if text is None:
+        return _DEFAULT_DEPTH[format]
+    if text == "all":
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise _usage(f"--depth must be a number >= 0 or 'all', not {text!r}", command)
+    return int(text)
+
+
+def _run(argv: Sequence[str]) -> int:
+    args = _parse(argv)
+    values = args.values
+    format = values.get("format", "table")
+    if format not in FORMATS:
+        raise _usage(f"--format must be one of {', '.join(FORMATS)}, not {format!r}", args.command)
+    depth = _depth(values.get("depth"), format, args.command)
+    device = values.get("device", "meta")
+    expected: dict[str, int | str] = {
+        figure: values[figure] for figure in ("total", "trainable", "frozen", "buffers") if figure in values
+    }
+    if args.command == "verify" and not expected:
         raise UsageError(
             "verify needs an expectation",
             fix="add --expect N (or --expect-trainable, --expect-frozen, --expect-buffers)",
         )
-    tolerance = args.tolerance
-    if tolerance is not None and tolerance.strip().lstrip("0123456789_").strip() == "":
-        tolerance = int(tolerance.replace("_", ""))
-    report = paramcount.verify(
-        args.target, expected, tolerance=tolerance, depth=depth, device=args.device, limits=limits
-    )
-    if args.format == "table":
-        checked = ", ".join(f"{name} {value}" for name, value in expected.items())
-        total = report.parameters.total
-        shown = "unknown" if total is None else exact(total)
-        _write(f"ok: {report.target}: {shown} parameters (expected {checked})\n")
+
+    from paramcount.limits import parse_limits
+
+    limits = parse_limits(args.limits)  # an unknown name or a bad value is a usage error before anything is read
+    target = args.target
+    if looks_like_spec(target.strip()):
+        from paramcount.sources.spec import preflight
+
+        _import_path()
+        preflight(target.strip())  # a misspelt package fails before torch is imported
+        if os.environ.get("PARAMCOUNT_DEBUG") != "1":
+            with _Quiet():
+                return _answer(args, target=target, depth=depth, device=device, limits=limits, expected=expected)
+    return _answer(args, target=target, depth=depth, device=device, limits=limits, expected=expected)
+
+
+def _answer(
+    args: _Arguments,
+    *,
+    target: str,
+    depth: int | None,
+    device: str,
+    limits: Limits,
+    expected: dict[str, int | str],
+) -> int:
+    """Count or verify, print the answer, and the warnings on stderr."""
+    import paramcount
+
+    values = args.values
+    format = values.get("format", "table")
+    if args.command == "count":
+        report = paramcount.count(target, depth=depth, device=device, limits=limits)
+        _write(_render(report, format))
     else:
-        _write(render(report, args.format))
+        report = paramcount.verify(
+            target, expected, tolerance=values.get("tolerance"), depth=depth, device=device, limits=limits
+        )
+        if format == "table":
+            from paramcount.numbers import exact
+
+            checked = ", ".join(f"{name} {value}" for name, value in expected.items())
+            total = report.parameters.total
+            shown = "unknown" if total is None else exact(total)
+            _write(f"ok: {report.target}: {shown} parameters (expected {checked})\n")
+        else:
+            _write(_render(report, format))
+    for warning in report.warnings:
+        sys.stderr.write(f"{_PROG}: warning: {warning}\n")
     return 0
+
+
+def _render(report: Report, format: str) -> str:
+    from paramcount.render import render
+
+    if format not in _DOCUMENTS:
+        report = report.replace(warnings=())  # on stderr instead
+    return render(report, format)
+
+
+def _import_path() -> None:
+    """Put the current folder first on the import path, as ``python -m`` does, so that ``mymodel:Net()`` imports
+    ``mymodel.py`` from where the command runs (a console script's path starts with its own folder instead)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def _write(text: str) -> None:
@@ -158,24 +332,52 @@ def _write(text: str) -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _quiet_libraries() -> None:
-    """Keep libraries' import-time log lines (torch, torchao, transformers) off the terminal; errors still show.
+class _Quiet:
+    """Keep libraries' chatter (torch, torchao, transformers log lines and Python warnings) off the terminal while
+    a model is built and counted; put the process back as it was afterwards.
 
-    A model built from a TARGET imports whatever the user's code imports; their WARNING-level chatter ("Failed to
-    load ... .so", deprecation notices) is not the answer the user asked for. Only the command line does this; the
-    Python API leaves logging alone. ``PARAMCOUNT_DEBUG=1`` shows everything.
+    A model built from a TARGET imports whatever the user's code imports; their WARNING-level lines ("Failed to
+    load ... .so", "If you want to use BertForMaskedLM make sure config.is_decoder=False") and deprecation warnings
+    are not the answer the user asked for. Errors still show. Only the command line does this; the Python API
+    leaves logging and warnings alone. ``PARAMCOUNT_DEBUG=1`` shows everything.
     """
-    import logging
 
-    with contextlib.suppress(ImportError):
-        import torch  # noqa: F401 -- torch configures its loggers on import; set their levels after that
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setLevel(logging.ERROR)
-        root.addHandler(handler)
-    for name in ("torch", "torchao", "transformers", "bitsandbytes"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _LOGGERS = ("torch", "torchao", "transformers", "bitsandbytes")
+    # transformers sets its own logger's level from this variable when it is first imported.
+    _VARIABLE = "TRANSFORMERS_VERBOSITY"
+
+    def __enter__(self) -> None:
+        import contextlib
+        import logging
+        import warnings
+
+        self.variable = os.environ.get(self._VARIABLE)
+        os.environ.setdefault(self._VARIABLE, "error")
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        warnings.simplefilter("ignore")
+        with contextlib.suppress(ImportError):
+            import torch  # noqa: F401 -- torch configures its loggers on import; set their levels after that
+        self.levels = {name: logging.getLogger(name).level for name in self._LOGGERS}
+        for name in self._LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        root = logging.getLogger()
+        self.handler: logging.Handler | None = None
+        if not root.handlers:  # Python's last-resort handler prints WARNING and up: only errors get through
+            self.handler = logging.StreamHandler()
+            self.handler.setLevel(logging.ERROR)
+            root.addHandler(self.handler)
+
+    def __exit__(self, *exc_info: object) -> None:
+        import logging
+
+        if self.variable is None:
+            os.environ.pop(self._VARIABLE, None)
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)
+        if self.handler is not None:
+            logging.getLogger().removeHandler(self.handler)
+        self.warnings.__exit__(None, None, None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,12 +387,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name; ``None`` reads ``sys.argv``.
     """
     try:
-        return _run(argv)
+        return _run(sys.argv[1:] if argv is None else argv)
+    except _HelpShown:
+        return 0
     except ParamcountError as e:
         if os.environ.get("PARAMCOUNT_DEBUG") == "1":
             raise
-        print(f"paramcount: error: {e}", file=sys.stderr)
+        sys.stderr.write(f"{_PROG}: error: {e}\n")
         return e.exit_code
     except KeyboardInterrupt:
-        print("paramcount: interrupted", file=sys.stderr)
+        sys.stderr.write(f"{_PROG}: interrupted\n")
         return 130

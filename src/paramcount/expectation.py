@@ -20,16 +20,14 @@ in the last digit shown), ``"124.4M"`` means 124,400,000 +/- 50,000. A whole num
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import UsageError, VerificationError
 from paramcount.numbers import exact
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from paramcount.report import Report
 
 __all__ = [
@@ -55,8 +53,7 @@ _PERCENT = re.compile(r"^(?P<value>\d+(?:\.\d+)?|\.\d+)\s*%$")
 FIGURES = ("total", "trainable", "frozen", "buffers")
 
 
-@dataclass(frozen=True, slots=True)
-class Expected:
+class Expected(NamedTuple):
     """An expected count and the slack its printed precision allows.
 
     Attributes:
@@ -89,26 +86,46 @@ def _parse_number(text: str, what: str) -> tuple[Decimal, Decimal]:
     return value, slack
 
 
-def parse_expected(expected: int | str) -> Expected:
+def parse_expected(expected: int | float | str) -> Expected:
     """Read an expected count.
 
     Args:
-        expected: an int, or a string such as ``"7850"``, ``"7,850"``, ``"124.4M"``, ``"6.74B"``, ``"1.2e9"``.
+        expected: an int, a float holding a whole number (exact: ``1.2e9`` means 1,200,000,000 +- 0; write
+            ``"1.2e9"`` for its printed precision), or a string such as ``"7850"``, ``"7,850"``, ``"124.4M"``,
+            ``"6.74B"``, ``"1.2e9"``.
 
     Returns:
         The expectation, with the slack implied by its printed precision.
 
     Raises:
-        UsageError: the value is negative, not a count, or a bool.
+        UsageError: the value is negative, not a whole number of parameters, not a count, or a bool.
+
+    >>> parse_expected("202048.5")
+    Traceback (most recent call last):
+    ...
+    paramcount.errors.UsageError: the expected count '202048.5' is not a whole number of parameters; ...
     """
-    if isinstance(expected, bool) or not isinstance(expected, (int, str)):
+    if isinstance(expected, bool) or not isinstance(expected, (int, float, str)):
         raise UsageError(f"an expected count must be an int or a string, not {type(expected).__name__}")
+    if isinstance(expected, float):
+        if not expected.is_integer():
+            raise _fractional(repr(expected))
+        expected = int(expected)
     if isinstance(expected, int):
         if expected < 0:
             raise UsageError(f"an expected count cannot be negative (got {expected})")
         return Expected(text=str(expected), value=Decimal(expected), slack=Decimal(0))
     value, slack = _parse_number(expected, "expected count")
+    if value != value.to_integral_value():
+        raise _fractional(expected.strip())
     return Expected(text=expected.strip(), value=value, slack=slack)
+
+
+def _fractional(text: str) -> UsageError:
+    return UsageError(
+        f"the expected count {text!r} is not a whole number of parameters",
+        fix="write a whole number of parameters (7850), or a rounded count with a suffix (124.4M)",
+    )
 
 
 def parse_tolerance(tolerance: int | str, expected: Expected) -> Decimal:
@@ -172,8 +189,7 @@ def _compare(actual: int | None, expected: Expected, slack: Decimal) -> str | No
     return f"{exact(actual)}, expected {shown}{within} (off by {off})"
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
+class Expectation(NamedTuple):
     """One figure to check: its name (``"total"``, ...), the expected value and the allowed difference."""
 
     figure: str
@@ -182,7 +198,7 @@ class Expectation:
 
 
 def parse_expectations(
-    expected: int | str | Mapping[str, int | str], tolerance: int | str | None = None
+    expected: int | float | str | Mapping[str, int | float | str], tolerance: int | str | None = None
 ) -> tuple[Expectation, ...]:
     """Read every expectation up front, so that a typo fails before any model is built.
 
@@ -194,7 +210,7 @@ def parse_expectations(
     Raises:
         UsageError: an expectation or the tolerance cannot be read, or names an unknown figure.
     """
-    wanted = {"total": expected} if isinstance(expected, (int, str)) else dict(expected)
+    wanted = dict(expected) if isinstance(expected, Mapping) else {"total": expected}
     unknown = sorted(set(wanted) - set(FIGURES))
     if unknown or not wanted:
         raise UsageError(

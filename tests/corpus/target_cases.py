@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from tests.corpus import Case
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -31,6 +32,19 @@ def _unreadable(folder: Path) -> str:
     path.write_bytes(b"\x08" + bytes(7) + b"{}      ")
     path.chmod(0)
     return str(path)
+
+
+def _unreadable_folder(mode: int) -> Callable[[Path], str]:
+    """A model folder that cannot be listed (0o000) or can be listed but not entered (0o600)."""
+
+    def build(folder: Path) -> str:
+        model = folder / "model"
+        model.mkdir()
+        (model / "model.safetensors").write_bytes(b"\x08" + bytes(7) + b"{}      ")
+        model.chmod(mode)
+        return str(model)
+
+    return build
 
 
 def _empty_file(folder: Path) -> str:
@@ -74,6 +88,9 @@ def cases() -> list[Case]:
         Case("target-dev-zero", "target", lambda folder: "/dev/zero", 3),
         Case("target-dev-null", "target", lambda folder: "/dev/null", 3),
         Case("target-unreadable-file", "target", _unreadable, 3, unprivileged=True),
+        Case("target-unlistable-folder", "target", _unreadable_folder(0o000), 3, unprivileged=True),
+        Case("target-unenterable-folder", "target", _unreadable_folder(0o600), 3, unprivileged=True),
+        Case("target-dotted-call-not-a-spec", "target", lambda folder: "torch.nn.Linear(2, 2)", 3),
         Case("target-empty-file", "target", _empty_file, 3),
         Case("target-symlink-loop", "target", _symlink_loop, 3),
         Case("target-dangling-symlink", "target", _dangling, 3),

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import TYPE_CHECKING, Any, NamedTuple
+import stat
 
 from paramcount import quant
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.blob import LocalFile, LocalFolder, confined
 from paramcount.classify import tie_output_head
 from paramcount.errors import FormatError, TargetError, quote
@@ -26,6 +27,7 @@ from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from paramcount.blob import Blob, Folder
     from paramcount.formats import FileRead
@@ -57,14 +59,17 @@ def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
         UnsafeTargetError: a pickle in it would run code if loaded.
     """
     try:
-        is_dir = os.path.isdir(target)
-        exists = is_dir or os.path.lexists(target)
-    except (OSError, ValueError) as e:  # a name the OS refuses (embedded NUL, too long)
+        info = os.stat(target)
+    except FileNotFoundError:
+        if os.path.lexists(target):
+            raise TargetError("is a link to nothing", target=target, fix="check where the link points") from None
+        raise TargetError("no such file or folder", target=target, fix=_missing_hint(target)) from None
+    except OSError as e:  # permission to the folders above it, a link loop, a name too long
+        raise TargetError(f"cannot be reached ({e.strerror})", target=target, fix="check the path") from None
+    except ValueError as e:  # an embedded NUL
         raise TargetError(f"is not a usable path ({e})", target=target, fix="check the path") from None
-    if is_dir:
+    if stat.S_ISDIR(info.st_mode):
         return _folder(LocalFolder(target), target, limits)
-    if not exists:
-        raise TargetError("no such file or folder", target=target, fix="check the path")
     # The file the user named is read wherever it links to; the files beside it must stay in its folder.
     folder = LocalFolder(os.path.dirname(target) or ".")
     shard = _Shard(os.path.basename(target), lambda: LocalFile(target), folder)
@@ -84,6 +89,16 @@ def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
             )
         )
     return inventory
+
+
+def _missing_hint(target: str) -> str:
+    """How to fix a path that does not exist; for ``torch.nn.Linear(2, 2)``, the model spec it was meant to be."""
+    head, paren, rest = target.strip().partition("(")
+    parts = head.strip().split(".")
+    if paren and len(parts) >= 2 and all(part.isidentifier() for part in parts):
+        spec = f"{'.'.join(parts[:-1])}:{parts[-1]}({rest}"
+        return f"to name a model in code, separate its module with a colon: {spec!r}"
+    return "check the path"
 
 
 def _folder(folder: LocalFolder, target: str, limits: Limits) -> Inventory:

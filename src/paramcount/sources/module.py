@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
 
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import ParamcountError, TargetError
 from paramcount.records import Inventory, Kind, ModuleRecord, Note, Role, TensorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
+    from typing import Any
 
     import torch
 
@@ -33,6 +35,72 @@ def is_module(obj: object) -> bool:
     """Whether ``obj`` is a ``torch.nn.Module``, without importing torch when the caller has not."""
     torch_nn = sys.modules.get("torch.nn")
     return torch_nn is not None and isinstance(obj, torch_nn.Module)
+
+
+def is_tensor_mapping(obj: object) -> bool:
+    """Whether ``obj`` is a mapping (a state dict, a loaded checkpoint), without importing torch."""
+    return isinstance(obj, Mapping) and "torch" in sys.modules
+
+
+def mapping_inventory(state: Mapping[Any, Any], *, target: str | None = None) -> Inventory:
+    """Records for every tensor in a state dict, or in nested mappings and sequences of them.
+
+    A state dict knows no modules, parameters or buffers: like a checkpoint file's, its tensors are sorted by the
+    name rules (:func:`paramcount.classify.role`), top-level sections of a training checkpoint (optimizer, EMA,
+    scheduler) are excluded, and tensors that share a view of one storage (tied weights, ``state_dict()`` of a
+    tied model) count once. A ``Parameter`` keeps its ``requires_grad``; a plain tensor's trainability is unknown.
+    Values that are not tensors are skipped.
+
+    Raises:
+        TargetError: the mapping holds no tensor at all.
+    """
+    import torch
+
+    from paramcount.classify import role, section
+
+    name = target or f"<{type(state).__name__} of tensors>"
+    found = _Found()
+    describe = _describer((), found)
+    records: list[TensorRecord] = []
+    pending: list[tuple[Any, str, Role | None]] = [(state, "", None)]
+    seen: set[int] = set()
+    while pending:
+        value, path, within = pending.pop()
+        if isinstance(value, torch.Tensor):
+            parameter = isinstance(value, torch.nn.Parameter)
+            kind, why = (Kind.PARAMETER, None) if parameter else role(path, tuple(value.shape))
+            if within is not None:
+                kind, why = Kind.TENSOR, within
+            record = describe(
+                path, path.rpartition(".")[0], kind, value, value.requires_grad if parameter else None, None
+            )
+            if why is not None:
+                record = record._replace(notes=(why, *record.notes), persistent=True if kind is Kind.BUFFER else None)
+            records.append(record)
+            continue
+        if id(value) in seen:
+            continue
+        if isinstance(value, Mapping):
+            seen.add(id(value))
+            children = [
+                (item, f"{path}.{key}" if path else str(key), within or (section(str(key)) if not path else None))
+                for key, item in value.items()
+            ]
+        elif isinstance(value, (list, tuple)):
+            seen.add(id(value))
+            children = [(item, f"{path}.{i}" if path else str(i), within) for i, item in enumerate(value)]
+        else:
+            continue
+        pending.extend(reversed(children))
+    if not records:
+        raise TargetError("holds no tensors", target=name, fix="pass a state_dict() or a mapping of names to tensors")
+    records.extend(found.auxiliaries)
+    return Inventory(
+        target=name,
+        tensors=tuple(records),
+        format="state-dict",
+        quantization=", ".join(sorted(found.schemes)) or None,
+    )
 
 
 def unwrap(model: torch.nn.Module) -> tuple[torch.nn.Module, tuple[str, ...]]:

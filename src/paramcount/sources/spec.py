@@ -20,10 +20,11 @@ from __future__ import annotations
 import ast
 import importlib
 import io
+import os
 import sys
 import tokenize
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from paramcount.errors import TargetError, UsageError
 from paramcount.sources import looks_like_spec
@@ -72,9 +73,15 @@ def parse(text: str) -> Ref | Call:
     try:
         source = _replace_refs(text, refs)
         tree = ast.parse(source.strip(), mode="eval")
-    except (tokenize.TokenError, SyntaxError, IndentationError) as e:
+    except tokenize.TokenError:
         raise TargetError(
-            f"not a valid model spec ({_first_line(e)})",
+            "not a valid model spec: a bracket or a string is not closed",
+            target=text,
+            fix="write 'package.module:callable(args)' or 'package.module:attribute'",
+        ) from None
+    except SyntaxError as e:  # IndentationError too
+        raise TargetError(
+            f"not a valid model spec: {_restore(e.msg or 'invalid syntax', refs)}",
             target=text,
             fix="write 'package.module:callable(args)' or 'package.module:attribute'",
         ) from None
@@ -174,7 +181,7 @@ def _convert(node: ast.expr, refs: list[Ref], text: str) -> Any:
                 kwargs=tuple((k.arg, _convert(k.value, refs, text)) for k in node.keywords if k.arg is not None),
             )
     raise TargetError(
-        f"unsupported expression {ast.unparse(node)!r} in model spec",
+        f"unsupported expression {_restore(ast.unparse(node), refs)!r} in model spec",
         target=text,
         fix="use literals and 'package.module:callable(args)' calls only",
     )
@@ -186,6 +193,14 @@ class _Set(tuple[Any, ...]):
 
 class _Dict(tuple[tuple[Any, Any], ...]):
     """A dict literal, built as a dict only at call time."""
+
+
+def _restore(text: str, refs: list[Ref]) -> str:
+    """``text`` with every placeholder name put back as the ``module:attribute`` the user wrote."""
+    prefix, suffix = _PLACEHOLDER.split("{}")
+    for i in range(len(refs) - 1, -1, -1):  # longest numbers first: ref_10 before ref_1
+        text = text.replace(f"{prefix}{i}{suffix}", str(refs[i]))
+    return text
 
 
 def _placeholder(name: str, refs: list[Ref]) -> Ref | None:
@@ -244,8 +259,39 @@ def build(text: str, *, device: str = "meta") -> object:
         default_device = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as e:
         raise UsageError(f"invalid device {device!r} ({_first_line(e)})", fix="use 'meta' or 'cpu'") from None
-    with default_device:
+    with default_device, _ExitGuard():
         return _evaluate(node, text, device)
+
+
+class _ExitedError(BaseException):
+    """``os._exit(status)`` called by a TARGET's code while paramcount guards it."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.code = status
+
+
+class _ExitGuard:
+    """While a TARGET's code runs, ``os._exit`` raises instead of ending the process.
+
+    ``os._exit(0)`` would end ``paramcount verify`` with exit code 0, which a CI gate reads as success. A forked
+    child of the model's code still exits as it asks. An exit from C code (``exit()``) cannot be intercepted:
+    ``paramcount verify`` prints ``ok: ...`` on success, which a gate can check for as well.
+    """
+
+    def __enter__(self) -> None:
+        self.original = original = os._exit
+        parent = os.getpid()
+
+        def guarded(status: int) -> NoReturn:
+            if os.getpid() != parent:
+                original(status)
+            raise _ExitedError(status)
+
+        os._exit = guarded
+
+    def __exit__(self, *exc_info: object) -> None:
+        os._exit = self.original
 
 
 def _evaluate(node: Any, text: str, device: str) -> Any:
@@ -257,10 +303,15 @@ def _evaluate(node: Any, text: str, device: str) -> Any:
         kwargs = {k: _evaluate(v, text, device) for k, v in node.kwargs}
         try:
             return func(*args, **kwargs)
-        except Exception as e:
+        except KeyboardInterrupt:
+            raise
+        except (SystemExit, _ExitedError) as e:
+            raise _exited(f"calling {node.func}", e, text) from e
+        except BaseException as e:  # GeneratorExit too: a constructor that does not return has not built
             fix = "check the arguments"
-            if device == "meta":
-                fix += "; if the constructor needs real data, build it with --device cpu"
+            if device == "meta" and _about_meta(e):
+                fix = "the constructor needs real tensor data, which the meta device has none of: build it with "
+                fix += "--device cpu (device='cpu' in Python)"
             raise TargetError(
                 f"calling {node.func} failed: {type(e).__name__}: {_first_line(e)}", target=text, fix=fix
             ) from e
@@ -276,7 +327,11 @@ def _evaluate(node: Any, text: str, device: str) -> Any:
 def _resolve(ref: Ref, text: str) -> Any:
     try:
         obj = importlib.import_module(ref.module)
-    except Exception as e:
+    except KeyboardInterrupt:
+        raise
+    except (SystemExit, _ExitedError) as e:
+        raise _exited(f"importing {ref.module!r}", e, text) from e
+    except BaseException as e:
         raise TargetError(
             f"cannot import module {ref.module!r} ({type(e).__name__}: {_first_line(e)})",
             target=text,
@@ -292,6 +347,27 @@ def _resolve(ref: Ref, text: str) -> Any:
                 fix="check the spelling of the name after ':'",
             ) from None
     return obj
+
+
+def _exited(what: str, exit: SystemExit | _ExitedError, text: str) -> TargetError:
+    how = "os._exit" if isinstance(exit, _ExitedError) else "sys.exit"
+    return TargetError(
+        f"{what} tried to end the process ({how}({exit.code!r})) instead of returning a model",
+        target=text,
+        fix="name a callable that returns the model; nothing was counted",
+    )
+
+
+def _about_meta(error: BaseException) -> bool:
+    """Whether a failure (or one it was raised from) is about meta tensors having no data."""
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 8:
+        if "meta" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
 
 
 def _first_line(error: BaseException) -> str:
