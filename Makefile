@@ -1,21 +1,29 @@
 # One entry point for set-up, the demo, the tests and the benchmarks.
 # `make demo` and `make test` each create .venv on first use (Python >= 3.10 as `python3`, or PYTHON=...).
+# The demo installs only what it runs (paramcount, torch, transformers); the tests install the dev group.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 
 .PHONY: venv demo test lint typecheck unit bench fuzz clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e . --group dev
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[transformers]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	@echo '$$ paramcount count "torch.nn:Linear(784, 10)"'
 	@$(BIN)/paramcount count "torch.nn:Linear(784, 10)"
 	@echo
