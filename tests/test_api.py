@@ -71,7 +71,7 @@ def test_expected_counts_must_be_whole() -> None:
 
 FREEZE = """
 import gc, torch, paramcount
-from paramcount._api import _CollectionPaused
+from paramcount._gc import _Paused
 model = torch.nn.Sequential(*(torch.nn.Linear(4, 4) for _ in range(50)))
 frozen_before = gc.get_freeze_count()
 {setup}
@@ -81,7 +81,7 @@ for _ in range(3):
 # still frozen (objects freed meanwhile leave the count): an unfreeze would have emptied it
 assert gc.get_freeze_count() >= 0.99 * frozen, (frozen, gc.get_freeze_count())
 assert gc.isenabled() == {enabled}
-print(frozen, _CollectionPaused.frozen_heap)
+print(frozen, _Paused.frozen_heap)
 """
 
 

@@ -117,3 +117,21 @@ def test_no_unpickling_or_evaluation_anywhere_in_the_package() -> None:
                 if (owner, func.attr) in forbidden_attributes or func.attr == "Unpickler":
                     found.append(f"{path.name}:{node.lineno} {owner}.{func.attr}")
     assert found == []
+
+
+def test_a_count_of_a_file_imports_no_stdlib_module_it_does_not_need(tmp_path: Path) -> None:
+    """What makes the CLI on a file fast (issue #9: typing, argparse's gettext/locale/shutil, pathlib, ... cost a
+    quarter of a 70B header count); benchmarks/bench_files.py times it, this pins it."""
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"\x08" + bytes(7) + b"{}      ")
+    unneeded = ("typing", "argparse", "gettext", "locale", "shutil", "pathlib", "dataclasses", "decimal", "contextlib")
+    code = (
+        "import sys, io\n"
+        "from paramcount.cli import main\n"
+        "sys.stdout = io.StringIO()\n"
+        f"assert main(['count', {str(model)!r}, '--format', 'json']) == 0\n"
+        "sys.stdout = sys.__stdout__\n"
+        f"print(' '.join(m for m in {unneeded!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == []

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import os
 
+from paramcount._gc import collection_paused
 from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, UsageError
 from paramcount.sources import looks_like_spec
@@ -69,15 +69,15 @@ def count(
     if isinstance(obj, os.PathLike) or (isinstance(obj, str) and not looks_like_spec(obj.strip())):
         from paramcount.sources import files
 
-        with _CollectionPaused():
+        with collection_paused():
             return tally(files.inventory(os.fspath(obj), _limits(limits)), depth=depth)
     from paramcount.sources import module as _module
 
     if _module.is_tensor_mapping(obj):
-        with _CollectionPaused():
+        with collection_paused():
             return tally(_module.mapping_inventory(obj), depth=depth)  # type: ignore[arg-type]
     model, target, notes = _model(obj, device)
-    with _CollectionPaused():
+    with collection_paused():
         found = _module.inventory(model, target=target)
         found = found._replace(notes=notes + found.notes)
         if group is None and not distributed:
@@ -86,7 +86,7 @@ def count(
     from paramcount.sources.distributed import gather
 
     merged, storage, scheme = gather(found, group, tied=_ties_embeddings(model))
-    with _CollectionPaused():
+    with collection_paused():
         report = tally(merged, depth=depth)
     return report.replace(distributed=Distributed(len(storage), scheme, storage))
 
@@ -154,40 +154,6 @@ def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:
     if limits is None or isinstance(limits, Limits):
         return limits or DEFAULT
     return parse_limits([f"{name.replace('_', '-')}={value}" for name, value in limits.items()])
-
-
-class _CollectionPaused:
-    """Pause Python's cyclic garbage collector while records are built, and file them as old when done.
-
-    A count allocates a few objects per tensor and module and frees none of them until it returns, so every
-    collection in between traverses a growing heap for nothing: at 200,000 modules collections doubled the time
-    of a count (benchmarks/bench_modules.py). Re-enabling the collector would then traverse all of them once
-    more at the next allocation; instead a ``gc.freeze()``/``gc.unfreeze()`` pair moves the objects tracked so far
-    into the oldest generation without traversing them. Reference counting frees them as usual, and a full
-    collection still looks at them like at any long-lived object.
-
-    That pair would also unfreeze objects the process froze itself (a preforking server's ``gc.freeze()``), so it
-    is skipped in a process with a frozen heap. Telling whether there is one walks the whole frozen heap
-    (``gc.get_freeze_count()``: 70 ms in a server that preloaded torch), so it is asked until the answer is yes,
-    which is remembered for the life of the process. A process that runs with the collector off is left alone.
-    """
-
-    frozen_heap = False  # set once a count has seen objects in the permanent generation
-
-    def __enter__(self) -> None:
-        self.enabled = gc.isenabled()
-        if self.enabled:
-            gc.disable()
-
-    def __exit__(self, *exc_info: object) -> None:
-        if not self.enabled:
-            return
-        if not _CollectionPaused.frozen_heap:
-            _CollectionPaused.frozen_heap = gc.get_freeze_count() > 0
-        if not _CollectionPaused.frozen_heap:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple[str, ...]]:

@@ -83,7 +83,10 @@ class ParamcountError(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        text = f"{self.target}: {self.problem}" if self.target else self.problem
+        target = self.target
+        if target and not (target.isprintable() and len(target) <= 300):
+            target = quote(target, 300)  # a path or spec with a line break or escape stays on one line, escaped
+        text = f"{target}: {self.problem}" if target else self.problem
         return f"{text}; {self.fix}" if self.fix else text
 
 

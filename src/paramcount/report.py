@@ -298,7 +298,10 @@ class Report:
         Returns:
             A dict of plain JSON values (dicts, lists, ints, strings, ``None``); ``json.dumps`` writes it as is.
         """
-        return _document(self)
+        from paramcount._gc import collection_paused
+
+        with collection_paused():
+            return _document(self)
 
 
 #: The version of the JSON document :meth:`Report.to_dict` returns.
@@ -334,18 +337,19 @@ def _document(report: Report) -> dict[str, Any]:
             for row in report.by_dtype
         },
         "tied": [{"names": list(g.names), "parameters": g.elements, "kind": g.kind.value} for g in report.tied],
+        # Unpacked by position (ModuleRow's field order) rather than read by name: one row per module.
         "modules": [
             {
-                "path": m.path,
-                "type": m.type,
-                "depth": m.depth,
-                "parameters": m.parameters,
-                "own_parameters": m.own_parameters,
-                "buffers": m.buffers,
-                "uninitialized_tensors": m.uninitialized_tensors,
-                "shared_with": m.shared_with,
+                "path": path,
+                "type": type_name,
+                "depth": depth,
+                "parameters": total,
+                "own_parameters": own,
+                "buffers": buffers,
+                "uninitialized_tensors": lazy,
+                "shared_with": shared_with,
             }
-            for m in report.modules
+            for path, type_name, depth, total, own, buffers, lazy, shared_with in report.modules
         ],
         "depth": report.depth,
         "warnings": list(report.warnings),

@@ -152,7 +152,7 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
     first_path: dict[int, str] = {}
     stack: list[tuple[torch.nn.Module, str, int]] = [(model, "", -1)]
     try:
-        _walk(stack, modules, first_path, append, describe, target=target or f"<{type(model).__name__}>")
+        packed = _walk(stack, modules, first_path, append, describe, target=target or f"<{type(model).__name__}>")
     except ParamcountError:
         raise
     except Exception as e:  # a broken subclass: one clear error, never a traceback
@@ -169,7 +169,7 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
             f"({', '.join(found.claimed[:3])}); their stored bytes are those of the tensors inside them",
         )
     records = [*tensors, *found.auxiliaries]
-    if any(r.name.endswith(_PACKED) for r in records):
+    if packed:
         records, scheme = _packed_buffers(records)
         if scheme is not None:
             found.schemes.add(scheme)
@@ -183,8 +183,9 @@ def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory
     )
 
 
-# Names of packed weights that quantized layers (AutoGPTQ/AutoAWQ QuantLinear, compressed-tensors) register.
-_PACKED = (".qweight", ".weight_packed")
+# Names of packed weights that quantized layers (AutoGPTQ/AutoAWQ QuantLinear, compressed-tensors) register as
+# buffers.
+_PACKED = frozenset({"qweight", "weight_packed"})
 
 
 def _packed_buffers(records: list[TensorRecord]) -> tuple[list[TensorRecord], str | None]:
@@ -225,23 +226,31 @@ def _walk(
     describe: Callable[..., TensorRecord],
     *,
     target: str,
-) -> None:
+) -> bool:
     """The pre-order walk: one record per module path, one per tensor of each module object's first path.
 
     A wrapper module listed in :data:`_WRAPPERS` (FSDP1's ``FullyShardedDataParallel``) is looked through: the
     module it wraps adds no path segment, and the wrapper's handler records the tensors it manages.
+
+    Returns:
+        Whether a buffer is named like a packed quantized weight (:data:`_PACKED`), for the quantization rules.
     """
     parameter, buffer = Kind.PARAMETER, Kind.BUFFER
+    packed = False
+    wrappers = _WRAPPERS
+    wrapper_names = frozenset(wrappers)
     skip: set[int] = set()  # tensors a wrapper's handler already recorded
+    # Methods bound once: the loop runs once per module path (hundreds of thousands in a wide model).
+    pop, push, add_row, first_of = stack.pop, stack.append, modules.append, first_path.get
     while stack:
-        module, path, parent = stack.pop()
+        module, path, parent = pop()
         key = id(module)
-        shared_with = first_path.get(key)
+        shared_with = first_of(key)
         if parent < -1:  # a wrapped module: same path, no row of its own
             position = -parent - 2
         else:
             position = len(modules)
-            modules.append(_new(ModuleRecord, (path, type(module).__name__, parent, shared_with)))
+            add_row(_new(ModuleRecord, (path, type(module).__name__, parent, shared_with)))
         if shared_with is not None:
             continue
         first_path[key] = path
@@ -258,9 +267,10 @@ def _walk(
         if not (parameters or buffers or children):
             continue  # a leaf without tensors (activations, dropout): nothing more to record
         prefix = f"{path}." if path else ""
-        for wrapped, handler in _WRAPPERS.items():
-            if wrapped in children:
-                handler(state, path, append, skip)
+        if children and not wrapper_names.isdisjoint(children):
+            for wrapped, handler in wrappers.items():
+                if wrapped in children:
+                    handler(state, path, append, skip)
         for name, param in parameters.items():
             if param is not None and not (skip and id(param) in skip):
                 append(describe(prefix + name, path, parameter, param, param.requires_grad, None))
@@ -269,12 +279,14 @@ def _walk(
             for name, tensor in buffers.items():
                 if tensor is not None:
                     append(describe(prefix + name, path, buffer, tensor, None, name not in non_persistent))
+                    packed = packed or name in _PACKED
         for name, child in reversed(children.items()):
             if child is not None:
-                if name in _WRAPPERS:
-                    stack.append((child, path, -position - 2))  # encodes "alias of the row at position"
+                if name in wrappers:
+                    push((child, path, -position - 2))  # encodes "alias of the row at position"
                 else:
-                    stack.append((child, prefix + name, position))
+                    push((child, prefix + name, position))
+    return packed
 
 
 def _fsdp1(state: dict[str, Any], path: str, append: Callable[[TensorRecord], None], skip: set[int]) -> None:
@@ -480,6 +492,7 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
     dtypes: dict[torch.dtype, tuple[str, int]] = {}
     view_failures = (RuntimeError, NotImplementedError, TypeError, ValueError)
     prod = math.prod
+    views: dict[Hashable, int] = {}  # (storage, offset, shape, stride, dtype) -> a number
 
     def describe(  # noqa: PLR0917 -- called once per tensor; positional arguments are cheaper
         name: str, module: str, kind: Kind, tensor: torch.Tensor, trainable: bool | None, persistent: bool | None
@@ -539,8 +552,11 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
             held = elements
         else:
             # The storage object's C pointer identifies its StorageImpl (meta tensors included) for as long as
-            # the model holds the tensor, which is the whole walk.
-            identity = ("view", storage._cdata, offset, shape, stride, dtype)
+            # the model holds the tensor, which is the whole walk. The view's key is numbered here, so that each
+            # record keeps a small int rather than a tuple of tuples: fewer objects for the collector to visit
+            # once the count returns (benchmarks/bench_modules.py, nested+frozen).
+            view = (storage._cdata, offset, shape, stride, dtype)
+            identity = views.setdefault(view, len(views))
             if elements == 0 or tensor.is_contiguous():
                 held = elements
             else:
