@@ -354,8 +354,7 @@ def unsafe_error(target: str, where: str, findings: tuple[str, ...], problem: st
     shown = "; ".join(findings[:8]) + (f"; and {len(findings) - 8} more" if len(findings) > 8 else "")
     after = f" (and then: {problem})" if problem and problem not in findings else ""
     return UnsafeTargetError(
-        f"unsafe: {where} would import or call code outside the allowlist, or corrupt what it loads, if unpickled "
-        f"({len(findings)} finding(s)): {shown}{after}",
+        f"unsafe: unpickling {where} would run code or corrupt memory; {len(findings)} finding(s): {shown}{after}",
         target=target,
         fix="do not torch.load or unpickle this file; nothing in it was run",
     )

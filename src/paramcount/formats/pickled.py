@@ -33,9 +33,7 @@ def read(blob: Blob, limits: Limits, folder: Folder | None = None) -> FileRead:
         UnsafeTargetError: the first pickle calls, references or instantiates a global outside the allowlist.
         TargetError: otherwise, always.
     """
-    result = _pickle.check_stream(
-        blob, 0, target=blob.name, where="the file, read as a pickle", limits=limits, allowlist=_ALLOWLIST
-    )
+    result = _pickle.check_stream(blob, 0, target=blob.name, where="the file", limits=limits, allowlist=_ALLOWLIST)
     raise TargetError(
         f"is a pickle of plain Python values (protocol {result.protocol}), not a checkpoint torch.save writes",
         target=blob.name,
