@@ -87,6 +87,12 @@ def escape_path(metadata: Metadata) -> None:
         metadata.storage_data[index] = dataclasses.replace(info, relative_path="../outside.distcp")
 
 
+def nul_in_path(metadata: Metadata) -> None:
+    """A data file name with a NUL byte: the OS refuses such names (ValueError; found by the fuzzer)."""
+    for index, info in list(metadata.storage_data.items()):
+        metadata.storage_data[index] = dataclasses.replace(info, relative_path="__0\x00_0.distcp")
+
+
 def beyond_file(metadata: Metadata) -> None:
     for index, info in list(metadata.storage_data.items()):
         metadata.storage_data[index] = dataclasses.replace(info, offset=info.offset + 10**6)

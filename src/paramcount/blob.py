@@ -76,6 +76,8 @@ class LocalFile(Blob):
             fd = os.open(self.name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as e:
             raise TargetError(f"cannot open ({e.strerror})", target=self.name, fix="check the path") from None
+        except ValueError as e:  # a NUL in the name: no file can have it
+            raise TargetError(f"is not a usable path ({e})", target=self.name, fix="check the path") from None
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
@@ -169,7 +171,7 @@ class LocalFolder(Folder):
     def is_file(self, relative: str) -> bool:
         try:
             return stat.S_ISREG(os.stat(self.path(relative)).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
             return False
         except OSError as e:  # a folder that can be listed but not entered, a link loop
             raise TargetError(
@@ -197,6 +199,8 @@ def confined(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> bo
     >>> confined("/models/gpt2", "/models/gpt2/model.safetensors"), confined("/models/gpt2", "/models/x")
     (True, False)
     """
+    if "\x00" in os.fspath(path):
+        return False  # no file has a NUL in its name (os.path.realpath would raise)
     root = os.path.realpath(folder)
     target = os.path.realpath(path)
     if os.path.commonpath([root, target]) == root:

@@ -143,7 +143,7 @@ def logical(
             prefix = r.name[: -len(rule.suffix)]
             if rule.needs and not any(prefix + need in by_name for need in rule.needs):
                 continue
-            made = rule.logical(r, prefix, by_name, scheme, values)
+            made = rule.logical(r, _Beside(prefix, by_name, scheme, values))
             if made is None:
                 continue
             replaced[r.name], label = made
@@ -162,6 +162,22 @@ def logical(
 _BNB_STATES = (".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4")
 
 
+class _Beside(NamedTuple):
+    """What a rule may look at around a packed weight.
+
+    Attributes:
+        prefix: the packed weight's name without the rule's suffix (``"model.layers.0.mlp.up_proj"``).
+        records: every record of the file, by name (its scales, zero points, group indices).
+        scheme: what the configuration says, if anything.
+        values: the bytes of the tiny tensors named by :data:`VALUE_SUFFIXES`, by name.
+    """
+
+    prefix: str
+    records: Mapping[str, TensorRecord]
+    scheme: Scheme | None
+    values: Mapping[str, bytes]
+
+
 def _packed(r: TensorRecord, shape: tuple[int, ...], label: str) -> tuple[TensorRecord, str]:
     elements = math.prod(shape)
     return (
@@ -176,14 +192,9 @@ def _packed(r: TensorRecord, shape: tuple[int, ...], label: str) -> tuple[Tensor
     )
 
 
-def _gptq_or_awq(
-    r: TensorRecord,
-    prefix: str,
-    by_name: Mapping[str, TensorRecord],
-    scheme: Scheme | None,
-    values: Mapping[str, bytes],
-) -> tuple[TensorRecord, str] | None:
-    scales, g_idx = by_name.get(prefix + ".scales"), by_name.get(prefix + ".g_idx")
+def _gptq_or_awq(r: TensorRecord, beside: _Beside) -> tuple[TensorRecord, str] | None:
+    scheme = beside.scheme
+    scales, g_idx = beside.records.get(beside.prefix + ".scales"), beside.records.get(beside.prefix + ".g_idx")
     if r.shape is None or len(r.shape) != 2 or scales is None or scales.shape is None or len(scales.shape) != 2:
         return None
     rows, columns = r.shape
@@ -206,17 +217,12 @@ def _gptq_or_awq(
     return _packed(r, (scales.shape[1], rows), f"awq {bits}-bit")
 
 
-def _compressed(
-    r: TensorRecord,
-    prefix: str,
-    by_name: Mapping[str, TensorRecord],
-    scheme: Scheme | None,
-    values: Mapping[str, bytes],
-) -> tuple[TensorRecord, str] | None:
+def _compressed(r: TensorRecord, beside: _Beside) -> tuple[TensorRecord, str] | None:
+    scheme = beside.scheme
     bits = scheme.bits if scheme is not None and scheme.bits else 4
     if scheme is not None and scheme.version is not None and "nvfp4" in scheme.version:
         bits = 4
-    raw = values.get(prefix + ".weight_shape")
+    raw = beside.values.get(beside.prefix + ".weight_shape")
     shape: tuple[int, ...] | None = None
     if raw is not None and len(raw) in (8, 16):
         shape = struct.unpack("<2i" if len(raw) == 8 else "<2q", raw)
@@ -230,13 +236,7 @@ def _compressed(
     return _packed(r, shape, f"compressed-tensors {bits}-bit")
 
 
-def _mxfp4(
-    r: TensorRecord,
-    prefix: str,
-    by_name: Mapping[str, TensorRecord],
-    scheme: Scheme | None,
-    values: Mapping[str, bytes],
-) -> tuple[TensorRecord, str] | None:
+def _mxfp4(r: TensorRecord, beside: _Beside) -> tuple[TensorRecord, str] | None:
     """MXFP4 (gpt-oss): ``*_blocks`` uint8 ``(..., groups, 16)`` hold two FP4 values a byte, 32 per group."""
     if r.shape is None or len(r.shape) < 2 or r.dtype != "uint8":
         return None
@@ -244,15 +244,9 @@ def _mxfp4(
     return _packed(r, (*outer, groups * per_group * 2), "mxfp4")
 
 
-def _bitsandbytes(
-    r: TensorRecord,
-    prefix: str,
-    by_name: Mapping[str, TensorRecord],
-    scheme: Scheme | None,
-    values: Mapping[str, bytes],
-) -> tuple[TensorRecord, str] | None:
+def _bitsandbytes(r: TensorRecord, beside: _Beside) -> tuple[TensorRecord, str] | None:
     for suffix in _BNB_STATES:
-        raw = values.get(r.name + suffix)
+        raw = beside.values.get(r.name + suffix)
         if raw is None:
             continue
         try:
@@ -278,18 +272,15 @@ class _Rule(NamedTuple):
         methods: the ``quant_method`` values (config.json) that write this layout.
         needs: suffixes of which at least one must follow the prefix in another tensor's name; none for no need.
         auxiliaries: suffixes after the prefix of companions that become auxiliaries when the rule applies.
-        logical: ``(record, prefix, records by name, scheme, values) -> (record, scheme label)``, or ``None`` when
-            the tensors do not fit the layout after all.
+        logical: ``(record, beside) -> (record, scheme label)``, or ``None`` when the tensors do not fit the layout
+            after all; ``beside`` (:class:`_Beside`) holds what the rule may look at around the packed weight.
     """
 
     suffix: str
     methods: tuple[str, ...]
     needs: tuple[str, ...]
     auxiliaries: tuple[str, ...]
-    logical: Callable[
-        [TensorRecord, str, Mapping[str, TensorRecord], Scheme | None, Mapping[str, bytes]],
-        tuple[TensorRecord, str] | None,
-    ]
+    logical: Callable[[TensorRecord, _Beside], tuple[TensorRecord, str] | None]
 
 
 #: The layouts, tried in order for every record; a new scheme is one entry and one function.

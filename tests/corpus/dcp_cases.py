@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from tests.corpus import CANARY, Case
 from tests.crafted import torch_zip
-from tests.test_dcp import beyond_file, escape_path, outside_size, overlap_chunks, save, shrink_chunk, tamper
+from tests.test_dcp import (
+    beyond_file,
+    escape_path,
+    nul_in_path,
+    outside_size,
+    overlap_chunks,
+    save,
+    shrink_chunk,
+    tamper,
+)
 from tests.test_unsafe import payloads
 
 if TYPE_CHECKING:
@@ -130,6 +139,7 @@ def cases() -> list[Case]:
         Case("dcp-chunk-overlap", "dcp", _tampered(overlap_chunks), 3, rule="dcp-chunks"),
         Case("dcp-chunk-outside-size", "dcp", _tampered(outside_size), 3, rule="dcp-chunks"),
         Case("dcp-path-escape", "dcp", _tampered(escape_path), 3, rule="dcp-path"),
+        Case("dcp-path-nul", "dcp", _tampered(nul_in_path), 3, rule="dcp-path"),
         Case("dcp-beyond-file", "dcp", _tampered(beyond_file), 3, rule="dcp-storage"),
         Case("dcp-no-storage-entries", "dcp", _tampered(_drop_storage), 3, rule="dcp-storage"),
         Case("dcp-missing-data-file", "dcp", _no_data, 3, rule="dcp-storage"),

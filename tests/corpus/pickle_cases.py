@@ -51,6 +51,12 @@ def frame_evasion(folder: Path) -> bytes:
     return b"\x80\x04\x95" + struct.pack("<Q", len(frame)) + frame + string + payload + b"0."
 
 
+def many_long_names(folder: Path) -> bytes:
+    """Thirteen calls of globals with 150-character names (found by the fuzzer: a 2,021-character error line)."""
+    calls = b"".join(b"(i" + b"m" * 150 + b"\n" + b"f" * 150 + b"\n0" for _ in range(13))
+    return calls + b"N."
+
+
 def _nested_frame(folder: Path) -> bytes:
     inner = b"\x95" + struct.pack("<Q", 1) + b"N"
     outer = b"N0" + inner + b"."
@@ -161,6 +167,10 @@ def cases() -> list[Case]:
         ("append-on-tensor", _in_zip(_append_on_tensor)),
         ("setitem-on-storage", _in_zip(_setitem_on_storage)),
         ("protocol-0-as-pt", _raw(protocol_0_payload)),
+        ("many-long-names", _raw(many_long_names)),
+        # INST of an allowlisted class, then a payload: INST's result once went to the wrong stack, evaluation
+        # stopped at the next opcode, and the payload after it was never seen (exit 3)
+        ("inst-then-payload", _in_zip(lambda f: b"(itorch\nSize\n0" + protocol_0_payload(f))),
         ("protocol-1-as-bin", _raw(lambda f: b"cposix\nsystem\nq\x00(X\x05\x00\x00\x00touchtR.", "pytorch_model.bin")),
         ("stop-inside-frame-as-pt", _raw(_stop_inside_frame)),
         ("npy-object-array", _raw(_npy_objects, "weights.npy")),

@@ -103,6 +103,13 @@ def cases() -> list[Case]:
             rule="index-path",
         ),
         Case("index-absolute", "safetensors", _index({"weight_map": {"a": "/etc/passwd"}}), 3, rule="index-path"),
+        Case(
+            "index-nul-shard",
+            "safetensors",
+            _index({"weight_map": {"a": "model\u0000.safetensors"}}),
+            3,
+            rule="index-path",
+        ),
         Case("index-symlink-out", "safetensors", _index({"weight_map": OK_MAP}, extra=_link_out), 3, rule="index-path"),
         Case("index-missing-shard", "safetensors", _index({"weight_map": {**OK_MAP, "c": "s3.safetensors"}}), 3),
         Case(

@@ -275,6 +275,7 @@ _HIGHEST_PROTOCOL = 5
 _FIRST_WINDOW = 1 << 16  # bytes read first for a pickle in a stream; grown fourfold while it is truncated
 # Bytes that fail to evaluate before this offset, with nothing unsafe in them, are not a pickle at all.
 _NOT_A_PICKLE = 16
+_SHOWN_FINDINGS = 1000  # characters of findings an unsafe error shows
 # Opcodes that only push their decoded argument.
 _PUSH_ARGUMENT = frozenset(
     (
@@ -350,9 +351,13 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
 
 
 def unsafe_error(target: str, where: str, findings: tuple[str, ...], problem: str | None = None) -> UnsafeTargetError:
-    """The exit-4 error for a pickle that would run code, listing every finding with its offset (eight shown)."""
-    shown = "; ".join(findings[:8]) + (f"; and {len(findings) - 8} more" if len(findings) > 8 else "")
-    after = f" (and then: {problem})" if problem and problem not in findings else ""
+    """The exit-4 error for a pickle that would run code, listing its findings with their offsets (the first eight,
+    in at most 1,000 characters: the line stays short whatever names the file uses)."""
+    shown = "; ".join(findings[:8])
+    if len(shown) > _SHOWN_FINDINGS:
+        shown = shown[:_SHOWN_FINDINGS] + "\u2026"
+    shown += f"; and {len(findings) - 8} more" if len(findings) > 8 else ""
+    after = f" (and then: {problem[:200]})" if problem and problem not in findings else ""
     return UnsafeTargetError(
         f"unsafe: unpickling {where} would run code or corrupt memory; {len(findings)} finding(s): {shown}{after}",
         target=target,
@@ -665,7 +670,8 @@ class _Machine:
                 if name == "GLOBAL":
                     stack.append(g)
                 else:
-                    stack.append(call(g, tuple(pop_mark()), "INST"))
+                    items = pop_mark()  # pop first: stack is rebound (formats.md 3, pitfall 1; the fuzzer found it)
+                    stack.append(call(g, tuple(items), "INST"))
             elif name == "STACK_GLOBAL":
                 attribute = pop()
                 stack.append(new_global(pop(), attribute))

@@ -114,7 +114,7 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
             or length < 0
         ):
             raise fail("has a malformed storage entry", fqn)
-        if "/" in relative or "\\" in relative or relative in ("", ".", "..") or relative.startswith("."):
+        if any(c in relative for c in "/\\\x00") or relative in ("", ".", "..") or relative.startswith("."):
             raise fail(f"names the data file {quote(relative)}, which is outside the folder", fqn, "dcp-path")
         if fqn is not None:
             locations[(fqn, offsets)] = (relative, offset, length)
