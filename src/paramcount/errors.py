@@ -23,7 +23,7 @@ from __future__ import annotations
 from paramcount._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from typing import ClassVar
+    from typing import Any, ClassVar
 
 
 __all__ = [
@@ -44,8 +44,9 @@ def quote(value: object, limit: int = QUOTED_CHARACTERS) -> str:
     """``value`` for a one-line message: escaped like ``repr`` and cut to ``limit`` characters with an ellipsis.
 
     Names, keys and other values read from a file are the attacker's text: one of them must not turn an error
-    into a 5 MB line or smuggle a line break or terminal escape into it. Long strings and sequences are cut
-    before they are rendered, so quoting costs little whatever the value.
+    into a 5 MB line or smuggle a line break or terminal escape into it. Long strings are cut before they are
+    rendered, and other values are rendered a few levels and items deep (:mod:`reprlib`), so quoting costs little
+    whatever the value: a tuple nested 80 levels deep over itself, 2^80 paths in a 500-byte pickle, included.
 
     >>> quote("model.layers.0.weight")
     "'model.layers.0.weight'"
@@ -55,14 +56,38 @@ def quote(value: object, limit: int = QUOTED_CHARACTERS) -> str:
     'line\\nbreak\\x1b[31m'
     >>> quote(list(range(1000)), 20)
     '[0, 1, 2, 3, 4, 5, 6…'
+    >>> nested = ()
+    >>> for _ in range(80):
+    ...     nested = (nested, nested)
+    >>> quote(nested)
+    '((((...), (...)), ((...), (...))), (((...), (...)), ((...), (...))))'
     """
     if isinstance(value, (str, bytes)):
         text = repr(value[:limit])
         return text + "\u2026" if len(value) > limit else text
-    if isinstance(value, (list, tuple)) and len(value) > limit:
-        value = value[:limit]  # the cut below adds the ellipsis
-    text = repr(value)
+    text = _BOUNDED.repr(value)
     return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+class _BoundedRepr:
+    """A :class:`reprlib.Repr` made on first use (reprlib is imported only when a value needs quoting)."""
+
+    def __init__(self) -> None:
+        self._repr: Any = None
+
+    def repr(self, value: object) -> str:
+        if self._repr is None:
+            import reprlib
+
+            self._repr = reprlib.Repr()
+            self._repr.maxlevel = 3
+            self._repr.maxtuple = self._repr.maxlist = self._repr.maxset = self._repr.maxdict = 8
+            self._repr.maxstring = self._repr.maxother = 40
+        text: str = self._repr.repr(value)
+        return text
+
+
+_BOUNDED = _BoundedRepr()
 
 
 class ParamcountError(Exception):

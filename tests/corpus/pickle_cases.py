@@ -57,6 +57,12 @@ def many_long_names(folder: Path) -> bytes:
     return calls + b"N."
 
 
+def _many_big_keys() -> bytes:
+    shared = b")q\x00" + b"h\x00h\x00\x86q\x00" * 15
+    keys = b"".join(b"h\x00J" + i.to_bytes(4, "little") + b"\x86K\x01" for i in range(3000))
+    return b"\x80\x02" + shared + b"0}(" + keys + b"u."
+
+
 def _nested_frame(folder: Path) -> bytes:
     inner = b"\x95" + struct.pack("<Q", 1) + b"N"
     outer = b"N0" + inner + b"."
@@ -202,6 +208,14 @@ def cases() -> list[Case]:
         ("frame-past-end", _in_zip(_frame_past_end), "pickle"),
         ("proto-6-mid-stream", _in_zip(lambda f: b"\x80\x02N0\x80\x06" + protocol_0_payload(f)), "pickle"),
         ("put-negative", _in_zip(lambda f: b"\x80\x02Np-1\n."), "pickle"),
+        # a dict key that is a tuple nested 80 times over itself: hashing it would never end (a hang before)
+        (
+            "dag-dict-key",
+            _in_zip(lambda f: b"\x80\x02)q\x00" + b"h\x00h\x00\x86q\x00" * 80 + b"}h\x00K\x01s."),
+            "pickle",
+        ),
+        # 3,000 keys each sharing a 65,535-value tuple: together past the pickle-values budget
+        ("many-big-dict-keys", _in_zip(lambda f: _many_big_keys()), "limit-pickle-values"),
         (
             "setitem-on-bytearray",
             _in_zip(lambda f: b"\x80\x05\x96\x02\x00\x00\x00\x00\x00\x00\x00abK\x00K\x01s."),

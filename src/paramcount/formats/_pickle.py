@@ -276,6 +276,7 @@ _FIRST_WINDOW = 1 << 16  # bytes read first for a pickle in a stream; grown four
 # Bytes that fail to evaluate before this offset, with nothing unsafe in them, are not a pickle at all.
 _NOT_A_PICKLE = 16
 _SHOWN_FINDINGS = 1000  # characters of findings an unsafe error shows
+_MAX_KEY_VALUES = 100_000  # values a tuple used as a dict key may hold, nested ones included
 # Opcodes that only push their decoded argument.
 _PUSH_ARGUMENT = frozenset(
     (
@@ -487,6 +488,7 @@ class _Machine:
         self.end = 0
         self.protocol = 0
         self.position = 0
+        self.key_values = 0  # values inside tuple dict keys so far (what hashing them visits)
 
     def unsafe(self) -> tuple[str, ...]:
         """Unsafe globals (called or held) and unsafe changes so far, in order of appearance."""
@@ -639,6 +641,8 @@ class _Machine:
                 items = pop_mark()
                 if len(items) % 2:
                     raise MalformedPickleError("DICT has an odd number of items", pos)
+                for key in items[::2]:
+                    self._check_key(key)
                 stack.append(dict(zip(items[::2], items[1::2], strict=True)))
             elif name == "EMPTY_SET":
                 stack.append(InertSet())
@@ -740,6 +744,28 @@ class _Machine:
                 raise MalformedPickleError(f"uses the unknown opcode {name}", pos)
         raise MalformedPickleError("ends without a STOP opcode", self.position)  # pragma: no cover (genops raises)
 
+    def _check_key(self, key: Any) -> None:
+        """Refuse a dict key whose hash would never finish: a tuple nested over itself (2^80 paths in 500 bytes).
+
+        Hashing a tuple visits every path through it; the C unpickler would hang on such a key too. Every tuple key
+        is measured before it is hashed, and all of them together share the ``pickle_values`` budget.
+        """
+        if type(key) is not tuple or not key:
+            return
+        size = _tree_size(key, _MAX_KEY_VALUES)
+        if size > _MAX_KEY_VALUES:
+            raise MalformedPickleError(
+                f"a dict key is a tuple of more than {_MAX_KEY_VALUES} nested values: hashing it would not end",
+                self.position,
+            )
+        self.key_values += size
+        if self.key_values > self.limits.pickle_values:
+            raise MalformedPickleError(
+                "its tuple dict keys hold too many nested values",
+                self.position,
+                limit=("pickle_values", self.limits.pickle_values),
+            )
+
     def _change(self, target: Any, opcode: str, items: list[Any]) -> None:
         """Apply a mutating opcode to ``target`` where torch's weights-only unpickler would, else record a finding.
 
@@ -747,6 +773,9 @@ class _Machine:
         after the change is still seen.
         """
         kind = opcode.rstrip("S") if opcode != "ADDITEMS" else opcode  # SETITEMS -> SETITEM, APPENDS -> APPEND
+        if kind == "SETITEM":
+            for key in items[::2]:
+                self._check_key(key)
         if kind == "SETITEM" and type(target) is dict:
             for i in range(0, len(items), 2):
                 target[items[i]] = items[i + 1]  # TypeError for an unhashable key: malformed, as in C
@@ -784,6 +813,25 @@ class _Machine:
             # The C unpickler fails here too (no __setitem__, append, add or __dict__): nothing after it runs.
             raise MalformedPickleError(f"{opcode} on {_kind(target)}, which it cannot change", self.position)
         self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}")
+
+
+def _tree_size(value: tuple[Any, ...], cap: int) -> int:
+    """How many values hashing or comparing ``value`` visits (shared sub-tuples counted every time), up to
+    ``cap + 1``; computed over the shared structure once, iteratively."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, ...]] = [value]
+    while stack:
+        node = stack[-1]
+        if id(node) in sizes:
+            stack.pop()
+            continue
+        pending = [child for child in node if type(child) is tuple and id(child) not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        sizes[id(node)] = min(cap + 1, 1 + sum(sizes.get(id(child), 1) for child in node))
+    return sizes[id(value)]
 
 
 def _is_torch(g: Global) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 
 from paramcount._typing import TYPE_CHECKING
-from paramcount.errors import FormatError, TargetError
+from paramcount.errors import FormatError, TargetError, quote
 from paramcount.formats import FileRead, Format, _pickle
 from paramcount.formats.torchpickle import ALLOWLIST, extract
 from paramcount.limits import DEFAULT, Limits
@@ -56,7 +56,7 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
                 "is a pickle stream but not a torch checkpoint (no legacy magic number)", target=name, rule="legacy"
             )
         if where == "protocol version" and result.root != _PROTOCOL:
-            raise FormatError(f"has legacy protocol {result.root!r:.40}, not 1001", target=name, rule="legacy")
+            raise FormatError(f"has legacy protocol {quote(result.root, 40)}, not 1001", target=name, rule="legacy")
     main, keys = results[3], results[4].root
     tensors = extract(main.root, name, classes=main.classes, legacy=True, limits=limits)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):

@@ -507,5 +507,7 @@ def size(
 
 
 def _join(path: str, key: Any) -> str:
-    segment = key if isinstance(key, str) else str(key) if isinstance(key, (int, float, bool)) else repr(key)
+    """``path.key``: a name for what a dict key or list index leads to. A key that is not a string or a number is
+    shown bounded: a pickle can make a key a tuple nested over itself, whose full repr would never end."""
+    segment = key if isinstance(key, str) else str(key) if isinstance(key, (int, float, bool)) else quote(key, 60)
     return f"{path}.{segment}" if path else segment
