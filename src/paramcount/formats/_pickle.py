@@ -332,7 +332,9 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
     except MalformedPickleError as e:
         raise type(e)(e.problem, e.offset, machine.unsafe(), limit=e.limit) from None
     except (ValueError, TypeError, IndexError, KeyError, OverflowError, RecursionError, MemoryError) as e:
-        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        # pickletools' messages quote the bytes they failed on ("could not convert string to float: b'...'")
+        problem = text if len(text) <= 160 else text[:160] + "\u2026"
         if stream.short:
             raise TruncatedPickleError(
                 f"ends before its STOP opcode ({problem})", machine.position, machine.unsafe()
