@@ -87,6 +87,12 @@ def escape_path(metadata: Metadata) -> None:
         metadata.storage_data[index] = dataclasses.replace(info, relative_path="../outside.distcp")
 
 
+def huge_offset(metadata: Metadata) -> None:
+    """A storage offset of 5,001 digits, more than str() will render (a traceback in an error message)."""
+    for index, info in list(metadata.storage_data.items()):
+        metadata.storage_data[index] = dataclasses.replace(info, offset=10**5000)
+
+
 def nul_in_path(metadata: Metadata) -> None:
     """A data file name with a NUL byte: the OS refuses such names (ValueError; found by the fuzzer)."""
     for index, info in list(metadata.storage_data.items()):

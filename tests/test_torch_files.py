@@ -352,6 +352,17 @@ def test_crafted_tensor_rules(tmp_path: Path, obj: Any, records: dict[str, int],
     assert caught.value.tensor in ("w", "v", None)
 
 
+def test_keys_that_are_not_strings_name_their_tensors_in_bounded_text(tmp_path: Path) -> None:
+    """torch.load accepts any dict key; a 5,001-digit integer (2 KB of LONG4) is one str() refuses to render."""
+    obj = {10**5000: tensor("0", 4, (4,), (1,)), 7: tensor("1", 2, (2,), (1,))}
+    path = craft(tmp_path, obj, {"0": 16, "1": 8})
+    # The oracle: torch's full unpickler (safe here: the test wrote the file; weights-only has no LONG4 opcode).
+    assert sum(t.numel() for t in torch.load(path, weights_only=False).values()) == 6
+    report = paramcount.count(path)
+    assert report.parameters.total == 6
+    assert {r.name: r.elements for r in report.records} == {"<an integer of about 5001 digits>": 4, "7": 2}
+
+
 def test_stride_zero_view_counts_logical_elements_over_its_bytes(tmp_path: Path) -> None:
     report = paramcount.count(craft(tmp_path, {"w": tensor("0", 1, (10**6, 10**6), (0, 0))}, {"0": 4}))
     assert report.parameters.total == 10**12

@@ -83,11 +83,24 @@ class _BoundedRepr:
             self._repr.maxlevel = 3
             self._repr.maxtuple = self._repr.maxlist = self._repr.maxset = self._repr.maxdict = 8
             self._repr.maxstring = self._repr.maxother = 40
+            self._repr.repr_int = _repr_int
         text: str = self._repr.repr(value)
         return text
 
 
 _BOUNDED = _BoundedRepr()
+
+
+def _repr_int(value: int, level: int) -> str:
+    """An integer for a message: in full up to 128 bits, else only how long it is.
+
+    ``str()`` refuses integers over 4,300 digits (``sys.set_int_max_str_digits``) and a pickle's ``LONG4`` opcode
+    makes one from 1,800 bytes, so the digits of a large one are never asked for.
+    """
+    if value.bit_length() <= 128:
+        return str(value)
+    sign = "a negative" if value < 0 else "an"
+    return f"<{sign} integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
 
 
 class ParamcountError(Exception):

@@ -15,6 +15,7 @@ from tests.crafted import torch_zip
 from tests.test_dcp import (
     beyond_file,
     escape_path,
+    huge_offset,
     nul_in_path,
     outside_size,
     overlap_chunks,
@@ -140,6 +141,7 @@ def cases() -> list[Case]:
         Case("dcp-chunk-outside-size", "dcp", _tampered(outside_size), 3, rule="dcp-chunks"),
         Case("dcp-path-escape", "dcp", _tampered(escape_path), 3, rule="dcp-path"),
         Case("dcp-path-nul", "dcp", _tampered(nul_in_path), 3, rule="dcp-path"),
+        Case("dcp-huge-offset", "dcp", _tampered(huge_offset), 3, rule="dcp-metadata"),
         Case("dcp-beyond-file", "dcp", _tampered(beyond_file), 3, rule="dcp-storage"),
         Case("dcp-no-storage-entries", "dcp", _tampered(_drop_storage), 3, rule="dcp-storage"),
         Case("dcp-missing-data-file", "dcp", _no_data, 3, rule="dcp-storage"),

@@ -148,6 +148,13 @@ def cases() -> list[Case]:
         ("numel-vs-record", _crafted({"w": tensor("0", 10**9, (4,), (1,))}, {"0": 16}), "zip-record"),
         ("view-out-of-bounds", _crafted({"w": tensor("0", 4, (100, 100), (100, 1))}, {"0": 16}), "pickle-bounds"),
         ("offset-out-of-bounds", _crafted({"w": tensor("0", 4, (2,), (1,), offset=3)}, {"0": 16}), "pickle-bounds"),
+        # An integer past str()'s 4,300 digits (LONG4, 2 KB) in an error message raised ValueError: a traceback.
+        (
+            "huge-storage-offset",
+            _crafted({"w": tensor("0", 4, (2,), (1,), offset=10**5000)}, {"0": 16}),
+            "pickle-shape",
+        ),
+        ("huge-storage-size", _crafted({"w": tensor("0", 10**5000, (2,), (1,))}, {"0": 16}), "pickle-storage"),
         ("negative-size", _crafted({"w": tensor("0", 4, (-1, 2), (2, 1))}, {"0": 16}), "pickle-shape"),
         ("stride-length", _crafted({"w": tensor("0", 4, (2, 2), (1,))}, {"0": 16}), "pickle-shape"),
         ("missing-record", _crafted({"w": tensor("7", 4, (4,), (1,))}, {"0": 16}), "zip-record"),

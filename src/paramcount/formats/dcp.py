@@ -110,8 +110,8 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
             not isinstance(relative, str)
             or type(offset) is not int
             or type(length) is not int
-            or offset < 0
-            or length < 0
+            or not 0 <= offset < 2**63
+            or not 0 <= length < 2**63
         ):
             raise fail("has a malformed storage entry", fqn)
         if any(c in relative for c in "/\\\x00") or relative in ("", ".", "..") or relative.startswith("."):
@@ -149,15 +149,20 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
             if len(offsets) != len(dims) or len(lengths) != len(dims):
                 raise fail("has a malformed chunk", fqn)
             if any(o + n > d for o, n, d in zip(offsets, lengths, dims, strict=True)):
-                raise fail(f"has a chunk at {offsets} of {lengths} outside its size {dims}", fqn, "dcp-chunks")
+                raise fail(
+                    f"has a chunk at {quote(offsets)} of {quote(lengths)} outside its size {quote(dims)}",
+                    fqn,
+                    "dcp-chunks",
+                )
             boxes.append((offsets, lengths))
             where = locations.get((fqn, offsets))
             if where is None:
-                raise fail(f"has no storage entry for its chunk at {offsets}", fqn, "dcp-storage")
+                raise fail(f"has no storage entry for its chunk at {quote(offsets)}", fqn, "dcp-storage")
             relative, offset, length = where
             if length < math.prod(lengths) * itemsize:
+                needed = math.prod(lengths) * itemsize
                 raise fail(
-                    f"stores its chunk at {offsets} in {length} bytes, less than its {math.prod(lengths) * itemsize}",
+                    f"stores its chunk at {quote(offsets)} in {length} bytes, less than its {needed}",
                     fqn,
                     "dcp-storage",
                 )
@@ -238,4 +243,4 @@ def _check_tiling(boxes: list[tuple[tuple[int, ...], tuple[int, ...]]], shape: t
     for i, (a_off, a_len) in enumerate(nonempty):
         for b_off, b_len in nonempty[i + 1 :]:
             if all(ao < bo + bl and bo < ao + al for ao, al, bo, bl in zip(a_off, a_len, b_off, b_len, strict=True)):
-                raise fail(f"has chunks at {a_off} and {b_off} that overlap")
+                raise fail(f"has chunks at {quote(a_off)} and {quote(b_off)} that overlap")

@@ -414,7 +414,7 @@ class _Walker:
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise self.error(f"storage key {quote(key)} is not a string of digits", path, "pickle-storage")
         shown = key if len(key) <= 40 else quote(key, 40)  # digits only, but a hostile file can make them long
-        if type(numel) is not int or numel < 0 or not isinstance(location, str):
+        if type(numel) is not int or not 0 <= numel < 2**63 or not isinstance(location, str):
             raise self.error(f"storage {shown} has size {quote(numel)}", path, "pickle-storage")
         if not isinstance(kind, Global):
             raise self.error(f"storage {shown} has no storage type", path, "pickle-storage")
@@ -454,7 +454,7 @@ class _Walker:
         strides = self.ints(stride, path, "stride")
         if len(strides) != len(shape):
             raise self.error(f"has {len(shape)} sizes but {len(strides)} strides", path, "pickle-shape")
-        if type(offset) is not int or offset < 0:
+        if type(offset) is not int or not 0 <= offset < 2**63:
             raise self.error(f"has storage offset {quote(offset)}", path, "pickle-shape")
         itemsize = dtype.bits // 8
         if storage.dtype is None:
@@ -507,7 +507,13 @@ def size(
 
 
 def _join(path: str, key: Any) -> str:
-    """``path.key``: a name for what a dict key or list index leads to. A key that is not a string or a number is
-    shown bounded: a pickle can make a key a tuple nested over itself, whose full repr would never end."""
-    segment = key if isinstance(key, str) else str(key) if isinstance(key, (int, float, bool)) else quote(key, 60)
+    """``path.key``: a name for what a dict key or list index leads to. A key that is not a string is shown
+    bounded: a pickle can make a key a tuple nested over itself, whose full repr would never end, or an integer
+    too long for ``str()``."""
+    if isinstance(key, str):
+        segment = key
+    elif type(key) is int and key.bit_length() <= 64:
+        segment = str(key)
+    else:
+        segment = quote(key, 60)
     return f"{path}.{segment}" if path else segment
