@@ -235,3 +235,48 @@ def test_mxfp4_experts(tmp_path: Path) -> None:
     assert report.quantization is not None
     assert report.quantization.scheme == "mxfp4"
     assert [e.what for e in report.excluded] == ["quantization-auxiliary"]
+
+
+@pytest.mark.parametrize(
+    ("tensors", "config", "expected"),
+    [
+        (  # an 8-byte nf4 weight whose quant state claims 10^192 values: the bytes hold 16
+            {
+                "l.weight": torch.zeros(8, 1, dtype=torch.uint8),
+                "l.weight.absmax": torch.zeros(1),
+                "l.weight.quant_state.bitsandbytes__nf4": torch.tensor(
+                    list(json.dumps({"quant_type": "nf4", "shape": [10**64] * 3}).encode()), dtype=torch.uint8
+                ),
+            },
+            {},
+            16,
+        ),
+        (  # a 2 x 1 word int4 weight whose weight_shape claims 2^31 x 2^31: the words hold 2 x 8
+            {
+                "l.weight_packed": torch.zeros(2, 1, dtype=torch.int32),
+                "l.weight_shape": torch.tensor([2**31 - 1, 2**31 - 1], dtype=torch.int32),
+                "l.weight_scale": torch.zeros(2, 1, dtype=torch.float16),
+            },
+            {"quantization_config": {"quant_method": "compressed-tensors"}},
+            16,
+        ),
+        (  # the same weight with a true weight_shape of 2 x 7 (its last word padded): believed
+            {
+                "l.weight_packed": torch.zeros(2, 1, dtype=torch.int32),
+                "l.weight_shape": torch.tensor([2, 7], dtype=torch.int32),
+                "l.weight_scale": torch.zeros(2, 1, dtype=torch.float16),
+            },
+            {"quantization_config": {"quant_method": "compressed-tensors"}},
+            14,
+        ),
+    ],
+    ids=["nf4-state-too-big", "weight-shape-too-big", "weight-shape-padded"],
+)
+def test_a_stated_shape_is_believed_only_where_the_packed_bytes_hold_it(
+    tmp_path: Path, tensors: dict[str, torch.Tensor], config: dict[str, Any], expected: int
+) -> None:
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    report = paramcount.count(str(tmp_path))
+    assert report.parameters.total == expected
+    assert report.quantization is not None

@@ -222,17 +222,18 @@ def _compressed(r: TensorRecord, beside: _Beside) -> tuple[TensorRecord, str] | 
     bits = scheme.bits if scheme is not None and scheme.bits else 4
     if scheme is not None and scheme.version is not None and "nvfp4" in scheme.version:
         bits = 4
+    word = dtype_bits(r.dtype)
+    if r.shape is None or len(r.shape) != 2 or word is None or word % bits:
+        return None
+    rows, words = r.shape
+    shape = (rows, words * (word // bits))  # an upper bound when the last word of a row is padded
     raw = beside.values.get(beside.prefix + ".weight_shape")
-    shape: tuple[int, ...] | None = None
     if raw is not None and len(raw) in (8, 16):
-        shape = struct.unpack("<2i" if len(raw) == 8 else "<2q", raw)
-        if any(d < 0 for d in shape):
-            shape = None
-    if shape is None:
-        word = dtype_bits(r.dtype)
-        if r.shape is None or len(r.shape) != 2 or word is None or word % bits:
-            return None
-        shape = (r.shape[0], r.shape[1] * (word // bits))  # an upper bound when the last word is padded
+        stated = struct.unpack("<2i" if len(raw) == 8 else "<2q", raw)
+        # The stated shape is believed only where the packed words hold exactly it: a row of ``stated[1]``
+        # values padded to whole words (a crafted weight_shape cannot claim 2^62 parameters for 4 bytes).
+        if stated[0] == rows and stated[1] >= 0 and -(-stated[1] * bits // word) == words:
+            shape = stated
     return _packed(r, shape, f"compressed-tensors {bits}-bit")
 
 
@@ -252,12 +253,15 @@ def _bitsandbytes(r: TensorRecord, beside: _Beside) -> tuple[TensorRecord, str] 
         try:
             state = json.loads(raw.decode("utf-8"))
             shape = tuple(state["shape"])
-            kind = str(state.get("quant_type", suffix.rsplit("__", 1)[1]))
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
             return None
         if not all(type(d) is int and d >= 0 for d in shape):
             return None
-        return _packed(r, shape, f"bitsandbytes {kind}")
+        # The state's shape is believed only where the packed bytes hold exactly it, two values a byte: a crafted
+        # state cannot claim 10^192 parameters for an 8-byte weight. Otherwise the bytes alone are counted.
+        if r.stored_bytes is not None and (math.prod(shape) + 1) // 2 != r.stored_bytes:
+            break
+        return _packed(r, shape, f"bitsandbytes {suffix.rsplit('__', 1)[1]}")
     if r.stored_bytes is None:
         return None
     # Without its quant state: two 4-bit values per stored byte (the shape is unknown, the count is not).
