@@ -10,6 +10,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 
 def write(out: Path) -> None:
@@ -21,7 +22,7 @@ def write(out: Path) -> None:
     for reader in ("safetensors", "torchzip", "legacy", "gguf", "dcp", "pickle", "numpy"):
         (out / reader).mkdir(parents=True, exist_ok=True)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
-    states = {
+    states: dict[str, dict[Any, Any]] = {
         "state_dict": model.state_dict(),
         "mixed": {
             "bf16": torch.zeros(2, 3, dtype=torch.bfloat16),
@@ -31,6 +32,8 @@ def write(out: Path) -> None:
             "scalar": torch.tensor(1.0),
         },
         "nested": {"model": model.state_dict(), "optimizer": {"state": {0: {"step": torch.tensor(1.0)}}}, "epoch": 1},
+        # LONG1 and LONG4 integers (a mutated LONG4 grows past what str() renders) and a non-string key.
+        "integers": {"w": torch.zeros(2), "steps": 10**700, 2**70: torch.zeros(1)},
     }
     states["mixed"]["tied"] = states["mixed"]["bf16"]
     for name, state in states.items():
@@ -40,8 +43,9 @@ def write(out: Path) -> None:
     import io
     import pickle
 
+    plain = {"a": [1, 2.5, "x"], "b": 10**700}
     for protocol in range(6):
-        (out / "pickle" / f"plain-{protocol}.pkl").write_bytes(pickle.dumps({"a": [1, 2.5, "x"]}, protocol=protocol))
+        (out / "pickle" / f"plain-{protocol}.pkl").write_bytes(pickle.dumps(plain, protocol=protocol))
     for name, array in (("numbers", np.zeros(3)), ("objects", np.array(["a", {"b": 1}], dtype=object))):
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=True)
