@@ -140,6 +140,20 @@ def test_a_record_naming_an_unlisted_module_counts_at_its_nearest_ancestor() -> 
     assert {row.path: row.own_parameters for row in report.modules} == {"": 0, "a": 3}
 
 
+def test_owners_are_found_far_from_the_previous_record_and_backwards() -> None:
+    """The owner search looks a few rows past the previous owner first; records that jump further, or back to an
+    earlier module, must land on the same rows as a dict of every path would give them."""
+    modules = (ModuleRecord("", "Net"), *(ModuleRecord(f"m{i}", "Linear", 0) for i in range(30)))
+    order = [29, 0, 17, 3, 3, 28, 1, 2, 12, 0]
+    records = tuple(rec(f"m{i}.w{j}", (i + 1,)) for j, i in enumerate(order))
+    report = tally(Inventory("toy", records, modules))
+    expected = {f"m{i}": 0 for i in range(30)}
+    for i in order:
+        expected[f"m{i}"] += i + 1
+    assert {row.path: row.own_parameters for row in report.modules if row.path} == expected
+    assert report.modules[0].parameters == sum(i + 1 for i in order)
+
+
 @pytest.mark.parametrize(
     ("depth", "paths"), [(0, [""]), (1, ["", "a"]), (None, ["", "a", "a.b"])], ids=["0", "1", "all"]
 )

@@ -83,6 +83,17 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
     )
 
 
+_LOOKAHEAD = 8  # module rows the owner search tries after the previous owner before it builds a dict
+
+
+def _find(paths: list[str], path: str, start: int) -> int | None:
+    """The row of ``path`` among the few rows from ``start``, or ``None`` if it is not there."""
+    for i in range(start, min(start + _LOOKAHEAD, len(paths))):
+        if paths[i] == path:
+            return i
+    return None
+
+
 class _DtypeSums:
     """What one dtype adds up to: logical elements and stored bytes, of parameters and of buffers."""
 
@@ -122,9 +133,8 @@ class _Sums:
 
     def __init__(self, inventory: Inventory) -> None:
         modules = inventory.modules or _modules_from_names(inventory.tensors)
-        position: dict[str, int] = {}
-        for i, m in enumerate(modules):
-            position.setdefault(m.path, i)
+        paths = [m.path for m in modules]
+        position: dict[str, int] | None = None  # path -> first row, built only if the forward scan below misses
         owned = _Owned(len(modules))
         own_parameters, own_buffers, own_uninitialized = owned.parameters, owned.buffers, owned.uninitialized
         primaries: list[TensorRecord] = []
@@ -139,6 +149,8 @@ class _Sums:
         excluded: dict[Role | Note | str, _Excluded] = {}
         stored_total = elements_total = overhead = 0
         parameter, buffer, auxiliary, quantized = Kind.PARAMETER, Kind.BUFFER, Kind.AUXILIARY, Note.QUANTIZED
+        last_module: str | None = None
+        owner = 0
 
         for r in inventory.tensors:
             # One unpacking instead of a named-field lookup per use.
@@ -164,10 +176,23 @@ class _Sums:
                     overhead += stored_bytes or 0
                 if kind is not buffer:
                     continue
-            owner = position.get(module)
-            if owner is None:
-                # A source that names a module it did not list: count it at its nearest listed ancestor.
-                owner = position[_nearest(module, position)]
+            if module is not last_module:
+                # Records come in module order and modules in pre-order, so the owner is nearly always the
+                # previous owner or a few rows after it; a dict of every path is built only when it is not.
+                # (Building and probing a dict of 200,000 paths cost a fifth of a count at that size: its
+                # probes miss the cache, benchmarks/bench_modules.py, scaling.)
+                last_module = module
+                found = _find(paths, module, owner)
+                if found is None:
+                    if position is None:
+                        position = {}
+                        for i, path in enumerate(paths):
+                            position.setdefault(path, i)
+                    found = position.get(module)
+                    if found is None:
+                        # A source that names a module it did not list: count it at its nearest listed ancestor.
+                        found = position[_nearest(module, position)]
+                owner = found
             if kind is parameter:
                 parameter_tensors += 1
                 if elements is None:

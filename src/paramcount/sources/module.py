@@ -492,7 +492,9 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
     dtypes: dict[torch.dtype, tuple[str, int]] = {}
     view_failures = (RuntimeError, NotImplementedError, TypeError, ValueError)
     prod = math.prod
-    views: dict[Hashable, int] = {}  # (storage, offset, shape, stride, dtype) -> a number
+    by_storage: dict[int, int] = {}  # storage pointer -> the number of the first view seen on it
+    first_views: list[torch.Tensor | None] = []  # by number: the tensor, while it is its storage's only one
+    views: dict[Hashable, int] = {}  # (storage, offset, shape, stride, dtype) -> number, for shared storages
 
     def describe(  # noqa: PLR0917 -- called once per tensor; positional arguments are cheaper
         name: str, module: str, kind: Kind, tensor: torch.Tensor, trainable: bool | None, persistent: bool | None
@@ -543,25 +545,34 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
         identity: Hashable
         notes: tuple[Note, ...] = ()
         try:
-            storage = tensor.untyped_storage()
-            stride = tensor.stride()
-            offset = tensor.storage_offset()
+            storage = tensor.untyped_storage()._cdata
         except view_failures:
             # No storage to compare (sparse and other layouts, wrapper subclasses): object identity only.
             identity = ("object", id(tensor))
             held = elements
         else:
             # The storage object's C pointer identifies its StorageImpl (meta tensors included) for as long as
-            # the model holds the tensor, which is the whole walk. The view's key is numbered here, so that each
-            # record keeps a small int rather than a tuple of tuples: fewer objects for the collector to visit
-            # once the count returns (benchmarks/bench_modules.py, nested+frozen).
-            view = (storage._cdata, offset, shape, stride, dtype)
-            identity = views.setdefault(view, len(views))
+            # the model holds the tensor, which is the whole walk. Views are numbered, so that each record keeps
+            # a small int rather than a tuple of tuples (fewer objects for the collector to visit once the count
+            # returns: benchmarks/bench_modules.py, nested+frozen), and a view's full key (offset, shape, stride,
+            # dtype) is built only for a storage that a second tensor uses: most storages hold one tensor.
+            number = by_storage.get(storage)
+            if number is None:
+                identity = by_storage[storage] = len(first_views)
+                first_views.append(tensor)
+            else:
+                first = first_views[number]
+                if first is not None:  # the storage's second tensor: file its first one's full key now
+                    views[_view_key(storage, first)] = number
+                    first_views[number] = None
+                identity = views.setdefault(_view_key(storage, tensor), len(first_views))
+                if identity == len(first_views):
+                    first_views.append(None)
             if elements == 0 or tensor.is_contiguous():
                 held = elements
             else:
                 # Span of the view in its storage: fewer elements than the shape for stride-0 (expanded) views.
-                held = 1 + sum((size - 1) * step for size, step in zip(shape, stride, strict=True))
+                held = 1 + sum((size - 1) * step for size, step in zip(shape, tensor.stride(), strict=True))
                 if held < elements:
                     notes = (Note.EXPANDED,)
         return _new(
@@ -583,6 +594,11 @@ def _describer(uninitialized: tuple[type, ...], found: _Found) -> Callable[..., 
         )
 
     return describe
+
+
+def _view_key(storage: int, tensor: torch.Tensor) -> Hashable:
+    """What makes two tensors on one storage the same tensor: where they start, their shape, strides and dtype."""
+    return (storage, tensor.storage_offset(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
 
 
 def _auxiliary(name: str, module: str, tensor: torch.Tensor) -> TensorRecord:
