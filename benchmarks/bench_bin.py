@@ -3,8 +3,8 @@
 1. ``pytorch_model.bin``: 6,738,415,616 fp16 parameters (13.5 GB apparent) written by ``torch.save`` under
    ``torch.serialization.skip_data()``, so the data is a hole. paramcount's CLI against
    ``torch.load(path, mmap=True, weights_only=True)`` plus a sum, each as a whole process; best wall time of N runs
-   and each process's own peak RSS (``os.wait4``). Bars (issue #3): >= 5x faster, peak RSS <= 100 MB, torch not
-   imported by paramcount (checked in the same process).
+   and each process's own peak RSS (its ``VmHWM``, see ``measure.py``). Bars (issue #3): >= 5x faster, peak RSS
+   <= 100 MB, torch not imported by paramcount (checked in the same process).
 2. GGUF and DCP: the same tensor names with every dimension scaled so the data is 1000x larger (sparse files);
    paramcount's time must not grow with it (ratio printed; bar: within 1.5x, noise allowing).
 
@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import struct
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measure import paramcount_cli, python, run
 
 LAYERS, HIDDEN, INTERMEDIATE, VOCAB = 32, 4096, 11008, 32000
 EXPECTED = 6_738_415_616
@@ -40,11 +38,6 @@ code = main(["count", sys.argv[1], "--format", "json"])
 assert "torch" not in sys.modules, "paramcount imported torch"
 sys.exit(code)
 """
-
-
-# Tools run as users run them: with Python's bytecode cache. An inherited PYTHONDONTWRITEBYTECODE=1 would make
-# every paramcount run recompile its modules (about 40 ms) while the stdlib peers load cached bytecode.
-CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def llama_7b() -> list[tuple[str, tuple[int, ...]]]:
@@ -121,27 +114,6 @@ def write_dcp(folder: Path, scale: int) -> None:
         f.truncate(offset)
 
 
-def run(argv: list[str], repeats: int) -> tuple[float, float, str]:
-    """Best wall time, the largest peak RSS (MB) of one process, and the output."""
-    best, peak, out = float("inf"), 0.0, ""
-    for _ in range(repeats):
-        # Output goes to files, not pipes: a child writing more than a pipe holds would block wait4 forever.
-        with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-            start = time.perf_counter()
-            process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True, env=CHILD_ENV)
-            _, status, usage = os.wait4(process.pid, 0)
-            elapsed = time.perf_counter() - start
-            process.returncode = os.waitstatus_to_exitcode(status)
-            stdout.seek(0)
-            stderr.seek(0)
-            out, err = stdout.read(), stderr.read()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"{argv[:3]} failed: {err}")
-        best = min(best, elapsed)
-        peak = max(peak, usage.ru_maxrss / 1024)
-    return best, peak, out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
@@ -158,8 +130,8 @@ def main() -> int:
         f"pytorch_model.bin: {path.stat().st_size / 1e9:.1f} GB apparent, "
         f"{path.stat().st_blocks * 512 / 1e6:.1f} MB on disk"
     )
-    pc_s, pc_mb, pc_out = run([sys.executable, "-c", PARAMCOUNT_NO_TORCH, str(path)], args.repeats)
-    tl_s, tl_mb, tl_out = run([sys.executable, "-c", TORCH_LOAD, str(path)], args.repeats)
+    pc_s, pc_mb, pc_out = run(python(PARAMCOUNT_NO_TORCH, str(path)), args.repeats)
+    tl_s, tl_mb, tl_out = run(python(TORCH_LOAD, str(path)), args.repeats)
     counted = json.loads(pc_out)["parameters"]["total"]
     print(f"{'tool':<44}{'best s':>8}{'peak MB':>9}  count")
     print(f"{'paramcount CLI (torch not imported)':<44}{pc_s:>8.3f}{pc_mb:>9.1f}  {counted:,}")
@@ -172,7 +144,6 @@ def main() -> int:
     if pc_mb > 100:
         failures.append(f"peak RSS {pc_mb:.1f} MB > 100 MB")
 
-    paramcount = str(Path(sys.executable).parent / "paramcount")
     for kind, writer in (("gguf", write_gguf), ("dcp", write_dcp)):
         targets = {}
         for scale in (1, 1000):
@@ -181,10 +152,11 @@ def main() -> int:
         times = {1: float("inf"), 1000: float("inf")}
         for _ in range(args.repeats):  # interleaved, so that drift on a shared machine hits both alike
             for scale, target in targets.items():
-                seconds, _, _ = run([paramcount, "count", str(target), "--format", "json"], 1)
+                seconds, _, _ = run(paramcount_cli("count", str(target), "--format", "json"), 1)
                 times[scale] = min(times[scale], seconds)
         for scale, target in targets.items():
-            total = json.loads(run([paramcount, "count", str(target), "--format", "json"], 1)[2])["tensors"]["elements"]
+            document = json.loads(run(paramcount_cli("count", str(target), "--format", "json"), 1)[2])
+            total = document["tensors"]["elements"]
             data = sum(p.stat().st_size for p in ([target] if target.is_file() else target.iterdir()))
             print(f"{kind} x{scale:<5} {data / 1e9:8.2f} GB apparent  {total:>14,} elements  {times[scale]:.3f} s")
         print(f"{kind}: 1000x the data took {times[1000] / times[1]:.2f}x the time (bar: within 1.5x)")
@@ -194,7 +166,7 @@ def main() -> int:
     for failure in failures:
         print(f"FAIL {failure}")
     print("all bars met" if not failures else f"{len(failures)} bar(s) missed")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
