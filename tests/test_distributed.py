@@ -194,16 +194,6 @@ def test_deepspeed_zero3_partitioned_parameters_count_by_ds_shape(monkeypatch: p
     )
 
 
-def _free_port() -> int:
-    """A TCP port free right now, for DeepSpeed's env:// rendezvous."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def _no_compiled_ops(deepspeed: Any) -> None:
     """Tell DeepSpeed that none of its C++ ops can be built, as on a machine without a compiler.
 
@@ -214,11 +204,18 @@ def _no_compiled_ops(deepspeed: Any) -> None:
     deepspeed.ops.__compatible_ops__ = {}
 
 
-def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
+def _init_deepspeed(rank: int, world: int, out: str) -> Any:
+    """DeepSpeed's communication set up over gloo with a ``file://`` rendezvous, and the module.
+
+    The environment variables only keep DeepSpeed from looking for MPI; the rendezvous is a file in the test's
+    folder. With ``env://`` rank 0 served a TCPStore from a background thread and the ranks raced its teardown
+    (SIGABRT 'terminate called without an active exception' in about one full-suite run in three), besides
+    racing other processes for a free port.
+    """
     import logging
 
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+        MASTER_ADDR="127.0.0.1", MASTER_PORT="0", RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
     )
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["TORCH_EXTENSIONS_DIR"] = f"{out}/torch_extensions"  # where a JIT build would land (none may)
@@ -227,25 +224,47 @@ def _deepspeed_worker(rank: int, world: int, port: int, out: str) -> None:
     import deepspeed
 
     _no_compiled_ops(deepspeed)
-    deepspeed.init_distributed(dist_backend="gloo", timeout=TIMEOUT)
+    deepspeed.init_distributed(
+        dist_backend="gloo", timeout=TIMEOUT, init_method=f"file://{out}/init", rank=rank, world_size=world
+    )
+    return deepspeed
+
+
+def _shut_down_deepspeed(deepspeed: Any) -> None:
+    """Destroy the process groups through DeepSpeed, which also drops the references it keeps to them
+    (``torch.distributed.destroy_process_group`` alone leaves them to die in interpreter finalization, where a gloo
+    group's destructor aborts the process: SIGABRT 'terminate called without an active exception', seen once in
+    four full-suite runs), then collect what the model left so no group outlives the interpreter."""
+    import gc
+
+    deepspeed.comm.destroy_process_group()
+    gc.collect()
+
+
+def _deepspeed_worker(rank: int, world: int, out: str) -> None:
+    deepspeed = _init_deepspeed(rank, world, out)
     try:
-        with deepspeed.zero.Init(config_dict_or_path={"zero_optimization": {"stage": 3}, "train_batch_size": world}):
-            model = mlp()
-        naive = sum(p.numel() for p in model.parameters())
-        report = paramcount.count(model, distributed=True).to_dict()
-        with open(f"{out}/rank{rank}.json", "w") as f:
-            json.dump({"naive": naive, "report": report}, f)
+        _count_zero3(deepspeed, rank, world, out)
         dist.barrier()
     finally:
-        dist.destroy_process_group()
+        _shut_down_deepspeed(deepspeed)
+
+
+def _count_zero3(deepspeed: Any, rank: int, world: int, out: str) -> None:
+    """A model built under zero.Init, counted naively and by paramcount, results written; the model dies here."""
+    with deepspeed.zero.Init(config_dict_or_path={"zero_optimization": {"stage": 3}, "train_batch_size": world}):
+        model = mlp()
+    naive = sum(p.numel() for p in model.parameters())
+    report = paramcount.count(model, distributed=True).to_dict()
+    with open(f"{out}/rank{rank}.json", "w") as f:
+        json.dump({"naive": naive, "report": report}, f)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
 def test_real_deepspeed_zero3_on_cpu(tmp_path: Path) -> None:
     """DeepSpeed's zero.Init partitions a model across 2 CPU processes: naive counts say 0, paramcount the total."""
     pytest.importorskip("deepspeed")
-    port = _free_port()
-    spawn(_deepspeed_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)  # type: ignore[no-untyped-call]
+    spawn(_deepspeed_worker, args=(2, str(tmp_path)), nprocs=2, join=True)  # type: ignore[no-untyped-call]
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for result in results:
         assert result["naive"] == 0
@@ -256,39 +275,34 @@ def test_real_deepspeed_zero3_on_cpu(tmp_path: Path) -> None:
     assert not (tmp_path / "torch_extensions").exists()  # no C++ op was compiled: make test needs no compiler
 
 
-def _deepspeed_save_worker(rank: int, port: int, out: str) -> None:
-    import logging
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
-    os.environ["TORCH_EXTENSIONS_DIR"] = f"{out}/torch_extensions"  # where a JIT build would land (none may)
-    warnings.simplefilter("ignore")
-    logging.disable(logging.WARNING)
-    import deepspeed
-
-    _no_compiled_ops(deepspeed)
-    deepspeed.init_distributed(dist_backend="gloo", timeout=TIMEOUT)
+def _deepspeed_save_worker(rank: int, out: str) -> None:
+    deepspeed = _init_deepspeed(rank, 1, out)
     try:
-        model = mlp()
-        model[0].requires_grad_(False)
-        config = {
-            "train_batch_size": 1,
-            "zero_optimization": {"stage": 3},
-            "zero_allow_untested_optimizer": True,
-            "zero_force_ds_cpu_optimizer": False,
-        }
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        engine, *_ = deepspeed.initialize(model=model, optimizer=torch.optim.SGD(trainable, lr=0.1), config=config)
-        engine.save_checkpoint(out)
+        _save_zero3(deepspeed, out)
     finally:
-        dist.destroy_process_group()
+        _shut_down_deepspeed(deepspeed)
+
+
+def _save_zero3(deepspeed: Any, out: str) -> None:
+    """A ZeRO-3 engine with a frozen first layer saves its checkpoint under ``out``; the engine dies here."""
+    model = mlp()
+    model[0].requires_grad_(False)
+    config = {
+        "train_batch_size": 1,
+        "zero_optimization": {"stage": 3},
+        "zero_allow_untested_optimizer": True,
+        "zero_force_ds_cpu_optimizer": False,
+    }
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    engine, *_ = deepspeed.initialize(model=model, optimizer=torch.optim.SGD(trainable, lr=0.1), config=config)
+    engine.save_checkpoint(out)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process tests run on Linux")
 def test_deepspeed_model_states_file_counts_from_param_shapes(tmp_path: Path) -> None:
     """A real ZeRO-3 checkpoint: its module tensors are empty placeholders; param_shapes are read statically."""
     pytest.importorskip("deepspeed")
-    port = _free_port()
-    spawn(_deepspeed_save_worker, args=(port, str(tmp_path)), nprocs=1, join=True)  # type: ignore[no-untyped-call]
+    spawn(_deepspeed_save_worker, args=(str(tmp_path),), nprocs=1, join=True)  # type: ignore[no-untyped-call]
     (states,) = tmp_path.glob("global_step*/*model_states.pt")
     report = paramcount.count(str(states))
     assert report.parameters.total == unsharded()
