@@ -75,7 +75,7 @@ def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
     shard = _Shard(os.path.basename(target), lambda: LocalFile(target), folder)
     with shard.open() as blob:
         head, size = blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size
-    if detect(head, size, shard.label) is None and _looks_like_json(head):
+    if _looks_like_json(head) and detect(head, size, shard.label) is None:  # an index named directly
         return _index(folder, shard, target, config=None, limits=limits)
     inventory = _combine(target, [shard], weight_map=None, config=_NO_CONFIG, limits=limits)
     match = _SHARD_NAME.search(shard.label)
