@@ -30,6 +30,9 @@ def count(
     limits: Limits | Mapping[str, int | str] | None = None,
     group: Any = None,
     distributed: bool = False,
+    architecture: str = "table",
+    trust_remote_code: bool = False,
+    base: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Count the parameters of a model.
 
@@ -38,7 +41,10 @@ def count(
             through); a state dict or any mapping of names to tensors (nested mappings too, as ``torch.load``
             returns a training checkpoint); a TARGET string naming a model in code:
             ``"package.module:callable(args)"`` or ``"package.module:attribute"``; or the path (a string or an
-            ``os.PathLike``) of a checkpoint file or model folder (safetensors, PyTorch zip or legacy, GGUF, DCP).
+            ``os.PathLike``) of a checkpoint file or model folder (safetensors, PyTorch zip or legacy, GGUF, DCP);
+            a ``config.json`` or a folder holding one without weights (the model it describes, built on the meta
+            device); or a Hugging Face id (``"org/name"``, ``"org/name@revision"``) found in the local cache. A
+            string is resolved in that order: an existing path, then code, then an id.
         depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
         limits: resource limits for reading files (:class:`paramcount.limits.Limits`), or a mapping of the
@@ -47,6 +53,13 @@ def count(
             (its shards, its pipeline stage), and every rank gets the same global report, with what each rank
             stores under ``report.distributed``. A collective: all ranks must call it.
         distributed: the same over the default process group.
+        architecture: how a model folder's ``config.json`` decides what its stored tensors are: ``"table"``
+            (paramcount's generated table, with a meta-device build for what it does not know), ``"build"``
+            (always build the model on the meta device) or ``"off"`` (name rules only).
+        trust_remote_code: let a ``config.json`` whose ``auto_map`` names the folder's own model code run that
+            code (from the folder only; nothing is downloaded).
+        base: for a PEFT adapter folder, its base model (a path or a cached Hugging Face id), counted frozen
+            beside the adapter; by default the folder's own weights or ``base_model_name_or_path`` when local.
 
     Returns:
         The report; ``report.to_dict()`` is the JSON document.
@@ -66,11 +79,25 @@ def count(
     """
     if depth is not None and depth < 0:
         raise UsageError(f"depth must be >= 0 or None, not {depth}")
+    from paramcount.sources.architecture import check_mode
+
+    check_mode(architecture)
     if isinstance(obj, os.PathLike) or (isinstance(obj, str) and not looks_like_spec(obj.strip())):
         from paramcount.sources import files
+        from paramcount.sources.resolve import resolve
 
+        resolved = resolve(os.fspath(obj))
         with collection_paused():
-            return tally(files.inventory(os.fspath(obj), _limits(limits)), depth=depth)
+            found = files.inventory(
+                resolved.path,
+                _limits(limits),
+                architecture=architecture,
+                trust_remote_code=trust_remote_code,
+                base=None if base is None else os.fspath(base),
+            )
+            if resolved.kind == "hub":
+                found = found._replace(target=os.fspath(obj), notes=(resolved.note, *found.notes))
+            return tally(found, depth=depth)
     from paramcount.sources import module as _module
 
     if _module.is_tensor_mapping(obj):
@@ -79,7 +106,7 @@ def count(
     model, target, notes = _model(obj, device)
     with collection_paused():
         found = _module.inventory(model, target=target)
-        found = found._replace(notes=notes + found.notes)
+        found = found._replace(notes=notes + found.notes, warnings=found.warnings + _untied_heads(model))
         if group is None and not distributed:
             return tally(found, depth=depth)
     from paramcount.report import Distributed
@@ -101,6 +128,9 @@ def verify(
     limits: Limits | Mapping[str, int | str] | None = None,
     group: Any = None,
     distributed: bool = False,
+    architecture: str = "table",
+    trust_remote_code: bool = False,
+    base: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Count a model and check the count; raise if it differs.
 
@@ -115,6 +145,9 @@ def verify(
         limits: as for :func:`count`.
         group: as for :func:`count`: every rank checks the same global figures.
         distributed: as for :func:`count`.
+        architecture: as for :func:`count`.
+        trust_remote_code: as for :func:`count`.
+        base: as for :func:`count`.
 
     Returns:
         The report, when every figure matches.
@@ -131,7 +164,17 @@ def verify(
     from paramcount.expectation import compare, parse_expectations
 
     expectations = parse_expectations(expected, tolerance)  # a typo fails before any model is built
-    report = count(obj, depth=depth, device=device, limits=limits, group=group, distributed=distributed)
+    report = count(
+        obj,
+        depth=depth,
+        device=device,
+        limits=limits,
+        group=group,
+        distributed=distributed,
+        architecture=architecture,
+        trust_remote_code=trust_remote_code,
+        base=base,
+    )
     return compare(report, expectations)
 
 
@@ -146,6 +189,18 @@ def _ties_embeddings(model: object) -> bool:
         if getattr(config, "tie_word_embeddings", False) is True:
             return True
     return False
+
+
+def _untied_heads(model: object) -> tuple[str, ...]:
+    """A warning for a transformers model whose config ties its output head to its input embeddings but whose
+    head is a different tensor now (torchao's ``quantize_`` or a user's assignment replaced one of them)."""
+    import sys
+
+    if "transformers" not in sys.modules:
+        return ()
+    from paramcount.sources import hf
+
+    return hf.untied_heads(model)
 
 
 def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:

@@ -40,6 +40,12 @@ REASONS: dict[Role, str] = {
     Role.BUFFER: "registered as a buffer of its module, not a parameter",
     Role.QUANTIZATION_AUXILIARY: "quantization scales, zero points, absmax, group indices or quant-state metadata "
     "that support a quantized weight; they are overhead, not parameters",
+    Role.KNOWN_BUFFER: "a name transformers models register as a persistent buffer (a logits bias, a routing "
+    "correction, a codebook, a quantization range); guessed from the name: no architecture confirmed it",
+    Role.BASE_COPY: "a copy of a base-model layer saved with the adapter (modules_to_save, save_embedding_layers): "
+    "it replaces that layer when the adapter is loaded, it does not add to the model",
+    Role.UNEXPECTED: "stored in the file but not a tensor of the architecture config.json names: the model would "
+    "not load it",
 }
 
 _SUFFIXES: dict[str, Role] = {
@@ -52,6 +58,40 @@ _SUFFIXES: dict[str, Role] = {
     # bitsandbytes, GPTQ/AWQ, FP8 and compressed-tensors auxiliaries: quant.py's table names them
     **dict.fromkeys(AUXILIARY_SUFFIXES, Role.QUANTIZATION_AUXILIARY),
 }
+
+# Names transformers architectures register as persistent buffers, from the generated architecture table
+# (scripts/architectures.py): distinctive enough to recognise in a file without its architecture, and listed in a
+# warning when they decide a count, since only the architecture can confirm them.
+_KNOWN_BUFFERS = frozenset(
+    (
+        "final_logits_bias",  # BART, Pegasus, Marian, mBART, Blenderbot, PLBart, ...
+        "e_score_correction_bias",  # DeepSeek-V3 and the MoE routers that copy it
+        "balancing_biases",
+        "relative_position_index",  # Swin-style windowed attention
+        "diagonal_decay",  # MiniMax lightning attention
+        "key_decay",
+        "query_decay",
+        "slope_rate",
+        "cluster_size",  # EnCodec, DAC, Mimi vector-quantizer codebooks
+        "embed_avg",
+        "cluster_usage",
+        "embed_sum",
+        "act_scaling_factor",  # I-BERT integer-only quantization
+        "weight_integer",
+        "weight_scaling_factor",
+        "bias_integer",
+        "fc_scaling_factor",
+        "num_points_scale",  # deformable attention
+        "n_points_scale",
+        "latent_stats_num_updates",
+    )
+)
+# Buffers whose last name is too common to recognise alone: matched by their last two names.
+_KNOWN_BUFFER_PAIRS = frozenset(
+    ("codebook.embed", "codebook.inited", "codebook.initialized", "activation.x_min", "activation.x_max")
+)
+
+_PAIR_LASTS = frozenset(pair.rpartition(".")[2] for pair in _KNOWN_BUFFER_PAIRS)
 
 # Top-level entries of a training checkpoint that are not the model, by key.
 _SECTIONS = (
@@ -70,6 +110,8 @@ def classify(name: str, shape: tuple[int, ...]) -> Role | None:
     # GPT-2 style `attn.bias` is the (1, 1, n, n) causal mask; a real attention bias is one-dimensional.
     if name.endswith("attn.bias") and len(shape) == 4:
         return Role.ATTENTION_MASK
+    if last in _KNOWN_BUFFERS or (last in _PAIR_LASTS and ".".join(name.rsplit(".", 2)[-2:]) in _KNOWN_BUFFER_PAIRS):
+        return Role.KNOWN_BUFFER
     return None
 
 

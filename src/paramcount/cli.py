@@ -40,8 +40,11 @@ TARGET is one of:
   a checkpoint file     model.safetensors, pytorch_model.bin, model.pt, old.pt (pre-1.6), llama.Q4_K_M.gguf
   an index              model.safetensors.index.json, pytorch_model.bin.index.json
   a model folder        ./Llama-2-7b-hf/ (its index or weights, with config.json), a DCP checkpoint folder
+  a model folder's config   ./config.json, or a folder with config.json and no weights: built on the meta device
   a model in code       'package.module:callable(args)' or 'package.module:attribute', built on the meta device
-Files are read from their headers, inertly: torch is not imported and no pickle code runs."""
+  a Hugging Face id     org/name or org/name@revision, from the local Hugging Face cache (offline)
+An existing path wins, then code, then an id. Files are read from their headers, inertly: torch is not imported
+and no pickle code runs; a folder's config.json decides which stored tensors are parameters."""
 
 _EXIT_CODES = """\
 exit codes:
@@ -79,6 +82,7 @@ Run '{_PROG} count --help' or '{_PROG} verify --help' for the options.
 """,
         "count": f"""\
 usage: {_PROG} count TARGET [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
+                        [--architecture table|build|off] [--trust-remote-code] [--base TARGET]
 
 Count the parameters of TARGET and print a report.
 
@@ -91,11 +95,19 @@ options:
   --limit NAME=N     raise or lower a file-reading limit, e.g. --limit pickle-bytes=1GiB (repeatable); NAME is
                      one of:
 {names}
+  --architecture MODE  how a folder's config.json decides each stored tensor's role: table (default:
+                     paramcount's table of transformers architectures, and a meta-device build for one it does not
+                     know), build (always build the model on the meta device), off (name rules only)
+  --trust-remote-code  let a config.json whose auto_map names the folder's own model code run that code (from the
+                     folder only; nothing is downloaded)
+  --base TARGET      for a PEFT adapter folder: its base model (a path or a cached id), counted frozen beside it
   -h, --help         show this help
 
 examples:
   {_PROG} count model.safetensors
   {_PROG} count ./Llama-2-7b-hf/ --format json
+  {_PROG} count ./Llama-2-7b-hf/config.json
+  {_PROG} count meta-llama/Llama-2-7b-hf@main
   {_PROG} count 'torch.nn:Linear(784, 10)'
   {_PROG} count 'transformers:GPT2LMHeadModel(transformers:GPT2Config())' --depth 1
 
@@ -106,6 +118,7 @@ A model named in code is imported and built as 'python -m' would: the current fo
         "verify": f"""\
 usage: {_PROG} verify TARGET --expect N [--expect-trainable N] [--expect-frozen N] [--expect-buffers N]
                          [--tolerance T] [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
+                         [--architecture table|build|off] [--trust-remote-code]
 
 Count the parameters of TARGET and exit 1 unless every expected figure matches.
 
@@ -118,7 +131,7 @@ options:
   --expect-buffers N    expected buffer elements
   --tolerance T         allowed difference: a count (1000, 1K) or a percentage (0.5%); default: the precision the
                         expectation is written with (124.4M means +-50,000; a whole number is exact)
-  --depth, --format, --device, --limit   as for count
+  --depth, --format, --device, --limit, --architecture, --trust-remote-code, --base   as for count
   -h, --help            show this help
 
 examples:
@@ -136,6 +149,8 @@ class _Option(NamedTuple):
 
     field: str
     repeatable: bool = False
+    #: a switch that takes no value
+    flag: bool = False
 
 
 _COMMON = {
@@ -143,6 +158,9 @@ _COMMON = {
     "--format": _Option("format"),
     "--device": _Option("device"),
     "--limit": _Option("limit", repeatable=True),
+    "--architecture": _Option("architecture"),
+    "--trust-remote-code": _Option("trust_remote_code", flag=True),
+    "--base": _Option("base"),
 }
 _OPTIONS = {
     "count": _COMMON,
@@ -210,6 +228,13 @@ def _parse(argv: Sequence[str]) -> _Arguments:
             close = [known for known in options if known.startswith(name)] if name.startswith("--") else []
             hint = f" (did you mean {' or '.join(close)}? options are spelled out in full)" if close else ""
             raise _usage(f"unknown option {name!r} for {command}{hint}", command)
+        if option.flag:
+            if equals:
+                raise _usage(f"{name} takes no value", command)
+            if option.field in values:
+                raise _usage(f"{name} is given twice; give it once", command)
+            values[option.field] = "yes"
+            continue
         if not equals:
             if i >= len(rest):
                 raise _usage(f"{name} needs a value", command)
@@ -258,6 +283,9 @@ def _run(argv: Sequence[str]) -> int:
     from paramcount.limits import parse_limits
 
     limits = parse_limits(args.limits)  # an unknown name or a bad value is a usage error before anything is read
+    architecture = values.get("architecture", "table")
+    if architecture not in ("table", "build", "off"):
+        raise _usage(f"--architecture must be table, build or off, not {architecture!r}", args.command)
     target = args.target
     if looks_like_spec(target.strip()):
         from paramcount.sources.spec import preflight
@@ -284,12 +312,29 @@ def _answer(
 
     values = args.values
     format = values.get("format", "table")
+    architecture, trust = values.get("architecture", "table"), "trust_remote_code" in values
     if args.command == "count":
-        report = paramcount.count(target, depth=depth, device=device, limits=limits)
+        report = paramcount.count(
+            target,
+            depth=depth,
+            device=device,
+            limits=limits,
+            architecture=architecture,
+            trust_remote_code=trust,
+            base=values.get("base"),
+        )
         _write(_render(report, format))
     else:
         report = paramcount.verify(
-            target, expected, tolerance=values.get("tolerance"), depth=depth, device=device, limits=limits
+            target,
+            expected,
+            tolerance=values.get("tolerance"),
+            depth=depth,
+            device=device,
+            limits=limits,
+            architecture=architecture,
+            trust_remote_code=trust,
+            base=values.get("base"),
         )
         if format == "table":
             from paramcount.numbers import exact

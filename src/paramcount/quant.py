@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["AUXILIARIES", "AUXILIARY_SUFFIXES", "VALUE_SUFFIXES", "Scheme", "logical", "scheme_from_config"]
+__all__ = [
+    "AUXILIARIES",
+    "AUXILIARY_SUFFIXES",
+    "VALUE_SUFFIXES",
+    "Scheme",
+    "logical",
+    "scheme_from_config",
+    "unpacked_name",
+]
 
 #: The tensors that support quantized weights, by scheme, as the last part of their names (reference/formats.md
 #: 7): overhead, never parameters. :mod:`paramcount.classify` marks them in every file and live model.
@@ -278,6 +286,7 @@ class _Rule(NamedTuple):
         auxiliaries: suffixes after the prefix of companions that become auxiliaries when the rule applies.
         logical: ``(record, beside) -> (record, scheme label)``, or ``None`` when the tensors do not fit the layout
             after all; ``beside`` (:class:`_Beside`) holds what the rule may look at around the packed weight.
+        unpacked: what replaces ``suffix`` in the name the unquantized model gives the weight (``".weight"``).
     """
 
     suffix: str
@@ -285,6 +294,7 @@ class _Rule(NamedTuple):
     needs: tuple[str, ...]
     auxiliaries: tuple[str, ...]
     logical: Callable[[TensorRecord, _Beside], tuple[TensorRecord, str] | None]
+    unpacked: str = ".weight"
 
 
 #: The layouts, tried in order for every record; a new scheme is one entry and one function.
@@ -292,5 +302,17 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(".qweight", ("gptq", "awq"), (".scales",), (), _gptq_or_awq),
     _Rule(".weight_packed", ("compressed-tensors",), (), (), _compressed),
     _Rule(".weight", ("bitsandbytes",), tuple(".weight" + s for s in _BNB_STATES), (), _bitsandbytes),
-    _Rule("_blocks", ("mxfp4",), ("_scales",), ("_scales",), _mxfp4),
+    _Rule("_blocks", ("mxfp4",), ("_scales",), ("_scales",), _mxfp4, unpacked=""),
 )
+
+
+def unpacked_name(name: str) -> str:
+    """The name the unquantized model gives a packed weight (a record noted quantized).
+
+    >>> unpacked_name("model.layers.0.mlp.up_proj.qweight"), unpacked_name("mlp.experts.gate_up_proj_blocks")
+    ('model.layers.0.mlp.up_proj.weight', 'mlp.experts.gate_up_proj')
+    """
+    for rule in _RULES:
+        if name.endswith(rule.suffix):
+            return name[: -len(rule.suffix)] + rule.unpacked
+    return name

@@ -20,7 +20,7 @@ from paramcount._typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-__all__ = ["Inventory", "Kind", "ModuleRecord", "Note", "Role", "TensorRecord"]
+__all__ = ["Adapter", "Architecture", "Inventory", "Kind", "ModuleRecord", "Note", "Role", "TensorRecord"]
 
 
 @unique
@@ -53,6 +53,12 @@ class Role(str, Enum):
     TRAINING_STATE = "training-state"
     MODULE_ATTRIBUTE = "module-attribute"
     QUANTIZATION_AUXILIARY = "quantization-auxiliary"
+    #: a name transformers architectures use for a persistent buffer, recognised without the architecture
+    KNOWN_BUFFER = "known-buffer"
+    #: stored in a file but not a tensor of the architecture its config names
+    UNEXPECTED = "unexpected"
+    #: a copy of a base-model layer saved with a PEFT adapter (modules_to_save, embedding layers)
+    BASE_COPY = "base-layer-copy"
 
 
 @unique
@@ -77,6 +83,8 @@ class Note(str, Enum):
     META = "meta"
     #: a sparse tensor: its dense shape, its stored values
     SPARSE = "sparse"
+    #: a parameter the checkpoint leaves out because the model makes it at load; counted from the architecture
+    NOT_STORED = "not-stored"
 
 
 class TensorRecord(NamedTuple):
@@ -162,6 +170,62 @@ class ModuleRecord(NamedTuple):
     shared_with: str | None = None
 
 
+class Architecture(NamedTuple):
+    """How a model folder's stored tensors were matched with the architecture its configuration names.
+
+    Attributes:
+        name: the model class (``"LlamaForCausalLM"``); ``None`` when the configuration names none.
+        model_type: the configuration's ``model_type``.
+        chosen: how the class was chosen (``"architectures[0]"``, ``"model_type"``).
+        source: where the knowledge came from: ``"table"`` (paramcount's generated table), ``"build"`` (the model
+            built on the meta device by transformers) or ``"name rules"`` (neither was available: roles guessed).
+        matched: stored tensors that are tensors of the class.
+        unexpected: stored tensor names the class does not have (not counted as parameters).
+        missing: names (layer indices as ``*``) the class has that no stored tensor matches.
+        tied_copies: names stored as separate copies of a tensor the model ties, counted once.
+    """
+
+    name: str | None
+    model_type: str | None
+    chosen: str
+    source: str
+    matched: int = 0
+    unexpected: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    tied_copies: tuple[str, ...] = ()
+
+
+class Adapter(NamedTuple):
+    """A PEFT adapter: its method and shape, and its parameters beside its base model's.
+
+    Attributes:
+        method: ``peft_type`` (``"LORA"``).
+        rank: ``r``, when the method has one.
+        alpha: ``lora_alpha``, when given.
+        target_modules: the modules it adapts (names, or one regular expression).
+        modules_to_save: base modules it trains full copies of.
+        base: the base model counted with it, ``None`` when none was at hand.
+        adapter_parameters: the adapter's own parameters (all trainable).
+        base_parameters: the base model's parameters, when counted.
+        saved_copies: names of saved copies of base layers, listed apart.
+        peft_trainable: trainable parameters as PEFT reports them (the adapter plus trained ``modules_to_save``
+            copies).
+        peft_all: all parameters as PEFT reports them (base, adapter and those copies), when the base was counted.
+    """
+
+    method: str
+    rank: int | None
+    alpha: float | None
+    target_modules: tuple[str, ...]
+    modules_to_save: tuple[str, ...]
+    base: str | None
+    adapter_parameters: int
+    base_parameters: int | None
+    saved_copies: tuple[str, ...]
+    peft_trainable: int
+    peft_all: int | None
+
+
 class Inventory(NamedTuple):
     """Everything one source found about one target.
 
@@ -178,6 +242,8 @@ class Inventory(NamedTuple):
         stored_bytes: bytes of those storages, each once, when the source knows (a storage several views share
             counts once even when the views cover different parts of it).
         quantization: the quantization scheme found (``"gptq 4-bit"``), ``None`` when the weights are not quantized.
+        architecture: how a model folder's tensors were matched with its configuration's architecture.
+        adapter: a PEFT adapter's method, rank, targets and figures, for an adapter folder.
     """
 
     target: str
@@ -191,3 +257,5 @@ class Inventory(NamedTuple):
     storages: int | None = None
     stored_bytes: int | None = None
     quantization: str | None = None
+    architecture: Architecture | None = None
+    adapter: Adapter | None = None

@@ -10,7 +10,7 @@ from paramcount._typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from typing import Any
 
-    from paramcount.records import Kind, TensorRecord
+    from paramcount.records import Adapter, Architecture, Kind, TensorRecord
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -200,6 +200,9 @@ class Report:
         verdict: ``"ok"`` or ``"untrusted"`` (files only).
         quantization: logical parameters, stored and overhead bytes of a quantized model; ``None`` otherwise.
         distributed: world size, scheme and per-rank storage of a model counted across a process group.
+        architecture: how a model folder's stored tensors were matched with its configuration's architecture
+            (class, how it was chosen, matched, unexpected and missing names); ``None`` without a configuration.
+        adapter: a PEFT adapter's method, rank, targets, and its figures beside its base model's.
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -207,6 +210,8 @@ class Report:
     """
 
     __slots__ = (
+        "adapter",
+        "architecture",
         "buffers",
         "by_dtype",
         "depth",
@@ -242,6 +247,8 @@ class Report:
     verdict: str | None
     quantization: Quantization | None
     distributed: Distributed | None
+    architecture: Architecture | None
+    adapter: Adapter | None
 
     def __init__(
         self,
@@ -263,6 +270,8 @@ class Report:
         verdict: str | None = None,
         quantization: Quantization | None = None,
         distributed: Distributed | None = None,
+        architecture: Architecture | None = None,
+        adapter: Adapter | None = None,
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -377,6 +386,33 @@ def _document(report: Report) -> dict[str, Any]:
             "world_size": d.world_size,
             "scheme": d.scheme,
             "per_rank": [{"rank": r.rank, "stored_elements": r.stored_elements, "bytes": r.bytes} for r in d.per_rank],
+        }
+    if report.architecture is not None:
+        a = report.architecture
+        doc["architecture"] = {
+            "class": a.name,
+            "model_type": a.model_type,
+            "chosen_by": a.chosen,
+            "source": a.source,
+            "matched": a.matched,
+            "unexpected": {"count": len(a.unexpected), "names": list(a.unexpected)},
+            "missing": {"count": len(a.missing), "names": list(a.missing)},
+            "tied_copies": {"count": len(a.tied_copies), "names": list(a.tied_copies)},
+        }
+    if report.adapter is not None:
+        ad = report.adapter
+        doc["adapter"] = {
+            "method": ad.method,
+            "rank": ad.rank,
+            "alpha": ad.alpha,
+            "target_modules": list(ad.target_modules),
+            "modules_to_save": list(ad.modules_to_save),
+            "base": ad.base,
+            "adapter_parameters": ad.adapter_parameters,
+            "base_parameters": ad.base_parameters,
+            "saved_copies": list(ad.saved_copies),
+            "peft_trainable": ad.peft_trainable,
+            "peft_all": ad.peft_all,
         }
     if report.quantization is not None:
         q = report.quantization

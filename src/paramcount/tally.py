@@ -80,6 +80,8 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
         excluded=() if inventory.format is None else sums.exclusions(),
         verdict=inventory.verdict,
         quantization=None if inventory.quantization is None else sums.quantization(inventory.quantization),
+        architecture=inventory.architecture,
+        adapter=inventory.adapter,
     )
 
 
@@ -232,7 +234,12 @@ class _Sums:
                     row = dtypes[dtype] = _DtypeSums()
                 row.buffers += elements
                 row.buffer_bytes += stored_bytes or 0
-            if stored_elements is not None and stored_elements < elements and quantized not in r.notes:
+            if (
+                stored_elements is not None
+                and stored_elements < elements
+                and quantized not in r.notes
+                and Note.NOT_STORED not in r.notes
+            ):
                 expanded.append(r)
 
         self.modules = modules

@@ -24,6 +24,7 @@ from paramcount.formats import SNIFF_BYTES, WEIGHT_SUFFIXES, detect, unrecognise
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.quant import Scheme, scheme_from_config
 from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord
+from paramcount.sources import adapter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,9 +36,22 @@ if TYPE_CHECKING:
 __all__ = ["inventory"]
 
 # Hugging Face folder conventions, in the order transformers prefers them.
-_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-_SINGLES = ("model.safetensors", "pytorch_model.bin", "model.pt", "model.pth", "model.ckpt")
+_INDEXES = (
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+    "diffusion_pytorch_model.safetensors.index.json",
+)
+_SINGLES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.bin",
+    "model.pt",
+    "model.pth",
+    "model.ckpt",
+)
 _DCP_METADATA = ".metadata"
+_MODEL_INDEX = "model_index.json"  # a diffusers pipeline
 # model-00001-of-00004.safetensors: one shard of a set, named as transformers and huggingface_hub name them
 _SHARD_NAME = re.compile(r"-(\d+)-of-(\d+)\.[^.]+$")
 
@@ -50,8 +64,22 @@ class _Shard(NamedTuple):
     folder: Folder | None
 
 
-def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
+def inventory(
+    target: str,
+    limits: Limits = DEFAULT,
+    *,
+    architecture: str = "table",
+    trust_remote_code: bool = False,
+    base: str | None = None,
+) -> Inventory:
     """Records for every tensor stored at ``target`` (a file or a model folder), within ``limits``.
+
+    A folder's ``config.json`` names its architecture, which decides each stored tensor's role
+    (:mod:`paramcount.sources.architecture`; ``architecture`` is the mode: ``"table"``, ``"build"`` or ``"off"``).
+    A ``config.json``, or a folder holding one and no weights, is the model it describes, built on the meta
+    device; ``trust_remote_code`` lets a config whose ``auto_map`` names the folder's own code run that code.
+    A PEFT adapter folder is counted by :mod:`paramcount.sources.adapter`, with ``base`` (a path or a cached id)
+    as its base model when given.
 
     Raises:
         TargetError: the path is missing, unreadable, or not a checkpoint paramcount reads.
@@ -69,14 +97,27 @@ def inventory(target: str, limits: Limits = DEFAULT) -> Inventory:
     except ValueError as e:  # an embedded NUL
         raise TargetError(f"is not a usable path ({e})", target=target, fix="check the path") from None
     if stat.S_ISDIR(info.st_mode):
-        return _folder(LocalFolder(target), target, limits)
+        return _folder(
+            LocalFolder(target),
+            target,
+            limits,
+            architecture=architecture,
+            trust_remote_code=trust_remote_code,
+            base=base,
+        )
     # The file the user named is read wherever it links to; the files beside it must stay in its folder.
     folder = LocalFolder(os.path.dirname(target) or ".")
     shard = _Shard(os.path.basename(target), lambda: LocalFile(target), folder)
     with shard.open() as blob:
         head, size = blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size
-    if _looks_like_json(head) and detect(head, size, shard.label) is None:  # an index named directly
-        return _index(folder, shard, target, config=None, limits=limits)
+    if _looks_like_json(head) and detect(head, size, shard.label) is None:  # an index or a config named directly
+        document = _read_json(shard, limits)
+        if isinstance(document, dict) and "weight_map" not in document and _names_model(document):
+            from paramcount.sources.architecture import config_inventory
+
+            where = os.path.dirname(target) or "."
+            return config_inventory(document, where, target, trust_remote_code=trust_remote_code)
+        return _index(folder, shard, target, config=None, limits=limits, document=document)
     inventory = _combine(target, [shard], weight_map=None, config=_NO_CONFIG, limits=limits)
     match = _SHARD_NAME.search(shard.label)
     if match and int(match[2]) > 1:
@@ -101,11 +142,30 @@ def _missing_hint(target: str) -> str:
     return "check the path"
 
 
-def _folder(folder: LocalFolder, target: str, limits: Limits) -> Inventory:
+def _folder(
+    folder: LocalFolder,
+    target: str,
+    limits: Limits,
+    *,
+    architecture: str = "table",
+    trust_remote_code: bool = False,
+    base: str | None = None,
+) -> Inventory:
     names = folder.names()
+    if adapter.ADAPTER_CONFIG in names and folder.is_file(adapter.ADAPTER_CONFIG):
+        return _adapter(folder, target, limits, architecture, base)
+    if _MODEL_INDEX in names and folder.is_file(_MODEL_INDEX):
+        from paramcount.sources import pipeline
+
+        return pipeline.inventory(
+            folder,
+            target,
+            read_json=lambda name: _read_json(_inside(folder, name), limits),
+            count_component=lambda path: _component(path, limits, architecture),
+        )
     if _DCP_METADATA in names and folder.is_file(_DCP_METADATA):
         return _combine(target, [_inside(folder, _DCP_METADATA)], weight_map=None, config=_NO_CONFIG, limits=limits)
-    config = _config(folder, limits)
+    config = _config(folder, limits)._replace(mode=architecture)
     for index in _INDEXES:
         if index in names and folder.is_file(index):
             return _index(folder, _inside(folder, index), target, config=config, limits=limits)
@@ -122,11 +182,71 @@ def _folder(folder: LocalFolder, target: str, limits: Limits) -> Inventory:
             target=target,
             fix=f"name one file, e.g. {folder.path(candidates[0])}",
         )
+    if config.document is not None:  # a configuration without weights: the model it describes
+        from paramcount.sources.architecture import config_inventory
+
+        return config_inventory(config.document, folder.name, target, trust_remote_code=trust_remote_code)
     raise TargetError(
         f"holds no weights: no index, no {_DCP_METADATA} and no {', '.join(WEIGHT_SUFFIXES)} file",
         target=target,
         fix="check the folder",
     )
+
+
+def _adapter(folder: LocalFolder, target: str, limits: Limits, architecture: str, base: str | None) -> Inventory:
+    """A PEFT adapter folder, with its base model when one is named or at hand."""
+    from paramcount.sources.resolve import resolve
+
+    def base_inventory(name: str) -> Inventory:
+        if name == folder.name:  # the folder holds the base model's weights too
+            names = [n for n in folder.names() if n != adapter.ADAPTER_CONFIG and not n.startswith("adapter_model")]
+            view = _Without(folder, names)
+            return _folder(view, target, limits, architecture=architecture)
+        resolved = resolve(name)
+        if resolved.kind == "spec":
+            raise TargetError(
+                "a base model must be a path or a Hugging Face id, not code",
+                target=name,
+                fix="save the base model with save_pretrained and pass its folder",
+            )
+        return inventory(resolved.path, limits, architecture=architecture)
+
+    return adapter.inventory(
+        folder,
+        target,
+        limits,
+        read_json=lambda name: _read_json(_inside(folder, name), limits),
+        read_weights=lambda name: _combine(
+            target, [_inside(folder, name)], weight_map=None, config=_NO_CONFIG, limits=limits
+        ),
+        base=base,
+        base_inventory=base_inventory,
+    )
+
+
+class _Without(LocalFolder):
+    """A folder seen without some of its files: a model folder that also holds an adapter, seen as the model."""
+
+    def __init__(self, folder: LocalFolder, names: list[str]) -> None:
+        super().__init__(folder.name)
+        self._names = tuple(names)
+
+    def names(self) -> tuple[str, ...]:
+        return self._names
+
+
+def _component(path: str, limits: Limits, architecture: str) -> Inventory:
+    """One model component of a diffusers pipeline: its weights, else its config (transformers or diffusers)."""
+    folder = LocalFolder(path)
+    names = folder.names()
+    weights = [n for n in names if n.endswith(WEIGHT_SUFFIXES) or n.endswith(".index.json")]
+    if not weights and "config.json" in names:
+        document = _read_json(_inside(folder, "config.json"), limits)
+        if isinstance(document, dict) and "_class_name" in document and not _names_model(document):
+            from paramcount.sources.pipeline import diffusers_inventory
+
+            return diffusers_inventory(document, path)
+    return _folder(folder, path, limits, architecture=architecture)
 
 
 def _inside(folder: Folder, name: str) -> _Shard:
@@ -157,6 +277,10 @@ class _Config(NamedTuple):
 
     tie: bool | None
     scheme: Scheme | None
+    #: config.json, when it names an architecture (``model_type`` or ``architectures``)
+    document: dict[str, Any] | None = None
+    #: how the architecture is found: ``"table"``, ``"build"`` or ``"off"``
+    mode: str = "table"
 
 
 _NO_CONFIG = _Config(None, None)
@@ -173,11 +297,23 @@ def _config(folder: LocalFolder, limits: Limits) -> _Config:
             documents.append(None)
     config, quantize_config = documents
     tie = config.get("tie_word_embeddings") if config else None
-    return _Config(tie if isinstance(tie, bool) else None, scheme_from_config(config, quantize_config))
+    return _Config(
+        tie if isinstance(tie, bool) else None,
+        scheme_from_config(config, quantize_config),
+        config if config is not None and _names_model(config) else None,
+    )
 
 
-def _index(folder: Folder, index: _Shard, target: str, *, config: _Config | None, limits: Limits) -> Inventory:
-    document = _read_json(index, limits)
+def _names_model(document: dict[str, Any]) -> bool:
+    """Whether a JSON document is a model's configuration (it names a model type or an architecture)."""
+    return "model_type" in document or "architectures" in document
+
+
+def _index(
+    folder: Folder, index: _Shard, target: str, *, config: _Config | None, limits: Limits, document: Any = None
+) -> Inventory:
+    if document is None:
+        document = _read_json(index, limits)
     where = os.path.join(folder.name, index.label)
     weight_map = document.get("weight_map") if isinstance(document, dict) else None
     if not isinstance(weight_map, dict) or not all(
@@ -303,10 +439,27 @@ def _combine(
     records, scheme = quant.logical(records, config.scheme, values)
     if scheme is not None:
         notes.append(f"quantized ({scheme}): packed weights are counted by their logical, unquantized shapes")
-    if config.tie:
-        records, tie = tie_output_head(records)
-        if tie is not None:
-            notes.append(f"config.json sets tie_word_embeddings: {tie[0]!r} is counted as {tie[1]!r}")
+    section = None
+    if config.document is not None:
+        from paramcount.sources import architecture
+
+        records, section, found_notes, found_warnings = architecture.apply(
+            records, config.document, config.mode, target
+        )
+        notes.extend(found_notes)
+        warnings.extend(found_warnings)
+    else:
+        if config.tie:
+            records, tie = tie_output_head(records)
+            if tie is not None:
+                notes.append(f"config.json sets tie_word_embeddings: {tie[0]!r} is counted as {tie[1]!r}")
+        guessed = [r.name for r in records if r.notes[:1] == (Role.KNOWN_BUFFER,)]
+        if guessed:
+            shown = ", ".join(quote(n, 80) for n in guessed[:5]) + (" and more" if len(guessed) > 5 else "")
+            warnings.append(
+                f"{len(guessed)} tensor(s) are taken for buffers by their names alone ({shown}); count the model's "
+                "folder, with its config.json, to have its architecture decide"
+            )
     warnings.extend(f"untrusted: {reason}" for reason in dict.fromkeys(untrusted))
     return Inventory(
         target=target,
@@ -320,4 +473,5 @@ def _combine(
         storages=storages,
         stored_bytes=stored_bytes,
         quantization=scheme,
+        architecture=section,
     )

@@ -1,0 +1,265 @@
+"""transformers models built on the meta device from a configuration, and what their checkpoints hold.
+
+This is the one module that asks transformers about an architecture. It serves three callers:
+
+- counting a model named by its ``config.json`` (no weights): :func:`build` makes the model on the meta device,
+  and the live-module source counts it;
+- counting weight files whose architecture paramcount's table does not know (``--architecture build``):
+  :func:`describe` lists the names a checkpoint of the model holds, which are parameters, which are persistent
+  buffers, and which names are ties of one tensor;
+- ``scripts/architectures.py``, which runs :func:`describe` over every class transformers can build and writes the
+  table (``paramcount/architectures/<model_type>.json``) that answers the same questions without torch.
+
+Names are those of the checkpoint on disk, not of the live model: transformers 5 renames and fuses some weights
+when it loads them (Mixtral's per-expert ``w1``/``w2``/``w3`` become one ``experts.gate_up_proj``), and
+:func:`describe` reverses that as ``save_pretrained`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+
+from paramcount._typing import TYPE_CHECKING
+from paramcount.errors import TargetError, quote
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
+
+    import torch
+
+__all__ = ["build", "describe", "pattern", "quiet"]
+
+_INDEX = re.compile(r"(?:(?<=\.)|^)\d+(?=\.|$)")
+
+
+def pattern(name: str) -> str:
+    """A tensor name with its layer indices replaced by ``*``, so that one entry covers every layer.
+
+    >>> pattern("model.layers.12.mlp.experts.3.w1.weight"), pattern("0.weight")
+    ('model.layers.*.mlp.experts.*.w1.weight', '*.weight')
+    """
+    return _INDEX.sub("*", name)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """transformers' and torch's log chatter silenced (warnings about defaults, deprecated options, kernels), and
+    put back as it was afterwards. torch is imported first: it configures its loggers when imported."""
+    import logging
+    import warnings
+
+    import torch  # noqa: F401 -- see above
+
+    loggers = [logging.getLogger(name) for name in ("transformers", "torch", "torchao", "bitsandbytes")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _transformers(target: str) -> Any:
+    try:
+        with quiet():
+            import transformers
+    except ImportError:
+        raise TargetError(
+            "building a model from its configuration needs transformers, which is not installed",
+            target=target,
+            fix="pip install 'paramcount[transformers]'",
+        ) from None
+    return transformers
+
+
+def config_object(document: Mapping[str, Any], target: str) -> Any:
+    """The transformers configuration object of a ``config.json`` document (its ``model_type``'s class)."""
+    transformers = _transformers(target)
+    model_type = document.get("model_type")
+    mapping = transformers.CONFIG_MAPPING
+    if not isinstance(model_type, str) or model_type not in mapping:
+        raise TargetError(
+            f"config.json's model_type {quote(model_type)} is not one transformers {transformers.__version__} knows",
+            target=target,
+            fix="upgrade transformers, or check the config",
+        )
+    try:
+        with quiet():
+            return mapping[model_type].from_dict(dict(document))
+    except Exception as e:  # a config class validating its values: any exception is a bad config
+        raise TargetError(
+            f"transformers cannot read config.json as a {model_type} configuration ({_first_line(e)})",
+            target=target,
+            fix="check the config's values",
+        ) from None
+
+
+def model_class(name: str, target: str) -> Any:
+    """The transformers model class called ``name``, or a TargetError."""
+    transformers = _transformers(target)
+    try:
+        with quiet():
+            found = getattr(transformers, name)
+    except Exception:  # AttributeError, or a lazy module failing to import its backend
+        found = None
+    if not isinstance(found, type) or not hasattr(found, "config_class"):
+        raise TargetError(
+            f"config.json names the architecture {quote(name)}, which transformers {transformers.__version__} does "
+            "not have",
+            target=target,
+            fix="upgrade transformers, or fix config.json's 'architectures'",
+        )
+    return found
+
+
+def build(cls: Any, config: Any, target: str) -> torch.nn.Module:
+    """``cls(config)`` on the meta device, weights not initialised (there is no data to initialise), ties made.
+
+    Raises:
+        TargetError: the constructor fails.
+    """
+    import torch
+    from transformers.initialization import no_init_weights
+
+    try:
+        with quiet(), torch.device("meta"), no_init_weights():
+            model = cls(config)
+        with quiet():
+            model.tie_weights()
+    except Exception as e:  # the model's own code: any exception means it cannot be built from this config
+        raise TargetError(
+            f"transformers cannot build {cls.__name__} from this config ({_first_line(e)})",
+            target=target,
+            fix="check the config's values",
+        ) from None
+    return model  # type: ignore[no-any-return]
+
+
+def describe(model: Any) -> dict[str, Any]:
+    """What a checkpoint of ``model`` (written by ``save_pretrained``) holds, as layer-index patterns.
+
+    Returns:
+        ``{"prefix": base_model_prefix, "parameters": [...], "buffers": [...], "ties": [[...], ...], "unsaved":
+        {name: [shape, dtype]}}``: the patterns of stored parameters and persistent buffers, the groups of names
+        that reach one tensor (a checkpoint stores one of each group; a copy of the others counts once), and the
+        parameters a checkpoint leaves out because the model makes them at load (exact names; the table keeps
+        only that there are some).
+    """
+    from transformers.core_model_loading import revert_weight_conversion
+
+    state = model.state_dict(keep_vars=True)  # keep_vars: tied names map to one object, as in the model
+    parameter_names = {name for name, _ in model.named_parameters(remove_duplicate=False)}
+    unsaved = {}  # parameters save_pretrained leaves out (Marian's sinusoidal positions): made at load
+    for name in getattr(model, "_keys_to_ignore_on_save", None) or ():
+        tensor = state.pop(name, None)
+        if tensor is not None and name in parameter_names:
+            unsaved[name] = (list(tensor.shape), str(tensor.dtype).removeprefix("torch."))
+    with quiet():
+        stored = revert_weight_conversion(model, dict(state))
+    first: dict[int, str] = {}
+    groups: dict[str, list[str]] = {}
+    parameters: set[str] = set()
+    buffers: set[str] = set()
+    for name, tensor in stored.items():
+        if name in state and name not in parameter_names:
+            buffers.add(pattern(name))
+        else:
+            parameters.add(pattern(name))
+        owner = first.setdefault(id(tensor), name)
+        if owner != name:
+            groups.setdefault(owner, [owner]).append(name)
+    ties = sorted({tuple(pattern(n) for n in group) for group in groups.values()})
+    return {
+        "prefix": getattr(model, "base_model_prefix", "") or "",
+        "parameters": sorted(parameters),
+        "buffers": sorted(buffers - parameters),
+        "ties": [list(group) for group in ties if len(set(group)) > 1],
+        "unsaved": unsaved,
+    }
+
+
+def text_config_tie(config: Any) -> bool | None:
+    """The ``tie_word_embeddings`` a built model follows: the config's own, else its text configuration's."""
+    value = getattr(config, "tie_word_embeddings", None)
+    if isinstance(value, bool):
+        return value
+    get_text_config = getattr(config, "get_text_config", None)
+    text = get_text_config() if callable(get_text_config) else None
+    value = getattr(text, "tie_word_embeddings", None)
+    return value if isinstance(value, bool) else None
+
+
+def remote_model(folder: str, name: str | None, target: str) -> torch.nn.Module:
+    """The model of a folder whose ``config.json`` has an ``auto_map``: its own code, from that folder only.
+
+    Runs only when the user passed ``--trust-remote-code``. The Hub is never contacted (``HF_HUB_OFFLINE``), so
+    the code that runs is the code already in the folder or in the local cache.
+    """
+    import torch
+
+    transformers = _transformers(target)
+    from transformers.initialization import no_init_weights
+
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        with quiet():
+            config = transformers.AutoConfig.from_pretrained(folder, trust_remote_code=True, local_files_only=True)
+            auto_map = getattr(config, "auto_map", None) or {}
+            # the auto class whose entry is the class architectures[0] names (its head), else the base model's
+            key = next(
+                (k for k, v in auto_map.items() if k.startswith("AutoModel") and str(v).rpartition(".")[2] == name),
+                "AutoModel",
+            )
+            auto = getattr(transformers, key, transformers.AutoModel)
+            with torch.device("meta"), no_init_weights():
+                model = auto.from_config(config, trust_remote_code=True)
+            model.tie_weights()
+    except Exception as e:  # the folder's own code: anything may go wrong
+        raise TargetError(
+            f"its own model code could not build the model ({_first_line(e)})",
+            target=target,
+            fix="check the folder's modeling files",
+        ) from None
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+    return model  # type: ignore[no-any-return]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return quote(f"{type(error).__name__}: {text[0]}" if text else type(error).__name__, 160)
+
+
+def untied_heads(model: object) -> tuple[str, ...]:
+    """A warning when ``model``'s config sets ``tie_word_embeddings`` but its output head is not its input
+    embedding any more; ``()`` otherwise (or when it is not a transformers model)."""
+    from transformers import PreTrainedModel
+
+    if not isinstance(model, PreTrainedModel) or text_config_tie(model.config) is not True:
+        return ()
+    typed: Any = model
+    try:
+        head, embedding = typed.get_output_embeddings(), typed.get_input_embeddings()
+    except Exception:  # a model without the accessors (NotImplementedError) or a broken one: nothing to compare
+        return ()
+    head_weight, embedding_weight = getattr(head, "weight", None), getattr(embedding, "weight", None)
+    if head_weight is None or embedding_weight is None or head_weight is embedding_weight:
+        return ()
+    names = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+    head_name = names.get(id(head_weight), "the output head's weight")
+    embedding_name = names.get(id(embedding_weight), "the input embedding's weight")
+    return (
+        f"config.tie_word_embeddings is set but {head_name!r} is no longer {embedding_name!r} (a quantization or an "
+        "assignment replaced one of them): they are counted as two tensors",
+    )

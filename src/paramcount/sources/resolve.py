@@ -1,0 +1,136 @@
+"""TARGET strings -> what they name, in one documented order.
+
+1. **An existing path** (a file or a folder) always wins: ``./gpt2`` is the folder even if a Hub id reads the same.
+2. **Code**: ``package.module:callable(args)`` or ``package.module:attribute``.
+3. **A Hugging Face id**, ``org/name`` or ``name``, with an optional ``@revision`` (a branch, a tag or a commit):
+   resolved offline, from the local Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
+   ``~/.cache/huggingface/hub``): ``models--org--name/refs/<revision>`` holds a commit, whose snapshot folder is
+   counted like any model folder. Fetching from the Hub is a separate step that slots in here; today a missing id
+   says where it looked.
+
+A cache is a folder of links a user did not write by hand; it is checked like a file: a ref must hold a commit
+hash, and a snapshot's links must stay inside its repository's ``blobs/`` (:func:`paramcount.blob.confined`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from paramcount._typing import NamedTuple
+from paramcount.errors import FormatError, TargetError, quote
+from paramcount.sources import looks_like_spec
+
+__all__ = ["Resolved", "cache_folder", "looks_like_hub_id", "resolve"]
+
+# huggingface_hub's rule for repo ids: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters
+_ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_HUB_ID = re.compile(rf"(?:(?P<org>{_ID_PART})/)?(?P<name>{_ID_PART})(?:@(?P<revision>[A-Za-z0-9._/-]{{1,200}}))?")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+class Resolved(NamedTuple):
+    """What a TARGET names: ``kind`` is ``"path"``, ``"spec"`` or ``"hub"``; ``path`` is the local path to count
+    (for a Hub id, its snapshot folder in the cache); ``note`` says how it was found."""
+
+    kind: str
+    path: str
+    note: str = ""
+
+
+def looks_like_hub_id(text: str) -> bool:
+    """Whether ``text`` is shaped like ``org/name[@revision]`` (and is not a relative path to something).
+
+    >>> looks_like_hub_id("meta-llama/Llama-2-7b-hf"), looks_like_hub_id("gpt2@main"), looks_like_hub_id("a/b/c")
+    (True, True, False)
+    """
+    match = _HUB_ID.fullmatch(text)
+    return match is not None and "--" not in text.split("@", maxsplit=1)[0] and ".." not in text
+
+
+def resolve(target: str) -> Resolved:
+    """What ``target`` names, in the documented order: an existing path, code, then a Hugging Face id.
+
+    Raises:
+        TargetError: an id that is not in the local cache (the message says where it looked), or a broken cache.
+        FormatError: a cache whose ref or links are not what huggingface_hub writes.
+    """
+    if os.path.lexists(target):
+        return Resolved("path", target)
+    if looks_like_spec(target.strip()):
+        return Resolved("spec", target)
+    if looks_like_hub_id(target) and not target.endswith(_FILE_SUFFIXES):
+        match = _HUB_ID.fullmatch(target)
+        assert match is not None
+        org, name, revision = match["org"], match["name"], match["revision"] or "main"
+        repo_id = f"{org}/{name}" if org else name
+        path = cache_folder(repo_id, revision, target)
+        return Resolved("hub", path, f"{repo_id}@{revision} from the local Hugging Face cache: {path}")
+    return Resolved("path", target)
+
+
+# A TARGET ending like a file is a path with a typo, not a Hub id ("model.safetensors" must say "no such file").
+_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".json", ".npz", ".npy", ".pkl")
+
+
+def _hub_cache() -> str:
+    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if cache:
+        return cache
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
+    )
+    return os.path.join(home, "hub")
+
+
+def cache_folder(repo_id: str, revision: str, target: str) -> str:
+    """The snapshot folder of ``repo_id`` at ``revision`` in the local cache.
+
+    Raises:
+        TargetError: the repository or revision is not cached.
+        FormatError: the ref does not hold a commit hash, or the snapshot leads outside the cache.
+    """
+    cache = _hub_cache()
+    repo = os.path.join(cache, "models--" + repo_id.replace("/", "--"))
+    if not os.path.isdir(repo):
+        raise TargetError(
+            f"is not a file or folder, and the local Hugging Face cache has no model {repo_id!r} (looked in {repo})",
+            target=target,
+            fix=f"download it first (huggingface-cli download {repo_id}), or set HF_HUB_CACHE or HF_HOME",
+        )
+    if _COMMIT.fullmatch(revision):
+        commit = revision
+    else:
+        ref = os.path.join(repo, "refs", revision)
+        if not os.path.isfile(ref):
+            raise TargetError(
+                f"the local Hugging Face cache has {repo_id!r} but no revision {revision!r} (no {ref})",
+                target=target,
+                fix=f"download that revision, or name one under {os.path.join(repo, 'refs')}",
+            )
+        with open(ref, "rb") as f:
+            raw = f.read(200)
+        commit = raw.decode("ascii", "replace").strip()
+        if not _COMMIT.fullmatch(commit):
+            raise FormatError(
+                f"the cache's ref {revision!r} holds {quote(raw, 60)}, not a 40-character commit hash",
+                target=ref,
+                rule="hub-cache-ref",
+                fix=f"download {repo_id} again to repair the cache",
+            )
+    snapshot = os.path.join(repo, "snapshots", commit)
+    if not os.path.isdir(snapshot):
+        raise TargetError(
+            f"the local Hugging Face cache has no snapshot {commit} of {repo_id!r} (no {snapshot})",
+            target=target,
+            fix=f"download {repo_id} again to repair the cache",
+        )
+    real_repo = os.path.realpath(repo)
+    if os.path.commonpath([real_repo, os.path.realpath(snapshot)]) != real_repo:
+        raise FormatError(
+            f"the snapshot folder leads to {quote(os.path.realpath(snapshot))}, outside the cache's repository",
+            target=snapshot,
+            rule="hub-cache-link",
+            fix=f"download {repo_id} again to repair the cache",
+        )
+    return snapshot
