@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 
-.PHONY: venv demo test lint typecheck unit bench fuzz clean
+.PHONY: venv demo test lint typecheck unit bench sweep architectures fuzz clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,15 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_modules.py
 	$(BIN)/python benchmarks/bench_files.py
 	$(BIN)/python benchmarks/bench_bin.py
+	$(BIN)/python benchmarks/bench_config.py
+
+# Every transformers model class from a tiny config: save_pretrained, count the folder, compare with the live model.
+sweep: $(STAMP)
+	$(BIN)/python scripts/sweep.py
+
+# Regenerate paramcount's architecture table (src/paramcount/architectures/) from the installed transformers.
+architectures: $(STAMP)
+	$(BIN)/python scripts/architectures.py
 
 # Coverage-guided fuzzing (atheris) of each reader for FUZZ_SECONDS; findings land in fuzz/findings/.
 FUZZ_SECONDS ?= 600

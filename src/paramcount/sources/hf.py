@@ -163,12 +163,14 @@ def describe(model: Any) -> dict[str, Any]:
             unsaved[name] = (list(tensor.shape), str(tensor.dtype).removeprefix("torch."))
     with quiet():
         stored = revert_weight_conversion(model, dict(state))
+    # A renaming keeps the tensor object: a buffer saved under another name is still known by its identity.
+    buffer_ids = {id(tensor) for name, tensor in state.items() if name not in parameter_names}
     first: dict[int, str] = {}
     groups: dict[str, list[str]] = {}
     parameters: set[str] = set()
     buffers: set[str] = set()
     for name, tensor in stored.items():
-        if name in state and name not in parameter_names:
+        if id(tensor) in buffer_ids or (name in state and name not in parameter_names):
             buffers.add(pattern(name))
         else:
             parameters.add(pattern(name))
