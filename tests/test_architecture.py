@@ -602,3 +602,10 @@ def test_a_pipeline_counts_every_component_from_weights_or_config(tmp_path: Path
     rows = {row.path: row.parameters for row in report.modules if row.depth == 1}
     assert rows == expected
     assert any("vae (AutoencoderKL, from its config" in note for note in report.notes)
+
+
+def test_base_on_a_target_that_is_not_an_adapter_is_a_usage_error(saved: Any) -> None:
+    folder, _ = saved("GPT2LMHeadModel", "gpt2")
+    result = run_cli("count", str(folder), "--base", str(folder))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "adapter_config.json" in result.stderr

@@ -97,7 +97,11 @@ def count(
             )
             if resolved.kind == "hub":
                 found = found._replace(target=os.fspath(obj), notes=(resolved.note, *found.notes))
+            if base is not None and found.adapter is None:
+                raise _base_without_adapter(os.fspath(obj))
             return tally(found, depth=depth)
+    if base is not None:
+        raise _base_without_adapter(str(obj) if isinstance(obj, str) else type(obj).__name__)
     from paramcount.sources import module as _module
 
     if _module.is_tensor_mapping(obj):
@@ -189,6 +193,13 @@ def _ties_embeddings(model: object) -> bool:
         if getattr(config, "tie_word_embeddings", False) is True:
             return True
     return False
+
+
+def _base_without_adapter(target: str) -> UsageError:
+    return UsageError(
+        f"--base (base=) names the base model of a PEFT adapter folder, and {target!r} is not one",
+        fix="drop --base, or point TARGET at the adapter folder (the one holding adapter_config.json)",
+    )
 
 
 def _untied_heads(model: object) -> tuple[str, ...]:

@@ -284,8 +284,11 @@ def _run(argv: Sequence[str]) -> int:
 
     limits = parse_limits(args.limits)  # an unknown name or a bad value is a usage error before anything is read
     architecture = values.get("architecture", "table")
-    if architecture not in ("table", "build", "off"):
-        raise _usage(f"--architecture must be table, build or off, not {architecture!r}", args.command)
+    if architecture != "table":
+        from paramcount.sources.architecture import MODES
+
+        if architecture not in MODES:
+            raise _usage(f"--architecture must be one of {', '.join(MODES)}, not {architecture!r}", args.command)
     target = args.target
     if looks_like_spec(target.strip()):
         from paramcount.sources.spec import preflight

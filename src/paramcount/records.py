@@ -20,7 +20,17 @@ from paramcount._typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-__all__ = ["Adapter", "Architecture", "Inventory", "Kind", "ModuleRecord", "Note", "Role", "TensorRecord"]
+__all__ = [
+    "Adapter",
+    "Architecture",
+    "Inventory",
+    "Kind",
+    "ModuleRecord",
+    "Note",
+    "Role",
+    "TensorRecord",
+    "unique_parameters",
+]
 
 
 @unique
@@ -259,3 +269,20 @@ class Inventory(NamedTuple):
     quantization: str | None = None
     architecture: Architecture | None = None
     adapter: Adapter | None = None
+
+
+def unique_parameters(records: tuple[TensorRecord, ...] | list[TensorRecord]) -> int:
+    """Logical elements of the parameters among ``records``, each tensor once (equal identities are one tensor).
+
+    For a source's own cross-checks (an index's ``total_parameters``, a component's figure in a note); the tally
+    is what counts a report.
+
+    >>> w = TensorRecord.of("w", "", Kind.PARAMETER, (4, 4), "float32", itemsize=4, identity="w")
+    >>> unique_parameters([w, w._replace(name="tied")])
+    16
+    """
+    unique: dict[object, int] = {}
+    for r in records:
+        if r.kind is Kind.PARAMETER:
+            unique[r.identity if r.identity is not None else object()] = r.elements or 0
+    return sum(unique.values())

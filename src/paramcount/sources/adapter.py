@@ -15,7 +15,7 @@ import os
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, quote
-from paramcount.records import Adapter, Inventory, Kind, Role, TensorRecord
+from paramcount.records import Adapter, Inventory, Kind, Role, TensorRecord, unique_parameters
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -124,7 +124,7 @@ def inventory(
     if base_name is not None and base_inventory is not None:
         found = base_inventory(base_name)
         base_records = [r._replace(trainable=False) if r.kind is Kind.PARAMETER else r for r in found.tensors]
-        base_elements = _unique_parameters(base_records)
+        base_elements = unique_parameters(base_records)
         files = [*found.files, *files]
         notes.append(f"base model {quote(base_name, 200)}: {base_elements:,} parameters, frozen")
         warnings.extend(found.warnings)
@@ -166,13 +166,6 @@ def inventory(
         quantization=stored.quantization,
         adapter=section,
     )
-
-
-def _unique_parameters(records: list[TensorRecord]) -> int:
-    unique = {
-        r.identity if r.identity is not None else id(r): r.elements or 0 for r in records if r.kind is Kind.PARAMETER
-    }
-    return sum(unique.values())
 
 
 def _is_trained_copy(name: str, modules_to_save: list[str], explicit: bool) -> bool:

@@ -165,9 +165,9 @@ def from_table(document: Mapping[str, Any], choice: Choice) -> Knowledge | None:
         return None
     table = _table_file(choice.model_type)
     entry = table.get("classes", {}).get(choice.name) if table else None
-    if not isinstance(entry, dict):
+    if table is None or not isinstance(entry, dict):
         return None
-    tied = tie_flag(document, table.get("tie_word_embeddings") if table else None)
+    tied = tie_flag(document, table.get("tie_word_embeddings"))
     ties: list[list[str]] = entry.get("ties") or []
     if tied is False and "untied" in entry:
         ties = entry["untied"] or []
@@ -180,7 +180,7 @@ def from_table(document: Mapping[str, Any], choice: Choice) -> Knowledge | None:
         parameters=frozenset(entry.get("parameters", ())),
         buffers=frozenset(entry.get("buffers", ())),
         ties=tuple(tuple(group) for group in ties),
-        base=table.get("auto") if table else None,
+        base=table.get("auto"),
         needs_build=bool(entry.get("unsaved")),
     )
 
@@ -193,18 +193,11 @@ def from_build(document: Mapping[str, Any], choice: Choice, target: str) -> Know
     """
     from paramcount.sources import hf
 
-    if choice.name is None:
-        raise TargetError(
-            "config.json names no architecture and no model_type transformers knows",
-            target=target,
-            fix="add 'architectures' to config.json",
-        )
-    cls = hf.model_class(choice.name, target)
-    config = hf.config_object(document, target)
-    described = hf.describe(hf.build(cls, config, target))
+    model = _build(document, choice, target)
+    described = hf.describe(model)
     table = _table_file(choice.model_type) if choice.model_type else None
     return Knowledge(
-        name=choice.name,
+        name=type(model).__name__,
         model_type=choice.model_type,
         chosen=choice.chosen,
         source="build",
@@ -215,6 +208,24 @@ def from_build(document: Mapping[str, Any], choice: Choice, target: str) -> Know
         base=table.get("auto") if table else None,
         unsaved=tuple((name, tuple(shape), dtype) for name, (shape, dtype) in described["unsaved"].items()),
     )
+
+
+def _build(document: Mapping[str, Any], choice: Choice, target: str) -> Any:
+    """The chosen class built on the meta device from ``document`` by transformers.
+
+    Raises:
+        TargetError: the config names no class, or transformers cannot build it.
+    """
+    from paramcount.sources import hf
+
+    if choice.name is None:
+        raise TargetError(
+            "config.json names no architecture and no model_type paramcount knows",
+            target=target,
+            fix="add 'architectures' (e.g. [\"LlamaForCausalLM\"]) to config.json",
+        )
+    cls = hf.model_class(choice.name, target)
+    return hf.build(cls, hf.config_object(document, target), target)
 
 
 def can_build() -> bool:
@@ -537,14 +548,7 @@ def config_inventory(
         model = hf.remote_model(folder, choice.name, target)
         how = "its own code (auto_map, --trust-remote-code), run from the folder with the Hub offline"
     else:
-        if choice.name is None:
-            raise TargetError(
-                "config.json names no architecture and no model_type paramcount knows",
-                target=target,
-                fix="add 'architectures' (e.g. [\"LlamaForCausalLM\"]) to config.json",
-            )
-        cls = hf.model_class(choice.name, target)
-        model = hf.build(cls, hf.config_object(document, target), target)
+        model = _build(document, choice, target)
         how = _how(choice.chosen)
     found = live.inventory(model, target=target)
     notes = (f"built {type(model).__name__} from config.json ({how}) on the meta device: no weights read",)

@@ -23,7 +23,7 @@ from paramcount.errors import FormatError, TargetError, quote
 from paramcount.formats import SNIFF_BYTES, WEIGHT_SUFFIXES, detect, unrecognised
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.quant import Scheme, scheme_from_config
-from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord
+from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord, unique_parameters
 from paramcount.sources import adapter
 
 if TYPE_CHECKING:
@@ -344,9 +344,9 @@ def _index(
         if type(total_size) is int and total_size != stored:
             warnings.append(f"the index's total_size is {total_size} bytes but its shards hold {stored}")
         claimed = metadata.get("total_parameters")
-        unique = {r.identity: r.elements or 0 for r in inventory.tensors if r.kind is Kind.PARAMETER}
-        if type(claimed) is int and claimed != sum(unique.values()):
-            warnings.append(f"the index's total_parameters is {claimed} but its shards hold {sum(unique.values())}")
+        held = unique_parameters(inventory.tensors)
+        if type(claimed) is int and claimed != held:
+            warnings.append(f"the index's total_parameters is {claimed} but its shards hold {held}")
     return inventory._replace(
         warnings=tuple(warnings),
         notes=(*inventory.notes, f"read {len(shards)} shard header(s) through {index.label}"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, quote
-from paramcount.records import Inventory
+from paramcount.records import Inventory, unique_parameters
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,9 +74,8 @@ def inventory(
                     identity=None if r.identity is None else (component, r.identity),
                 )
             )
-        unique = {r.identity: r.elements or 0 for r in found.tensors if r.kind.value == "parameter"}
         how = "from its weights" if found.format is not None else "from its config on the meta device"
-        notes.append(f"{component} ({class_name}, {how}): {sum(unique.values()):,} parameters")
+        notes.append(f"{component} ({class_name}, {how}): {unique_parameters(found.tensors):,} parameters")
         warnings.extend(f"{component}: {w}" for w in found.warnings)
         files.extend(found.files)
         if found.format is not None:
