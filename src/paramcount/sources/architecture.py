@@ -321,8 +321,10 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, target: str) -> _M
             unexpected.append(r)
             continue
         present.add(key)
-        group = members.get(key)
-        if group is not None:
+        exact = members.get(_model_name(r))  # a tie of some indices only is kept by exact names
+        if exact is not None:
+            tied.setdefault((exact, ()), []).append(i)
+        elif (group := members.get(key)) is not None:
             tied.setdefault((group, tuple(_INDEX.findall(_model_name(r)))), []).append(i)
     copies: list[tuple[str, str]] = []
     for same in tied.values():
@@ -523,9 +525,12 @@ def _name_rules(
 
 
 def config_inventory(
-    document: Mapping[str, Any], folder: str, target: str, *, trust_remote_code: bool = False
+    document: Mapping[str, Any], folder: str | None, target: str, *, trust_remote_code: bool = False
 ) -> Inventory:
     """The model a ``config.json`` describes, built on the meta device by transformers and counted live.
+
+    ``folder`` holds the model's own code when ``auto_map`` names it; ``None`` for a remote repository, whose code
+    paramcount never downloads.
 
     Raises:
         TargetError: transformers is missing or does not know the architecture, the config cannot be read as its
@@ -536,6 +541,13 @@ def config_inventory(
 
     choice = choose(document)
     remote = choice.remote and (choice.name is None or not _exported(choice.name))
+    if remote and folder is None:
+        raise TargetError(
+            f"config.json's auto_map names the repository's own model code ({_auto_map(document)}), which paramcount "
+            "does not download",
+            target=target,
+            fix="download the repository (huggingface-cli download) and count its folder with --trust-remote-code",
+        )
     if remote and not trust_remote_code:
         raise TargetError(
             f"config.json's auto_map names the folder's own model code ({_auto_map(document)}), which paramcount "
@@ -544,7 +556,7 @@ def config_inventory(
             fix="pass --trust-remote-code (trust_remote_code=True) to run the code in that folder; nothing is "
             "downloaded",
         )
-    if remote:
+    if remote and folder is not None:
         model = hf.remote_model(folder, choice.name, target)
         how = "its own code (auto_map, --trust-remote-code), run from the folder with the Hub offline"
     else:

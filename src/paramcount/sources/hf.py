@@ -177,7 +177,7 @@ def describe(model: Any) -> dict[str, Any]:
         owner = first.setdefault(id(tensor), name)
         if owner != name:
             groups.setdefault(owner, [owner]).append(name)
-    ties = sorted({tuple(pattern(n) for n in group) for group in groups.values()})
+    ties = sorted(_tie_patterns(list(groups.values()), stored))
     return {
         "prefix": getattr(model, "base_model_prefix", "") or "",
         "parameters": sorted(parameters),
@@ -185,6 +185,29 @@ def describe(model: Any) -> dict[str, Any]:
         "ties": [list(group) for group in ties if len(set(group)) > 1],
         "unsaved": unsaved,
     }
+
+
+def _tie_patterns(groups: list[list[str]], stored: Mapping[str, Any]) -> set[tuple[str, ...]]:
+    """Tie groups as layer-index patterns where that is exact, else as the names themselves.
+
+    A pattern group says "at every index these names are one tensor"; that is wrong when only some indices are
+    tied (UDOP ties its encoder's and decoder's first relative-bias table, not the others), so such groups keep
+    their exact names, which the matcher looks up before patterns.
+    """
+    by_pattern: dict[tuple[str, ...], list[list[str]]] = {}
+    for group in groups:
+        by_pattern.setdefault(tuple(pattern(n) for n in group), []).append(group)
+    ties: set[tuple[str, ...]] = set()
+    for patterns, concrete in by_pattern.items():
+        if len(set(patterns)) <= 1:
+            continue
+        covered = {n for group in concrete for n in group}
+        instances = {n for n in stored if pattern(n) in patterns}
+        if instances <= covered:
+            ties.add(patterns)
+        else:
+            ties.update(tuple(group) for group in concrete)
+    return ties
 
 
 def text_config_tie(config: Any) -> bool | None:
