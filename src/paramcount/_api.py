@@ -33,6 +33,9 @@ def count(
     architecture: str = "table",
     trust_remote_code: bool = False,
     base: str | os.PathLike[str] | None = None,
+    file: str | None = None,
+    cache: bool = True,
+    progress: bool = False,
 ) -> Report:
     """Count the parameters of a model.
 
@@ -43,8 +46,10 @@ def count(
             ``"package.module:callable(args)"`` or ``"package.module:attribute"``; or the path (a string or an
             ``os.PathLike``) of a checkpoint file or model folder (safetensors, PyTorch zip or legacy, GGUF, DCP);
             a ``config.json`` or a folder holding one without weights (the model it describes, built on the meta
-            device); or a Hugging Face id (``"org/name"``, ``"org/name@revision"``) found in the local cache. A
-            string is resolved in that order: an existing path, then code, then an id.
+            device); a URL (``"hf://org/name"``, ``"https://host/model.safetensors"``, ``"s3://bucket/key"``),
+            read by range requests, headers only; or a Hugging Face id (``"org/name"``, ``"org/name@revision"``),
+            from the local cache when it holds the weights, else from the Hub (``HF_ENDPOINT``, ``HF_TOKEN``). A
+            string is resolved in that order: an existing path, then code, then a URL, then an id.
         depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
         limits: resource limits for reading files (:class:`paramcount.limits.Limits`), or a mapping of the
@@ -60,6 +65,9 @@ def count(
             code (from the folder only; nothing is downloaded).
         base: for a PEFT adapter folder, its base model (a path or a cached Hugging Face id), counted frozen
             beside the adapter; by default the folder's own weights or ``base_model_name_or_path`` when local.
+        file: one file of a folder or repository to count alone (a GGUF repository's quantization).
+        cache: keep fetched header bytes in paramcount's cache and reuse them (remote targets).
+        progress: a progress bar on stderr while a remote target's files are read.
 
     Returns:
         The report; ``report.to_dict()`` is the JSON document.
@@ -88,12 +96,29 @@ def count(
 
         resolved = resolve(os.fspath(obj))
         with collection_paused():
+            if resolved.remote is not None:
+                from paramcount.sources import remote
+
+                if base is not None:
+                    raise UsageError("--base is for a local adapter folder", fix="download the adapter, or drop --base")
+                found = remote.inventory(
+                    resolved.remote,
+                    os.fspath(obj),
+                    _limits(limits),
+                    architecture=architecture,
+                    file=file,
+                    cache=cache,
+                    progress=progress,
+                    note=resolved.note,
+                )
+                return tally(found, depth=depth)
             found = files.inventory(
                 resolved.path,
                 _limits(limits),
                 architecture=architecture,
                 trust_remote_code=trust_remote_code,
                 base=None if base is None else os.fspath(base),
+                file=file,
             )
             if resolved.kind == "hub":
                 found = found._replace(target=os.fspath(obj), notes=(resolved.note, *found.notes))
@@ -135,6 +160,9 @@ def verify(
     architecture: str = "table",
     trust_remote_code: bool = False,
     base: str | os.PathLike[str] | None = None,
+    file: str | None = None,
+    cache: bool = True,
+    progress: bool = False,
 ) -> Report:
     """Count a model and check the count; raise if it differs.
 
@@ -152,6 +180,9 @@ def verify(
         architecture: as for :func:`count`.
         trust_remote_code: as for :func:`count`.
         base: as for :func:`count`.
+        file: as for :func:`count`.
+        cache: as for :func:`count`.
+        progress: as for :func:`count`.
 
     Returns:
         The report, when every figure matches.
@@ -178,6 +209,9 @@ def verify(
         architecture=architecture,
         trust_remote_code=trust_remote_code,
         base=base,
+        file=file,
+        cache=cache,
+        progress=progress,
     )
     return compare(report, expectations)
 

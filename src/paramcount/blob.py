@@ -1,9 +1,9 @@
 """Random-access byte sources with bounded reads, and folders that open them. Readers never call ``open()``.
 
-A :class:`Blob` is the bytes of one file: local (:class:`LocalFile`), in memory (:class:`BytesBlob`), and later
-behind HTTP range requests. A :class:`Folder` opens the files a multi-file format names (DCP data files, shards,
-``config.json``) by their names relative to it, and refuses names that lead outside it, so a reader works the
-same on a folder on disk, in memory or on a server.
+A :class:`Blob` is the bytes of one file: local (:class:`LocalFile`), in memory (:class:`BytesBlob`), or behind
+range requests (:class:`paramcount.remote.RemoteBlob`). A :class:`Folder` opens the files a multi-file format
+names (DCP data files, shards, ``config.json``) by their names relative to it, and refuses names that lead outside
+it, so a reader works the same on a folder on disk, in memory or on a server.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ class Blob:
     Attributes:
         name: what error messages call it (a path, a URL).
         size: its length in bytes.
+        remote: each read far from the previous ones costs a network round trip; a reader skips checks that
+            need a read per tensor (a zip member's local header) when this is set.
     """
 
     name: str
     size: int
+    remote = False
 
     def read(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset``.
@@ -145,6 +148,17 @@ class Folder:
         """
         raise NotImplementedError
 
+    def sub(self, relative: str) -> Folder:
+        """The folder ``relative`` names inside this one (a pipeline's component).
+
+        Raises:
+            FormatError: the name leads outside the folder (rule ``folder-path``).
+        """
+        raise NotImplementedError
+
+    def prefetch(self, relatives: list[str]) -> None:
+        """A hint that these files are about to be read: a remote folder starts their first reads at once."""
+
 
 class LocalFolder(Folder):
     """A folder on disk; every name it opens must stay inside it after symlinks are resolved.
@@ -188,6 +202,16 @@ class LocalFolder(Folder):
                 fix="copy the file into the folder, or name it directly",
             )
         return LocalFile(path)
+
+    def sub(self, relative: str) -> LocalFolder:
+        path = self.path(relative)
+        if os.path.isabs(relative) or not confined(self.name, path):
+            raise FormatError(
+                f"{quote(relative)} leads to {quote(os.path.realpath(path))}, outside the folder",
+                target=self.name,
+                rule="folder-path",
+            )
+        return LocalFolder(path)
 
 
 def confined(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:

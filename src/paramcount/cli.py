@@ -42,9 +42,11 @@ TARGET is one of:
   a model folder        ./Llama-2-7b-hf/ (its index or weights, with config.json), a DCP checkpoint folder
   a model folder's config   ./config.json, or a folder with config.json and no weights: built on the meta device
   a model in code       'package.module:callable(args)' or 'package.module:attribute', built on the meta device
-  a Hugging Face id     org/name or org/name@revision, from the local Hugging Face cache (offline)
-An existing path wins, then code, then an id. Files are read from their headers, inertly: torch is not imported
-and no pickle code runs; a folder's config.json decides which stored tensors are parameters."""
+  a URL                 hf://org/name[@revision][/path], https://host/model.safetensors, s3://bucket/key
+  a Hugging Face id     org/name or org/name@revision: the local cache when it holds the weights, else the Hub
+An existing path wins, then code, then a URL, then an id. Files are read from their headers, inertly: torch is
+not imported and no pickle code runs; remote files are read by range requests, headers only (HF_ENDPOINT,
+HF_TOKEN; HF_HUB_OFFLINE=1 for the caches only); a folder's config.json decides which tensors are parameters."""
 
 _EXIT_CODES = """\
 exit codes:
@@ -82,7 +84,8 @@ Run '{_PROG} count --help' or '{_PROG} verify --help' for the options.
 """,
         "count": f"""\
 usage: {_PROG} count TARGET [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
-                        [--architecture table|build|off] [--trust-remote-code] [--base TARGET]
+                        [--architecture table|build|off] [--trust-remote-code] [--base TARGET] [--file NAME]
+                        [--no-cache] [--quiet]
 
 Count the parameters of TARGET and print a report.
 
@@ -101,13 +104,18 @@ options:
   --trust-remote-code  let a config.json whose auto_map names the folder's own model code run that code (from the
                      folder only; nothing is downloaded)
   --base TARGET      for a PEFT adapter folder: its base model (a path or a cached id), counted frozen beside it
+  --file NAME        count one file of a folder or repository (one quantization of a GGUF repository)
+  --no-cache         neither use nor keep paramcount's cache of remote header bytes
+  --quiet            no progress bar on stderr while a remote target's files are read
   -h, --help         show this help
 
 examples:
   {_PROG} count model.safetensors
   {_PROG} count ./Llama-2-7b-hf/ --format json
   {_PROG} count ./Llama-2-7b-hf/config.json
-  {_PROG} count meta-llama/Llama-2-7b-hf@main
+  {_PROG} count meta-llama/Llama-3.1-70B              (the Hub: a few hundred KB of headers)
+  {_PROG} count TheBloke/Llama-2-7B-GGUF --file llama-2-7b.Q4_K_M.gguf
+  {_PROG} count https://example.com/models/model.safetensors
   {_PROG} count 'torch.nn:Linear(784, 10)'
   {_PROG} count 'transformers:GPT2LMHeadModel(transformers:GPT2Config())' --depth 1
 
@@ -118,7 +126,8 @@ A model named in code is imported and built as 'python -m' would: the current fo
         "verify": f"""\
 usage: {_PROG} verify TARGET --expect N [--expect-trainable N] [--expect-frozen N] [--expect-buffers N]
                          [--tolerance T] [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
-                         [--architecture table|build|off] [--trust-remote-code]
+                         [--architecture table|build|off] [--trust-remote-code] [--base TARGET] [--file NAME]
+                         [--no-cache] [--quiet]
 
 Count the parameters of TARGET and exit 1 unless every expected figure matches.
 
@@ -131,7 +140,8 @@ options:
   --expect-buffers N    expected buffer elements
   --tolerance T         allowed difference: a count (1000, 1K) or a percentage (0.5%); default: the precision the
                         expectation is written with (124.4M means +-50,000; a whole number is exact)
-  --depth, --format, --device, --limit, --architecture, --trust-remote-code, --base   as for count
+  --depth, --format, --device, --limit, --architecture, --trust-remote-code, --base, --file, --no-cache,
+  --quiet               as for count
   -h, --help            show this help
 
 examples:
@@ -161,6 +171,9 @@ _COMMON = {
     "--architecture": _Option("architecture"),
     "--trust-remote-code": _Option("trust_remote_code", flag=True),
     "--base": _Option("base"),
+    "--file": _Option("file"),
+    "--no-cache": _Option("no_cache", flag=True),
+    "--quiet": _Option("quiet", flag=True),
 }
 _OPTIONS = {
     "count": _COMMON,
@@ -316,6 +329,8 @@ def _answer(
     values = args.values
     format = values.get("format", "table")
     architecture, trust = values.get("architecture", "table"), "trust_remote_code" in values
+    file, cache = values.get("file"), "no_cache" not in values
+    progress = "quiet" not in values and sys.stderr.isatty()
     if args.command == "count":
         report = paramcount.count(
             target,
@@ -325,6 +340,9 @@ def _answer(
             architecture=architecture,
             trust_remote_code=trust,
             base=values.get("base"),
+            file=file,
+            cache=cache,
+            progress=progress,
         )
         _write(_render(report, format))
     else:
@@ -338,6 +356,9 @@ def _answer(
             architecture=architecture,
             trust_remote_code=trust,
             base=values.get("base"),
+            file=file,
+            cache=cache,
+            progress=progress,
         )
         if format == "table":
             from paramcount.numbers import exact

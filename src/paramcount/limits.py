@@ -37,6 +37,11 @@ class Limits(NamedTuple):
         tensors: stored tensors in one target, all shards together.
         dimensions: dimensions of one tensor.
         elements: logical elements of one tensor, and of all tensors of a target together.
+        remote_bytes: bytes fetched over the network for one count (headers are kilobytes to a few MB; this is
+            what stops a server that ignores ``Range`` and streams a whole file).
+        remote_timeout: seconds one request may wait to connect or between bytes.
+        remote_attempts: tries of one request that meets a rate limit (429), a server error (5xx), a timeout or a
+            dropped connection, with exponential backoff between them.
     """
 
     header_bytes: int = 100_000_000
@@ -53,6 +58,9 @@ class Limits(NamedTuple):
     tensors: int = 10_000_000
     dimensions: int = 64
     elements: int = 2**63 - 1
+    remote_bytes: int = 256 * 2**20
+    remote_timeout: int = 30
+    remote_attempts: int = 5
 
 
 DEFAULT = Limits()

@@ -205,6 +205,59 @@ class Architecture(NamedTuple):
     tied_copies: tuple[str, ...] = ()
 
 
+class Source(NamedTuple):
+    """Where a remote target's numbers came from, and what reading it cost.
+
+    Attributes:
+        kind: ``"hub"`` (a Hugging Face Hub repository), ``"url"`` (an HTTP(S) server) or the fsspec protocol.
+        url: the repository's address (``https://huggingface.co/org/name``) or the file's URL (without a query).
+        repo: the Hub repository id, else ``None``.
+        revision: the revision asked for (``"main"``), else ``None``.
+        commit: the commit the revision resolved to, else ``None``.
+        files: the repository's files that were read, relative to it.
+        bytes_fetched: file bytes received over the network (range reads; the Hub API listing is not included).
+        requests: requests made (the Hub API listing and range reads, retries included).
+        cached_bytes: header bytes served from paramcount's cache instead of the network.
+        offline: the Hub was not asked: the listing came from paramcount's cache (``HF_HUB_OFFLINE``, no network).
+        hub_parameters: the Hub's own ``safetensors.total`` for the repository (a figure the Hub computes from
+            the safetensors headers, not from the architecture), when it has one.
+        alternatives: other weight sets the repository holds, not counted (``.bin`` beside safetensors).
+    """
+
+    kind: str
+    url: str
+    repo: str | None = None
+    revision: str | None = None
+    commit: str | None = None
+    files: tuple[str, ...] = ()
+    bytes_fetched: int = 0
+    requests: int = 0
+    cached_bytes: int = 0
+    offline: bool = False
+    hub_parameters: int | None = None
+    alternatives: tuple[str, ...] = ()
+
+
+class Variant(NamedTuple):
+    """One of several weight files that hold the same model (a GGUF repository's quantizations).
+
+    Attributes:
+        file: its name in the folder or repository.
+        format: the file format.
+        quantization: the storage type of most of its weights (``"Q4_K"``, ``"BF16"``).
+        parameters: its parameters (logical elements, each tensor once).
+        stored_bytes: the bytes its tensors take in the file.
+        counted: whether the report's totals are this file's.
+    """
+
+    file: str
+    format: str
+    quantization: str | None
+    parameters: int
+    stored_bytes: int | None
+    counted: bool = False
+
+
 class Adapter(NamedTuple):
     """A PEFT adapter: its method and shape, and its parameters beside its base model's.
 
@@ -254,6 +307,8 @@ class Inventory(NamedTuple):
         quantization: the quantization scheme found (``"gptq 4-bit"``), ``None`` when the weights are not quantized.
         architecture: how a model folder's tensors were matched with its configuration's architecture.
         adapter: a PEFT adapter's method, rank, targets and figures, for an adapter folder.
+        source: where a remote target's numbers came from (repository, commit, bytes and requests).
+        variants: each of several files holding the same model (a GGUF repository), one counted.
     """
 
     target: str
@@ -269,6 +324,8 @@ class Inventory(NamedTuple):
     quantization: str | None = None
     architecture: Architecture | None = None
     adapter: Adapter | None = None
+    source: Source | None = None
+    variants: tuple[Variant, ...] = ()
 
 
 def unique_parameters(records: tuple[TensorRecord, ...] | list[TensorRecord]) -> int:

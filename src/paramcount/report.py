@@ -10,7 +10,7 @@ from paramcount._typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from typing import Any
 
-    from paramcount.records import Adapter, Architecture, Kind, TensorRecord
+    from paramcount.records import Adapter, Architecture, Kind, Source, TensorRecord, Variant
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -203,6 +203,8 @@ class Report:
         architecture: how a model folder's stored tensors were matched with its configuration's architecture
             (class, how it was chosen, matched, unexpected and missing names); ``None`` without a configuration.
         adapter: a PEFT adapter's method, rank, targets, and its figures beside its base model's.
+        source: where a remote target's numbers came from: repository, commit, files, bytes fetched, requests.
+        variants: each of several files that hold the same model (a GGUF repository's quantizations).
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -224,9 +226,11 @@ class Report:
         "parameters",
         "quantization",
         "records",
+        "source",
         "target",
         "tensors",
         "tied",
+        "variants",
         "verdict",
         "warnings",
     )
@@ -249,6 +253,8 @@ class Report:
     distributed: Distributed | None
     architecture: Architecture | None
     adapter: Adapter | None
+    source: Source | None
+    variants: tuple[Variant, ...]
 
     def __init__(
         self,
@@ -272,6 +278,8 @@ class Report:
         distributed: Distributed | None = None,
         architecture: Architecture | None = None,
         adapter: Adapter | None = None,
+        source: Source | None = None,
+        variants: tuple[Variant, ...] = (),
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -421,5 +429,33 @@ def _document(report: Report) -> dict[str, Any]:
             "logical_parameters": q.logical_parameters,
             "stored_bytes": q.stored_bytes,
             "overhead_bytes": q.overhead_bytes,
+        }
+    if report.variants:
+        doc["variants"] = [
+            {
+                "file": v.file,
+                "format": v.format,
+                "quantization": v.quantization,
+                "parameters": v.parameters,
+                "stored_bytes": v.stored_bytes,
+                "counted": v.counted,
+            }
+            for v in report.variants
+        ]
+    if report.source is not None:
+        s = report.source
+        doc["source"] = {
+            "kind": s.kind,
+            "url": s.url,
+            "repo": s.repo,
+            "revision": s.revision,
+            "commit": s.commit,
+            "files": list(s.files),
+            "bytes_fetched": s.bytes_fetched,
+            "requests": s.requests,
+            "cached_bytes": s.cached_bytes,
+            "offline": s.offline,
+            "hub_parameters": s.hub_parameters,
+            "alternatives": list(s.alternatives),
         }
     return doc

@@ -82,6 +82,8 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
         quantization=None if inventory.quantization is None else sums.quantization(inventory.quantization),
         architecture=inventory.architecture,
         adapter=inventory.adapter,
+        source=inventory.source,
+        variants=inventory.variants,
     )
 
 

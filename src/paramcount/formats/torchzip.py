@@ -30,6 +30,10 @@ __all__ = ["read"]
 _MAX_PICKLES = 1000
 
 
+def _not_storage(name: str) -> bool:
+    return "/data/" not in name
+
+
 def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
     """Tensors of a ``torch.save`` zip checkpoint.
 
@@ -38,7 +42,8 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
         UnsafeTargetError: a pickle in it uses globals outside the allowlist, or the archive is TorchScript.
     """
     name = blob.name
-    archive = zip.archive(blob, max_entries=limits.zip_entries)
+    # Over a network every local header is a round trip: storages, which are never read, skip theirs.
+    archive = zip.archive(blob, max_entries=limits.zip_entries, local_headers=_not_storage if blob.remote else None)
     members: dict[str, zip.Member] = {}
     for member in archive.members:
         members.setdefault(member.name, member)

@@ -20,6 +20,8 @@ from paramcount.errors import FormatError, quote
 from paramcount.limits import DEFAULT, exceeded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from paramcount.blob import Blob
 
 __all__ = ["Archive", "Member", "archive", "read_member"]
@@ -41,7 +43,9 @@ class Member(NamedTuple):
         method: 0 stored, 8 deflated.
         compressed_size: bytes in the archive.
         size: bytes once extracted (``ZipInfo.file_size``).
-        data_offset: where its bytes start, after the local header.
+        data_offset: where its bytes start, after the local header; ``-1`` when the local header was not read
+            (:func:`read_member` reads it then).
+        local_offset: where its local header starts.
     """
 
     name: str
@@ -49,6 +53,7 @@ class Member(NamedTuple):
     compressed_size: int
     size: int
     data_offset: int
+    local_offset: int = 0
 
 
 class Archive(NamedTuple):
@@ -64,8 +69,14 @@ class Archive(NamedTuple):
     problems: tuple[FormatError, ...]
 
 
-def archive(blob: Blob, *, max_entries: int = DEFAULT.zip_entries) -> Archive:
+def archive(
+    blob: Blob, *, max_entries: int = DEFAULT.zip_entries, local_headers: Callable[[str], bool] | None = None
+) -> Archive:
     """The members of the zip in ``blob``, in central-directory order, with the rules broken member by member.
+
+    Each member's local header is read and checked against its central entry, unless ``local_headers`` says not
+    to for that member's name: over a network each local header is a round trip, and a member that will not be
+    read (a torch storage) needs none.
 
     Raises:
         FormatError: the archive as a whole cannot be read: no end record, prepended bytes, a corrupt central
@@ -128,13 +139,19 @@ def archive(blob: Blob, *, max_entries: int = DEFAULT.zip_entries) -> Archive:
             problem(f"uses zip compression method {method}; only stored and deflated are read", "zip-method")
             continue
         usize, csize, local_offset = _zip64_sizes(extra, usize, csize, local_offset, name=name, member=member_name)
+        if local_headers is not None and not local_headers(member_name):
+            if local_offset + csize > cd_offset:
+                problem(f"its data ({csize} bytes at {local_offset}) runs past the central directory", "zip-bounds")
+                continue
+            found.append(Member(member_name, method, csize, usize, -1, local_offset))
+            continue
         data_offset, local_name = _local_header(blob, local_offset, method=method, name=name, member=member_name)
         if local_name != raw_name:
             problem(f"is named {quote(local_name)} in its local header: the two names differ", "zip-local-name")
         if data_offset + csize > cd_offset:
             problem(f"its data ({csize} bytes at {data_offset}) runs past the central directory", "zip-bounds")
             continue
-        found.append(Member(member_name, method, csize, usize, data_offset))
+        found.append(Member(member_name, method, csize, usize, data_offset, local_offset))
     if cursor != len(directory):
         raise FormatError("its central directory is longer than its entries", target=name, rule="zip-end")
     return Archive(tuple(found), tuple(problems))
@@ -146,7 +163,10 @@ def read_member(blob: Blob, member: Member, *, limit: int) -> bytes:
         raise FormatError(
             f"is {member.size} bytes, over the limit of {limit}", target=blob.name, rule="zip-limit", member=member.name
         )
-    data = blob.read(member.data_offset, member.compressed_size)
+    offset = member.data_offset
+    if offset < 0:
+        offset, _ = _local_header(blob, member.local_offset, method=member.method, name=blob.name, member=member.name)
+    data = blob.read(offset, member.compressed_size)
     if member.method == _STORED:
         if member.compressed_size != member.size:
             raise FormatError("stored with two different sizes", target=blob.name, rule="zip-size", member=member.name)

@@ -8,7 +8,7 @@ from paramcount.numbers import exact, human, human_bytes
 if TYPE_CHECKING:
     from paramcount.report import ModuleRow, Report
 
-__all__ = ["Section", "sections"]
+__all__ = ["Section", "sections", "source_line"]
 
 
 class Section(NamedTuple):
@@ -24,6 +24,25 @@ def _count(n: int | None) -> tuple[str, str]:
     if n is None:
         return "unknown", ""
     return exact(n), human(n) if n >= 1000 else ""
+
+
+def source_line(report: Report) -> str | None:
+    """Where a remote target's numbers came from and what reading it cost, in one line; ``None`` for local ones."""
+    src = report.source
+    if src is None:
+        return None
+    where = src.repo or src.url
+    at = f"@{src.revision} (commit {src.commit[:12]})" if src.commit else ""
+    requests = f"{src.requests} request" + ("" if src.requests == 1 else "s")
+    cost = f"{human_bytes(src.bytes_fetched)} fetched in {requests}"
+    if src.cached_bytes:
+        cost += f", {human_bytes(src.cached_bytes)} of headers from paramcount's cache"
+    if src.offline:
+        cost += ", offline"
+    line = f"{src.kind}: {where}{at}, {cost}"
+    if src.hub_parameters is not None:
+        line += f"; the Hub's metadata says {exact(src.hub_parameters)} parameters"
+    return line
 
 
 def sections(report: Report, *, tree: bool) -> list[Section]:
@@ -58,6 +77,25 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
     if report.verdict is not None:
         summary.append(("Verdict", report.verdict, ""))
     result = [Section("", ("", "", ""), tuple(summary), (False, True, True))]
+
+    if report.variants:
+        files: list[tuple[str, ...]] = [
+            (
+                v.file + (" *" if v.counted else ""),
+                v.quantization or "",
+                exact(v.parameters),
+                "" if v.stored_bytes is None else human_bytes(v.stored_bytes),
+            )
+            for v in report.variants
+        ]
+        result.append(
+            Section(
+                "Files (* counted above)",
+                ("file", "type", "parameters", "stored"),
+                tuple(files),
+                (False, False, True, True),
+            )
+        )
 
     if report.modules:
         labels = (

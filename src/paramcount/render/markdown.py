@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
-from paramcount.render._layout import Section, sections
+from paramcount.render._layout import Section, sections, source_line
 
 if TYPE_CHECKING:
     from paramcount.report import Report
@@ -14,6 +14,9 @@ __all__ = ["render"]
 def render(report: Report) -> str:
     """The report as Markdown with a final newline."""
     lines = [f"### `{report.target}`"]
+    source = source_line(report)
+    if source is not None:
+        lines.append(f"\nsource: {source}")
     lines.extend(f"\n*{note}*" for note in report.notes)
     for section in sections(report, tree=False):
         lines.append("")

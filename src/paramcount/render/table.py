@@ -6,7 +6,7 @@ Standard library only, so that a CLI run costs no import beyond paramcount itsel
 from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
-from paramcount.render._layout import Section, sections
+from paramcount.render._layout import Section, sections, source_line
 
 if TYPE_CHECKING:
     from paramcount.report import Report
@@ -19,6 +19,9 @@ def render(report: Report) -> str:
     lines = [report.target]
     if report.format is not None:
         lines.append(f"format: {report.format}, {len(report.files)} file(s) read")
+    source = source_line(report)
+    if source is not None:
+        lines.append(f"source: {source}")
     lines.extend(f"note: {note}" for note in report.notes)
     for section in sections(report, tree=True):
         lines.append("")

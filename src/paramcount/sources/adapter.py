@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from paramcount.blob import LocalFolder
+    from paramcount.blob import Folder
     from paramcount.limits import Limits
 
 __all__ = ["ADAPTER_CONFIG", "inventory"]
@@ -54,7 +54,7 @@ _TRAINER_FILES = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_arg
 
 
 def inventory(
-    folder: LocalFolder,
+    folder: Folder,
     target: str,
     limits: Limits,
     *,
@@ -197,7 +197,7 @@ def _describe(config: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _base_target(config: dict[str, Any], base: str | None, folder: LocalFolder) -> str | None:
+def _base_target(config: dict[str, Any], base: str | None, folder: Folder) -> str | None:
     """The base model to add: ``--base``, else the folder itself when it holds a model, else
     ``base_model_name_or_path`` when it is a local path or a cached id."""
     if base is not None:

@@ -17,9 +17,9 @@ import stat
 
 from paramcount import quant
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.blob import LocalFile, LocalFolder, confined
+from paramcount.blob import Folder, LocalFile, LocalFolder, confined
 from paramcount.classify import tie_output_head
-from paramcount.errors import FormatError, TargetError, quote
+from paramcount.errors import FormatError, TargetError, UsageError, quote
 from paramcount.formats import SNIFF_BYTES, WEIGHT_SUFFIXES, detect, unrecognised
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.quant import Scheme, scheme_from_config
@@ -30,26 +30,27 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from paramcount.blob import Blob, Folder
+    from paramcount.blob import Blob
     from paramcount.formats import FileRead
 
-__all__ = ["inventory"]
+__all__ = ["WEIGHT_SETS", "inventory", "remote_file", "remote_folder"]
 
-# Hugging Face folder conventions, in the order transformers prefers them.
-_INDEXES = (
+# Hugging Face folder conventions: the weight sets of a folder, in the order they are preferred (transformers
+# prefers safetensors to pickles; a sharded set's index before a single file of the same format).
+_WEIGHT_SETS = (
     "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-    "diffusion_pytorch_model.safetensors.index.json",
-)
-_SINGLES = (
     "model.safetensors",
+    "pytorch_model.bin.index.json",
     "pytorch_model.bin",
+    "diffusion_pytorch_model.safetensors.index.json",
     "diffusion_pytorch_model.safetensors",
     "diffusion_pytorch_model.bin",
     "model.pt",
     "model.pth",
     "model.ckpt",
 )
+_INDEXES = tuple(name for name in _WEIGHT_SETS if name.endswith(".index.json"))
+WEIGHT_SETS = frozenset(_WEIGHT_SETS)
 _DCP_METADATA = ".metadata"
 _MODEL_INDEX = "model_index.json"  # a diffusers pipeline
 # model-00001-of-00004.safetensors: one shard of a set, named as transformers and huggingface_hub name them
@@ -71,6 +72,7 @@ def inventory(
     architecture: str = "table",
     trust_remote_code: bool = False,
     base: str | None = None,
+    file: str | None = None,
 ) -> Inventory:
     """Records for every tensor stored at ``target`` (a file or a model folder), within ``limits``.
 
@@ -79,7 +81,7 @@ def inventory(
     A ``config.json``, or a folder holding one and no weights, is the model it describes, built on the meta
     device; ``trust_remote_code`` lets a config whose ``auto_map`` names the folder's own code run that code.
     A PEFT adapter folder is counted by :mod:`paramcount.sources.adapter`, with ``base`` (a path or a cached id)
-    as its base model when given.
+    as its base model when given. ``file`` picks one file of a folder (one of a GGUF repository's quantizations).
 
     Raises:
         TargetError: the path is missing, unreadable, or not a checkpoint paramcount reads.
@@ -97,17 +99,52 @@ def inventory(
     except ValueError as e:  # an embedded NUL
         raise TargetError(f"is not a usable path ({e})", target=target, fix="check the path") from None
     if stat.S_ISDIR(info.st_mode):
+        folder = LocalFolder(target)
+        if file is not None:
+            return _pick(folder, file, target, limits, code_folder=target, trust_remote_code=trust_remote_code)
         return _folder(
-            LocalFolder(target),
+            folder,
             target,
             limits,
             architecture=architecture,
             trust_remote_code=trust_remote_code,
             base=base,
         )
+    if file is not None:
+        raise UsageError(f"--file picks a file of a folder or repository, but {target!r} is a file", fix="drop --file")
     # The file the user named is read wherever it links to; the files beside it must stay in its folder.
-    folder = LocalFolder(os.path.dirname(target) or ".")
-    shard = _Shard(os.path.basename(target), lambda: LocalFile(target), folder)
+    where = os.path.dirname(target) or "."
+    shard = _Shard(os.path.basename(target), lambda: LocalFile(target), LocalFolder(where))
+    return _file(shard, target, limits, code_folder=where, trust_remote_code=trust_remote_code)
+
+
+def remote_folder(folder: Folder, target: str, limits: Limits, *, architecture: str = "table") -> Inventory:
+    """A remote repository or store folder, counted as a local folder is; its own model code never runs."""
+    return _folder(folder, target, limits, architecture=architecture, code_folder=None)
+
+
+def remote_file(folder: Folder, name: str, target: str, limits: Limits) -> Inventory:
+    """One file of a remote repository or folder (with the files beside it that an index names)."""
+    return _pick(folder, name, target, limits, code_folder=None, trust_remote_code=False)
+
+
+def _pick(
+    folder: Folder, name: str, target: str, limits: Limits, *, code_folder: str | None, trust_remote_code: bool
+) -> Inventory:
+    """The file ``name`` of a folder or repository (``--file``), counted alone."""
+    if not folder.is_file(name):
+        shown = ", ".join(quote(n, 60) for n in folder.names() if n.endswith(WEIGHT_SUFFIXES))[:300]
+        raise TargetError(
+            f"has no file {quote(name)}" + (f" (weight files: {shown})" if shown else ""),
+            target=target,
+            fix="name one of its files with --file",
+        )
+    return _file(_inside(folder, name), target, limits, code_folder=code_folder, trust_remote_code=trust_remote_code)
+
+
+def _file(shard: _Shard, target: str, limits: Limits, *, code_folder: str | None, trust_remote_code: bool) -> Inventory:
+    """One file: weights, an index (with the shards beside it) or a ``config.json``."""
+    assert shard.folder is not None
     with shard.open() as blob:
         head, size = blob.read(0, min(SNIFF_BYTES, blob.size)), blob.size
     if _looks_like_json(head) and detect(head, size, shard.label) is None:  # an index or a config named directly
@@ -115,9 +152,8 @@ def inventory(
         if isinstance(document, dict) and "weight_map" not in document and _names_model(document):
             from paramcount.sources.architecture import config_inventory
 
-            where = os.path.dirname(target) or "."
-            return config_inventory(document, where, target, trust_remote_code=trust_remote_code)
-        return _index(folder, shard, target, config=None, limits=limits, document=document)
+            return config_inventory(document, code_folder, target, trust_remote_code=trust_remote_code)
+        return _index(shard.folder, shard, target, config=None, limits=limits, document=document)
     inventory = _combine(target, [shard], weight_map=None, config=_NO_CONFIG, limits=limits)
     match = _SHARD_NAME.search(shard.label)
     if match and int(match[2]) > 1:
@@ -143,49 +179,66 @@ def _missing_hint(target: str) -> str:
 
 
 def _folder(
-    folder: LocalFolder,
+    folder: Folder,
     target: str,
     limits: Limits,
     *,
     architecture: str = "table",
     trust_remote_code: bool = False,
     base: str | None = None,
+    code_folder: str | bool | None = True,
 ) -> Inventory:
+    """A model folder (or a remote repository): its adapter, pipeline, checkpoint or preferred weight set.
+
+    ``code_folder`` is where a config's own model code would run from: the folder itself (``True``), or ``None``
+    for a remote repository, whose code is never downloaded.
+    """
+    where = folder.name if code_folder is True else code_folder if isinstance(code_folder, str) else None
     names = folder.names()
     if adapter.ADAPTER_CONFIG in names and folder.is_file(adapter.ADAPTER_CONFIG):
         return _adapter(folder, target, limits, architecture, base)
     if _MODEL_INDEX in names and folder.is_file(_MODEL_INDEX):
         from paramcount.sources import pipeline
 
+        components = [n for n in names if not folder.is_file(n)]
+        folder.prefetch([f"{c}/{f}" for c in components for f in ("config.json", *_WEIGHT_SETS)])
         return pipeline.inventory(
             folder,
             target,
             read_json=lambda name: _read_json(_inside(folder, name), limits),
-            count_component=lambda path: _component(path, limits, architecture),
+            count_component=lambda name: _component(folder.sub(name), limits, architecture, where is not None),
         )
     if _DCP_METADATA in names and folder.is_file(_DCP_METADATA):
         return _combine(target, [_inside(folder, _DCP_METADATA)], weight_map=None, config=_NO_CONFIG, limits=limits)
+    present = [n for n in _WEIGHT_SETS if n in names and folder.is_file(n)]
+    folder.prefetch(["config.json", "quantize_config.json", *present[:1]])  # at once, on a remote folder
     config = _config(folder, limits)._replace(mode=architecture)
-    for index in _INDEXES:
-        if index in names and folder.is_file(index):
-            return _index(folder, _inside(folder, index), target, config=config, limits=limits)
-    for single in _SINGLES:
-        if single in names and folder.is_file(single):
-            return _combine(target, [_inside(folder, single)], weight_map=None, config=config, limits=limits)
+    if present:
+        chosen = present[0]
+        if chosen in _INDEXES:
+            found = _index(folder, _inside(folder, chosen), target, config=config, limits=limits)
+        else:
+            found = _combine(target, [_inside(folder, chosen)], weight_map=None, config=config, limits=limits)
+        if len(present) > 1:
+            others = ", ".join(present[1:])
+            found = found._replace(notes=(*found.notes, f"counted {chosen}; the folder also holds {others}"))
+        return found
     candidates = [n for n in names if n.endswith(WEIGHT_SUFFIXES) and folder.is_file(n)]
     if len(candidates) == 1:
         return _combine(target, [_inside(folder, candidates[0])], weight_map=None, config=config, limits=limits)
+    if candidates and all(n.endswith(".gguf") for n in candidates):
+        return _variants(folder, candidates, target, limits)
     if candidates:
         shown = ", ".join(quote(n, 60) for n in candidates[:4])
         raise TargetError(
             f"holds {len(candidates)} weight files ({shown}) and no index",
             target=target,
-            fix=f"name one file, e.g. {folder.path(candidates[0])}",
+            fix=f"name one file, e.g. --file {candidates[0]}",
         )
     if config.document is not None:  # a configuration without weights: the model it describes
         from paramcount.sources.architecture import config_inventory
 
-        return config_inventory(config.document, folder.name, target, trust_remote_code=trust_remote_code)
+        return config_inventory(config.document, where, target, trust_remote_code=trust_remote_code)
     raise TargetError(
         f"holds no weights: no index, no {_DCP_METADATA} and no {', '.join(WEIGHT_SUFFIXES)} file",
         target=target,
@@ -193,7 +246,46 @@ def _folder(
     )
 
 
-def _adapter(folder: LocalFolder, target: str, limits: Limits, architecture: str, base: str | None) -> Inventory:
+def _variants(folder: Folder, names: list[str], target: str, limits: Limits) -> Inventory:
+    """Several GGUF files, each the same model at another quantization: one row each; the widest is counted."""
+    from paramcount.records import Variant
+
+    folder.prefetch(names)
+    found = {
+        name: _combine(target, [_inside(folder, name)], weight_map=None, config=_NO_CONFIG, limits=limits)
+        for name in names
+    }
+    rows = []
+    for name, inventory in found.items():
+        by_type: dict[str, int] = {}
+        for r in inventory.tensors:
+            if r.kind is Kind.PARAMETER and r.elements:
+                by_type[r.dtype] = by_type.get(r.dtype, 0) + r.elements
+        main = max(by_type, key=lambda d: by_type[d]) if by_type else None
+        rows.append(
+            Variant(
+                name, inventory.format or "gguf", main, unique_parameters(inventory.tensors), inventory.stored_bytes
+            )
+        )
+    counted = max(rows, key=lambda v: (v.stored_bytes or 0, v.file))
+    chosen = found[counted.file]
+    figures = {v.parameters for v in rows}
+    warnings = list(chosen.warnings)
+    if len(figures) > 1:
+        shown = "; ".join(f"{v.file}: {v.parameters:,}" for v in rows)
+        warnings.append(f"the GGUF files do not hold the same number of parameters ({shown})")
+    return chosen._replace(
+        notes=(
+            *chosen.notes,
+            f"{len(rows)} GGUF files, one row each under variants; totals are {counted.file}'s (the largest); "
+            "--file NAME counts another",
+        ),
+        warnings=tuple(warnings),
+        variants=tuple(v._replace(counted=v.file == counted.file) for v in sorted(rows, key=lambda v: v.file)),
+    )
+
+
+def _adapter(folder: Folder, target: str, limits: Limits, architecture: str, base: str | None) -> Inventory:
     """A PEFT adapter folder, with its base model when one is named or at hand."""
     from paramcount.sources.resolve import resolve
 
@@ -224,20 +316,32 @@ def _adapter(folder: LocalFolder, target: str, limits: Limits, architecture: str
     )
 
 
-class _Without(LocalFolder):
+class _Without(Folder):
     """A folder seen without some of its files: a model folder that also holds an adapter, seen as the model."""
 
-    def __init__(self, folder: LocalFolder, names: list[str]) -> None:
-        super().__init__(folder.name)
+    def __init__(self, folder: Folder, names: list[str]) -> None:
+        self.name = folder.name
+        self._folder = folder
         self._names = tuple(names)
 
     def names(self) -> tuple[str, ...]:
         return self._names
 
+    def is_file(self, relative: str) -> bool:
+        return self._folder.is_file(relative)
 
-def _component(path: str, limits: Limits, architecture: str) -> Inventory:
+    def open(self, relative: str) -> Blob:
+        return self._folder.open(relative)
+
+    def sub(self, relative: str) -> Folder:
+        return self._folder.sub(relative)
+
+    def prefetch(self, relatives: list[str]) -> None:
+        self._folder.prefetch(relatives)
+
+
+def _component(folder: Folder, limits: Limits, architecture: str, local: bool) -> Inventory:
     """One model component of a diffusers pipeline: its weights, else its config (transformers or diffusers)."""
-    folder = LocalFolder(path)
     names = folder.names()
     weights = [n for n in names if n.endswith(WEIGHT_SUFFIXES) or n.endswith(".index.json")]
     if not weights and "config.json" in names:
@@ -245,8 +349,8 @@ def _component(path: str, limits: Limits, architecture: str) -> Inventory:
         if isinstance(document, dict) and "_class_name" in document and not _names_model(document):
             from paramcount.sources.pipeline import diffusers_inventory
 
-            return diffusers_inventory(document, path)
-    return _folder(folder, path, limits, architecture=architecture)
+            return diffusers_inventory(document, folder.name)
+    return _folder(folder, folder.name, limits, architecture=architecture, code_folder=True if local else None)
 
 
 def _inside(folder: Folder, name: str) -> _Shard:
@@ -286,7 +390,7 @@ class _Config(NamedTuple):
 _NO_CONFIG = _Config(None, None)
 
 
-def _config(folder: LocalFolder, limits: Limits) -> _Config:
+def _config(folder: Folder, limits: Limits) -> _Config:
     """``tie_word_embeddings`` and the quantization scheme, from ``config.json`` and ``quantize_config.json``."""
     documents = []
     for name in ("config.json", "quantize_config.json"):
@@ -320,7 +424,7 @@ def _index(
         isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
     ):
         raise FormatError("has no 'weight_map' object of tensor names to shard files", target=where, rule="index")
-    if config is None and isinstance(folder, LocalFolder):
+    if config is None:
         config = _config(folder, limits)
     shards: list[_Shard] = []
     for shard in dict.fromkeys(weight_map.values()):
@@ -335,7 +439,8 @@ def _index(
                 f"shard {quote(shard)} named by the index is missing", target=target, fix="download every shard"
             )
         shards.append(_inside(folder, shard))
-    inventory = _combine(target, shards, weight_map=weight_map, config=config or _NO_CONFIG, limits=limits)
+    folder.prefetch([shard.label for shard in shards])
+    inventory = _combine(target, shards, weight_map=weight_map, config=config, limits=limits)
     metadata = document.get("metadata")
     warnings = list(inventory.warnings)
     if isinstance(metadata, dict):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from paramcount.blob import LocalFolder
+    from paramcount.blob import Folder
 
 __all__ = ["MODEL_INDEX", "diffusers_inventory", "inventory"]
 
@@ -28,7 +28,7 @@ _NOT_MODELS = ("Tokenizer", "Scheduler", "FeatureExtractor", "ImageProcessor", "
 
 
 def inventory(
-    folder: LocalFolder,
+    folder: Folder,
     target: str,
     *,
     read_json: Callable[[str], Any],
@@ -40,7 +40,7 @@ def inventory(
         folder: the pipeline folder.
         target: how the user named it.
         read_json: reads a JSON file of the folder by name.
-        count_component: counts one component's sub-folder (weights, or its config on the meta device).
+        count_component: counts one component's sub-folder, by name (weights, or its config on the meta device).
     """
     index = read_json(MODEL_INDEX)
     if not isinstance(index, dict):
@@ -64,7 +64,7 @@ def inventory(
         if component not in names:
             warnings.append(f"component {quote(component, 40)} ({class_name}) has no sub-folder: left out")
             continue
-        found = count_component(folder.path(component))
+        found = count_component(component)
         counted += 1
         for r in found.tensors:
             tensors.append(

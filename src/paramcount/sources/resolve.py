@@ -2,11 +2,13 @@
 
 1. **An existing path** (a file or a folder) always wins: ``./gpt2`` is the folder even if a Hub id reads the same.
 2. **Code**: ``package.module:callable(args)`` or ``package.module:attribute``.
-3. **A Hugging Face id**, ``org/name`` or ``name``, with an optional ``@revision`` (a branch, a tag or a commit):
-   resolved offline, from the local Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
-   ``~/.cache/huggingface/hub``): ``models--org--name/refs/<revision>`` holds a commit, whose snapshot folder is
-   counted like any model folder. Fetching from the Hub is a separate step that slots in here; today a missing id
-   says where it looked.
+3. **A URL**: ``hf://org/name[@revision][/path]`` (the Hub), ``https://`` or ``http://`` (any server with range
+   requests), or another fsspec protocol (``s3://bucket/key``). Read remotely (:mod:`paramcount.remote`).
+4. **A Hugging Face id**, ``org/name`` or ``name``, with an optional ``@revision`` (a branch, a tag or a commit):
+   first the local Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``):
+   ``models--org--name/refs/<revision>`` holds a commit, whose snapshot folder is counted like any model folder
+   when it holds weights. Otherwise the Hub (``HF_ENDPOINT``), header bytes only; with ``HF_HUB_OFFLINE=1`` a
+   snapshot without weights is counted from its config, and a missing id says where it looked.
 
 A cache is a folder of links a user did not write by hand; it is checked like a file: a ref must hold a commit
 hash, and a snapshot's links must stay inside its repository's ``blobs/`` (:func:`paramcount.blob.confined`).
@@ -14,6 +16,7 @@ hash, and a snapshot's links must stay inside its repository's ``blobs/`` (:func
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -21,7 +24,7 @@ from paramcount._typing import NamedTuple
 from paramcount.errors import FormatError, TargetError, quote
 from paramcount.sources import looks_like_spec
 
-__all__ = ["Resolved", "cache_folder", "looks_like_hub_id", "resolve"]
+__all__ = ["Remote", "Resolved", "cache_folder", "looks_like_hub_id", "resolve"]
 
 # huggingface_hub's rule for repo ids: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters
 _ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -29,13 +32,32 @@ _HUB_ID = re.compile(rf"(?:(?P<org>{_ID_PART})/)?(?P<name>{_ID_PART})(?:@(?P<rev
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
+class Remote(NamedTuple):
+    """A remote target: ``kind`` is ``"hub"``, ``"url"`` or an fsspec protocol (``"s3"``).
+
+    Attributes:
+        url: the URL as given (for the Hub, ``hf://org/name``).
+        repo: the Hub repository id.
+        revision: the Hub revision asked for (``"main"`` when none is given).
+        path: for the Hub, a file or folder inside the repository (``hf://org/name/unet``), else ``""``.
+    """
+
+    kind: str
+    url: str
+    repo: str | None = None
+    revision: str | None = None
+    path: str = ""
+
+
 class Resolved(NamedTuple):
-    """What a TARGET names: ``kind`` is ``"path"``, ``"spec"`` or ``"hub"``; ``path`` is the local path to count
-    (for a Hub id, its snapshot folder in the cache); ``note`` says how it was found."""
+    """What a TARGET names: ``kind`` is ``"path"``, ``"spec"``, ``"hub"`` (a snapshot in the local cache) or
+    ``"remote"``; ``path`` is the local path to count (for a cached Hub id, its snapshot folder); ``remote`` the
+    remote target; ``note`` says how it was found."""
 
     kind: str
     path: str
     note: str = ""
+    remote: Remote | None = None
 
 
 def looks_like_hub_id(text: str) -> bool:
@@ -49,24 +71,92 @@ def looks_like_hub_id(text: str) -> bool:
 
 
 def resolve(target: str) -> Resolved:
-    """What ``target`` names, in the documented order: an existing path, code, then a Hugging Face id.
+    """What ``target`` names, in the documented order: an existing path, code, a URL, then a Hugging Face id.
+
+    Nothing here touches the network: a remote target is only recognised.
 
     Raises:
-        TargetError: an id that is not in the local cache (the message says where it looked), or a broken cache.
+        TargetError: an id that is neither cached nor reachable (offline: the message says where it looked), or a
+            broken cache; a malformed ``hf://`` URL.
         FormatError: a cache whose ref or links are not what huggingface_hub writes.
     """
     if os.path.lexists(target):
         return Resolved("path", target)
     if looks_like_spec(target.strip()):
         return Resolved("spec", target)
+    scheme = _SCHEME.match(target)
+    if scheme:
+        protocol = scheme[1].lower()
+        if protocol == "hf":
+            return Resolved("remote", target, remote=_hf_url(target))
+        kind = "url" if protocol in ("http", "https") else protocol
+        return Resolved("remote", target, remote=Remote(kind, target))
     if looks_like_hub_id(target) and not target.endswith(_FILE_SUFFIXES):
         match = _HUB_ID.fullmatch(target)
         assert match is not None
         org, name, revision = match["org"], match["name"], match["revision"] or "main"
         repo_id = f"{org}/{name}" if org else name
-        path = cache_folder(repo_id, revision, target)
-        return Resolved("hub", path, f"{repo_id}@{revision} from the local Hugging Face cache: {path}")
+        remote = Remote("hub", f"hf://{repo_id}", repo_id, revision)
+        try:
+            path = cache_folder(repo_id, revision, target)
+        except TargetError as e:  # the Hub next; offline, paramcount's own cache of its headers
+            return Resolved("remote", target, note=f"not in the local Hugging Face cache: {e.problem}", remote=remote)
+        if _holds_weights(path) or _offline():
+            return Resolved("hub", path, f"{repo_id}@{revision} from the local Hugging Face cache: {path}")
+        return Resolved("remote", target, remote=remote)
     return Resolved("path", target)
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{1,15})://")
+_HF_URL = re.compile(
+    rf"hf://(?:models/)?(?P<repo>{_ID_PART}(?:/{_ID_PART})?)(?:@(?P<revision>[A-Za-z0-9._-]{{1,200}}))?"
+    r"(?:/(?P<path>.*))?"
+)
+
+
+def _hf_url(target: str) -> Remote:
+    """``hf://org/name[@revision][/path]`` as huggingface_hub's file system spells it."""
+    match = _HF_URL.fullmatch(target)
+    if match is None or "--" in match["repo"] or ".." in (match["path"] or "").split("/"):
+        raise TargetError(
+            "is not a Hub URL paramcount understands",
+            target=target,
+            fix="write hf://org/name, hf://org/name@revision or hf://org/name/path/in/repo",
+        )
+    repo = match["repo"]
+    return Remote("hub", f"hf://{repo}", repo, match["revision"] or "main", (match["path"] or "").strip("/"))
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+# What makes a cached snapshot worth counting without the Hub: weights (all the shards its index names), or a
+# pipeline or an adapter. A snapshot with only config.json (from AutoConfig) or only an index (from
+# huggingface_hub.get_safetensors_metadata) is asked of the Hub instead.
+_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".metadata")
+_WHOLE = ("model_index.json", "adapter_config.json")
+
+
+def _holds_weights(snapshot: str) -> bool:
+    try:
+        names = set(os.listdir(snapshot))
+    except OSError:
+        return False
+    if any(name in names for name in _WHOLE):
+        return True
+    if not any(name.endswith(_WEIGHTS) for name in names):
+        return False
+    for index in (name for name in names if name.endswith(".index.json")):
+        try:
+            with open(os.path.join(snapshot, index), "rb") as f:
+                weight_map = json.loads(f.read(64 * 2**20)).get("weight_map", {})
+            shards = {str(shard) for shard in weight_map.values()}
+        except (OSError, ValueError, AttributeError):
+            continue  # the reader will say what is wrong with it
+        if not all(os.path.exists(os.path.join(snapshot, shard)) for shard in shards):
+            return False
+    return True
 
 
 # A TARGET ending like a file is a path with a typo, not a Hub id ("model.safetensors" must say "no such file").
