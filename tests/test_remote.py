@@ -57,6 +57,18 @@ def _bench(name: str) -> Any:
     return importlib.import_module(name)
 
 
+def _bench_dcp(folder: Path) -> None:
+    """A torch.distributed.checkpoint folder of a small model, written in one process."""
+    import warnings
+
+    from torch.distributed.checkpoint.state_dict_saver import save
+
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Linear(128, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "torch.distributed is disabled ... single process"
+        save({"model": model.state_dict()}, checkpoint_id=str(folder))
+
+
 def _stored_elements(path: Path) -> int:
     """What the Hub's metadata says for a safetensors file: the elements of every stored tensor."""
     from safetensors import safe_open
@@ -148,6 +160,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubEmulator]:
         (pipeline / "model_index.json").write_text(json.dumps(index))
         server.add("org/pipeline", Repo(pipeline))
 
+        legacy = root / "legacy"  # torch's pre-1.6 stream: pickles, then the storages' data
+        legacy.mkdir()
+        torch.save(
+            {f"w{i}": torch.zeros(100_000) for i in range(3)},
+            legacy / "model.pt",
+            _use_new_zipfile_serialization=False,
+        )
+        server.add("org/legacy", Repo(legacy))
+
+        dcp = root / "dcp"
+        _bench_dcp(dcp)
+        server.add("org/dcp", Repo(dcp))
+
         big = root / "big"  # a file well past the first read, for servers that misbehave on it
         big.mkdir()
         _state_dict_file(big, 400_000)
@@ -179,7 +204,7 @@ def _root(hub: HubEmulator) -> Path:
 # --- counts equal the local counts -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("repo", ["gpt2", "sharded", "bin-only", "gguf", "pipeline", "llama-70b"])
+@pytest.mark.parametrize("repo", ["gpt2", "sharded", "bin-only", "gguf", "pipeline", "llama-70b", "legacy", "dcp"])
 def test_a_hub_repository_counts_as_its_folder_does(hub: HubEmulator, repo: str) -> None:
     report = paramcount.count(f"org/{repo}")
     assert _comparable(report.to_dict()) == _local_json(_root(hub) / repo)
@@ -222,6 +247,14 @@ def test_a_bin_repository_fetches_its_pickle_and_directory_not_its_storages(hub:
     assert hub.bytes_sent < 200_000
     assert report.source is not None
     assert report.source.bytes_fetched == hub.file_bytes()
+
+
+def test_a_legacy_stream_is_read_up_to_its_storages(hub: HubEmulator) -> None:
+    report = paramcount.count("org/legacy")
+    assert report.parameters.total == 300_000
+    size = (_root(hub) / "legacy" / "model.pt").stat().st_size
+    assert size > 1_200_000
+    assert hub.file_bytes() < 2 * remote.FIRST_READ
 
 
 def test_a_gguf_repository_gets_a_row_per_file_and_file_picks_one(hub: HubEmulator) -> None:
@@ -483,3 +516,59 @@ def test_an_s3_folder_and_object_count_as_their_local_copies(
             paramcount.count("s3://models/nothing.safetensors")
     finally:
         server.stop()
+
+
+def test_a_server_that_is_not_there_and_a_malformed_hub_url(hub: HubEmulator) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(TargetError, match="cannot connect"):
+        paramcount.count(f"http://127.0.0.1:{closed}/model.safetensors")
+    with pytest.raises(TargetError, match="not a Hub URL"):
+        paramcount.count("hf://org/../etc")
+
+
+def test_a_progress_bar_goes_to_a_terminal_and_quiet_silences_it(hub: HubEmulator) -> None:
+    import pty
+
+    def stderr_of(*extra: str) -> str:
+        """The command's stderr as a terminal shows it (read while it runs: Linux drops what is left unread)."""
+        import fcntl
+        import struct
+        import termios
+        import threading
+
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 x 0
+        chunks: list[bytes] = []
+
+        def drain() -> None:
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: every writer has closed the terminal
+                    return
+                if not chunk:
+                    return
+                chunks.append(chunk)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "paramcount", "count", "org/sharded", "--no-cache", *extra],
+                check=False,
+                stdout=subprocess.PIPE,
+                stderr=follower,
+                env=dict(os.environ),
+                timeout=120,
+            )
+        finally:
+            os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+        assert done.returncode == 0
+        return b"".join(chunks).decode(errors="replace")
+
+    assert "reading org/sharded" in stderr_of()
+    assert stderr_of("--quiet") == ""

@@ -51,6 +51,8 @@ __all__ = [
 #: under 100 KB (huggingface_hub fetches 100,000 bytes); a zip's end record and central directory of a 7B ``.bin``
 #: fit too
 FIRST_READ = 64 * 2**10
+#: bytes asked for by a read that jumps away from the previous ones
+NEAR_READ = 4 * 2**10
 #: the most a forward-walking reader's read-ahead grows to
 MAX_READ_AHEAD = 8 * 2**20
 #: files whose first reads run at once (huggingface_hub's thread map uses 8; a 70B checkpoint has 14-30 shards)
@@ -142,7 +144,8 @@ class RemoteBlob(Blob):
         self._parts: list[Part] = list(parts)
         self.new: list[Part] = []  # what was fetched, for the header cache
         self.touched = False  # whether a reader asked for any of it
-        self._ahead = first
+        self._first = first
+        self._ahead = 2 * NEAR_READ  # the first read-ahead past a fetched range; doubled at each further step
         self._lock = threading.Lock()
 
     def read(self, offset: int, length: int) -> bytes:
@@ -154,22 +157,34 @@ class RemoteBlob(Blob):
             for part in self._parts:
                 if part.start <= offset and offset + length <= part.start + len(part.data):
                     return part.data[offset - part.start : offset - part.start + length]
-            last = self._parts[-1] if self._parts else None
-            if last is not None and last.start <= offset <= last.start + len(last.data):
-                self._ahead = min(self._ahead * 2, MAX_READ_AHEAD)  # a reader walking forward
-            end = min(self.size, offset + max(length, self._ahead))
-            part = self._fetch(offset, end)
+            # A read that starts inside a fetched range fetches only what follows it, with a read-ahead that doubles
+            # while a reader keeps walking forward (a GGUF vocabulary); a read elsewhere fetches a little around it.
+            cover = next((i for i, p in enumerate(self._parts) if p.start <= offset <= p.start + len(p.data)), None)
+            if not self.new and cover is None:
+                start, ask = offset, self._first
+            elif cover is not None:
+                start, ask = self._parts[cover].start + len(self._parts[cover].data), self._ahead
+                self._ahead = min(self._ahead * 2, MAX_READ_AHEAD)
+            else:
+                start, ask = offset, NEAR_READ
+            end = min(self.size, max(offset + length, start + ask))
+            part = self._fetch(start, end)
             if part.size is not None and part.size != self.size:
                 raise TargetError(
                     f"changed size while being read: {self.size} bytes, now {part.size}",
                     target=self.name,
                     fix="count it again",
                 )
-            if len(part.data) < length:
+            if part.start + len(part.data) < offset + length:
                 raise FormatError(f"short read at offset {offset}", target=self.name, rule="truncated")
-            self._parts.append(part)
             self.new.append(part)
-            return part.data[:length]
+            if cover is not None:
+                before = self._parts[cover]
+                part = Part(before.start, before.data + part.data[: end - start], None)
+                self._parts[cover] = part
+            else:
+                self._parts.append(part)
+            return part.data[offset - part.start : offset - part.start + length]
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------------------
@@ -783,10 +798,23 @@ def _key(*parts: str) -> str:
 def _cached_blob(
     name: str, size: int, fetch: Callable[[int, int], Part], key: str | None, transfer: Transfer
 ) -> RemoteBlob:
-    parts = list(_load_parts(key, size)) if key is not None else []
+    parts = _merged(_load_parts(key, size)) if key is not None else []
     transfer.cached_bytes += sum(len(p.data) for p in parts)
     first = size if name.endswith(".json") and size <= WHOLE_JSON else FIRST_READ
     return RemoteBlob(name, size, fetch, parts, cache_key=key, first=max(first, 1))
+
+
+def _merged(parts: Iterable[Part]) -> list[Part]:
+    """Ranges sorted, with touching or overlapping ones joined, so that a read across two of them is served."""
+    out: list[Part] = []
+    for part in sorted(parts, key=lambda p: p.start):
+        if out and part.start <= out[-1].start + len(out[-1].data):
+            last = out[-1]
+            tail = part.data[last.start + len(last.data) - part.start :]
+            out[-1] = Part(last.start, last.data + tail, None)
+        else:
+            out.append(part)
+    return out
 
 
 def save(folder_blobs: Iterable[RemoteBlob]) -> None:
@@ -794,7 +822,7 @@ def save(folder_blobs: Iterable[RemoteBlob]) -> None:
     for blob in folder_blobs:
         if blob.cache_key is None or not blob.new:
             continue
-        _store_parts(blob.cache_key, blob.size, [*_load_parts(blob.cache_key, blob.size), *blob.new])
+        _store_parts(blob.cache_key, blob.size, _merged([*_load_parts(blob.cache_key, blob.size), *blob.new]))
 
 
 def _load_parts(key: str, size: int) -> Iterator[Part]:
