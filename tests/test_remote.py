@@ -475,7 +475,9 @@ def test_the_cli_prints_no_progress_when_piped_and_exits_3_on_errors(hub: HubEmu
     assert "\nsource: hub: org/sharded@main (commit " in done.stdout
     missing = _cli("count", "org/nothing", env=env)
     assert missing.returncode == 3
-    assert missing.stderr.startswith("paramcount: error: org/nothing: no model 'org/nothing'")
+    assert missing.stderr.startswith(
+        "paramcount: error: org/nothing: is not a file or folder, and there is no model 'org/nothing' on the Hub"
+    )
 
 
 # --- object stores through fsspec ----------------------------------------------------------------------------------
@@ -526,6 +528,8 @@ def test_a_server_that_is_not_there_and_a_malformed_hub_url(hub: HubEmulator) ->
         paramcount.count(f"http://127.0.0.1:{closed}/model.safetensors")
     with pytest.raises(TargetError, match="not a Hub URL"):
         paramcount.count("hf://org/../etc")
+    with pytest.raises(TargetError, match=r"cannot connect \(.*SSL"):  # TLS spoken to a plain HTTP server
+        paramcount.count(f"{hub.url.replace('http://', 'https://')}/files/model.safetensors")
 
 
 def test_a_progress_bar_goes_to_a_terminal_and_quiet_silences_it(hub: HubEmulator) -> None:

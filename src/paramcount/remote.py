@@ -604,9 +604,10 @@ def hub_listing(
             ) from None
         except hub_errors.RepositoryNotFoundError:
             raise TargetError(
-                f"no model {repo_id!r} on the Hub at {where} (or it is private)",
+                ("is not a file or folder, and there is " if looked else "there is ")
+                + f"no model {repo_id!r} on the Hub at {where} (or it is private)",
                 target=target,
-                fix="check the id; for a private repository set HF_TOKEN",
+                fix="check the path or the id; for a private repository set HF_TOKEN",
             ) from None
         except hub_errors.HfHubHTTPError as e:
             status = e.response.status_code
