@@ -83,7 +83,7 @@ def test_json_document_contract(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "count", TIED, "--format", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["target"] == TIED
     assert doc["parameters"] == {
         "total": 64_128,
@@ -120,7 +120,38 @@ def test_depth_option(capsys: pytest.CaptureFixture[str]) -> None:
 def test_verify_ok(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "verify", LINEAR, "--expect", "7,850")
     assert (code, err) == (0, "")
-    assert out == f"ok: {LINEAR}: 7,850 parameters (expected total 7,850)\n"
+    assert out.splitlines()[-1] == f"ok: {LINEAR}: 7,850 parameters (expected total 7,850)"
+    # what was compared: figure, expectation as written, tolerance in effect, count, outcome
+    assert out.splitlines()[:4] == [
+        "Verification",
+        "figure      expected  tolerance  counted  result",
+        "──────────  ────────  ─────────  ───────  ──────",
+        "parameters     7,850      exact    7,850  ok",
+    ]
+
+
+def test_verify_reports_what_it_compared_on_failure_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "verify", LINEAR, "--expect", "124.4M", "--format", "json")
+    assert code == 1
+    assert err.startswith("paramcount: error: ") and err.count("\n") == 1
+    block = json.loads(out)["verification"]
+    assert block == {
+        "passed": False,
+        "checks": [
+            {
+                "figure": "total",
+                "expected": "124.4M",
+                "expected_value": 124_400_000,
+                "tolerance": 50_000,
+                "actual": 7850,
+                "passed": False,
+            }
+        ],
+    }
+    code, out, _ = run(capsys, "verify", LINEAR, "--expect", "7850", "--expect-trainable", "7,000")
+    assert code == 1
+    assert "trainable      7,000      exact    7,850  FAILED" in out
+    assert "parameters      7850      exact    7,850  ok" in out
 
 
 def test_verify_several_figures_and_tolerance(capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,10 +183,10 @@ def test_verify_json_prints_the_document(capsys: pytest.CaptureFixture[str]) -> 
         (("verify", LINEAR, "--expect", "1", "--tolerance", "_"), 2, "cannot read tolerance '_'"),
         (("verify", LINEAR, "--expect", "202048.5"), 2, "'202048.5' is not a whole number of parameters"),
         (("verify", LINEAR, "--expect", "1", "--expect", "2"), 2, "--expect is given twice ('1' and '2')"),
-        (("verify", LINEAR, "--exp", "7850"), 2, "unknown option '--exp' for verify (did you mean --expect or"),
+        (("verify", LINEAR, "--exp", "7850"), 2, "unknown option '--exp' for verify (did you mean --expand or"),
         (("count", LINEAR, "--form", "json"), 2, "unknown option '--form'"),
         (("count", LINEAR, "--format"), 2, "--format needs a value"),
-        (("count", LINEAR, "--format", "yaml"), 2, "--format must be one of table, json, csv, markdown, not 'yaml'"),
+        (("count", LINEAR, "--format", "yaml"), 2, "must be one of table, json, csv, markdown, html, not 'yaml'"),
         (("count", LINEAR, "--depth", "-1"), 2, "--depth must be a number >= 0 or 'all', not '-1'"),
         (("count", LINEAR, LINEAR), 2, "count takes one TARGET, got 2"),
         (("count",), 2, "count needs a TARGET"),
@@ -184,7 +215,8 @@ def test_errors_are_one_line_with_the_documented_exit_code(
 ) -> None:
     exit_code, out, err = run(capsys, *args)
     assert exit_code == code
-    assert out == ""
+    # stdout stays empty, except that a failed verify shows what it compared (tested below)
+    assert out == "" or (code == 1 and out.startswith("Verification\n"))
     assert err.count("\n") == 1 and err.startswith("paramcount: error: ")
     assert message in err
     assert "Traceback" not in err

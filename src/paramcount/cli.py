@@ -16,7 +16,7 @@ import sys
 
 from paramcount import __version__
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.errors import ParamcountError, UsageError
+from paramcount.errors import ParamcountError, UsageError, VerificationError
 from paramcount.limits import LIMITS
 from paramcount.render import FORMATS
 from paramcount.sources import looks_like_spec
@@ -31,9 +31,9 @@ __all__ = ["main"]
 
 _PROG = "paramcount"
 # Text formats are read by people and default to a shallow tree; machine formats default to every module.
-_DEFAULT_DEPTH = {"table": 2, "markdown": 2, "json": None, "csv": None}
+_DEFAULT_DEPTH = {"table": 2, "markdown": 2, "json": None, "csv": None, "html": None}
 # Formats whose document carries the warnings itself; for the others they appear on stderr only.
-_DOCUMENTS = ("json", "markdown")
+_DOCUMENTS = ("json", "markdown", "html")
 
 _TARGETS = """\
 TARGET is one of:
@@ -85,7 +85,7 @@ Run '{_PROG} count --help' or '{_PROG} verify --help' for the options.
         "count": f"""\
 usage: {_PROG} count TARGET [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
                         [--architecture table|build|off] [--trust-remote-code] [--base TARGET] [--file NAME]
-                        [--no-cache] [--quiet]
+                        [--no-cache] [--quiet] [--expand] [--tensors] [--output FILE]
 
 Count the parameters of TARGET and print a report.
 
@@ -107,6 +107,9 @@ options:
   --file NAME        count one file of a folder or repository (one quantization of a GGUF repository)
   --no-cache         neither use nor keep paramcount's cache of remote header bytes
   --quiet            no progress bar on stderr while a remote target's files are read
+  --expand           one row per block where repeated blocks collapse to one row ("0–31  32 × LlamaDecoderLayer")
+  --tensors          add a table of every tensor: name, shape, dtype, role, trainable or frozen
+  --output FILE      write the report to FILE instead of stdout (e.g. --format html --output report.html)
   -h, --help         show this help
 
 examples:
@@ -116,10 +119,12 @@ examples:
   {_PROG} count meta-llama/Llama-3.1-70B              (the Hub: a few hundred KB of headers)
   {_PROG} count TheBloke/Llama-2-7B-GGUF --file llama-2-7b.Q4_K_M.gguf
   {_PROG} count https://example.com/models/model.safetensors
+  {_PROG} count ./Llama-2-7b-hf/ --format html --output report.html
   {_PROG} count 'torch.nn:Linear(784, 10)'
   {_PROG} count 'transformers:GPT2LMHeadModel(transformers:GPT2Config())' --depth 1
 
 A model named in code is imported and built as 'python -m' would: the current folder is on the import path.
+The table fits COLUMNS (or the terminal), in colour on a terminal when rich is installed (NO_COLOR, FORCE_COLOR).
 
 {_EXIT_CODES}
 """,
@@ -141,7 +146,9 @@ options:
   --tolerance T         allowed difference: a count (1000, 1K) or a percentage (0.5%); default: the precision the
                         expectation is written with (124.4M means +-50,000; a whole number is exact)
   --depth, --format, --device, --limit, --architecture, --trust-remote-code, --base, --file, --no-cache,
-  --quiet               as for count
+  --quiet, --expand, --tensors, --output   as for count (verify prints what it compared: each figure's
+                        expectation, the tolerance in effect, the count and the outcome; json/html carry it as
+                        "verification", on success and on failure)
   -h, --help            show this help
 
 examples:
@@ -174,6 +181,9 @@ _COMMON = {
     "--file": _Option("file"),
     "--no-cache": _Option("no_cache", flag=True),
     "--quiet": _Option("quiet", flag=True),
+    "--output": _Option("output"),
+    "--expand": _Option("expand", flag=True),
+    "--tensors": _Option("tensors", flag=True),
 }
 _OPTIONS = {
     "count": _COMMON,
@@ -344,22 +354,28 @@ def _answer(
             cache=cache,
             progress=progress,
         )
-        _write(_render(report, format))
+        _emit(_render(report, format, values), values)
     else:
-        report = paramcount.verify(
-            target,
-            expected,
-            tolerance=values.get("tolerance"),
-            depth=depth,
-            device=device,
-            limits=limits,
-            architecture=architecture,
-            trust_remote_code=trust,
-            base=values.get("base"),
-            file=file,
-            cache=cache,
-            progress=progress,
-        )
+        try:
+            report = paramcount.verify(
+                target,
+                expected,
+                tolerance=values.get("tolerance"),
+                depth=depth,
+                device=device,
+                limits=limits,
+                architecture=architecture,
+                trust_remote_code=trust,
+                base=values.get("base"),
+                file=file,
+                cache=cache,
+                progress=progress,
+            )
+        except VerificationError as e:  # what was compared goes to stdout, the error line to stderr
+            if e.report is not None:
+                _emit(_verified(e.report, format, values), values)
+            raise
+        _emit(_verified(report, format, values), values)
         if format == "table":
             from paramcount.numbers import exact
 
@@ -367,19 +383,77 @@ def _answer(
             total = report.parameters.total
             shown = "unknown" if total is None else exact(total)
             _write(f"ok: {report.target}: {shown} parameters (expected {checked})\n")
-        else:
-            _write(_render(report, format))
     for warning in report.warnings:
         sys.stderr.write(f"{_PROG}: warning: {warning}\n")
     return 0
 
 
-def _render(report: Report, format: str) -> str:
+def _verified(report: Report, format: str, values: dict[str, str]) -> str:
+    """What verify prints on stdout: the comparison table, or the whole document with its verification block."""
+    if format != "table":
+        return _render(report, format, values)
+    from paramcount.render import table
+    from paramcount.render._layout import verification
+
+    return "\n".join(table.section_lines(verification(report))) + "\n"
+
+
+def _render(report: Report, format: str, values: dict[str, str] | None = None) -> str:
     from paramcount.render import render
 
     if format not in _DOCUMENTS:
         report = report.replace(warnings=())  # on stderr instead
-    return render(report, format)
+    values = values or {}
+    if format == "table":
+        expand, tensors, width = "expand" in values, "tensors" in values, _width(values)
+        if _colour(values):
+            from paramcount.render import color
+
+            if color.available():
+                return color.render(report, expand=expand, tensors=tensors, width=width)
+        from paramcount.render.table import render as table
+
+        return table(report, expand=expand, tensors=tensors, width=width)
+    return render(report, format, expand="expand" in values, tensors="tensors" in values)
+
+
+def _colour(values: dict[str, str]) -> bool:
+    """Colours on a terminal: ``FORCE_COLOR`` forces them, ``NO_COLOR`` turns them off (https://no-color.org)."""
+    if "output" in values:
+        return False
+    if os.environ.get("FORCE_COLOR", "").strip() not in ("", "0"):
+        return True
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    return sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
+
+
+def _width(values: dict[str, str]) -> int | None:
+    """The width to fit the table to: ``COLUMNS``, else the terminal's when stdout is one; none for a file."""
+    if "output" in values:
+        return None
+    text = os.environ.get("COLUMNS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return max(int(text), 40)
+    if sys.stdout.isatty():
+        try:
+            return max(os.get_terminal_size(sys.stdout.fileno()).columns, 40)
+        except OSError:
+            return None
+    return None
+
+
+def _emit(text: str, values: dict[str, str]) -> None:
+    """The answer on stdout, or in the ``--output`` file."""
+    path = values.get("output")
+    if path is None:
+        _write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write --output {path!r} ({e.strerror})", fix="name a writable file") from None
 
 
 def _import_path() -> None:

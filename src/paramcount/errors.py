@@ -184,11 +184,13 @@ class VerificationError(ParamcountError, AssertionError):
     Args:
         mismatches: one sentence per mismatch; all of them are collected before raising.
         target: the target that was verified.
+        report: the report, with ``verification`` saying what was compared (``None`` when not at hand).
     """
 
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, mismatches: tuple[str, ...], *, target: str | None = None) -> None:
+    def __init__(self, mismatches: tuple[str, ...], *, target: str | None = None, report: Any = None) -> None:
         self.mismatches = mismatches
+        self.report = report
         problem = "verification failed: " + "; ".join(mismatches)
         super().__init__(problem, target=target)

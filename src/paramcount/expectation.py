@@ -237,9 +237,14 @@ _LABELS = {
 def compare(report: Report, expectations: tuple[Expectation, ...]) -> Report:
     """Check a report against parsed expectations; raise with every mismatch, or return the report.
 
+    Either way the report carries what was compared (``report.verification``): on failure it is the error's
+    ``report``, so that a caller can still show it.
+
     Raises:
         VerificationError: at least one figure differs; ``mismatches`` lists them all.
     """
+    from paramcount.report import Check
+
     actual = {
         "total": report.parameters.total,
         "trainable": report.parameters.trainable,
@@ -247,13 +252,18 @@ def compare(report: Report, expectations: tuple[Expectation, ...]) -> Report:
         "buffers": report.buffers.total,
     }
     mismatches = []
+    checks = []
     for e in expectations:
         mismatch = _compare(actual[e.figure], e.expected, e.slack)
+        checks.append(
+            Check(e.figure, e.expected.text, int(e.expected.value), int(e.slack), actual[e.figure], mismatch is None)
+        )
         if mismatch is not None:
             mismatches.append(f"{_LABELS[e.figure]} {mismatch}")
     lazy = report.parameters.uninitialized_tensors
     if lazy and any(e.figure != "buffers" for e in expectations):
         mismatches.append(f"{lazy} parameter tensor(s) are uninitialized (lazy)")
+    report = report.replace(verification=tuple(checks))
     if mismatches:
-        raise VerificationError(tuple(mismatches), target=report.target)
+        raise VerificationError(tuple(mismatches), target=report.target, report=report)
     return report

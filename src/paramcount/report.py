@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEMA_VERSION",
     "BufferCounts",
+    "Check",
     "Distributed",
     "DtypeCount",
     "Exclusion",
@@ -23,6 +24,7 @@ __all__ = [
     "Quantization",
     "RankStorage",
     "Report",
+    "Run",
     "TensorCounts",
     "TieGroup",
 ]
@@ -103,6 +105,8 @@ class ModuleRow(NamedTuple):
         uninitialized_tensors: lazy parameters in this subtree.
         shared_with: the first path of the same module object when it is reused, else ``None``; a reused
             module's tensors are attributed to that first path, so this row counts 0 for them.
+        trainable: parameters of the subtree with ``requires_grad``; ``None`` when unknowable (files).
+        frozen: parameters of the subtree without ``requires_grad``; ``None`` when unknowable.
     """
 
     path: str
@@ -113,6 +117,8 @@ class ModuleRow(NamedTuple):
     buffers: int
     uninitialized_tensors: int = 0
     shared_with: str | None = None
+    trainable: int | None = None
+    frozen: int | None = None
 
 
 class TensorCounts(NamedTuple):
@@ -179,6 +185,41 @@ class Distributed(NamedTuple):
     per_rank: tuple[RankStorage, ...]
 
 
+class Check(NamedTuple):
+    """One figure :func:`paramcount.verify` compared.
+
+    Attributes:
+        figure: ``"total"``, ``"trainable"``, ``"frozen"`` or ``"buffers"``.
+        expected: the expectation as written (``"124.4M"``).
+        expected_value: its value.
+        tolerance: the allowed difference in effect (the written precision, or ``--tolerance``).
+        actual: the counted figure; ``None`` when unknown.
+        passed: whether ``actual`` is within ``tolerance`` of ``expected_value``.
+    """
+
+    figure: str
+    expected: str
+    expected_value: int
+    tolerance: int
+    actual: int | None
+    passed: bool
+
+
+class Run(NamedTuple):
+    """Consecutive numbered siblings that are the same block: one type, the same tensors (shapes, dtypes, kinds,
+    trainability) in the same order, no ties — ``layers.0`` to ``layers.31``.
+
+    Attributes:
+        first: the row index of the first block in ``report.modules``.
+        paths: every block's path, in order.
+        each: parameters of one block.
+    """
+
+    first: int
+    paths: tuple[str, ...]
+    each: int
+
+
 class Report:
     """The answer for one target. ``to_dict()`` gives the JSON document (schema version 1).
 
@@ -205,6 +246,10 @@ class Report:
         adapter: a PEFT adapter's method, rank, targets, and its figures beside its base model's.
         source: where a remote target's numbers came from: repository, commit, files, bytes fetched, requests.
         variants: each of several files that hold the same model (a GGUF repository's quantizations).
+        verification: what :func:`paramcount.verify` compared, figure by figure; ``None`` for a plain count.
+        repeats: pairs of module rows, a row and its next sibling, that are the same block (the same type, and the
+            same tensor shapes, dtypes, kinds and trainability throughout its subtree, by a fingerprint the tally
+            computed); the raw material of :meth:`runs`. Internal; not in the JSON.
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -226,12 +271,14 @@ class Report:
         "parameters",
         "quantization",
         "records",
+        "repeats",
         "source",
         "target",
         "tensors",
         "tied",
         "variants",
         "verdict",
+        "verification",
         "warnings",
     )
     target: str
@@ -255,6 +302,8 @@ class Report:
     adapter: Adapter | None
     source: Source | None
     variants: tuple[Variant, ...]
+    verification: tuple[Check, ...] | None
+    repeats: tuple[tuple[int, int], ...]
 
     def __init__(
         self,
@@ -280,6 +329,8 @@ class Report:
         adapter: Adapter | None = None,
         source: Source | None = None,
         variants: tuple[Variant, ...] = (),
+        verification: tuple[Check, ...] | None = None,
+        repeats: tuple[tuple[int, int], ...] = (),
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -303,12 +354,66 @@ class Report:
 
     __hash__ = None  # type: ignore[assignment]  # holds lists of rows; equal reports need not hash alike
 
+    def runs(self) -> dict[int, Run]:
+        """Repeated blocks among the module rows: each block's row index -> its run (runs of 2 or more).
+
+        A run is consecutive siblings named by consecutive integers (``layers.0``, ``layers.1``, ...), each the same
+        block as the next, none a reused module, none holding a tied tensor. The cost is one step per repeated
+        row, not per row.
+        """
+        rows = self.modules
+        start_of: dict[int, int] = {}  # a block -> the first block of its chain of equal siblings
+        for i, j in self.repeats:
+            a, b = rows[i], rows[j]
+            if a.shared_with is None and b.shared_with is None and a[3:] == b[3:]:  # the same sums
+                start_of[j] = start_of.get(i, i)
+                start_of.setdefault(i, i)
+        chains: dict[int, list[int]] = {}
+        for i, first in start_of.items():
+            chains.setdefault(first, []).append(i)
+        tied = [name for group in self.tied for name in group.names]
+        found: dict[int, Run] = {}
+        for block in chains.values():
+            block.sort()
+            for part in _numbered(rows, block):
+                paths = tuple(rows[i].path for i in part)
+                if tied and any(name.startswith(path + ".") for path in paths for name in tied):
+                    continue  # a tie inside a block makes it unlike its neighbours
+                run = Run(part[0], paths, rows[part[0]].parameters)
+                for i in part:
+                    found[i] = run
+        return found
+
+    def __str__(self) -> str:
+        """The report as the command line's table (all module rows the report holds, repeated blocks collapsed)."""
+        from paramcount.render import render
+
+        return render(self, "table")
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: summary, collapsible module tree, dtypes, ties and warnings."""
+        from paramcount.render.html import fragment
+
+        return fragment(self)
+
+    def show(self) -> None:
+        """Display the report: as HTML in a Jupyter notebook, as the table anywhere else."""
+        import sys
+
+        shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+        if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":  # a notebook kernel
+            from IPython.display import HTML, display
+
+            display(HTML(self._repr_html_()))
+        else:
+            sys.stdout.write(str(self))
+
     def __repr__(self) -> str:
         total = self.parameters.total
         return f"Report(target={self.target!r}, parameters.total={total!r}, format={self.format!r})"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document for this report (``schema_version`` 1): the only place its keys are spelled.
+        """The JSON document for this report (``schema_version`` 2): the only place its keys are spelled.
 
         Keys listed in the README keep their meaning across releases; new keys may be added.
 
@@ -321,8 +426,58 @@ class Report:
             return _document(self)
 
 
-#: The version of the JSON document :meth:`Report.to_dict` returns.
-SCHEMA_VERSION = 1
+#: The version of the JSON document :meth:`Report.to_dict` returns. 2 added module rows' ``trainable``,
+#: ``frozen``, ``share`` and ``run``, and ``verification``; every key of version 1 keeps its meaning.
+SCHEMA_VERSION = 2
+
+
+def _numbered(rows: tuple[ModuleRow, ...], block: list[int]) -> list[list[int]]:
+    """A chain of equal siblings split into runs named by consecutive integers (``0``, ``1``, ...), 2 or more long;
+    one comparison of the first and last names when, as in a ModuleList, they are consecutive already."""
+    names = [rows[i].path.rpartition(".")[2] for i in block]
+    if all(name.isdigit() for name in names) and int(names[-1]) - int(names[0]) == len(block) - 1:
+        return [block]
+    parts: list[list[int]] = []
+    current: list[int] = []
+    previous: int | None = None
+    for i, name in zip(block, names, strict=True):
+        number = int(name) if name.isdigit() else None
+        if number is None or previous is None or number != previous + 1:
+            if len(current) > 1:
+                parts.append(current)
+            current = [] if number is None else [i]
+        else:
+            current.append(i)
+        previous = number
+    if len(current) > 1:
+        parts.append(current)
+    return parts
+
+
+def _module_rows(report: Report) -> list[dict[str, Any]]:
+    whole = report.parameters.total or report.parameters.initialized
+    scale = 1_000_000 / whole if whole else 0.0
+    # Unpacked by position (ModuleRow's field order) rather than read by name: one row per module.
+    rows: list[dict[str, Any]] = [
+        {
+            "path": path,
+            "type": type_name,
+            "depth": depth,
+            "parameters": total,
+            "own_parameters": own,
+            "buffers": buffers,
+            "uninitialized_tensors": lazy,
+            "shared_with": shared_with,
+            "trainable": trainable,
+            "frozen": frozen,
+            "share": int(total * scale + 0.5) / 1_000_000 if whole else None,  # six decimals
+            "run": None,
+        }
+        for path, type_name, depth, total, own, buffers, lazy, shared_with, trainable, frozen in report.modules
+    ]
+    for i, run in report.runs().items():  # blocks of runs only: a few rows of most models
+        rows[i]["run"] = {"first": run.paths[0], "count": len(run.paths)}
+    return rows
 
 
 def _document(report: Report) -> dict[str, Any]:
@@ -354,20 +509,7 @@ def _document(report: Report) -> dict[str, Any]:
             for row in report.by_dtype
         },
         "tied": [{"names": list(g.names), "parameters": g.elements, "kind": g.kind.value} for g in report.tied],
-        # Unpacked by position (ModuleRow's field order) rather than read by name: one row per module.
-        "modules": [
-            {
-                "path": path,
-                "type": type_name,
-                "depth": depth,
-                "parameters": total,
-                "own_parameters": own,
-                "buffers": buffers,
-                "uninitialized_tensors": lazy,
-                "shared_with": shared_with,
-            }
-            for path, type_name, depth, total, own, buffers, lazy, shared_with in report.modules
-        ],
+        "modules": _module_rows(report),
         "depth": report.depth,
         "warnings": list(report.warnings),
         "notes": list(report.notes),
@@ -429,6 +571,21 @@ def _document(report: Report) -> dict[str, Any]:
             "logical_parameters": q.logical_parameters,
             "stored_bytes": q.stored_bytes,
             "overhead_bytes": q.overhead_bytes,
+        }
+    if report.verification is not None:
+        doc["verification"] = {
+            "passed": all(c.passed for c in report.verification),
+            "checks": [
+                {
+                    "figure": c.figure,
+                    "expected": c.expected,
+                    "expected_value": c.expected_value,
+                    "tolerance": c.tolerance,
+                    "actual": c.actual,
+                    "passed": c.passed,
+                }
+                for c in report.verification
+            ],
         }
     if report.variants:
         doc["variants"] = [

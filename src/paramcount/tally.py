@@ -61,8 +61,13 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
         )
     sums = _Sums(inventory)
     modules = sums.module_rows()
+    repeats = tuple(sums.repeats)
     if depth is not None:
-        modules = tuple(row for row in modules if row.depth <= depth)
+        kept = [i for i, row in enumerate(modules) if row.depth <= depth]
+        modules = tuple(modules[i] for i in kept)
+        if repeats:
+            position = {old: new for new, old in enumerate(kept)}
+            repeats = tuple((position[i], position[j]) for i, j in repeats if i in position)
     return Report(
         target=inventory.target,
         parameters=sums.parameters,
@@ -84,9 +89,12 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
         adapter=inventory.adapter,
         source=inventory.source,
         variants=inventory.variants,
+        repeats=repeats,
     )
 
 
+_MASK = (1 << 61) - 1  # fingerprints are kept to 61 bits so that the arithmetic stays on small integers
+_PRIME = 0x100000001B3
 _LOOKAHEAD = 8  # module rows the owner search tries after the previous owner before it builds a dict
 
 
@@ -118,12 +126,16 @@ class _Excluded:
 
 
 class _Owned:
-    """Per module position: parameters, buffer elements and lazy parameters attributed to the module itself."""
+    """Per module position: parameters (all, trainable, frozen), buffer elements and lazy parameters attributed to
+    the module itself. A parameter whose trainability is unknown (a file's) is in ``parameters`` only."""
 
-    __slots__ = ("buffers", "parameters", "uninitialized")
+    __slots__ = ("buffers", "frozen", "parameters", "signature", "trainable", "uninitialized")
 
     def __init__(self, count: int) -> None:
+        self.signature = [0] * count  # a hash of the module's own tensors' shapes, dtypes, kinds, trainability
         self.parameters = [0] * count
+        self.trainable = [0] * count
+        self.frozen = [0] * count
         self.buffers = [0] * count
         self.uninitialized = [0] * count
 
@@ -141,6 +153,7 @@ class _Sums:
         position: dict[str, int] | None = None  # path -> first row, built only if the forward scan below misses
         owned = _Owned(len(modules))
         own_parameters, own_buffers, own_uninitialized = owned.parameters, owned.buffers, owned.uninitialized
+        own_trainable, own_frozen, own_signature = owned.trainable, owned.frozen, owned.signature
         primaries: list[TensorRecord] = []
         first_of: dict[Hashable, int] = {}
         ties: dict[int, list[TensorRecord]] = {}
@@ -158,7 +171,7 @@ class _Sums:
 
         for r in inventory.tensors:
             # One unpacking instead of a named-field lookup per use.
-            name, module, kind, _, elements, dtype, stored_elements, stored_bytes, key, trainable, persistence, _ = r
+            name, module, kind, shape, elements, dtype, stored_elements, stored_bytes, key, trainable, persist, _ = r
             if key is not None:
                 first = first_of.setdefault(key, len(primaries))
                 if first != len(primaries):
@@ -197,6 +210,7 @@ class _Sums:
                         # A source that names a module it did not list: count it at its nearest listed ancestor.
                         found = position[_nearest(module, position)]
                 owner = found
+            own_signature[owner] += hash(shape) ^ hash(dtype)  # trainability and kind: in the row's own sums
             if kind is parameter:
                 parameter_tensors += 1
                 if elements is None:
@@ -210,8 +224,10 @@ class _Sums:
                 own_parameters[owner] += elements
                 if trainable is True:
                     trainable_sum += elements
+                    own_trainable[owner] += elements
                 elif trainable is False:
                     frozen_sum += elements
+                    own_frozen[owner] += elements
                 else:
                     trainable_unknown = frozen_unknown = True
                 row = dtypes.get(dtype)
@@ -221,13 +237,13 @@ class _Sums:
                 row.parameter_bytes += stored_bytes or 0
             else:
                 buffer_tensors += 1
-                if elements is None or persistence is None:
+                if elements is None or persist is None:
                     persistence_unknown = True
                 if elements is None:
                     continue
                 buffers += elements
                 own_buffers[owner] += elements
-                if persistence:
+                if persist:
                     persistent += elements
                 else:
                     non_persistent += elements
@@ -301,33 +317,62 @@ class _Sums:
         return tuple(rows)
 
     def module_rows(self) -> tuple[ModuleRow, ...]:
-        """Per-module rows; each unique tensor was attributed to its first owner only, so rows reconcile."""
+        """Per-module rows; each unique tensor was attributed to its first owner only, so rows reconcile.
+
+        Also sets ``self.repeats``: the rows whose next sibling is the same block (same type, tensors and children,
+        compared by a fingerprint of the subtree), which :meth:`paramcount.report.Report.runs` turns into runs.
+        """
         modules = self.modules
-        own_parameters, own_buffers = self.owned.parameters, self.owned.buffers
-        parameters, buffers, uninitialized = own_parameters.copy(), own_buffers.copy(), self.owned.uninitialized.copy()
+        owned = self.owned
+        own_parameters, own_buffers = owned.parameters, owned.buffers
+        parameters, buffers, uninitialized = own_parameters.copy(), own_buffers.copy(), owned.uninitialized.copy()
+        trainable, frozen = owned.trainable.copy(), owned.frozen.copy()
+        count = len(modules)
+        # A subtree's fingerprint mixes its type, its own tensors' signature and its children's fingerprints in
+        # order (integer arithmetic: cheaper than hashing tuples, a wide model has 200,000 rows).
+        signature, below, fingerprints = owned.signature, [0] * count, [0] * count
+        next_child = [-1] * count  # by parent: the child after the one being visited (the reverse pass's last)
+        repeats: list[tuple[int, int]] = []
+        mask = _MASK
         # Parents are listed before their children, so one reverse pass accumulates whole subtrees.
-        for i in range(len(modules) - 1, 0, -1):
-            parent = modules[i].parent
+        for i in range(count - 1, 0, -1):
+            module = modules[i]
+            fingerprint = fingerprints[i] = (hash(module.type) ^ signature[i] ^ below[i] * _PRIME) & mask
+            parent = module.parent
             if parent >= 0:
+                below[parent] = (below[parent] * _PRIME + fingerprint) & mask
+                after = next_child[parent]
+                next_child[parent] = i
+                if after >= 0 and fingerprints[after] == fingerprint:
+                    repeats.append((i, after))
                 parameters[parent] += parameters[i]
+                trainable[parent] += trainable[i]
+                frozen[parent] += frozen[i]
                 buffers[parent] += buffers[i]
                 uninitialized[parent] += uninitialized[i]
+        repeats.reverse()
+        self.repeats = repeats
+        # Trainable and frozen are known only when every parameter of the subtree is one or the other.
+        shown_trainable: list[int | None]
+        shown_frozen: list[int | None]
+        if not any(uninitialized):
+            shown_trainable = [t if t + f == p else None for t, f, p in zip(trainable, frozen, parameters, strict=True)]
+            shown_frozen = [f if t is not None else None for t, f in zip(shown_trainable, frozen, strict=True)]
+        else:
+            known = [
+                t + f == p and not u for t, f, p, u in zip(trainable, frozen, parameters, uninitialized, strict=True)
+            ]
+            shown_trainable = [t if k else None for t, k in zip(trainable, known, strict=True)]
+            shown_frozen = [f if k else None for f, k in zip(frozen, known, strict=True)]
         new = tuple.__new__  # see sources/module.py: named tuples built without their Python-level __new__
         return tuple(
             new(
                 ModuleRow,
-                (
-                    path,
-                    type_name,
-                    path.count(".") + 1 if path else 0,
-                    parameters[i],
-                    own_parameters[i],
-                    buffers[i],
-                    uninitialized[i],
-                    shared_with,
-                ),
+                (path, type_name, path.count(".") + 1 if path else 0, p, o, b, u, shared_with, t, f),
             )
-            for i, (path, type_name, _, shared_with) in enumerate(modules)
+            for (path, type_name, _, shared_with), p, o, b, u, t, f in zip(
+                modules, parameters, own_parameters, buffers, uninitialized, shown_trainable, shown_frozen, strict=True
+            )
         )
 
     def warnings(self) -> tuple[str, ...]:

@@ -15,13 +15,20 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "render"]
 
 #: Output formats, in the order the CLI lists them; each is the module of the same name in this package.
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = ("table", "json", "csv", "markdown", "html")
 
 
-def render(report: Report, format: str = "table") -> str:
-    """Render ``report`` as ``format`` (one of :data:`FORMATS`)."""
+def render(report: Report, format: str = "table", *, expand: bool = False, tensors: bool = False) -> str:
+    """Render ``report`` as ``format`` (one of :data:`FORMATS`).
+
+    ``expand`` shows every block of a run of repeated blocks (table, markdown); ``tensors`` adds the list of
+    tensors (table, markdown). The documents (json, csv, html) always hold everything.
+    """
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     module = importlib.import_module(f"paramcount.render.{format}")
-    text: str = module.render(report)
+    if format in ("table", "markdown"):
+        text: str = module.render(report, expand=expand, tensors=tensors)
+    else:
+        text = module.render(report)
     return text

@@ -8,16 +8,18 @@ from paramcount.numbers import exact, human, human_bytes
 if TYPE_CHECKING:
     from paramcount.report import ModuleRow, Report
 
-__all__ = ["Section", "sections", "source_line"]
+__all__ = ["Section", "sections", "source_line", "verification"]
 
 
 class Section(NamedTuple):
-    """A titled table of text cells; ``numeric`` marks right-aligned columns."""
+    """A titled table of text cells; ``numeric`` marks right-aligned columns; ``optional`` lists the columns a
+    narrow terminal may drop, first to drop first."""
 
     title: str
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     numeric: tuple[bool, ...]
+    optional: tuple[int, ...] = ()
 
 
 def _count(n: int | None) -> tuple[str, str]:
@@ -45,12 +47,14 @@ def source_line(report: Report) -> str | None:
     return line
 
 
-def sections(report: Report, *, tree: bool) -> list[Section]:
+def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool = False) -> list[Section]:
     """Summary, modules, dtypes and tie groups, in reading order; empty sections are left out.
 
     Args:
         report: the report.
         tree: draw module paths as a tree (text) rather than as full dotted paths (markdown).
+        expand: show every block of a run of repeated blocks instead of one row for the run.
+        tensors: add a section listing every stored or registered tensor.
     """
     p, b = report.parameters, report.buffers
     summary = [("Parameters", *_count(p.total)), ("  trainable", *_count(p.trainable)), ("  frozen", *_count(p.frozen))]
@@ -77,6 +81,8 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
     if report.verdict is not None:
         summary.append(("Verdict", report.verdict, ""))
     result = [Section("", ("", "", ""), tuple(summary), (False, True, True))]
+    if report.verification is not None:
+        result.append(verification(report))
 
     if report.variants:
         files: list[tuple[str, ...]] = [
@@ -98,26 +104,10 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
         )
 
     if report.modules:
-        labels = (
-            _tree_labels(report.modules) if tree else [f"`{m.path}`" if m.path else "(root)" for m in report.modules]
-        )
-        rows: list[tuple[str, ...]] = []
-        for label, m in zip(labels, report.modules, strict=True):
-            shown = exact(m.parameters) + (f" + {m.uninitialized_tensors} lazy" if m.uninitialized_tensors else "")
-            kind = m.type + (f" (same as {m.shared_with})" if m.shared_with is not None else "")
-            rows.append((label, kind, shown, exact(m.own_parameters), exact(m.buffers)))
-        depth = "all depths" if report.depth is None else f"depth \u2264 {report.depth}"
-        result.append(
-            Section(
-                f"Modules ({depth}; shared tensors counted at their first owner)",
-                ("module", "type", "parameters", "own", "buffers"),
-                tuple(rows),
-                (False, False, True, True, True),
-            )
-        )
+        result.append(_modules(report, tree=tree, expand=expand))
 
     if report.by_dtype:
-        rows = [
+        rows: list[tuple[str, ...]] = [
             (
                 d.dtype,
                 exact(d.parameters),
@@ -133,6 +123,7 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
                 ("dtype", "parameters", "bytes", "buffers", "buffer bytes"),
                 tuple(rows),
                 (False, True, True, True, True),
+                optional=(4, 3),
             )
         )
 
@@ -146,6 +137,9 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
                 (False, False, True, True, False),
             )
         )
+
+    if tensors and report.records:
+        result.append(_tensors(report))
 
     if report.tied:
         rows = [
@@ -163,8 +157,126 @@ def sections(report: Report, *, tree: bool) -> list[Section]:
     return result
 
 
-def _tree_labels(rows: tuple[ModuleRow, ...]) -> list[str]:
-    """``├─ name`` / ``└─ name`` labels for pre-ordered rows with depths."""
+def _modules(report: Report, *, tree: bool, expand: bool) -> Section:
+    """The module rows, with repeated blocks collapsed to one row each run unless ``expand``."""
+    runs = {} if expand else report.runs()
+    whole = report.parameters.total or report.parameters.initialized
+    shown: list[ModuleRow] = []
+    names: list[str] = []
+    kinds: list[str] = []
+    cells: list[tuple[str, ...]] = []
+    hide_below = -1  # while > -1: skip rows deeper than this (the inside of a collapsed run)
+    for i, m in enumerate(report.modules):
+        if hide_below >= 0:
+            if m.depth > hide_below:
+                continue
+            hide_below = -1
+        run = runs.get(i)
+        if run is not None and run.first != i:
+            hide_below = m.depth
+            continue
+        last = m.path.rpartition(".")[2] if m.path else "(root)"
+        kind = m.type + (f" (same as {m.shared_with})" if m.shared_with is not None else "")
+        total, trainable, frozen = m.parameters, m.trainable, m.frozen
+        if run is not None:
+            hide_below = m.depth
+            count = len(run.paths)
+            final = run.paths[-1].rpartition(".")[2]
+            last = f"{last}\u2013{final}"
+            kind = f"{count} \u00d7 {m.type}, {exact(run.each)} each"
+            total = run.each * count
+            trainable = None if trainable is None else trainable * count
+            frozen = None if frozen is None else frozen * count
+        shown.append(m)
+        names.append(last)
+        kinds.append(kind)
+        lazy = f" + {m.uninitialized_tensors} lazy" if m.uninitialized_tensors and run is None else ""
+        cells.append(
+            (
+                exact(total) + lazy,
+                _share(total, whole),
+                _trainability(total, trainable, frozen),
+                exact(m.own_parameters) if run is None else "",
+                exact(m.buffers if run is None else m.buffers * len(run.paths)),
+            )
+        )
+    if tree:
+        labels = _tree_labels(tuple(shown), names)
+    else:
+        labels = []
+        for m, name in zip(shown, names, strict=True):
+            path = m.path.rpartition(".")[0] + "." + name if "." in m.path else name
+            labels.append(f"`{path}`" if m.path else "(root)")
+    rows = tuple((label, kind, *rest) for label, kind, rest in zip(labels, kinds, cells, strict=True))
+    depth = "all depths" if report.depth is None else f"depth \u2264 {report.depth}"
+    collapsed = "; repeated blocks collapsed, --expand shows each" if runs else ""
+    return Section(
+        f"Modules ({depth}; shared tensors counted at their first owner{collapsed})",
+        ("module", "type", "parameters", "share", "trainable", "own", "buffers"),
+        rows,
+        (False, False, True, True, False, True, True),
+        optional=(5, 6, 3),
+    )
+
+
+_FIGURES = {"total": "parameters", "trainable": "trainable", "frozen": "frozen", "buffers": "buffers"}
+
+
+def verification(report: Report) -> Section:
+    """What ``verify`` compared: each figure's expectation, the tolerance in effect, the count, the outcome."""
+    rows = tuple(
+        (
+            _FIGURES.get(c.figure, c.figure),
+            c.expected,
+            f"\u00b1{exact(c.tolerance)}" if c.tolerance else "exact",
+            "unknown" if c.actual is None else exact(c.actual),
+            "ok" if c.passed else "FAILED",
+        )
+        for c in report.verification or ()
+    )
+    return Section(
+        "Verification", ("figure", "expected", "tolerance", "counted", "result"), rows, (False, True, True, True, False)
+    )
+
+
+def _tensors(report: Report) -> Section:
+    """Every tensor record: name, shape, dtype, role and trainability (``--tensors``)."""
+    rows = []
+    for r in report.records:
+        role = r.kind.value
+        if r.notes and hasattr(r.notes[0], "value"):
+            role = f"{role}: {r.notes[0].value}"
+        shape = "lazy" if r.shape is None else "\u00d7".join(str(d) for d in r.shape) or "scalar"
+        trainable = ""
+        if r.kind.value == "parameter" and r.trainable is not None:
+            trainable = "trainable" if r.trainable else "frozen"
+        rows.append((r.name, shape, r.dtype, role, trainable))
+    return Section(
+        "Tensors", ("name", "shape", "dtype", "role", "trainable"), tuple(rows), (False, True, False, False, False)
+    )
+
+
+def _share(part: int, whole: int | None) -> str:
+    if not whole:
+        return ""
+    if part and part * 1000 < whole:
+        return "<0.1%"
+    return f"{part / whole:.1%}"
+
+
+def _trainability(total: int, trainable: int | None, frozen: int | None) -> str:
+    """``trainable``, ``frozen``, ``partial 12%`` (the trainable share), or empty when unknown or empty."""
+    if trainable is None or frozen is None or not total:
+        return ""
+    if not frozen:
+        return "trainable"
+    if not trainable:
+        return "frozen"
+    return f"partial {trainable / total:.0%}"
+
+
+def _tree_labels(rows: tuple[ModuleRow, ...], names: list[str] | None = None) -> list[str]:
+    """``├─ name`` / ``└─ name`` labels for pre-ordered rows with depths (``names``: the last part shown)."""
     last = [True] * len(rows)
     sibling_after: list[bool] = []  # by depth, scanning from the end: does a later sibling exist?
     for i in range(len(rows) - 1, -1, -1):
@@ -185,7 +297,7 @@ def _tree_labels(rows: tuple[ModuleRow, ...]) -> list[str]:
         while len(open_levels) < row.depth:
             open_levels.append(False)
         stem = "".join("\u2502  " if is_open else "   " for is_open in open_levels[1:])
-        name = row.path.rpartition(".")[2]
+        name = names[i] if names is not None else row.path.rpartition(".")[2]
         labels.append(stem + ("\u2514\u2500 " if last[i] else "\u251c\u2500 ") + name)
         open_levels.append(not last[i])
     return labels

@@ -11,14 +11,14 @@ if TYPE_CHECKING:
 __all__ = ["render"]
 
 
-def render(report: Report) -> str:
+def render(report: Report, *, expand: bool = False, tensors: bool = False) -> str:
     """The report as Markdown with a final newline."""
     lines = [f"### `{report.target}`"]
     source = source_line(report)
     if source is not None:
         lines.append(f"\nsource: {source}")
     lines.extend(f"\n*{note}*" for note in report.notes)
-    for section in sections(report, tree=False):
+    for section in sections(report, tree=False, expand=expand, tensors=tensors):
         lines.append("")
         lines.extend(_table(section))
     if report.warnings:

@@ -11,11 +11,19 @@ from paramcount.render._layout import Section, sections, source_line
 if TYPE_CHECKING:
     from paramcount.report import Report
 
-__all__ = ["render"]
+__all__ = ["render", "section_lines"]
 
 
-def render(report: Report) -> str:
-    """The report as aligned text with a final newline."""
+def render(report: Report, *, expand: bool = False, tensors: bool = False, width: int | None = None) -> str:
+    """The report as aligned text with a final newline.
+
+    Args:
+        report: the report.
+        expand: one row per block of a run of repeated blocks.
+        tensors: add the list of tensors.
+        width: the terminal's width: table rows are fitted to it (names and types cut in the middle, never
+            wrapped), and notes and warnings wrapped; ``None`` for no limit.
+    """
     lines = [report.target]
     if report.format is not None:
         lines.append(f"format: {report.format}, {len(report.files)} file(s) read")
@@ -23,28 +31,108 @@ def render(report: Report) -> str:
     if source is not None:
         lines.append(f"source: {source}")
     lines.extend(f"note: {note}" for note in report.notes)
-    for section in sections(report, tree=True):
+    if width is not None:
+        lines = [wrapped for line in lines for wrapped in _wrap(line, width)]
+    for section in sections(report, tree=True, expand=expand, tensors=tensors):
         lines.append("")
-        lines.extend(_table(section))
+        lines.extend(section_lines(section, width))
     for warning in report.warnings:
         lines.append("")
-        lines.append(f"warning: {warning}")
+        lines.extend(_wrap(f"warning: {warning}", width) if width is not None else [f"warning: {warning}"])
     return "\n".join(lines) + "\n"
 
 
-def _table(section: Section) -> list[str]:
-    widths = [max(len(cell) for cell in column) for column in zip(section.headers, *section.rows, strict=True)]
+_GAP = 2  # spaces between columns
+_LEAST = 8  # the narrowest a text column is cut to
+_COMFORT = 16  # a text column is cut to this before optional columns are dropped
+
+
+def section_lines(section: Section, width: int | None = None) -> list[str]:
+    """One section as aligned lines: its title, a header and a rule when it has headers, then its rows.
+
+    With ``width``, text columns (the first ones first) are narrowed to fit, each cell cut in the middle with an
+    ellipsis, so that a row never wraps; numbers are never cut.
+    """
+    rows = [section.headers, *section.rows]
+    numeric = section.numeric
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    if width is not None:
+
+        def excess() -> int:
+            return sum(widths) + _GAP * (len(widths) - 1) - width
+
+        # Optional columns go first ("own", then "buffers", then "share"), then the widest long text column gives
+        # way, a character at a time, down to _LEAST; short text columns ("trainable") and numbers are never cut.
+        dropped: set[int] = set()
+        # what cutting long text columns to a readable _COMFORT width would win
+        comfort = sum(max(0, widths[c] - _COMFORT) for c in range(len(widths)) if not numeric[c] and widths[c] > 11)
+        for column in section.optional:
+            if excess() - sum(widths[c] + _GAP for c in dropped) <= comfort:
+                break
+            dropped.add(column)
+        if dropped:
+            keep = [c for c in range(len(widths)) if c not in dropped]
+            rows = [tuple(row[c] for c in keep) for row in rows]
+            widths = [widths[c] for c in keep]
+            numeric = tuple(numeric[c] for c in keep)
+        narrowed = list(widths)
+        while sum(narrowed) + _GAP * (len(narrowed) - 1) > width:
+            candidates = [c for c in range(len(widths)) if not numeric[c] and widths[c] > 11 and narrowed[c] > _LEAST]
+            if not candidates:
+                break
+            narrowed[max(candidates, key=lambda c: narrowed[c])] -= 1
+        for column, (before, after) in enumerate(zip(widths, narrowed, strict=True)):
+            if after < before:
+                rows = [(*row[:column], _middle(row[column], after), *row[column + 1 :]) for row in rows]
+        widths = narrowed
+
+    numbers = numeric
 
     def line(cells: tuple[str, ...]) -> str:
         padded = (
             cell.rjust(width) if numeric else cell.ljust(width)
-            for cell, width, numeric in zip(cells, widths, section.numeric, strict=True)
+            for cell, width, numeric in zip(cells, widths, numbers, strict=True)
         )
-        return "  ".join(padded).rstrip()
+        return (" " * _GAP).join(padded).rstrip()
 
     out = [section.title] if section.title else []
+    if width is not None and section.title:
+        out = _wrap(section.title, width)
     if any(section.headers):
-        out.append(line(section.headers))
-        out.append("  ".join("\u2500" * width for width in widths))
-    out.extend(line(row) for row in section.rows)
+        out.append(line(rows[0]))
+        out.append((" " * _GAP).join("\u2500" * width for width in widths))
+    out.extend(line(row) for row in rows[1:])
     return out
+
+
+def _middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by dropping the middle of its name; a tree label keeps its last branch.
+
+    >>> _middle("model.layers.0.self_attn.q_proj", 16)
+    'model.la….q_proj'
+    >>> _middle("\u2502  \u251c\u2500 embed_tokens", 12)
+    '│  ├─ emb…ns'
+    >>> _middle("\u2502  \u2502  \u2502  \u251c\u2500 0", 8)
+    '…├─ 0'
+    """
+    if len(text) <= width:
+        return text
+    name = text.lstrip("\u2502\u251c\u2514\u2500 ")
+    branches = text[: len(text) - len(name)]
+    if len(branches) + min(len(name), 4) > width:  # a deep tree: keep the last branch, cut the ones before
+        branches = "\u2026" + branches[-3:] if branches else ""
+    room = width - len(branches)
+    if len(name) <= room:
+        return branches + name
+    keep = max(room - 1, 1)
+    head = (keep + 1) // 2
+    return branches + name[:head] + "\u2026" + name[len(name) - (keep - head) :]
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """A note or warning wrapped at ``width`` (table rows are fitted instead, never wrapped)."""
+    if len(line) <= width:
+        return [line]
+    import textwrap
+
+    return textwrap.wrap(line, width, subsequent_indent="  ", break_long_words=True) or [line]

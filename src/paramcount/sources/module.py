@@ -123,8 +123,42 @@ def unwrap(model: torch.nn.Module) -> tuple[torch.nn.Module, tuple[str, ...]]:
         elif optimized is not None and isinstance(model, optimized):
             notes.append("counted the original module inside its torch.compile wrapper (OptimizedModule)")
             model = model._orig_mod
+        elif _is_peft_model(model):
+            tuner: Any = getattr(model, "base_model")  # noqa: B009 -- nn.Module's __getattr__ types it as a Tensor
+            inner: torch.nn.Module = tuner.model
+            notes.append(
+                f"counted the model inside its PEFT wrappers: {type(model).__name__} \u2192 {type(tuner).__name__} "
+                f"\u2192 {type(inner).__name__} (adapter layers stay in the tree)"
+            )
+            notes.extend(_inactive_adapters(model, inner))
+            model = inner
         else:
             return model, tuple(notes)
+
+
+def _is_peft_model(model: object) -> bool:
+    """A ``peft.PeftModel``, recognised without importing peft (it is imported when such a model exists)."""
+    return (
+        type(model).__module__.startswith("peft.")
+        and hasattr(model, "peft_config")
+        and hasattr(getattr(model, "base_model", None), "model")
+    )
+
+
+def _inactive_adapters(model: Any, inner: torch.nn.Module) -> list[str]:
+    """A note per loaded adapter that is not active: its parameters are counted, apart from the active ones."""
+    configs = getattr(model, "peft_config", None) or {}
+    active = getattr(model, "active_adapters", None)
+    active = [active] if isinstance(active, str) else list(active or ())
+    inactive = [name for name in configs if name not in active]
+    notes = []
+    for adapter in inactive:
+        total = sum(p.numel() for name, p in inner.named_parameters() if adapter in name.split(".")[:-1])
+        notes.append(
+            f"adapter {adapter!r} is loaded but not active (active: {', '.join(active) or 'none'}): its {total:,} "
+            "parameters are counted, and shown under its name in the tree"
+        )
+    return notes
 
 
 def inventory(model: torch.nn.Module, *, target: str | None = None) -> Inventory:
@@ -323,8 +357,14 @@ def _fsdp1(state: dict[str, Any], path: str, append: Callable[[TensorRecord], No
 
 #: Wrapper modules looked through, by the name under which they hold the module they wrap, with the handler that
 #: records the tensors the wrapper itself manages: ``handler(module state, path, append, skip)``.
+def _no_tensors(state: dict[str, Any], path: str, append: Callable[[TensorRecord], None], skip: set[int]) -> None:
+    """A wrapper that holds no tensors of its own (activation checkpointing's): only its path segment goes."""
+
+
 _WRAPPERS: dict[str, Callable[[dict[str, Any], str, Callable[[TensorRecord], None], set[int]], None]] = {
     "_fsdp_wrapped_module": _fsdp1,
+    # torch.distributed.algorithms._checkpoint.checkpoint_wrapper (activation checkpointing, FSDP's offload)
+    "_checkpoint_wrapped_module": _no_tensors,
 }
 
 

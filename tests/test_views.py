@@ -1,0 +1,226 @@
+"""How a report reads: collapsed repeated blocks, per-row trainability and share, terminal width, colours, the
+verification block, the notebook view, the JSON Schema, --tensors and --output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import paramcount
+from paramcount.render import render
+from tests.tiny import tiny_model
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+SCHEMA = json.loads((Path(paramcount.__file__).parent / "schema" / "report.schema.json").read_text())
+
+
+def blocks(count: int = 6) -> Any:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Embedding(10, 8), nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8)) for _ in range(count))
+    )
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paramcount", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
+
+
+# --- repeated blocks -----------------------------------------------------------------------------------------------
+
+
+def test_repeated_blocks_collapse_to_one_row_and_expand_shows_each() -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    report = paramcount.count(model, depth=3)
+    layers = model.config.num_hidden_layers
+    each = sum(p.numel() for n, p in model.named_parameters() if ".layers.0." in n)
+    text = render(report)
+    assert f"0\u2013{layers - 1}" in text
+    assert f"{layers} \u00d7 LlamaDecoderLayer, {each:,} each" in text
+    assert re.search(rf"{layers} × LlamaDecoderLayer, {each:,} each\s+{layers * each:,}", text)
+    expanded = render(report, expand=True)
+    assert "LlamaDecoderLayer, " not in expanded
+    assert expanded.count("LlamaDecoderLayer") == layers
+
+
+def test_a_frozen_block_or_a_tie_breaks_a_run() -> None:
+    model = blocks(6)
+    rows = {r.paths: r for r in paramcount.count(model).runs().values()}
+    assert list(rows) == [tuple(f"1.{i}" for i in range(6))]
+    model[1][2][0].weight.requires_grad_(False)
+    runs = {r.paths for r in paramcount.count(model).runs().values()}
+    assert runs == {("1.0", "1.1"), ("1.3", "1.4", "1.5")}
+    model = blocks(6)
+    model[1][4][1].weight = model[1][3][1].weight  # a tie between blocks 3 and 4
+    runs = {r.paths for r in paramcount.count(model).runs().values()}
+    assert runs == {("1.0", "1.1", "1.2")} or all("1.3" not in p and "1.4" not in p for p in runs)
+
+
+def test_runs_are_found_in_files_too(tmp_path: Path) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    model.save_pretrained(tmp_path)
+    report = paramcount.count(tmp_path)
+    runs = {r.paths for r in report.runs().values()}
+    assert ("model.layers.0", "model.layers.1") in runs
+
+
+# --- module rows: trainable, frozen, share, reconciled --------------------------------------------------------------
+
+
+def test_rows_split_trainable_and_frozen_and_reconcile_with_torch() -> None:
+    peft = pytest.importorskip("peft")
+    model = peft.get_peft_model(
+        tiny_model("LlamaForCausalLM", "llama"), peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"])
+    )
+    report = paramcount.count(model)
+    assert any("PeftModel \u2192 LoraModel \u2192 LlamaForCausalLM" in n for n in report.notes)
+    inner = model.base_model.model
+    for row in report.modules:
+        prefix = f"{row.path}." if row.path else ""
+        tensors = [p for n, p in inner.named_parameters() if n.startswith(prefix)]
+        assert row.trainable == sum(p.numel() for p in tensors if p.requires_grad), row.path
+        assert row.frozen == sum(p.numel() for p in tensors if not p.requires_grad), row.path
+    assert sum(row.own_parameters for row in report.modules) == report.parameters.total
+    rows = {row["path"]: row for row in report.to_dict()["modules"]}
+    assert rows["model.embed_tokens"]["trainable"] == 0
+    assert rows[""]["share"] == 1.0
+    text = render(report, expand=True)
+    assert re.search(r"embed_tokens\s+Embedding\s+[\d,]+\s+[\d.]+%\s+frozen", text)
+    assert re.search(r"q_proj\s+Linear\s+[\d,]+\s+[\d.]+%\s+partial \d+%", render(paramcount.count(model), expand=True))
+
+
+def test_files_have_no_trainability() -> None:
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        save_file(nn.Linear(4, 4).state_dict(), f"{folder}/model.safetensors")
+        row = paramcount.count(f"{folder}/model.safetensors").to_dict()["modules"][0]
+    assert (row["trainable"], row["frozen"], row["share"]) == (None, None, 1.0)
+
+
+# --- terminal width and colours ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [60, 80, 45])
+def test_the_table_fits_the_terminal_width(columns: int) -> None:
+    target = "transformers:LlamaForCausalLM(transformers:LlamaConfig(num_hidden_layers=3, hidden_size=64, " \
+        "intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, vocab_size=1000))"  # fmt: skip
+    done = _cli("count", target, "--depth", "all", "--expand", COLUMNS=str(columns))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    assert "\x1b[" not in done.stdout  # piped: no colour
+    wide = _cli("count", target, "--depth", "all", "--expand", COLUMNS="300").stdout
+    # rows are cut, never wrapped: the same number of module rows, each on one line
+    assert sum("Linear" in line for line in lines) == sum("Linear" in line for line in wide.splitlines()) == 3 * 7 + 1
+
+
+def test_colours_follow_force_color_and_no_color() -> None:
+    pytest.importorskip("rich")
+    coloured = _cli("count", "torch.nn:Linear(784, 10)", FORCE_COLOR="1")
+    assert "\x1b[" in coloured.stdout
+    assert "7,850" in re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout)
+    plain = _cli("count", "torch.nn:Linear(784, 10)", NO_COLOR="1")
+    assert "\x1b[" not in plain.stdout
+
+
+# --- Python: str, repr, notebook, show -----------------------------------------------------------------------------
+
+
+def test_str_is_the_table_repr_is_short_and_html_is_a_notebook_view(capsys: pytest.CaptureFixture[str]) -> None:
+    report = paramcount.count(blocks(3))
+    assert str(report) == render(report)
+    assert repr(report).startswith("Report(") and len(repr(report)) < 120
+    html = report._repr_html_()
+    assert "<details" in html and "<script" not in html
+    assert f'data-value="{report.parameters.total}"' in html
+    report.show()
+    assert capsys.readouterr().out == str(report)
+
+
+# --- JSON: schema, rows, verification ------------------------------------------------------------------------------
+
+
+def _documents(tmp_path: Path) -> list[dict[str, Any]]:
+    from safetensors.torch import save_file
+
+    model = tiny_model("GPT2LMHeadModel", "gpt2")
+    model.save_pretrained(tmp_path / "gpt2")
+    save_file({"w": torch.zeros(3, 3)}, tmp_path / "one.safetensors")
+    documents = [
+        paramcount.count(model).to_dict(),
+        paramcount.count(tmp_path / "gpt2").to_dict(),
+        paramcount.count(tmp_path / "one.safetensors").to_dict(),
+        paramcount.count("tests.zoo:LazyHead()").to_dict(),
+        paramcount.verify(blocks(2), {"total": 256, "trainable": "256"}).to_dict(),
+    ]
+    try:
+        paramcount.verify(blocks(2), 1)
+    except paramcount.VerificationError as e:
+        documents.append(e.report.to_dict())
+    return documents
+
+
+def test_every_document_validates_against_the_schema_file(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    documents = _documents(tmp_path)
+    for document in documents:
+        jsonschema.validate(document, SCHEMA)
+    assert documents[-1]["verification"]["passed"] is False
+    assert documents[-2]["verification"]["checks"][1] == {
+        "figure": "trainable",
+        "expected": "256",
+        "expected_value": 256,
+        "tolerance": 0,
+        "actual": 256,
+        "passed": True,
+    }
+    broken = dict(documents[0], parameters={"total": "many"})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+
+
+def test_csv_rows_carry_trainability_share_and_runs() -> None:
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(render(paramcount.count(blocks(3)), "csv"))))
+    block = next(r for r in rows if r["path"] == "1.1")
+    assert (block["trainable"], block["frozen"], block["run_first"], block["run_count"]) == ("88", "0", "1.0", "3")
+    assert float(rows[0]["share"]) == 1.0
+
+
+# --- --tensors and --output ------------------------------------------------------------------------------------------
+
+
+def test_tensors_lists_every_tensor_and_output_writes_a_file(tmp_path: Path) -> None:
+    done = _cli("count", "tests.zoo:FrozenBackbone()", "--tensors")
+    assert done.returncode == 0
+    section = done.stdout.split("\nTensors\n", 1)[1]
+    report = paramcount.count("tests.zoo:FrozenBackbone()")
+    for record in report.records:
+        assert record.name in section
+    assert re.search(r"\n\S*weight\s+\d+\u00d7\d+\s+float32\s+parameter\s+frozen", section)
+    page = tmp_path / "report.html"
+    done = _cli("count", "tests.zoo:FrozenBackbone()", "--format", "html", "--output", str(page))
+    assert (done.returncode, done.stdout) == (0, "")
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "http://" not in text.replace("http://www.w3.org", "")
+    assert f'data-value="{report.parameters.total}"' in text
