@@ -80,6 +80,7 @@ def test_torch_is_not_imported_unless_a_model_needs_it(code: str) -> None:
         "paramcount.sources.spec",
         "paramcount._api",
         "paramcount.examples",
+        "paramcount.render.table",
     ],
 )
 def test_doctests(name: str) -> None:
@@ -124,12 +125,16 @@ def test_a_count_of_a_file_imports_no_stdlib_module_it_does_not_need(tmp_path: P
     quarter of a 70B header count); benchmarks/bench_files.py times it, this pins it."""
     model = tmp_path / "model.safetensors"
     model.write_bytes(b"\x08" + bytes(7) + b"{}      ")
-    unneeded = ("typing", "argparse", "gettext", "locale", "shutil", "pathlib", "dataclasses", "decimal", "contextlib")
+    unneeded: tuple[str, ...] = ("typing", "argparse", "gettext", "locale", "shutil", "pathlib", "dataclasses")
+    unneeded += ("decimal", "contextlib")
+    # nor the optional libraries of other targets and outputs (colour, remote reads)
+    unneeded += ("rich", "huggingface_hub", "httpx2", "httpx", "fsspec", "textwrap")
     code = (
         "import sys, io\n"
         "from paramcount.cli import main\n"
         "sys.stdout = io.StringIO()\n"
         f"assert main(['count', {str(model)!r}, '--format', 'json']) == 0\n"
+        f"assert main(['count', {str(model)!r}]) == 0\n"
         "sys.stdout = sys.__stdout__\n"
         f"print(' '.join(m for m in {unneeded!r} if m in sys.modules))\n"
     )

@@ -103,6 +103,23 @@ def test_rows_split_trainable_and_frozen_and_reconcile_with_torch() -> None:
     assert re.search(r"q_proj\s+Linear\s+[\d,]+\s+[\d.]+%\s+partial \d+%", render(paramcount.count(model), expand=True))
 
 
+def test_wrappers_are_looked_through_and_inactive_adapters_named() -> None:
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+
+    model = nn.Sequential(checkpoint_wrapper(nn.Linear(3, 3)), nn.Linear(3, 1))
+    assert [row.path for row in paramcount.count(model).modules] == ["", "0", "1"]
+    peft = pytest.importorskip("peft")
+    wrapped = peft.get_peft_model(
+        tiny_model("LlamaForCausalLM", "llama"), peft.LoraConfig(r=4, target_modules=["q_proj"])
+    )
+    wrapped.add_adapter("spare", peft.LoraConfig(r=2, target_modules=["v_proj"]))
+    report = paramcount.count(wrapped)
+    spare = sum(p.numel() for name, p in wrapped.named_parameters() if ".spare." in name)
+    assert any(f"adapter 'spare' is loaded but not active (active: default): its {spare:,} parameters" in n
+               for n in report.notes)  # fmt: skip
+    assert report.modules[1].path == "model"  # no base_model.model. prefix
+
+
 def test_files_have_no_trainability() -> None:
     import tempfile
 

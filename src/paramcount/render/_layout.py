@@ -183,7 +183,8 @@ def _modules(report: Report, *, tree: bool, expand: bool) -> Section:
             count = len(run.paths)
             final = run.paths[-1].rpartition(".")[2]
             last = f"{last}\u2013{final}"
-            kind = f"{count} \u00d7 {m.type}, {exact(run.each)} each"
+            what = f"{count} \u00d7 {m.type}" if m.type else f"{count} blocks"
+            kind = f"{what}, {exact(run.each)} each"
             total = run.each * count
             trainable = None if trainable is None else trainable * count
             frozen = None if frozen is None else frozen * count
