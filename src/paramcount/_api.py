@@ -7,6 +7,7 @@ import os
 from paramcount._gc import collection_paused
 from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, UsageError
+from paramcount.roles import experts_of
 from paramcount.sources import looks_like_spec
 from paramcount.tally import tally
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     import torch
 
     from paramcount.limits import Limits
+    from paramcount.records import Inventory
     from paramcount.report import Report
 
 __all__ = ["count", "verify"]
@@ -36,6 +38,7 @@ def count(
     file: str | None = None,
     cache: bool = True,
     progress: bool = False,
+    experts_per_token: int | None = None,
 ) -> Report:
     """Count the parameters of a model.
 
@@ -68,6 +71,8 @@ def count(
         file: one file of a folder or repository to count alone (a GGUF repository's quantization).
         cache: keep fetched header bytes in paramcount's cache and reuse them (remote targets).
         progress: a progress bar on stderr while a remote target's files are read.
+        experts_per_token: for a mixture of experts, the experts each token uses in ``active_per_token``
+            (``report.conventions``), instead of the configuration's ``num_experts_per_tok``.
 
     Returns:
         The report; ``report.to_dict()`` is the JSON document.
@@ -111,7 +116,7 @@ def count(
                     progress=progress,
                     note=resolved.note,
                 )
-                return tally(found, depth=depth)
+                return tally(_experts(found, experts_per_token), depth=depth)
             found = files.inventory(
                 resolved.path,
                 _limits(limits),
@@ -124,7 +129,7 @@ def count(
                 found = found._replace(target=os.fspath(obj), notes=(resolved.note, *found.notes))
             if base is not None and found.adapter is None:
                 raise _base_without_adapter(os.fspath(obj))
-            return tally(found, depth=depth)
+            return tally(_experts(found, experts_per_token), depth=depth)
     if base is not None:
         raise _base_without_adapter(str(obj) if isinstance(obj, str) else type(obj).__name__)
     from paramcount.sources import module as _module
@@ -135,6 +140,9 @@ def count(
     model, target, notes = _model(obj, device)
     with collection_paused():
         found = _module.inventory(model, target=target)
+        # the instance's own config only: a model's __getattr__ is the user's code, and may raise
+        config = vars(model).get("config") if hasattr(model, "__dict__") else None
+        found = _experts(found._replace(experts=experts_of(config)), experts_per_token)
         found = found._replace(notes=notes + found.notes, warnings=found.warnings + _untied_heads(model))
         if group is None and not distributed:
             return tally(found, depth=depth)
@@ -163,6 +171,7 @@ def verify(
     file: str | None = None,
     cache: bool = True,
     progress: bool = False,
+    experts_per_token: int | None = None,
 ) -> Report:
     """Count a model and check the count; raise if it differs.
 
@@ -183,6 +192,7 @@ def verify(
         file: as for :func:`count`.
         cache: as for :func:`count`.
         progress: as for :func:`count`.
+        experts_per_token: as for :func:`count`.
 
     Returns:
         The report, when every figure matches.
@@ -212,8 +222,26 @@ def verify(
         file=file,
         cache=cache,
         progress=progress,
+        experts_per_token=experts_per_token,
     )
     return compare(report, expectations)
+
+
+def _experts(found: Inventory, experts_per_token: int | None) -> Inventory:
+    """The inventory with ``experts_per_token`` in place of its configuration's top-k, when one is given."""
+    if experts_per_token is None:
+        return found
+    if experts_per_token < 1:
+        raise UsageError(f"experts per token must be >= 1, not {experts_per_token}")
+    if found.experts is None:
+        return found._replace(
+            warnings=(
+                *found.warnings,
+                f"--experts-per-token {experts_per_token} is not used: the configuration does not say how many "
+                "experts the model routes among",
+            )
+        )
+    return found._replace(experts=(experts_per_token, found.experts[1]))
 
 
 def _ties_embeddings(model: object) -> bool:

@@ -85,7 +85,7 @@ Run '{_PROG} count --help' or '{_PROG} verify --help' for the options.
         "count": f"""\
 usage: {_PROG} count TARGET [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
                         [--architecture table|build|off] [--trust-remote-code] [--base TARGET] [--file NAME]
-                        [--no-cache] [--quiet] [--expand] [--tensors] [--output FILE]
+                        [--no-cache] [--quiet] [--expand] [--tensors] [--output FILE] [--experts-per-token K]
 
 Count the parameters of TARGET and print a report.
 
@@ -110,6 +110,8 @@ options:
   --expand           one row per block where repeated blocks collapse to one row ("0–31  32 × LlamaDecoderLayer")
   --tensors          add a table of every tensor: name, shape, dtype, role, trainable or frozen
   --output FILE      write the report to FILE instead of stdout (e.g. --format html --output report.html)
+  --experts-per-token K  for a mixture of experts: the experts each token uses in "active per token" (default:
+                     the configuration's num_experts_per_tok)
   -h, --help         show this help
 
 examples:
@@ -184,6 +186,7 @@ _COMMON = {
     "--output": _Option("output"),
     "--expand": _Option("expand", flag=True),
     "--tensors": _Option("tensors", flag=True),
+    "--experts-per-token": _Option("experts_per_token"),
 }
 _OPTIONS = {
     "count": _COMMON,
@@ -340,6 +343,7 @@ def _answer(
     format = values.get("format", "table")
     architecture, trust = values.get("architecture", "table"), "trust_remote_code" in values
     file, cache = values.get("file"), "no_cache" not in values
+    experts_per_token = _positive(values.get("experts_per_token"), "--experts-per-token", args.command)
     progress = "quiet" not in values and sys.stderr.isatty()
     if args.command == "count":
         report = paramcount.count(
@@ -353,6 +357,7 @@ def _answer(
             file=file,
             cache=cache,
             progress=progress,
+            experts_per_token=experts_per_token,
         )
         _emit(_render(report, format, values), values)
     else:
@@ -370,6 +375,7 @@ def _answer(
                 file=file,
                 cache=cache,
                 progress=progress,
+                experts_per_token=experts_per_token,
             )
         except VerificationError as e:  # what was compared goes to stdout, the error line to stderr
             if e.report is not None:
@@ -415,6 +421,14 @@ def _render(report: Report, format: str, values: dict[str, str] | None = None) -
 
         return table(report, expand=expand, tensors=tensors, width=width)
     return render(report, format, expand="expand" in values, tensors="tensors" in values)
+
+
+def _positive(text: str | None, option: str, command: str) -> int | None:
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise _usage(f"{option} must be a whole number >= 1, not {text!r}", command)
+    return int(text)
 
 
 def _colour(values: dict[str, str]) -> bool:

@@ -309,6 +309,7 @@ class Inventory(NamedTuple):
         adapter: a PEFT adapter's method, rank, targets and figures, for an adapter folder.
         source: where a remote target's numbers came from (repository, commit, bytes and requests).
         variants: each of several files holding the same model (a GGUF repository), one counted.
+        experts: ``(experts per token, routed experts)`` of a mixture-of-experts model, from its configuration.
     """
 
     target: str
@@ -326,6 +327,7 @@ class Inventory(NamedTuple):
     adapter: Adapter | None = None
     source: Source | None = None
     variants: tuple[Variant, ...] = ()
+    experts: tuple[int, int] | None = None
 
 
 def unique_parameters(records: tuple[TensorRecord, ...] | list[TensorRecord]) -> int:

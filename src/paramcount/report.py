@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from paramcount.records import Adapter, Architecture, Kind, Source, TensorRecord, Variant
+    from paramcount.roles import Conventions
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -24,6 +25,7 @@ __all__ = [
     "Quantization",
     "RankStorage",
     "Report",
+    "RoleCount",
     "Run",
     "TensorCounts",
     "TieGroup",
@@ -205,6 +207,14 @@ class Check(NamedTuple):
     passed: bool
 
 
+class RoleCount(NamedTuple):
+    """Parameters of one role (:mod:`paramcount.roles`): unique tensors and their logical elements."""
+
+    role: str
+    tensors: int
+    parameters: int
+
+
 class Run(NamedTuple):
     """Consecutive numbered siblings that are the same block: one type, the same tensors (shapes, dtypes, kinds,
     trainability) in the same order, no ties — ``layers.0`` to ``layers.31``.
@@ -247,6 +257,8 @@ class Report:
         source: where a remote target's numbers came from: repository, commit, files, bytes fetched, requests.
         variants: each of several files that hold the same model (a GGUF repository's quantizations).
         verification: what :func:`paramcount.verify` compared, figure by figure; ``None`` for a plain count.
+        roles: parameters by role (embedding, attention, MLP, routed and shared experts, router, norm, head, other).
+        conventions: total, non-embedding (transformers' and Kaplan's), trainable and active parameters per token.
         repeats: pairs of module rows, a row and its next sibling, that are the same block (the same type, and the
             same tensor shapes, dtypes, kinds and trainability throughout its subtree, by a fingerprint the tally
             computed); the raw material of :meth:`runs`. Internal; not in the JSON.
@@ -261,6 +273,7 @@ class Report:
         "architecture",
         "buffers",
         "by_dtype",
+        "conventions",
         "depth",
         "distributed",
         "excluded",
@@ -272,6 +285,7 @@ class Report:
         "quantization",
         "records",
         "repeats",
+        "roles",
         "source",
         "target",
         "tensors",
@@ -304,6 +318,8 @@ class Report:
     variants: tuple[Variant, ...]
     verification: tuple[Check, ...] | None
     repeats: tuple[tuple[int, int], ...]
+    roles: tuple[RoleCount, ...]
+    conventions: Conventions | None
 
     def __init__(
         self,
@@ -331,6 +347,8 @@ class Report:
         variants: tuple[Variant, ...] = (),
         verification: tuple[Check, ...] | None = None,
         repeats: tuple[tuple[int, int], ...] = (),
+        roles: tuple[RoleCount, ...] = (),
+        conventions: Conventions | None = None,
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -571,6 +589,19 @@ def _document(report: Report) -> dict[str, Any]:
             "logical_parameters": q.logical_parameters,
             "stored_bytes": q.stored_bytes,
             "overhead_bytes": q.overhead_bytes,
+        }
+    if report.roles:
+        doc["roles"] = {r.role: {"tensors": r.tensors, "parameters": r.parameters} for r in report.roles}
+    if report.conventions is not None:
+        c = report.conventions
+        doc["conventions"] = {
+            "total": c.total,
+            "non_embedding": c.non_embedding,
+            "kaplan_non_embedding": c.kaplan_non_embedding,
+            "trainable": c.trainable,
+            "active_per_token": c.active_per_token,
+            "experts_per_token": c.experts_per_token,
+            "experts": c.experts,
         }
     if report.verification is not None:
         doc["verification"] = {

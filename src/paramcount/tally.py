@@ -28,9 +28,11 @@ from paramcount.report import (
     ParameterCounts,
     Quantization,
     Report,
+    RoleCount,
     TensorCounts,
     TieGroup,
 )
+from paramcount.roles import ROLES, Roles, conventions
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -62,6 +64,7 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
     sums = _Sums(inventory)
     modules = sums.module_rows()
     repeats = tuple(sums.repeats)
+    roles = sums.roles()
     if depth is not None:
         kept = [i for i, row in enumerate(modules) if row.depth <= depth]
         modules = tuple(modules[i] for i in kept)
@@ -90,11 +93,17 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
         source=inventory.source,
         variants=inventory.variants,
         repeats=repeats,
+        roles=roles,
+        conventions=conventions(
+            sums.parameters.total,
+            sums.parameters.trainable,
+            {r.role: r.parameters for r in roles},
+            inventory.experts,
+        ),
     )
 
 
-_MASK = (1 << 61) - 1  # fingerprints are kept to 61 bits so that the arithmetic stays on small integers
-_PRIME = 0x100000001B3
+_MASK = (1 << 60) - 1  # fingerprints are kept to 60 bits so that the arithmetic stays on small integers
 _LOOKAHEAD = 8  # module rows the owner search tries after the previous owner before it builds a dict
 
 
@@ -155,6 +164,8 @@ class _Sums:
         own_parameters, own_buffers, own_uninitialized = owned.parameters, owned.buffers, owned.uninitialized
         own_trainable, own_frozen, own_signature = owned.trainable, owned.frozen, owned.signature
         primaries: list[TensorRecord] = []
+        counted: list[TensorRecord] = []  # initialized unique parameters, and their owners' rows, for the roles
+        counted_owner: list[int] = []
         first_of: dict[Hashable, int] = {}
         ties: dict[int, list[TensorRecord]] = {}
         dtypes: dict[str, _DtypeSums] = {}
@@ -222,6 +233,8 @@ class _Sums:
                     continue
                 parameters += elements
                 own_parameters[owner] += elements
+                counted.append(r)
+                counted_owner.append(owner)
                 if trainable is True:
                     trainable_sum += elements
                     own_trainable[owner] += elements
@@ -265,6 +278,7 @@ class _Sums:
         self.ties = [ties[first] for first in sorted(ties)]
         self.dtypes = dtypes
         self.uninitialized = uninitialized
+        self.counted, self.counted_owner = counted, counted_owner
         self.parameters = ParameterCounts(
             total=None if uninitialized else parameters,
             trainable=None if trainable_unknown else trainable_sum,
@@ -334,13 +348,14 @@ class _Sums:
         next_child = [-1] * count  # by parent: the child after the one being visited (the reverse pass's last)
         repeats: list[tuple[int, int]] = []
         mask = _MASK
+        types = [hash(m.type) for m in modules]
+        parents = [m.parent for m in modules]
         # Parents are listed before their children, so one reverse pass accumulates whole subtrees.
         for i in range(count - 1, 0, -1):
-            module = modules[i]
-            fingerprint = fingerprints[i] = (hash(module.type) ^ signature[i] ^ below[i] * _PRIME) & mask
-            parent = module.parent
+            fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
+            parent = parents[i]
             if parent >= 0:
-                below[parent] = (below[parent] * _PRIME + fingerprint) & mask
+                below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
                 after = next_child[parent]
                 next_child[parent] = i
                 if after >= 0 and fingerprints[after] == fingerprint:
@@ -375,6 +390,30 @@ class _Sums:
             )
         )
 
+    def roles(self) -> tuple[RoleCount, ...]:
+        """Parameters and tensors per role (:mod:`paramcount.roles`), in :data:`paramcount.roles.ROLES` order."""
+        modules = self.modules
+        tensors: dict[str, int] = {}
+        elements: dict[str, int] = {}
+        decide = Roles().of
+        # One decision per kind of module (its type, its path without layer indices) and tensor name.
+        kinds: dict[tuple[str, str], dict[str, str]] = {}
+        last, cut, path, type_name = -1, 0, "", ""
+        decided: dict[str, str] = {}
+        for r, owner in zip(self.counted, self.counted_owner, strict=True):
+            if owner != last or r.module is not path:  # records come module by module
+                last, path = owner, r.module
+                cut = len(path) + 1 if path else 0
+                type_name = modules[owner].type
+                decided = kinds.setdefault((type_name, path.translate(_DIGITS)[-80:]), {})
+            tensor = r.name[cut:]
+            found = decided.get(tensor)
+            if found is None:
+                found = decided[tensor] = decide(type_name, path, tensor)
+            tensors[found] = tensors.get(found, 0) + 1
+            elements[found] = elements.get(found, 0) + (r.elements or 0)
+        return tuple(RoleCount(name, tensors[name], elements[name]) for name in ROLES if name in tensors)
+
     def warnings(self) -> tuple[str, ...]:
         warnings = []
         if self.uninitialized:
@@ -391,6 +430,9 @@ class _Sums:
                 f"({first.name!r}: {first.elements} logical over {first.stored_elements} stored)"
             )
         return tuple(warnings)
+
+
+_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def _nearest(path: str, known: dict[str, int]) -> str:

@@ -127,6 +127,18 @@ def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool 
             )
         )
 
+    if report.roles:
+        whole = report.parameters.initialized
+        rows = [
+            (r.role.replace("_", " "), exact(r.tensors), exact(r.parameters), _share(r.parameters, whole))
+            for r in report.roles
+        ]
+        result.append(
+            Section("By role", ("role", "tensors", "parameters", "share"), tuple(rows), (False, True, True, True))
+        )
+    if report.conventions is not None and report.conventions.total is not None:
+        result.append(_conventions(report))
+
     if report.excluded:
         rows = [(e.what, e.kind.value, exact(e.tensors), exact(e.elements), e.reason) for e in report.excluded]
         result.append(
@@ -254,6 +266,31 @@ def _tensors(report: Report) -> Section:
         rows.append((r.name, shape, r.dtype, role, trainable))
     return Section(
         "Tensors", ("name", "shape", "dtype", "role", "trainable"), tuple(rows), (False, True, False, False, False)
+    )
+
+
+def _conventions(report: Report) -> Section:
+    """Each convention's figure with its formula named."""
+    c = report.conventions
+    assert c is not None
+    rows = [
+        ("total", *_count(c.total), "every parameter, once"),
+        ("non-embedding", *_count(c.non_embedding), "total - every nn.Embedding: transformers' exclude_embeddings"),
+        ("Kaplan N", *_count(c.kaplan_non_embedding), "total - token and position embeddings (Kaplan et al. 2020)"),
+        ("trainable", *_count(c.trainable), "requires_grad"),
+    ]
+    if c.experts is not None:
+        rows.append(
+            (
+                "active per token",
+                *_count(c.active_per_token),
+                f"all but the routed experts + {c.experts_per_token}/{c.experts} of them",
+            )
+        )
+    elif any(r.role == "routed_expert" for r in report.roles):
+        rows.append(("active per token", "unknown", "", "the configuration gives no experts per token"))
+    return Section(
+        "Conventions", ("convention", "parameters", "", "formula"), tuple(rows), (False, True, True, False), (3,)
     )
 
 

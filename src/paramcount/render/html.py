@@ -189,9 +189,34 @@ def _body(report: Report, document: dict[str, Any], *, interactive: bool) -> str
         for what, kind, tensors, elements, reason in roles
     )
     out.append(
-        '<h2>By role</h2><table id="by-role"><tr><th>role</th><th>kind</th><th>tensors</th><th>elements</th>'
-        f"<th>why</th></tr>{rows}</table>"
+        '<h2>What was counted</h2><table id="by-kind"><tr><th>what</th><th>kind</th><th>tensors</th>'
+        f"<th>elements</th><th>why</th></tr>{rows}</table>"
     )
+    if report.roles:
+        rows = "".join(
+            f"<tr><td>{escape(r.role.replace('_', ' '))}</td><td class='n'>{exact(r.tensors)}</td>"
+            f"<td class='n'>{exact(r.parameters)}</td></tr>"
+            for r in report.roles
+        )
+        out.append(
+            f'<h2>By role</h2><table id="by-role"><tr><th>role</th><th>tensors</th><th>parameters</th></tr>{rows}'
+        )
+        out.append("</table>")
+    if report.conventions is not None and report.conventions.total is not None:
+        c = report.conventions
+        figures = [
+            ("total", c.total),
+            ("non-embedding (transformers' exclude_embeddings)", c.non_embedding),
+            ("Kaplan non-embedding N", c.kaplan_non_embedding),
+            ("trainable", c.trainable),
+            ("active per token" + (f" ({c.experts_per_token} of {c.experts} experts)" if c.experts else ""),
+             c.active_per_token),
+        ]  # fmt: skip
+        rows = "".join(
+            f"<tr><td>{escape(name)}</td><td class='n'>{'unknown' if value is None else exact(value)}</td></tr>"
+            for name, value in figures
+        )
+        out.append(f'<h2>Conventions</h2><table id="conventions">{rows}</table>')
     if report.tied:
         rows = "".join(
             f"<tr><td class='tied'>{' = '.join(escape(n) for n in g.names)}</td>"

@@ -567,7 +567,9 @@ def config_inventory(
     section = Architecture(
         name=type(model).__name__, model_type=choice.model_type, chosen=choice.chosen, source="build"
     )
-    return found._replace(notes=notes + found.notes, architecture=section)
+    from paramcount.roles import experts_of
+
+    return found._replace(notes=notes + found.notes, architecture=section, experts=experts_of(dict(document)))
 
 
 def _exported(name: str) -> bool:

@@ -24,6 +24,7 @@ from paramcount.formats import SNIFF_BYTES, WEIGHT_SUFFIXES, detect, unrecognise
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.quant import Scheme, scheme_from_config
 from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord, unique_parameters
+from paramcount.roles import experts_of
 from paramcount.sources import adapter
 
 if TYPE_CHECKING:
@@ -579,4 +580,5 @@ def _combine(
         stored_bytes=stored_bytes,
         quantization=scheme,
         architecture=section,
+        experts=None if config.document is None else experts_of(config.document),
     )
