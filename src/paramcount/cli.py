@@ -134,7 +134,7 @@ The table fits COLUMNS (or the terminal), in colour on a terminal when rich is i
 usage: {_PROG} verify TARGET --expect N [--expect-trainable N] [--expect-frozen N] [--expect-buffers N]
                          [--tolerance T] [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
                          [--architecture table|build|off] [--trust-remote-code] [--base TARGET] [--file NAME]
-                         [--no-cache] [--quiet]
+                         [--no-cache] [--quiet] [--expand] [--tensors] [--output FILE] [--experts-per-token K]
 
 Count the parameters of TARGET and exit 1 unless every expected figure matches.
 
@@ -148,9 +148,10 @@ options:
   --tolerance T         allowed difference: a count (1000, 1K) or a percentage (0.5%); default: the precision the
                         expectation is written with (124.4M means +-50,000; a whole number is exact)
   --depth, --format, --device, --limit, --architecture, --trust-remote-code, --base, --file, --no-cache,
-  --quiet, --expand, --tensors, --output   as for count (verify prints what it compared: each figure's
-                        expectation, the tolerance in effect, the count and the outcome; json/html carry it as
-                        "verification", on success and on failure)
+  --quiet, --expand, --tensors, --output, --experts-per-token
+                        as for count; verify prints what it compared: each figure's expectation, the tolerance in
+                        effect, the count and the outcome (json and html carry it as "verification", on success and
+                        on failure)
   -h, --help            show this help
 
 examples:
