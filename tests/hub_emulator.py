@@ -166,21 +166,31 @@ def _handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
         def _authorized(self, repo: Repo) -> bool:
             return self.headers.get("authorization", "") == f"Bearer {hub.token}"
 
-        def _listing(self, repo_id: str, revision: str, head: bool) -> None:
+        def _commit(self, repo_id: str, revision: str, head: bool, *, files: bool) -> str | None:
+            """The commit ``revision`` names, or ``None`` once the refusal the Hub would give is answered (a gated
+            repository lists its files to anyone and serves them only with a token)."""
             repo = hub.repos.get(repo_id)
             if repo is None or (repo.private and not self._authorized(repo)):
                 self._error(401, "RepoNotFound", head, "Repository Not Found")
-                return
-            if repo.mode == "rate-limit":
+            elif files and repo.gated and not self._authorized(repo):
+                message = f"Access to model {repo_id} is restricted. You must have access to it."
+                self._error(401, "GatedRepo", head, message)
+            elif repo.mode == "rate-limit":
                 self._error(429, "", head, "Too Many Requests", retry_after="0")
-                return
-            if repo.mode == "error":
+            elif repo.mode == "error":
                 self._error(500, "", head, "Internal Error")
-                return
-            commit = repo.branches.get(revision, revision if revision == repo.commit else None)
-            if commit is None:
+            else:
+                commit = repo.branches.get(revision, revision if revision == repo.commit else None)
+                if commit is not None:
+                    return commit
                 self._error(404, "RevisionNotFound", head, "Invalid rev id")
+            return None
+
+        def _listing(self, repo_id: str, revision: str, head: bool) -> None:
+            commit = self._commit(repo_id, revision, head, files=False)
+            if commit is None:
                 return
+            repo = hub.repos[repo_id]
             siblings = []
             for name, file in repo.files().items():
                 size = file.stat().st_size
@@ -209,25 +219,10 @@ def _handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             self._json(200, document, head)
 
         def _resolve(self, repo_id: str, revision: str, name: str, head: bool) -> None:
-            repo = hub.repos[repo_id]
-            if repo.private and not self._authorized(repo):
-                self._error(401, "RepoNotFound", head, "Repository Not Found")
-                return
-            if repo.gated and not self._authorized(repo):
-                self._error(
-                    401, "GatedRepo", head, f"Access to model {repo_id} is restricted. You must have access to it."
-                )
-                return
-            if repo.mode == "rate-limit":
-                self._error(429, "", head, "Too Many Requests", retry_after="0")
-                return
-            if repo.mode == "error":
-                self._error(500, "", head, "Internal Error")
-                return
-            commit = repo.branches.get(revision, revision if revision == repo.commit else None)
+            commit = self._commit(repo_id, revision, head, files=True)
             if commit is None:
-                self._error(404, "RevisionNotFound", head, "Invalid rev id")
                 return
+            repo = hub.repos[repo_id]
             file = repo.files().get(name)
             if file is None:
                 self._error(404, "EntryNotFound", head, "Entry not found")

@@ -193,6 +193,13 @@ class LocalFolder(Folder):
             ) from None
 
     def open(self, relative: str) -> Blob:
+        return LocalFile(self._inside(relative))
+
+    def sub(self, relative: str) -> LocalFolder:
+        return LocalFolder(self._inside(relative))
+
+    def _inside(self, relative: str) -> str:
+        """The path of ``relative``, which must stay inside the folder once links are resolved."""
         path = self.path(relative)
         if os.path.isabs(relative) or not confined(self.name, path):
             raise FormatError(
@@ -201,17 +208,7 @@ class LocalFolder(Folder):
                 rule="folder-path",
                 fix="copy the file into the folder, or name it directly",
             )
-        return LocalFile(path)
-
-    def sub(self, relative: str) -> LocalFolder:
-        path = self.path(relative)
-        if os.path.isabs(relative) or not confined(self.name, path):
-            raise FormatError(
-                f"{quote(relative)} leads to {quote(os.path.realpath(path))}, outside the folder",
-                target=self.name,
-                rule="folder-path",
-            )
-        return LocalFolder(path)
+        return path
 
 
 def confined(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:

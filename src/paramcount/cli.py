@@ -23,6 +23,7 @@ from paramcount.sources import looks_like_spec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from paramcount.limits import Limits
     from paramcount.report import Report
@@ -346,38 +347,25 @@ def _answer(
     file, cache = values.get("file"), "no_cache" not in values
     experts_per_token = _positive(values.get("experts_per_token"), "--experts-per-token", args.command)
     progress = "quiet" not in values and sys.stderr.isatty()
+    # what count and verify take alike
+    options: dict[str, Any] = {
+        "depth": depth,
+        "device": device,
+        "limits": limits,
+        "architecture": architecture,
+        "trust_remote_code": trust,
+        "base": values.get("base"),
+        "file": file,
+        "cache": cache,
+        "progress": progress,
+        "experts_per_token": experts_per_token,
+    }
     if args.command == "count":
-        report = paramcount.count(
-            target,
-            depth=depth,
-            device=device,
-            limits=limits,
-            architecture=architecture,
-            trust_remote_code=trust,
-            base=values.get("base"),
-            file=file,
-            cache=cache,
-            progress=progress,
-            experts_per_token=experts_per_token,
-        )
+        report = paramcount.count(target, **options)
         _emit(_render(report, format, values), values)
     else:
         try:
-            report = paramcount.verify(
-                target,
-                expected,
-                tolerance=values.get("tolerance"),
-                depth=depth,
-                device=device,
-                limits=limits,
-                architecture=architecture,
-                trust_remote_code=trust,
-                base=values.get("base"),
-                file=file,
-                cache=cache,
-                progress=progress,
-                experts_per_token=experts_per_token,
-            )
+            report = paramcount.verify(target, expected, tolerance=values.get("tolerance"), **options)
         except VerificationError as e:  # what was compared goes to stdout, the error line to stderr
             if e.report is not None:
                 _emit(_verified(e.report, format, values), values)

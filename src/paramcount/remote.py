@@ -32,6 +32,7 @@ from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.blob import Blob, Folder
 from paramcount.errors import FormatError, TargetError, quote
 from paramcount.limits import Limits, exceeded
+from paramcount.sources.resolve import COMMIT, hub_offline
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -99,6 +100,11 @@ class Transfer:
                 self.limits.remote_bytes,
                 target=name,
             )
+
+    def cached(self, size: int) -> None:
+        """Count ``size`` header bytes served from paramcount's cache (blobs open in several threads)."""
+        with self._lock:
+            self.cached_bytes += size
 
     def file_done(self) -> None:
         if self._progress is not None:
@@ -259,7 +265,7 @@ class Http:
         A server that answers 200 (the whole file) is accepted only when the whole file fits in ``end`` bytes
         (a small JSON file from a server without range support); otherwise reading stops at once.
         """
-        if self.hub and offline():
+        if self.hub and hub_offline():
             raise TargetError(
                 f"HF_HUB_OFFLINE is set and paramcount's cache lacks bytes {start}..{end} of this file",
                 target=self.name,
@@ -546,11 +552,6 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
-def offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` asks for no network."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
-
-
 def hub_listing(
     repo_id: str, revision: str, target: str, transfer: Transfer, *, cache: bool, looked: str = ""
 ) -> HubRepo:
@@ -563,19 +564,23 @@ def hub_listing(
     """
     where = endpoint()
     key = _key("listing", where, repo_id, revision)
-    if cache and _COMMIT.fullmatch(revision):
+    if cache and COMMIT.fullmatch(revision):
         cached = _load_listing(key)
         if cached is not None:
             return cached
-    if offline():
+    where_looked = f" ({looked})" if looked else ""
+
+    def from_cache(problem: str, fix: str) -> HubRepo:
+        """The listing paramcount's cache kept, marked as such, when the Hub cannot be asked."""
         cached = _load_listing(key) if cache else None
-        if cached is not None:
-            return cached._replace(cached=True)
-        raise TargetError(
-            f"HF_HUB_OFFLINE is set and neither the Hugging Face cache nor paramcount's cache has {repo_id}@{revision}"
-            + (f" ({looked})" if looked else ""),
-            target=target,
-            fix="unset HF_HUB_OFFLINE, or download the model first",
+        if cached is None:
+            raise TargetError(f"{problem}{where_looked}", target=target, fix=fix)
+        return cached._replace(cached=True)
+
+    if hub_offline():
+        return from_cache(
+            f"HF_HUB_OFFLINE is set and neither the Hugging Face cache nor paramcount's cache has {repo_id}@{revision}",
+            "unset HF_HUB_OFFLINE, or download the model first",
         )
     try:
         from huggingface_hub import HfApi
@@ -615,15 +620,10 @@ def hub_listing(
                 raise _status_error(status, target, hub=True, attempts=attempt) from None
             _sleep(attempt, e.response.headers.get("retry-after"))
         except (http.ConnectError, hub_errors.OfflineModeIsEnabled) as e:
-            cached = _load_listing(key) if cache else None
-            if cached is not None:
-                return cached._replace(cached=True)
-            raise TargetError(
-                f"cannot reach the Hub at {where} ({_reason(e)}), and no cache has {repo_id}@{revision}"
-                + (f" ({looked})" if looked else ""),
-                target=target,
-                fix="check the network, or download the model first",
-            ) from None
+            return from_cache(
+                f"cannot reach the Hub at {where} ({_reason(e)}), and no cache has {repo_id}@{revision}",
+                "check the network, or download the model first",
+            )
         except http.TimeoutException:
             if attempt == transfer.limits.remote_attempts:
                 raise TargetError(
@@ -734,9 +734,15 @@ def fsspec_folder(url: str, transfer: Transfer) -> tuple[RemoteFolder, str | Non
         ) from None
     try:
         fs, path = fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as e:
+    except ImportError as e:  # a known protocol whose library is missing (s3fs for s3://)
         raise TargetError(
             f"cannot open this kind of URL ({_reason(e)})", target=url, fix="pip install 'paramcount[s3]'"
+        ) from None
+    except ValueError as e:  # a protocol fsspec does not know: a typo in the scheme
+        raise TargetError(
+            f"cannot open this kind of URL ({_reason(e)})",
+            target=url,
+            fix="check the scheme: hf://, https://, s3:// or another fsspec protocol",
         ) from None
     protocol = url.split("://", 1)[0]
 
@@ -779,7 +785,6 @@ def fsspec_folder(url: str, transfer: Transfer) -> tuple[RemoteFolder, str | Non
 
 # --- paramcount's header cache ------------------------------------------------------------------------------------
 
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 _MAGIC = b"PCHEAD01"
 
 
@@ -800,7 +805,7 @@ def _cached_blob(
     name: str, size: int, fetch: Callable[[int, int], Part], key: str | None, transfer: Transfer
 ) -> RemoteBlob:
     parts = _merged(_load_parts(key, size)) if key is not None else []
-    transfer.cached_bytes += sum(len(p.data) for p in parts)
+    transfer.cached(sum(len(p.data) for p in parts))
     first = size if name.endswith(".json") and size <= WHOLE_JSON else FIRST_READ
     return RemoteBlob(name, size, fetch, parts, cache_key=key, first=max(first, 1))
 
@@ -883,7 +888,7 @@ def _load_listing(key: str) -> HubRepo | None:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return repo if _COMMIT.fullmatch(repo.commit) else None
+    return repo if COMMIT.fullmatch(repo.commit) else None
 
 
 def _save_listing(key: str, repo: HubRepo) -> None:

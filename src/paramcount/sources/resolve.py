@@ -24,12 +24,13 @@ from paramcount._typing import NamedTuple
 from paramcount.errors import FormatError, TargetError, quote
 from paramcount.sources import looks_like_spec
 
-__all__ = ["Remote", "Resolved", "cache_folder", "looks_like_hub_id", "resolve"]
+__all__ = ["COMMIT", "Remote", "Resolved", "cache_folder", "hub_offline", "looks_like_hub_id", "resolve"]
 
 # huggingface_hub's rule for repo ids: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters
 _ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _HUB_ID = re.compile(rf"(?:(?P<org>{_ID_PART})/)?(?P<name>{_ID_PART})(?:@(?P<revision>[A-Za-z0-9._/-]{{1,200}}))?")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
+#: a commit hash, as Hub refs and revisions spell it
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class Remote(NamedTuple):
@@ -101,7 +102,7 @@ def resolve(target: str) -> Resolved:
             path = cache_folder(repo_id, revision, target)
         except TargetError as e:  # the Hub next; offline, paramcount's own cache of its headers
             return Resolved("remote", target, note=f"not in the local Hugging Face cache: {e.problem}", remote=remote)
-        if _holds_weights(path) or _offline():
+        if _holds_weights(path) or hub_offline():
             return Resolved("hub", path, f"{repo_id}@{revision} from the local Hugging Face cache: {path}")
         return Resolved("remote", target, remote=remote)
     return Resolved("path", target)
@@ -127,7 +128,8 @@ def _hf_url(target: str) -> Remote:
     return Remote("hub", f"hf://{repo}", repo, match["revision"] or "main", (match["path"] or "").strip("/"))
 
 
-def _offline() -> bool:
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` asks for no network (read when called, as huggingface_hub reads it at import)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
@@ -188,7 +190,7 @@ def cache_folder(repo_id: str, revision: str, target: str) -> str:
             target=target,
             fix=f"download it first (huggingface-cli download {repo_id}), or set HF_HUB_CACHE or HF_HOME",
         )
-    if _COMMIT.fullmatch(revision):
+    if COMMIT.fullmatch(revision):
         commit = revision
     else:
         ref = os.path.join(repo, "refs", revision)
@@ -201,7 +203,7 @@ def cache_folder(repo_id: str, revision: str, target: str) -> str:
         with open(ref, "rb") as f:
             raw = f.read(200)
         commit = raw.decode("ascii", "replace").strip()
-        if not _COMMIT.fullmatch(commit):
+        if not COMMIT.fullmatch(commit):
             raise FormatError(
                 f"the cache's ref {revision!r} holds {quote(raw, 60)}, not a 40-character commit hash",
                 target=ref,
