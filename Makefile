@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_bin.py
 	$(BIN)/python benchmarks/bench_config.py
 	$(BIN)/python benchmarks/bench_remote.py
+	$(BIN)/python benchmarks/compare_memory.py
 
 # Every transformers model class from a tiny config: save_pretrained, count the folder, compare with the live model.
 sweep: $(STAMP)

@@ -26,6 +26,7 @@ def test_public_api_is_pinned() -> None:
         "VerificationError",
         "__version__",
         "count",
+        "memory",
         "verify",
     ]
     assert dir(paramcount) == paramcount.__all__

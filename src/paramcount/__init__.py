@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from paramcount._api import count, verify
+from paramcount._api import count, memory, verify
 from paramcount.errors import (
     FormatError,
     ParamcountError,
@@ -29,6 +29,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "count",
+    "memory",
     "verify",
 ]
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from paramcount.records import Inventory
     from paramcount.report import Report
 
-__all__ = ["count", "verify"]
+__all__ = ["count", "memory", "verify"]
 
 
 def count(
@@ -142,7 +142,7 @@ def count(
         found = _module.inventory(model, target=target)
         # the instance's own config only: a model's __getattr__ is the user's code, and may raise
         config = vars(model).get("config") if hasattr(model, "__dict__") else None
-        found = _experts(found._replace(experts=experts_of(config)), experts_per_token)
+        found = _experts(found._replace(experts=experts_of(config), config=config), experts_per_token)
         found = found._replace(notes=notes + found.notes, warnings=found.warnings + _untied_heads(model))
         if group is None and not distributed:
             return tally(found, depth=depth)
@@ -225,6 +225,158 @@ def verify(
         experts_per_token=experts_per_token,
     )
     return compare(report, expectations)
+
+
+def memory(
+    obj: object,
+    *,
+    mode: str = "inference",
+    dtype: str | None = None,
+    batch: int = 1,
+    seq: int | None = None,
+    kv_dtype: str | None = None,
+    optimizer: str = "adamw",
+    precision: str = "mixed",
+    gpus: int = 1,
+    strategy: str = "ddp",
+    convention: str = "paper",
+    activations: str | None = None,
+    gpu_memory: int | str | None = None,
+    **options: Any,
+) -> Report:
+    """Count a model and estimate the memory one device needs to serve or train it.
+
+    Args:
+        obj: as for :func:`count`.
+        mode: ``"inference"`` (weights, buffers, KV cache) or ``"training"`` (also gradients, optimizer states,
+            master weights, partitioned by ``strategy``).
+        dtype: the weights' dtype to assume (``"bfloat16"``, ``"bf16"``, ``"int4"``); default: as stored.
+        batch: sequences per batch (KV cache and activations).
+        seq: tokens per sequence; without it there is no KV cache and activations cannot be measured.
+        kv_dtype: the KV cache's dtype; default: the weights' floating dtype.
+        optimizer: ``"adamw"``, ``"adamw-8bit"``, ``"sgd"``, ``"sgd-momentum"`` or ``"adafactor"``.
+        precision: ``"mixed"`` (16-bit weights, fp32 master weights and states) or ``"pure"``.
+        gpus: devices; inference replicates the model on each, training partitions by ``strategy``.
+        strategy: ``"ddp"``, ``"zero1"``, ``"zero2"``, ``"zero3"`` or ``"fsdp"`` (full shard).
+        convention: ``"paper"`` (the ZeRO paper's terms) or ``"deepspeed"`` (DeepSpeed's ZeRO-2/3 estimators).
+        activations: ``"measure"``: run the forward on fake tensors and sum what autograd saves for backward.
+        gpu_memory: one device's memory, in bytes or as ``"80GiB"``, ``"80GB"`` or a device name (``"H100"``),
+            for the fits / does not fit answer.
+        **options: :func:`count`'s keyword arguments (``limits``, ``architecture``, ``file``, ...), but ``depth``.
+
+    Returns:
+        The report with ``report.memory`` (:class:`paramcount.footprint.Memory`) filled in.
+
+    Raises:
+        UsageError: an option's value is not one of those above, or ``seq`` is given for a model without a
+            configuration to derive its KV cache from.
+        TargetError: as for :func:`count`; or the activations cannot be measured (the forward does not run on
+            fake tensors).
+
+    >>> report = memory("torch.nn:Linear(784, 10)", mode="training", optimizer="sgd")
+    >>> report.memory.per_device.total  # 7,850 fp32 weights and their gradients
+    62800
+    """
+    from paramcount import footprint as _memory
+
+    plan = _plan(
+        mode=mode, dtype=dtype, batch=batch, seq=seq, kv_dtype=kv_dtype, optimizer=optimizer, precision=precision,
+        gpus=gpus, strategy=strategy, convention=convention, activations=activations, gpu_memory=gpu_memory,
+    )  # fmt: skip
+    if options.get("depth") is not None:
+        raise UsageError("memory counts every module (FSDP's unit is a block found among them)", fix="drop depth")
+    report = count(obj, **options)
+
+    def model() -> Any:
+        if isinstance(obj, str) and looks_like_spec(obj.strip()):
+            return _model(obj, "meta")[0]
+        if isinstance(obj, (str, os.PathLike)):
+            config = report.config
+            if not isinstance(config, dict):
+                raise TargetError(
+                    "activations are measured on the model a config.json describes, and this target has none",
+                    target=report.target,
+                    fix="count a folder or Hub id with a config.json, or leave out --activations",
+                )
+            from paramcount.sources.architecture import build_model
+
+            return build_model(config, report.target)
+        return _model(obj, "meta")[0]
+
+    with collection_paused():
+        estimate = _memory.estimate(report, plan, model=model)
+    return report.replace(memory=estimate)
+
+
+def _plan(
+    *,
+    mode: str,
+    dtype: str | None,
+    batch: int,
+    seq: int | None,
+    kv_dtype: str | None,
+    optimizer: str,
+    precision: str,
+    gpus: int,
+    strategy: str,
+    convention: str,
+    activations: str | None,
+    gpu_memory: int | str | None,
+) -> Any:
+    """The memory plan with every value checked: one clear line for the first that is wrong."""
+    from paramcount import footprint as _memory
+
+    for name, value, allowed in (
+        ("mode", mode, _memory.MODES),
+        ("optimizer", optimizer, _memory.OPTIMIZERS),
+        ("precision", precision, _memory.PRECISIONS),
+        ("strategy", strategy, _memory.STRATEGIES),
+        ("convention", convention, _memory.CONVENTIONS),
+        ("activations", activations, (None, "measure")),
+    ):
+        if value not in allowed:
+            shown = ", ".join(a for a in allowed if a is not None)
+            raise UsageError(f"--{name} must be one of {shown}, not {value!r}")
+    for name, number in (("batch", batch), ("gpus", gpus), ("seq", seq)):
+        if number is None and name == "seq":
+            continue
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise UsageError(f"--{name} must be a whole number >= 1, not {number!r}")
+    if seq is not None and seq > _MAX_SEQ:
+        raise UsageError(f"--seq {seq:,} is beyond any model's context ({_MAX_SEQ:,} tokens at most)")
+    if batch > _MAX_SEQ:
+        raise UsageError(f"--batch {batch:,} is beyond what paramcount plans for ({_MAX_SEQ:,} at most)")
+    if mode == "inference" and strategy != "ddp":
+        raise UsageError(f"--strategy {strategy} is for training", fix="add --mode training, or drop --strategy")
+    capacity: int | None = None
+    device_name = None
+    if isinstance(gpu_memory, int) and not isinstance(gpu_memory, bool):
+        if gpu_memory < 1:
+            raise UsageError(f"--gpu-memory must be positive, not {gpu_memory}")
+        capacity = gpu_memory
+    elif isinstance(gpu_memory, str):
+        capacity, device_name = _memory.capacity(gpu_memory)
+    elif gpu_memory is not None:
+        raise UsageError(f"--gpu-memory must be a size or a device name, not {gpu_memory!r}")
+    return _memory.Plan(
+        mode=mode,
+        dtype=None if dtype is None else _memory.dtype_name(dtype),
+        batch=batch,
+        seq=seq,
+        kv_dtype=None if kv_dtype is None else _memory.dtype_name(kv_dtype, "--kv-dtype"),
+        optimizer=optimizer,
+        precision=precision,
+        gpus=gpus,
+        strategy=strategy,
+        convention=convention,
+        activations=activations,
+        capacity=capacity,
+        device_name=device_name,
+    )
+
+
+#: the longest context paramcount plans for (2^24 tokens): beyond it a --seq is a typo
+_MAX_SEQ = 2**24
 
 
 def _experts(found: Inventory, experts_per_token: int | None) -> Inventory:

@@ -49,6 +49,9 @@ An existing path wins, then code, then a URL, then an id. Files are read from th
 not imported and no pickle code runs; remote files are read by range requests, headers only (HF_ENDPOINT,
 HF_TOKEN; HF_HUB_OFFLINE=1 for the caches only); a folder's config.json decides which tensors are parameters."""
 
+# the devices memory --help names (paramcount.footprint.GPUS has them all)
+GPUS_SHOWN = ("H100", "H200", "B200", "A100", "A100-40GB", "L40S", "L4", "MI300X")
+
 _EXIT_CODES = """\
 exit codes:
   0  ok
@@ -69,6 +72,7 @@ def _help(command: str | None) -> str:
         None: f"""\
 usage: {_PROG} count TARGET [options]
        {_PROG} verify TARGET --expect N [options]
+       {_PROG} memory TARGET [--mode inference|training] [options]
        {_PROG} --version
 
 Count and verify the parameters of PyTorch models, exactly.
@@ -76,10 +80,12 @@ Count and verify the parameters of PyTorch models, exactly.
 commands:
   count   count parameters and print a report
   verify  count parameters and exit 1 unless they match the expectation
+  memory  the memory one device needs to serve or train the model: weights, KV cache, gradients,
+          optimizer states, activations, with every assumption listed
 
 {_TARGETS}
 
-Run '{_PROG} count --help' or '{_PROG} verify --help' for the options.
+Run '{_PROG} count --help', '{_PROG} verify --help' or '{_PROG} memory --help' for the options.
 
 {_EXIT_CODES}
 """,
@@ -161,6 +167,51 @@ examples:
 
 {_EXIT_CODES}
 """,
+        "memory": f"""\
+usage: {_PROG} memory TARGET [--mode inference|training] [--dtype DTYPE] [--batch B] [--seq S] [--kv-dtype DTYPE]
+                         [--optimizer NAME] [--precision mixed|pure] [--gpus N] [--strategy NAME]
+                         [--convention paper|deepspeed] [--activations measure] [--gpu-memory SIZE|DEVICE]
+                         [--format FORMAT] [count's options]
+
+Estimate the memory one device needs to serve or train TARGET, from its exact count and its configuration.
+
+{_TARGETS}
+
+options:
+  --mode MODE        inference (default: weights, buffers, KV cache) or training (also gradients, optimizer
+                     states, fp32 master weights, partitioned by --strategy)
+  --dtype DTYPE      the weights' dtype: float32, bfloat16 (bf16), float16 (fp16), float8_e4m3fn (fp8), int8,
+                     int4 (default: as stored; a model built from code or a config is float32)
+  --batch B          sequences per batch (default 1)
+  --seq S            tokens per sequence (8192, or 8k = 8,192): adds the KV cache (inference) and is needed by
+                     --activations
+  --kv-dtype DTYPE   the KV cache's dtype (default: the weights' floating dtype)
+  --optimizer NAME   adamw (default), adamw-8bit (bitsandbytes), sgd, sgd-momentum, adafactor (transformers)
+  --precision P      mixed (default: 16-bit weights and gradients, fp32 master weights and optimizer states) or
+                     pure (everything in the weights' dtype)
+  --gpus N           devices (default 1): inference replicates the model, training partitions by --strategy
+  --strategy NAME    ddp (default), zero1, zero2, zero3, fsdp (full shard)
+  --convention C     paper (default: the ZeRO paper's 2+2+12 bytes per parameter) or deepspeed (DeepSpeed's
+                     estimate_zero2/zero3_model_states_mem_needs: adds an fp32 gradient partition)
+  --activations measure  run the forward on fake tensors (no compute, no memory) and add what autograd saves
+  --gpu-memory SIZE  one device's memory: 80GiB, 80GB, or a device: {", ".join(GPUS_SHOWN)} ...; answers fits
+                     or does not fit, with the headroom
+  --format FORMAT    {" | ".join(FORMATS)} (default: table; json carries everything under "memory")
+  --limit, --architecture, --trust-remote-code, --base, --file, --no-cache, --quiet, --output,
+  --experts-per-token, --device
+                     as for count
+  -h, --help         show this help
+
+examples:
+  {_PROG} memory meta-llama/Llama-3.1-8B --dtype bf16 --seq 8k --gpu-memory H100
+  {_PROG} memory meta-llama/Llama-3.1-70B --mode training --dtype bf16 --gpus 8 --strategy zero3
+  {_PROG} memory ./config.json --mode training --seq 2048 --batch 4 --activations measure
+  {_PROG} memory 'torch.nn:Linear(784, 10)' --mode training --optimizer sgd-momentum
+
+Every figure is bytes per device; the assumptions behind them are listed under the table.
+
+{_EXIT_CODES}
+""",
     }
     return texts[command]
 
@@ -190,8 +241,23 @@ _COMMON = {
     "--tensors": _Option("tensors", flag=True),
     "--experts-per-token": _Option("experts_per_token"),
 }
+_MEMORY = {
+    "--mode": _Option("mode"),
+    "--dtype": _Option("dtype"),
+    "--batch": _Option("batch"),
+    "--seq": _Option("seq"),
+    "--kv-dtype": _Option("kv_dtype"),
+    "--optimizer": _Option("optimizer"),
+    "--precision": _Option("precision"),
+    "--gpus": _Option("gpus"),
+    "--strategy": _Option("strategy"),
+    "--convention": _Option("convention"),
+    "--activations": _Option("activations"),
+    "--gpu-memory": _Option("gpu_memory"),
+}
 _OPTIONS = {
     "count": _COMMON,
+    "memory": {**{k: v for k, v in _COMMON.items() if k not in ("--depth", "--expand", "--tensors")}, **_MEMORY},
     "verify": {
         **_COMMON,
         "--expect": _Option("total"),
@@ -224,7 +290,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
     args = list(argv)
     if not args or args[0] in ("-h", "--help"):
         if not args:
-            raise _usage("name a command: count or verify")
+            raise _usage("name a command: count, verify or memory")
         sys.stdout.write(_help(None))
         raise _HelpShown
     if args[0] == "--version":
@@ -232,7 +298,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
         raise _HelpShown
     command, rest = args[0], args[1:]
     if command not in _OPTIONS:
-        raise _usage(f"unknown command {command!r}; the commands are count and verify")
+        raise _usage(f"unknown command {command!r}; the commands are count, verify and memory")
     options = _OPTIONS[command]
     values: dict[str, str] = {}
     limits: list[str] = []
@@ -349,7 +415,7 @@ def _answer(
     progress = "quiet" not in values and sys.stderr.isatty()
     # what count and verify take alike
     options: dict[str, Any] = {
-        "depth": depth,
+        "depth": None if args.command == "memory" else depth,  # memory finds FSDP's block among every row
         "device": device,
         "limits": limits,
         "architecture": architecture,
@@ -363,6 +429,17 @@ def _answer(
     if args.command == "count":
         report = paramcount.count(target, **options)
         _emit(_render(report, format, values), values)
+    elif args.command == "memory":
+        report = paramcount.memory(target, **_memory_options(values), **options)
+        if format in ("table", "markdown"):  # the estimate and its summary; json, csv and html carry everything
+            moe = report.conventions is not None and report.conventions.experts is not None
+            brief = report.replace(
+                modules=(), roles=(), tied=(), variants=(), records=(), by_dtype=(),
+                conventions=report.conventions if moe else None,  # active parameters per token
+            )  # fmt: skip
+            _emit(_render(brief, format, values), values)
+        else:
+            _emit(_render(report, format, values), values)
     else:
         try:
             report = paramcount.verify(target, expected, tolerance=values.get("tolerance"), **options)
@@ -410,6 +487,35 @@ def _render(report: Report, format: str, values: dict[str, str] | None = None) -
 
         return table(report, expand=expand, tensors=tensors, width=width)
     return render(report, format, expand="expand" in values, tensors="tensors" in values)
+
+
+def _memory_options(values: dict[str, str]) -> dict[str, Any]:
+    """``paramcount.memory``'s own keyword arguments from the command line's values."""
+    chosen: dict[str, Any] = {
+        name: values[name]
+        for name in ("mode", "dtype", "kv_dtype", "optimizer", "precision", "strategy", "convention", "activations")
+        if name in values
+    }
+    for name in ("batch", "gpus", "seq"):
+        number = _tokens(values.get(name), f"--{name.replace('_', '-')}")
+        if number is not None:
+            chosen[name] = number
+    if "gpu_memory" in values:
+        chosen["gpu_memory"] = values["gpu_memory"]
+    return chosen
+
+
+def _tokens(text: str | None, option: str) -> int | None:
+    """A whole number >= 1, with ``k`` for 1,024 (``8k`` = 8,192 tokens, as context lengths are quoted)."""
+    if text is None:
+        return None
+    raw = text.strip().replace(",", "").replace("_", "")
+    scale = 1
+    if raw[-1:] in ("k", "K"):
+        raw, scale = raw[:-1], 1024
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise _usage(f"{option} must be a whole number >= 1 (or 8k = 8,192), not {text!r}", "memory")
+    return int(raw) * scale
 
 
 def _positive(text: str | None, option: str, command: str) -> int | None:

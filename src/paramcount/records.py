@@ -310,6 +310,8 @@ class Inventory(NamedTuple):
         source: where a remote target's numbers came from (repository, commit, bytes and requests).
         variants: each of several files holding the same model (a GGUF repository), one counted.
         experts: ``(experts per token, routed experts)`` of a mixture-of-experts model, from its configuration.
+        config: the model's configuration, for what a memory estimate derives from it (attention geometry): a
+            live model's own config object, or a folder's or repository's ``config.json`` document.
     """
 
     target: str
@@ -328,6 +330,7 @@ class Inventory(NamedTuple):
     source: Source | None = None
     variants: tuple[Variant, ...] = ()
     experts: tuple[int, int] | None = None
+    config: object = None
 
 
 def unique_parameters(records: tuple[TensorRecord, ...] | list[TensorRecord]) -> int:

@@ -10,6 +10,7 @@ from paramcount._typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from typing import Any
 
+    from paramcount.footprint import Memory
     from paramcount.records import Adapter, Architecture, Kind, Source, TensorRecord, Variant
     from paramcount.roles import Conventions
 
@@ -262,6 +263,10 @@ class Report:
         repeats: pairs of module rows, a row and its next sibling, that are the same block (the same type, and the
             same tensor shapes, dtypes, kinds and trainability throughout its subtree, by a fingerprint the tally
             computed); the raw material of :meth:`runs`. Internal; not in the JSON.
+        config: the model's configuration when the target has one (a live model's config object, a folder's or
+            repository's ``config.json`` document); what :func:`paramcount.memory` reads attention geometry from.
+            Not in the JSON.
+        memory: bytes per device for inference or training (:func:`paramcount.memory`); ``None`` for a count.
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -273,12 +278,14 @@ class Report:
         "architecture",
         "buffers",
         "by_dtype",
+        "config",
         "conventions",
         "depth",
         "distributed",
         "excluded",
         "files",
         "format",
+        "memory",
         "modules",
         "notes",
         "parameters",
@@ -320,6 +327,8 @@ class Report:
     repeats: tuple[tuple[int, int], ...]
     roles: tuple[RoleCount, ...]
     conventions: Conventions | None
+    config: object
+    memory: Memory | None
 
     def __init__(
         self,
@@ -349,6 +358,8 @@ class Report:
         repeats: tuple[tuple[int, int], ...] = (),
         roles: tuple[RoleCount, ...] = (),
         conventions: Conventions | None = None,
+        config: object = None,
+        memory: Memory | None = None,
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -498,6 +509,55 @@ def _module_rows(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
+def _memory(m: Memory) -> dict[str, Any]:
+    """The ``memory`` block: the plan, bytes per device by kind, the KV cache and activations, the fit."""
+    d = m.per_device
+    return {
+        "mode": m.mode,
+        "devices": m.devices,
+        "strategy": m.strategy,
+        "optimizer": m.optimizer,
+        "precision": m.precision,
+        "convention": m.convention,
+        "batch": m.batch,
+        "seq": m.seq,
+        "per_device": {
+            "weights": d.weights,
+            "buffers": d.buffers,
+            "gradients": d.gradients,
+            "optimizer": d.optimizer,
+            "master_weights": d.master_weights,
+            "gathered": d.gathered,
+            "kv_cache": d.kv_cache,
+            "activations": d.activations,
+            "total": d.total,
+        },
+        "kv_cache": None
+        if m.kv is None
+        else {
+            "bytes": m.kv.bytes,
+            "bytes_per_token": m.kv.per_token,
+            "layers": m.kv.layers,
+            "layer_kinds": m.kv.kinds,
+            "dtype": m.kv.dtype,
+            "latent": m.kv.latent,
+        },
+        "activations": None
+        if m.activations is None
+        else {
+            "bytes": m.activations.bytes,
+            "tensors": m.activations.tensors,
+            "attention": list(m.activations.attention),
+            "dtype": m.activations.dtype,
+        },
+        "capacity": m.capacity,
+        "device_name": m.device_name,
+        "fits": m.fits,
+        "headroom": m.headroom,
+        "assumptions": list(m.assumptions),
+    }
+
+
 def _document(report: Report) -> dict[str, Any]:
     p, b = report.parameters, report.buffers
     doc = {
@@ -603,6 +663,8 @@ def _document(report: Report) -> dict[str, Any]:
             "experts_per_token": c.experts_per_token,
             "experts": c.experts,
         }
+    if report.memory is not None:
+        doc["memory"] = _memory(report.memory)
     if report.verification is not None:
         doc["verification"] = {
             "passed": all(c.passed for c in report.verification),

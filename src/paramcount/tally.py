@@ -100,6 +100,7 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
             {r.role: r.parameters for r in roles},
             inventory.experts,
         ),
+        config=inventory.config,
     )
 
 

@@ -8,7 +8,7 @@ from paramcount.numbers import exact, human, human_bytes
 if TYPE_CHECKING:
     from paramcount.report import ModuleRow, Report
 
-__all__ = ["Section", "sections", "source_line", "verification"]
+__all__ = ["Section", "memory", "sections", "source_line", "verification"]
 
 
 class Section(NamedTuple):
@@ -65,8 +65,9 @@ def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool 
     if b.tensors:
         summary.append(("  persistent", *_count(b.persistent)))
         summary.append(("  non-persistent", *_count(b.non_persistent)))
-    parameter_bytes = sum(row.parameter_bytes for row in report.by_dtype)
-    summary.append(("Parameter memory", human_bytes(parameter_bytes), ""))
+    if report.by_dtype:  # a memory estimate shows its own bytes instead
+        parameter_bytes = sum(row.parameter_bytes for row in report.by_dtype)
+        summary.append(("Parameter memory", human_bytes(parameter_bytes), ""))
     if report.distributed is not None:
         d = report.distributed
         stored = ", ".join(f"{human_bytes(r.bytes)}" for r in d.per_rank[:8]) + (" ..." if len(d.per_rank) > 8 else "")
@@ -81,6 +82,8 @@ def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool 
     if report.verdict is not None:
         summary.append(("Verdict", report.verdict, ""))
     result = [Section("", ("", "", ""), tuple(summary), (False, True, True))]
+    if report.memory is not None:
+        result.extend(memory(report))
     if report.verification is not None:
         result.append(verification(report))
 
@@ -339,3 +342,43 @@ def _tree_labels(rows: tuple[ModuleRow, ...], names: list[str] | None = None) ->
         labels.append(stem + ("\u2514\u2500 " if last[i] else "\u251c\u2500 ") + name)
         open_levels.append(not last[i])
     return labels
+
+
+def memory(report: Report) -> list[Section]:
+    """The memory estimate: bytes per device by kind and the fit (renderers list ``memory.assumptions`` after)."""
+    m = report.memory
+    if m is None:
+        return []
+    d = m.per_device
+    if m.mode == "training":
+        plan = f"training, {m.strategy} on {m.devices} device{'s' if m.devices > 1 else ''}, {m.optimizer}"
+        plan += ", mixed precision" if d.master_weights else ""
+        plan += ", DeepSpeed's convention" if m.convention == "deepspeed" else ""
+    else:
+        plan = f"inference on {m.devices} device{'s' if m.devices > 1 else ''}"
+    if m.seq is not None:
+        plan += f", batch {exact(m.batch)} \u00d7 {exact(m.seq)} tokens"
+    parts = (
+        ("weights", d.weights),
+        ("buffers", d.buffers),
+        ("gradients", d.gradients),
+        ("optimizer states", d.optimizer),
+        ("master weights", d.master_weights),
+        ("gathered unit", d.gathered),
+        ("KV cache", d.kv_cache),
+        ("activations", d.activations),
+    )
+    rows: list[tuple[str, ...]] = []
+    for name, value in parts:
+        if value is None:  # training without measured activations: say so rather than show nothing
+            if m.mode == "training":
+                rows.append((name, "not counted", "", ""))
+        elif value or name == "weights":
+            rows.append((name, human_bytes(value), exact(value), _share(value, d.total)))
+    rows.append(("total", human_bytes(d.total), exact(d.total), ""))
+    if m.capacity is not None:
+        device = f"{m.device_name} ({human_bytes(m.capacity)})" if m.device_name else human_bytes(m.capacity)
+        headroom = m.headroom or 0
+        verdict = f"fits, {human_bytes(headroom)} free" if m.fits else f"does not fit: {human_bytes(-headroom)} over"
+        rows.append((device, verdict, "", ""))
+    return [Section(f"Memory per device: {plan}", ("", "", "bytes", "share"), tuple(rows), (False, True, True, True))]

@@ -45,6 +45,10 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
     for section in sections(report, tree=True, expand=expand, tensors=tensors):
         console.print()
         console.print(_table(section))
+    if report.memory is not None:
+        console.print()
+        for assumption in report.memory.assumptions:
+            console.print(Text(f"- {assumption}", style="dim"))
     for warning in report.warnings:
         console.print()
         console.print(Text(f"warning: {warning}", style="yellow"))

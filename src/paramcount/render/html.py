@@ -202,6 +202,8 @@ def _body(report: Report, document: dict[str, Any], *, interactive: bool) -> str
             f'<h2>By role</h2><table id="by-role"><tr><th>role</th><th>tensors</th><th>parameters</th></tr>{rows}'
         )
         out.append("</table>")
+    if report.memory is not None:
+        out.append(_memory(report))
     if report.conventions is not None and report.conventions.total is not None:
         c = report.conventions
         figures = [
@@ -237,6 +239,23 @@ def _body(report: Report, document: dict[str, Any], *, interactive: bool) -> str
     if report.notes:
         out.append("<h2>Notes</h2>" + "".join(f'<div class="note">{escape(n)}</div>' for n in report.notes))
     return "\n".join(out)
+
+
+def _memory(report: Report) -> str:
+    """The memory estimate: the breakdown the text table shows, the fit, and the assumptions as a list."""
+    from paramcount.render._layout import memory
+
+    out = []
+    for section in memory(report):
+        cells = (
+            "".join(f"<td{' class=n' if i else ''}>{escape(cell)}</td>" for i, cell in enumerate(row))
+            for row in section.rows
+        )
+        rows = "".join(f"<tr>{row}</tr>" for row in cells)
+        out.append(f'<h2>{escape(section.title)}</h2><table id="memory">{rows}</table>')
+    assumptions = "".join(f"<li>{escape(a)}</li>" for a in report.memory.assumptions) if report.memory else ""
+    out.append(f'<ul id="assumptions">{assumptions}</ul>')
+    return "".join(out)
 
 
 def _tree(rows: list[dict[str, Any]]) -> str:

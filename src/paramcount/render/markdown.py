@@ -21,6 +21,9 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False) -> st
     for section in sections(report, tree=False, expand=expand, tensors=tensors):
         lines.append("")
         lines.extend(_table(section))
+    if report.memory is not None:
+        lines.append("")
+        lines.extend(f"- {assumption}" for assumption in report.memory.assumptions)
     if report.warnings:
         lines.append("")
         lines.extend(f"> **warning:** {warning}" for warning in report.warnings)

@@ -36,6 +36,10 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
     for section in sections(report, tree=True, expand=expand, tensors=tensors):
         lines.append("")
         lines.extend(section_lines(section, width))
+    if report.memory is not None:
+        lines.append("")
+        for assumption in report.memory.assumptions:
+            lines.extend(_wrap(f"- {assumption}", width) if width is not None else [f"- {assumption}"])
     for warning in report.warnings:
         lines.append("")
         lines.extend(_wrap(f"warning: {warning}", width) if width is not None else [f"warning: {warning}"])

@@ -38,6 +38,7 @@ __all__ = [
     "MODES",
     "Knowledge",
     "apply",
+    "build_model",
     "choose",
     "config_inventory",
     "from_build",
@@ -226,6 +227,15 @@ def _build(document: Mapping[str, Any], choice: Choice, target: str) -> Any:
         )
     cls = hf.model_class(choice.name, target)
     return hf.build(cls, hf.config_object(document, target), target)
+
+
+def build_model(document: Mapping[str, Any], target: str) -> Any:
+    """The model ``document`` (a ``config.json``) describes, built on the meta device by transformers.
+
+    Raises:
+        TargetError: as for :func:`config_inventory`; the folder's own code (``auto_map``) is not run.
+    """
+    return _build(document, choose(document), target)
 
 
 def can_build() -> bool:
@@ -569,7 +579,9 @@ def config_inventory(
     )
     from paramcount.roles import experts_of
 
-    return found._replace(notes=notes + found.notes, architecture=section, experts=experts_of(dict(document)))
+    return found._replace(
+        notes=notes + found.notes, architecture=section, experts=experts_of(dict(document)), config=dict(document)
+    )
 
 
 def _exported(name: str) -> bool:

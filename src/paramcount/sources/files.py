@@ -581,4 +581,5 @@ def _combine(
         quantization=scheme,
         architecture=section,
         experts=None if config.document is None else experts_of(config.document),
+        config=config.document,
     )
