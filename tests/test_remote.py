@@ -214,6 +214,15 @@ def test_a_hub_repository_counts_as_its_folder_does(hub: HubEmulator, repo: str)
     assert report.source.requests == hub.requests  # every request the server saw is accounted for
 
 
+def test_memory_of_a_hub_repository_equals_its_folder_s(hub: HubEmulator) -> None:
+    local = paramcount.memory(_root(hub) / "sharded", seq=12, batch=2, mode="inference").memory
+    remote_plan = paramcount.memory("org/sharded", seq=12, batch=2).memory
+    assert local is not None and remote_plan is not None
+    assert local.kv is not None and local.per_device.kv_cache > 0  # the repository's config.json was read
+    assert remote_plan.per_device == local.per_device
+    assert remote_plan.kv == local.kv
+
+
 def test_a_sharded_repository_reads_only_headers(hub: HubEmulator) -> None:
     report = paramcount.count("hf://org/sharded")
     folder = _root(hub) / "sharded"
