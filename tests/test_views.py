@@ -70,6 +70,20 @@ def test_a_frozen_block_or_a_tie_breaks_a_run() -> None:
     assert runs == {("1.0", "1.1", "1.2")} or all("1.3" not in p and "1.4" not in p for p in runs)
 
 
+def test_a_buffer_where_its_neighbours_hold_a_parameter_breaks_a_run() -> None:
+    def holder(*, buffer: bool) -> Any:
+        module = nn.Module()
+        if buffer:  # the same shape and dtype as the others' parameter: only its kind differs
+            module.register_buffer("w", torch.zeros(4))
+        else:
+            module.w = nn.Parameter(torch.zeros(4))
+        return module
+
+    model = nn.Sequential(holder(buffer=False), holder(buffer=True), holder(buffer=False), holder(buffer=False))
+    runs = paramcount.count(model).runs()
+    assert {run.paths for run in runs.values()} == {("2", "3")}
+
+
 def test_runs_are_found_in_files_too(tmp_path: Path) -> None:
     model = tiny_model("LlamaForCausalLM", "llama")
     model.save_pretrained(tmp_path)

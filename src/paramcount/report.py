@@ -262,7 +262,8 @@ class Report:
         conventions: total, non-embedding (transformers' and Kaplan's), trainable and active parameters per token.
         repeats: pairs of module rows, a row and its next sibling, that are the same block (the same type, and the
             same tensor shapes, dtypes, kinds and trainability throughout its subtree, by a fingerprint the tally
-            computed); the raw material of :meth:`runs`. Internal; not in the JSON.
+            computed, and the same sums; neither row a reused module); the raw material of :meth:`runs`. Internal;
+            not in the JSON.
         config: the model's configuration when the target has one (a live model's config object, a folder's or
             repository's ``config.json`` document); what :func:`paramcount.memory` reads attention geometry from.
             Not in the JSON.
@@ -392,11 +393,9 @@ class Report:
         """
         rows = self.modules
         start_of: dict[int, int] = {}  # a block -> the first block of its chain of equal siblings
-        for i, j in self.repeats:
-            a, b = rows[i], rows[j]
-            if a.shared_with is None and b.shared_with is None and a[3:] == b[3:]:  # the same sums
-                start_of[j] = start_of.get(i, i)
-                start_of.setdefault(i, i)
+        for i, j in self.repeats:  # the tally checked each pair: same fingerprint and sums, no reused module
+            start_of[j] = start_of.get(i, i)
+            start_of.setdefault(i, i)
         chains: dict[int, list[int]] = {}
         for i, first in start_of.items():
             chains.setdefault(first, []).append(i)

@@ -17,6 +17,8 @@ The counting contract (DESIGN.md):
 
 from __future__ import annotations
 
+from itertools import repeat
+
 from paramcount._typing import TYPE_CHECKING
 from paramcount.classify import REASONS
 from paramcount.records import Inventory, Kind, ModuleRecord, Note, Role, TensorRecord
@@ -165,8 +167,14 @@ class _Sums:
         own_parameters, own_buffers, own_uninitialized = owned.parameters, owned.buffers, owned.uninitialized
         own_trainable, own_frozen, own_signature = owned.trainable, owned.frozen, owned.signature
         primaries: list[TensorRecord] = []
-        counted: list[TensorRecord] = []  # initialized unique parameters, and their owners' rows, for the roles
-        counted_owner: list[int] = []
+        # Roles (paramcount.roles) are decided in this loop, once per kind of module (its type, its path without
+        # layer indices) and tensor name, kept as the role's position: two list updates per parameter.
+        role_index = {name: i for i, name in enumerate(ROLES)}
+        role_tensors, role_elements = [0] * len(ROLES), [0] * len(ROLES)
+        decide = Roles().of
+        kinds: dict[tuple[str, str], dict[str, int]] = {}
+        decided: dict[str, int] | None = None
+        cut = 0
         first_of: dict[Hashable, int] = {}
         ties: dict[int, list[TensorRecord]] = {}
         dtypes: dict[str, _DtypeSums] = {}
@@ -211,6 +219,7 @@ class _Sums:
                 # (Building and probing a dict of 200,000 paths cost a fifth of a count at that size: its
                 # probes miss the cache, benchmarks/bench_modules.py, scaling.)
                 last_module = module
+                decided = None  # the module's kind, looked up at its first parameter
                 found = _find(paths, module, owner)
                 if found is None:
                     if position is None:
@@ -234,8 +243,15 @@ class _Sums:
                     continue
                 parameters += elements
                 own_parameters[owner] += elements
-                counted.append(r)
-                counted_owner.append(owner)
+                if decided is None:
+                    cut = len(module) + 1 if module else 0
+                    decided = kinds.setdefault((modules[owner].type, module.translate(_DIGITS)[-80:]), {})
+                tensor = name[cut:]
+                role = decided.get(tensor)
+                if role is None:
+                    role = decided[tensor] = role_index[decide(modules[owner].type, module, tensor)]
+                role_tensors[role] += 1
+                role_elements[role] += elements
                 if trainable is True:
                     trainable_sum += elements
                     own_trainable[owner] += elements
@@ -279,7 +295,7 @@ class _Sums:
         self.ties = [ties[first] for first in sorted(ties)]
         self.dtypes = dtypes
         self.uninitialized = uninitialized
-        self.counted, self.counted_owner = counted, counted_owner
+        self.role_tensors, self.role_elements = role_tensors, role_elements
         self.parameters = ParameterCounts(
             total=None if uninitialized else parameters,
             trainable=None if trainable_unknown else trainable_sum,
@@ -335,85 +351,106 @@ class _Sums:
         """Per-module rows; each unique tensor was attributed to its first owner only, so rows reconcile.
 
         Also sets ``self.repeats``: the rows whose next sibling is the same block (same type, tensors and children,
-        compared by a fingerprint of the subtree), which :meth:`paramcount.report.Report.runs` turns into runs.
+        compared by a fingerprint of the subtree; the same sums, trainable and frozen included; neither a reused
+        module), which :meth:`paramcount.report.Report.runs` turns into runs.
         """
         modules = self.modules
         owned = self.owned
         own_parameters, own_buffers = owned.parameters, owned.buffers
-        parameters, buffers, uninitialized = own_parameters.copy(), own_buffers.copy(), owned.uninitialized.copy()
-        trainable, frozen = owned.trainable.copy(), owned.frozen.copy()
         count = len(modules)
+        # Sums that are known to be zero or derivable are not accumulated row by row: most models have no lazy
+        # parameter, and every parameter of a live model is trainable or frozen (benchmarks/bench_modules.py).
+        lazy = any(owned.uninitialized)
+        known = self.parameters.trainable is not None and self.parameters.frozen is not None and not lazy
+        parameters, buffers = own_parameters.copy(), own_buffers.copy()
+        uninitialized = owned.uninitialized.copy()
+        trainable, frozen = owned.trainable.copy(), owned.frozen.copy()
         # A subtree's fingerprint mixes its type, its own tensors' signature and its children's fingerprints in
         # order (integer arithmetic: cheaper than hashing tuples, a wide model has 200,000 rows).
         signature, below, fingerprints = owned.signature, [0] * count, [0] * count
         next_child = [-1] * count  # by parent: the child after the one being visited (the reverse pass's last)
         repeats: list[tuple[int, int]] = []
         mask = _MASK
-        types = [hash(m.type) for m in modules]
-        parents = [m.parent for m in modules]
+        paths, type_names, parents, shared = zip(*modules, strict=False) if modules else ((), (), (), ())
+        types = list(map(hash, type_names))
         # Parents are listed before their children, so one reverse pass accumulates whole subtrees.
-        for i in range(count - 1, 0, -1):
-            fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
-            parent = parents[i]
-            if parent >= 0:
-                below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
-                after = next_child[parent]
-                next_child[parent] = i
-                if after >= 0 and fingerprints[after] == fingerprint:
-                    repeats.append((i, after))
-                parameters[parent] += parameters[i]
-                trainable[parent] += trainable[i]
-                frozen[parent] += frozen[i]
-                buffers[parent] += buffers[i]
-                uninitialized[parent] += uninitialized[i]
-        repeats.reverse()
-        self.repeats = repeats
-        # Trainable and frozen are known only when every parameter of the subtree is one or the other.
-        shown_trainable: list[int | None]
-        shown_frozen: list[int | None]
-        if not any(uninitialized):
-            shown_trainable = [t if t + f == p else None for t, f, p in zip(trainable, frozen, parameters, strict=True)]
-            shown_frozen = [f if t is not None else None for t, f in zip(shown_trainable, frozen, strict=True)]
+        if known:
+            for i in range(count - 1, 0, -1):
+                fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
+                parent = parents[i]
+                if parent >= 0:
+                    below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
+                    after = next_child[parent]
+                    next_child[parent] = i
+                    # The subtrees of i and of its next sibling are complete: the same block also has the same
+                    # sums (the fingerprint leaves kinds and trainability out) and is not a reused module.
+                    if (
+                        after >= 0
+                        and fingerprints[after] == fingerprint
+                        and parameters[i] == parameters[after]
+                        and own_parameters[i] == own_parameters[after]
+                        and buffers[i] == buffers[after]
+                        and trainable[i] == trainable[after]
+                        and shared[i] is None
+                        and shared[after] is None
+                    ):
+                        repeats.append((i, after))
+                    parameters[parent] += parameters[i]
+                    trainable[parent] += trainable[i]
+                    buffers[parent] += buffers[i]
+            # every parameter is one or the other: a row's frozen count is what is not trainable
+            shown_trainable: list[int | None] = trainable  # type: ignore[assignment]
+            shown_frozen: list[int | None] = [p - t for p, t in zip(parameters, trainable, strict=True)]
         else:
-            known = [
+            for i in range(count - 1, 0, -1):
+                fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
+                parent = parents[i]
+                if parent >= 0:
+                    below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
+                    after = next_child[parent]
+                    next_child[parent] = i
+                    if (
+                        after >= 0
+                        and fingerprints[after] == fingerprint
+                        and parameters[i] == parameters[after]
+                        and own_parameters[i] == own_parameters[after]
+                        and buffers[i] == buffers[after]
+                        and trainable[i] == trainable[after]
+                        and frozen[i] == frozen[after]
+                        and uninitialized[i] == uninitialized[after]
+                        and shared[i] is None
+                        and shared[after] is None
+                    ):
+                        repeats.append((i, after))
+                    parameters[parent] += parameters[i]
+                    trainable[parent] += trainable[i]
+                    frozen[parent] += frozen[i]
+                    buffers[parent] += buffers[i]
+                    uninitialized[parent] += uninitialized[i]
+            # Trainable and frozen are known only where every parameter of the subtree is one or the other.
+            both = [
                 t + f == p and not u for t, f, p, u in zip(trainable, frozen, parameters, uninitialized, strict=True)
             ]
-            shown_trainable = [t if k else None for t, k in zip(trainable, known, strict=True)]
-            shown_frozen = [f if k else None for f, k in zip(frozen, known, strict=True)]
-        new = tuple.__new__  # see sources/module.py: named tuples built without their Python-level __new__
-        return tuple(
-            new(
-                ModuleRow,
-                (path, type_name, path.count(".") + 1 if path else 0, p, o, b, u, shared_with, t, f),
-            )
-            for (path, type_name, _, shared_with), p, o, b, u, t, f in zip(
-                modules, parameters, own_parameters, buffers, uninitialized, shown_trainable, shown_frozen, strict=True
-            )
-        )
+            shown_trainable = [t if k else None for t, k in zip(trainable, both, strict=True)]
+            shown_frozen = [f if k else None for f, k in zip(frozen, both, strict=True)]
+        repeats.reverse()
+        self.repeats = repeats
+        # Depth is the number of dots plus one, the root's 0; named tuples built without their Python-level
+        # __new__ (see sources/module.py), all in C: map over zip.
+        depths = list(map(int.__add__, map(str.count, paths, repeat(".")), repeat(1)))
+        if paths.count(""):  # the root; a source may list other rows at the root's path
+            for i in (i for i, path in enumerate(paths) if not path) if paths.count("") > 1 else (paths.index(""),):
+                depths[i] = 0
+        columns = zip(
+            paths, type_names, depths, parameters, own_parameters, buffers, uninitialized, shared, shown_trainable,
+            shown_frozen, strict=True,
+        )  # fmt: skip
+        return tuple(map(tuple.__new__, repeat(ModuleRow), columns))
 
     def roles(self) -> tuple[RoleCount, ...]:
         """Parameters and tensors per role (:mod:`paramcount.roles`), in :data:`paramcount.roles.ROLES` order."""
-        modules = self.modules
-        tensors: dict[str, int] = {}
-        elements: dict[str, int] = {}
-        decide = Roles().of
-        # One decision per kind of module (its type, its path without layer indices) and tensor name.
-        kinds: dict[tuple[str, str], dict[str, str]] = {}
-        last, cut, path, type_name = -1, 0, "", ""
-        decided: dict[str, str] = {}
-        for r, owner in zip(self.counted, self.counted_owner, strict=True):
-            if owner != last or r.module is not path:  # records come module by module
-                last, path = owner, r.module
-                cut = len(path) + 1 if path else 0
-                type_name = modules[owner].type
-                decided = kinds.setdefault((type_name, path.translate(_DIGITS)[-80:]), {})
-            tensor = r.name[cut:]
-            found = decided.get(tensor)
-            if found is None:
-                found = decided[tensor] = decide(type_name, path, tensor)
-            tensors[found] = tensors.get(found, 0) + 1
-            elements[found] = elements.get(found, 0) + (r.elements or 0)
-        return tuple(RoleCount(name, tensors[name], elements[name]) for name in ROLES if name in tensors)
+        counts, sums = self.role_tensors, self.role_elements
+        return tuple(RoleCount(name, counts[i], sums[i]) for i, name in enumerate(ROLES) if counts[i])
 
     def warnings(self) -> tuple[str, ...]:
         warnings = []
