@@ -532,3 +532,56 @@ def test_a_model_folder_with_weights_uses_the_stored_dtype(tmp_path: Path) -> No
     assert m.kv is not None and m.kv.dtype == "bfloat16"
     assert m.per_device.kv_cache == _prefilled_cache_bytes(model, 1, 10)
     shutil.rmtree(tmp_path)
+
+
+# --- GGUF files: the geometry from their metadata ------------------------------------------------------------------
+
+
+def _gguf_like(path: Path, architecture: str, config: Any, **extra: Any) -> None:
+    """A GGUF file with ``config``'s attention geometry in its metadata and one tensor, as llama.cpp's converter
+    writes the keys (gguf-py's own writer)."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), architecture)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(extra.pop("head_count_kv", config.num_key_value_heads))
+    writer.add_embedding_length(config.hidden_size)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    if getattr(config, "sliding_window", None):
+        writer.add_sliding_window(config.sliding_window)
+    for name, value in extra.items():
+        getattr(writer, f"add_{name}")(value)
+    writer.add_tensor("token_embd.weight", np.zeros((8, 64), dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+@pytest.mark.parametrize(("case", "architecture"), [("llama-gqa", "llama"), ("gemma2-alternating", "gemma2")])
+def test_a_gguf_file_s_metadata_gives_its_kv_cache(case: str, architecture: str, tmp_path: Path) -> None:
+    config = _config(case)
+    torch.manual_seed(0)
+    held = _prefilled_cache_bytes(_causal(config).eval(), 2, 19)  # the same geometry, run by transformers
+    _gguf_like(tmp_path / "model.gguf", architecture, config)
+    m = paramcount.memory(tmp_path / "model.gguf", seq=19, batch=2, kv_dtype="float32").memory
+    assert m is not None and m.kv is not None
+    assert m.per_device.kv_cache == held
+    assert any("GGUF metadata" in a for a in m.assumptions)
+
+
+def test_a_gguf_sliding_pattern_and_per_layer_kv_heads(tmp_path: Path) -> None:
+    config = _config("mistral-sliding")  # 4 layers, 2 KV heads of 16, a window of 8
+    # layer 1 has no attention (0 KV heads); layers 0 and 3 slide (the pattern), layer 2 is global
+    _gguf_like(
+        tmp_path / "hybrid.gguf", "llama", config, head_count_kv=[2, 0, 2, 2], sliding_window_pattern=[1, 0, 0, 1]
+    )
+    m = paramcount.memory(tmp_path / "hybrid.gguf", seq=100, kv_dtype="bf16").memory
+    assert m is not None and m.kv is not None
+    per_token_per_layer = 2 * 2 * 16 * 2  # K and V, 2 heads of 16, 2 bytes
+    assert m.per_device.kv_cache == per_token_per_layer * (7 + 100 + 7)  # two windows of 8 - 1, one full layer
+    assert m.kv.kinds == {"sliding": 2, "none": 1, "full": 1}

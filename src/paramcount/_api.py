@@ -292,7 +292,7 @@ def memory(
             return _model(obj, "meta")[0]
         if isinstance(obj, (str, os.PathLike)):
             config = report.config
-            if not isinstance(config, dict):
+            if not isinstance(config, dict) or config.get("source") == "gguf":  # a GGUF file's metadata: no class
                 raise TargetError(
                     "activations are measured on the model a config.json describes, and this target has none",
                     target=report.target,

@@ -712,6 +712,8 @@ def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list
     config = _text_config(_normalised(report.config, report.target))
     layers = _get(config, _FIELDS["layers"])
     heads = _get(config, _FIELDS["heads"])
+    if isinstance(heads, list):  # per layer (a GGUF array): the widest decides the default head_dim
+        heads = max((h for h in heads if isinstance(h, int)), default=None)
     hidden = _get(config, _FIELDS["hidden"])
     if not isinstance(layers, int) or not isinstance(heads, int) or heads < 1 or layers < 1:
         raise UsageError(
@@ -722,6 +724,7 @@ def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list
     kv_heads = _get(config, _FIELDS["kv_heads"])
     if kv_heads is None:
         kv_heads = 1 if _get(config, ("multi_query",)) is True else heads
+    per_layer_heads = kv_heads if isinstance(kv_heads, list) and len(kv_heads) == layers else [kv_heads] * layers
     head_dim = _get(config, ("head_dim", "attention_head_size", "head_size"))
     if not isinstance(head_dim, int):
         if not isinstance(hidden, int):
@@ -731,33 +734,45 @@ def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list
             )
         head_dim = hidden // heads
     v_head_dim = _get(config, ("v_head_dim",))
+    value_dim = v_head_dim if isinstance(v_head_dim, int) else head_dim
     rank = _get(config, ("kv_lora_rank",))
     latent = isinstance(rank, int) and rank > 0
+    rope = nope = 0
     if latent:
         rope = _get(config, ("qk_rope_head_dim",)) or 0
-        per_layer = rank + rope
         nope = _get(config, ("qk_nope_head_dim",)) or 0
-        expanded = heads * (nope + rope + (v_head_dim or head_dim))
-    else:
-        per_layer = kv_heads * head_dim + kv_heads * (v_head_dim if isinstance(v_head_dim, int) else head_dim)
-        expanded = per_layer
-    kinds = _layer_kinds(config, layers)
+    # a per-layer KV head count of 0 (a GGUF array) marks a layer without attention
+    kinds = [
+        ("none", None) if h == 0 else k for k, h in zip(_layer_kinds(config, layers), per_layer_heads, strict=True)
+    ]
     width = _bits(dtype) or 16
-    tokens = 0
+    elements = expanded = per_token_elements = 0  # over the layers: held for the whole batch, and per token
     counts: dict[str, int] = {}
-    for kind, window in kinds:
+    for (kind, window), held_heads in zip(kinds, per_layer_heads, strict=True):
         counts[kind] = counts.get(kind, 0) + 1
         if kind == "none":
             continue
-        tokens += seq if window is None else min(seq, max(window - 1, 0))
-    cached = sum(1 for kind, _ in kinds if kind != "none")
-    total = math.ceil(batch * tokens * per_layer * width / 8)
-    per_token = math.ceil(cached * per_layer * width / 8)
-    shape = f"{kv_heads} KV heads × {head_dim}" if not latent else f"latent {per_layer}"
+        tokens = seq if window is None else min(seq, max(window - 1, 0))
+        width_of_layer = rank + rope if latent else held_heads * (head_dim + value_dim)
+        elements += tokens * width_of_layer
+        per_token_elements += width_of_layer
+        expanded += tokens * heads * (nope + rope + value_dim)
+    cached = sum(n for kind, n in counts.items() if kind != "none")
+    total = math.ceil(batch * elements * width / 8)
+    per_token = math.ceil(per_token_elements * width / 8)
+    heads_shown = (
+        f"{kv_heads} KV heads"
+        if not isinstance(kv_heads, list)
+        else f"{min(per_layer_heads)}-{max(per_layer_heads)} KV heads"
+    )
+    shape = f"{heads_shown} × {head_dim}" if not latent else f"latent {rank + rope}"
     held = "key and value" if not latent else "key and value as one compressed latent"
+    how = "as transformers' DynamicCache holds it after a prefill"
+    if isinstance(report.config, dict) and report.config.get("source") == "gguf":
+        how = f"geometry from the GGUF metadata ({report.config.get('architecture')}), no padding to a context size"
     assumptions.append(
         f"KV cache: {batch:,} × {seq:,} tokens in {dtype}, {cached} of {layers} layers ({shape} per token, {held}), "
-        "as transformers' DynamicCache holds it after a prefill"
+        + how
     )
     windows = sorted({window for kind, window in kinds if window is not None})
     if windows:
@@ -768,9 +783,9 @@ def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list
     if counts.get("none"):
         assumptions.append(f"{counts['none']} layers hold no KV cache (no attention, or they reuse another's)")
     if latent:
-        full = math.ceil(batch * tokens * expanded * width / 8)
+        full = math.ceil(batch * expanded * width / 8)
         assumptions.append(
-            f"multi-head latent attention: the compressed latent (kv_lora_rank {rank} + rope {per_layer - rank}) is "
+            f"multi-head latent attention: the compressed latent (kv_lora_rank {rank} + rope {rope}) is "
             f"held; expanded K/V ({heads} heads) would take {human_bytes(full)}"
         )
     return KVCache(total, per_token, cached, counts, dtype, latent)

@@ -78,6 +78,8 @@ class FileRead(NamedTuple):
         values: the bytes of the tiny tensors the quantization rules need (``paramcount.quant.VALUE_SUFFIXES``),
             by name, read with a cap.
         files: other files read besides the blob itself (a DCP checkpoint's data files).
+        config: what the file itself says of the model's configuration (a GGUF file's attention geometry, under
+            transformers' names), for a memory estimate; ``None`` for formats that say nothing.
     """
 
     format: Format
@@ -90,6 +92,7 @@ class FileRead(NamedTuple):
     untrusted: tuple[str, ...] = ()
     values: Mapping[str, bytes] = _EMPTY
     files: tuple[str, ...] = ()
+    config: Mapping[str, object] | None = None
 
 
 class Reader(NamedTuple):

@@ -36,6 +36,7 @@ _WINDOW = 1 << 20
 # value type -> struct format of a scalar; 8 (string) and 9 (array) are handled apart
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_KEPT_ARRAY = 4096  # the longest per-layer array kept (a layer count)
 
 
 class _Cursor:
@@ -120,6 +121,7 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
     alignment = 32
     keys: set[str] = set()
     architecture = None
+    metadata: dict[str, object] = {}  # the attention geometry's keys, for a memory estimate's KV cache
     for _ in range(kv_count):
         key = cursor.string("a key")
         if not key:
@@ -128,7 +130,9 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
             raise fail(f"has the key {quote(key)} twice", "gguf-key")
         keys.add(key)
         value_type = cursor.u32(f"the type of key {quote(key)}")
-        value = _value(cursor, value_type, key)
+        value = _value(cursor, value_type, key, keep=key.endswith(_GEOMETRY))
+        if value is not None and key.endswith(_GEOMETRY):
+            metadata[key] = value
         if key == "general.alignment":
             if value_type != 4 or not isinstance(value, int) or value == 0 or value & (value - 1):
                 raise fail(f"general.alignment is {quote(value)}, not a u32 power of two", "gguf-alignment")
@@ -192,11 +196,67 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
     note = f"GGUF v{version}, {tensor_count} tensors, {kv_count} metadata keys, header {data_start} bytes"
     if architecture:
         note += f", architecture {quote(architecture)}"
-    return FileRead(Format.GGUF, records, len(records), sum(i[3] for i in infos), notes=(note,))
+    config = geometry(architecture, metadata) if architecture else None
+    return FileRead(Format.GGUF, records, len(records), sum(i[3] for i in infos), notes=(note,), config=config)
 
 
-def _value(cursor: _Cursor, value_type: int, key: str) -> object:
-    """Read one value (skipping array contents after checking their size); return scalars and strings."""
+#: GGUF keys (after ``{architecture}.``) that describe what a KV cache holds, read into :func:`geometry`
+_GEOMETRY = (
+    ".block_count", ".embedding_length", ".attention.head_count", ".attention.head_count_kv",
+    ".attention.key_length", ".attention.value_length", ".attention.sliding_window", ".attention.kv_lora_rank",
+    ".rope.dimension_count", ".attention.sliding_window_pattern",
+)  # fmt: skip
+#: architectures whose sliding-window layers llama.cpp lays out by a period (every period-th layer is global),
+#: as transformers' configurations do (Gemma-2: 2, Gemma-3: 6, Command-R7B: 4)
+_SWA_PERIOD = {"gemma2": 2, "gemma3": 6, "gemma3n": 5, "cohere2": 4}
+
+
+def geometry(architecture: str, metadata: dict[str, object]) -> dict[str, object] | None:
+    """The attention geometry of a GGUF file's metadata, under the configuration names transformers uses
+    (``num_hidden_layers``, ``num_key_value_heads``, ``head_dim``, ``layer_types``, ...); ``None`` without a
+    layer count.
+
+    >>> geometry("llama", {"llama.block_count": 2, "llama.attention.head_count": 4,
+    ...                    "llama.attention.head_count_kv": 2, "llama.embedding_length": 64})["num_key_value_heads"]
+    2
+    """
+
+    def get(suffix: str) -> object:
+        return metadata.get(f"{architecture}.{suffix}")
+
+    layers = get("block_count")
+    if not isinstance(layers, int) or layers < 1:
+        return None
+    config: dict[str, object] = {"source": "gguf", "architecture": architecture, "num_hidden_layers": layers}
+    for key, suffix in (
+        ("num_attention_heads", "attention.head_count"),
+        ("num_key_value_heads", "attention.head_count_kv"),
+        ("hidden_size", "embedding_length"),
+        ("head_dim", "attention.key_length"),
+        ("v_head_dim", "attention.value_length"),
+        ("kv_lora_rank", "attention.kv_lora_rank"),
+        ("qk_rope_head_dim", "rope.dimension_count"),
+        ("sliding_window", "attention.sliding_window"),
+    ):
+        value = get(suffix)
+        if value is not None:
+            config[key] = value
+    window, pattern = config.get("sliding_window"), get("attention.sliding_window_pattern")
+    if isinstance(window, int) and window > 0:
+        if isinstance(pattern, list) and len(pattern) == layers:  # true: a sliding-window layer
+            config["layer_types"] = ["sliding_attention" if p else "full_attention" for p in pattern]
+        elif (isinstance(pattern, int) and pattern > 0) or architecture in _SWA_PERIOD:
+            # a period, as llama.cpp's set_swa_pattern reads it: the last layer of each period is global
+            period = pattern if isinstance(pattern, int) and pattern > 0 else _SWA_PERIOD[architecture]
+            config["layer_types"] = [
+                "full_attention" if (i + 1) % period == 0 else "sliding_attention" for i in range(layers)
+            ]
+    return config
+
+
+def _value(cursor: _Cursor, value_type: int, key: str, *, keep: bool = False) -> object:
+    """Read one value (skipping array contents after checking their size); return scalars and strings, and with
+    ``keep`` a scalar array of up to 4,096 elements (per-layer head counts) as a list."""
     name = cursor.blob.name
     shown = quote(key)
     if value_type in _SCALARS:
@@ -210,6 +270,8 @@ def _value(cursor: _Cursor, value_type: int, key: str) -> object:
     limit = cursor.limits.gguf_array_elements
     if count > limit:
         raise exceeded("gguf_array_elements", f"key {shown} is an array of {count} elements", limit, target=name)
+    if element_type in _SCALARS and keep and count <= _KEPT_ARRAY:
+        return [cursor.unpack(_SCALARS[element_type], f"an element of {shown}") for _ in range(count)]
     if element_type in _SCALARS:
         cursor.skip(count * struct.calcsize(_SCALARS[element_type]), f"the array {shown}")
     elif element_type == _STRING:

@@ -28,7 +28,7 @@ from paramcount.roles import experts_of
 from paramcount.sources import adapter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from paramcount.blob import Blob
@@ -489,6 +489,7 @@ def _combine(
     storages = stored_bytes = 0
     values: dict[str, bytes] = {}
     modules: tuple[ModuleRecord, ...] = ()
+    described: Mapping[str, object] | None = None  # what a single file says of its configuration (GGUF)
     for shard in shards:
         read, name = _read(shard, limits)
         files.append(name)
@@ -501,7 +502,7 @@ def _combine(
         untrusted.extend(read.untrusted)
         values.update(read.values)
         if len(shards) == 1:
-            modules = read.modules
+            modules, described = read.modules, read.config
         label = shard.label
         for record in read.records:
             r = record
@@ -581,5 +582,5 @@ def _combine(
         quantization=scheme,
         architecture=section,
         experts=None if config.document is None else experts_of(config.document),
-        config=config.document,
+        config=config.document if config.document is not None else described,
     )
