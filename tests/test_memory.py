@@ -514,6 +514,14 @@ def test_json_memory_block_follows_the_schema(capsys: pytest.CaptureFixture[str]
     assert memory["assumptions"]
 
 
+def test_a_sequence_past_the_model_s_context_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["memory", str(LLAMA_8B), "--seq", "256k"]) == 0
+    err = capsys.readouterr().err
+    assert "longer than the model's context (131,072 tokens" in err
+    assert main(["memory", str(LLAMA_8B), "--seq", "128k"]) == 0
+    assert "longer than" not in capsys.readouterr().err
+
+
 def test_the_python_api_rejects_bad_values() -> None:
     with pytest.raises(UsageError, match="--batch must be"):
         paramcount.memory("torch.nn:Linear(4, 4)", batch=0)

@@ -305,7 +305,9 @@ def memory(
 
     with collection_paused():
         estimate = _memory.estimate(report, plan, model=model)
-    return report.replace(memory=estimate)
+    warning = _memory.beyond_context(report, plan.seq)
+    warnings = report.warnings + ((warning,) if warning else ())
+    return report.replace(memory=estimate, warnings=warnings)
 
 
 def _plan(

@@ -64,6 +64,7 @@ __all__ = [
     "Memory",
     "PerDevice",
     "Plan",
+    "beyond_context",
     "capacity",
     "dtype_name",
     "estimate",
@@ -823,6 +824,20 @@ def _layer_kinds(config: Any, layers: int) -> list[tuple[str, int | None]]:
     if isinstance(shared, int) and 0 < shared < layers and not isinstance(modes, (list, tuple)):
         kinds = kinds[: layers - shared] + [("none", None)] * shared
     return kinds
+
+
+def beyond_context(report: Report, seq: int | None) -> str | None:
+    """A warning when ``seq`` is longer than the model's configured context (``max_position_embeddings``)."""
+    if seq is None or report.config is None:
+        return None
+    config = _text_config(report.config)
+    longest = _get(config, ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"))
+    if isinstance(longest, int) and 0 < longest < seq:
+        return (
+            f"--seq {seq:,} is longer than the model's context ({longest:,} tokens, max_position_embeddings): the "
+            "estimate is for a length the model was not configured for"
+        )
+    return None
 
 
 # --- activations --------------------------------------------------------------------------------------------------
