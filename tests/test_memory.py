@@ -231,6 +231,9 @@ def test_multi_head_latent_attention_says_which_form_is_held() -> None:
     assert m is not None and m.kv is not None and m.kv.latent
     assert m.kv.per_token == 4 * (16 + 8) * 4  # 4 layers x (kv_lora_rank + rope) x fp32
     assert any("compressed latent" in a and "expanded K/V" in a for a in m.assumptions)
+    split = paramcount.memory(model, seq=32, gpus=2, strategy="tp").memory
+    assert split is not None and split.kv is not None
+    assert split.per_device.kv_cache == m.per_device.kv_cache  # the latent is not split by heads: each holds it
 
 
 # --- activations ----------------------------------------------------------------------------------------------------
@@ -512,6 +515,18 @@ def test_json_memory_block_follows_the_schema(capsys: pytest.CaptureFixture[str]
     assert per["total"] == sum(v for k, v in per.items() if k != "total" and v is not None)
     assert memory["fits"] is False and memory["headroom"] == 141 * 10**9 - per["total"]
     assert memory["assumptions"]
+
+
+def test_tensor_parallel_inference_splits_matrices_and_kv_heads() -> None:
+    psi_vectors = (2 * 32 + 1) * 4096  # Llama-3.1-8B's norms: two per layer and the final one
+    matrices = 8_030_261_248 - psi_vectors
+    for gpus, heads_each in ((2, 4), (4, 2), (8, 1), (16, 1)):  # 8 KV heads: replicated past 8 devices
+        m = paramcount.memory(LLAMA_8B, seq=8192, gpus=gpus, strategy="tp").memory
+        assert m is not None and m.strategy == "tp"
+        assert m.per_device.weights == math.ceil(2 * matrices / gpus) + 2 * psi_vectors
+        assert m.per_device.kv_cache == 8192 * 2 * 32 * heads_each * 128 * 2
+    with pytest.raises(UsageError, match="inference only"):
+        paramcount.memory(LLAMA_8B, mode="training", strategy="tp", gpus=2)
 
 
 def test_a_sequence_past_the_model_s_context_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:

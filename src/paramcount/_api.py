@@ -257,7 +257,8 @@ def memory(
         optimizer: ``"adamw"``, ``"adamw-8bit"``, ``"sgd"``, ``"sgd-momentum"`` or ``"adafactor"``.
         precision: ``"mixed"`` (16-bit weights, fp32 master weights and states) or ``"pure"``.
         gpus: devices; inference replicates the model on each, training partitions by ``strategy``.
-        strategy: ``"ddp"``, ``"zero1"``, ``"zero2"``, ``"zero3"`` or ``"fsdp"`` (full shard).
+        strategy: ``"ddp"``, ``"zero1"``, ``"zero2"``, ``"zero3"`` or ``"fsdp"`` (full shard) for training;
+            ``"ddp"`` (replicas) or ``"tp"`` (tensor parallel: matrices and KV heads split) for inference.
         convention: ``"paper"`` (the ZeRO paper's terms) or ``"deepspeed"`` (DeepSpeed's ZeRO-2/3 estimators).
         activations: ``"measure"``: run the forward on fake tensors and sum what autograd saves for backward.
         gpu_memory: one device's memory, in bytes or as ``"80GiB"``, ``"80GB"`` or a device name (``"H100"``),
@@ -348,8 +349,12 @@ def _plan(
         raise UsageError(f"--seq {seq:,} is beyond any model's context ({_MAX_SEQ:,} tokens at most)")
     if batch > _MAX_SEQ:
         raise UsageError(f"--batch {batch:,} is beyond what paramcount plans for ({_MAX_SEQ:,} at most)")
-    if mode == "inference" and strategy != "ddp":
+    if mode == "inference" and strategy not in ("ddp", "tp"):
         raise UsageError(f"--strategy {strategy} is for training", fix="add --mode training, or drop --strategy")
+    if mode == "training" and strategy == "tp":
+        raise UsageError(
+            "--strategy tp is modelled for inference only", fix="use zero1, zero2, zero3 or fsdp for training"
+        )
     capacity: int | None = None
     device_name = None
     if isinstance(gpu_memory, int) and not isinstance(gpu_memory, bool):

@@ -190,7 +190,8 @@ options:
   --precision P      mixed (default: 16-bit weights and gradients, fp32 master weights and optimizer states) or
                      pure (everything in the weights' dtype)
   --gpus N           devices (default 1): inference replicates the model, training partitions by --strategy
-  --strategy NAME    ddp (default), zero1, zero2, zero3, fsdp (full shard)
+  --strategy NAME    training: ddp (default), zero1, zero2, zero3, fsdp (full shard); inference: ddp
+                     (default: a replica per device) or tp (tensor parallel: matrices and KV heads split)
   --convention C     paper (default: the ZeRO paper's 2+2+12 bytes per parameter) or deepspeed (DeepSpeed's
                      estimate_zero2/zero3_model_states_mem_needs: adds an fp32 gradient partition)
   --activations measure  run the forward on fake tensors (no compute, no memory) and add what autograd saves

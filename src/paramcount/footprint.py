@@ -17,6 +17,10 @@ Training states follow what the code that holds them allocates:
   dimensions a row and a column second moment (``shape[:-1]`` and ``shape[:-2] + shape[-1:]``), else a full one,
   and a 4-byte RMS scalar tensor per tensor.
 
+For inference ``tp`` (tensor parallelism, as vLLM and Megatron shard a model) splits every matrix and embedding
+over N devices, keeps vectors whole, and gives each device the ceiling of its share of the KV heads (at least one:
+fewer KV heads than devices are replicated) or the whole latent of multi-head latent attention.
+
 Partitioned over N devices as in the ZeRO paper (Rajbhandari et al. 2020): ``zero1`` partitions optimizer states
 and master weights, ``zero2`` also gradients, ``zero3`` and ``fsdp`` also weights (each device holds the ceiling
 of its share), and the two gather one unit at a time: the largest module's own parameters for ZeRO-3, the
@@ -74,7 +78,7 @@ __all__ = [
 
 MODES = ("inference", "training")
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
-STRATEGIES = ("ddp", "zero1", "zero2", "zero3", "fsdp")
+STRATEGIES = ("ddp", "zero1", "zero2", "zero3", "fsdp", "tp")
 PRECISIONS = ("mixed", "pure")
 CONVENTIONS = ("paper", "deepspeed")
 
@@ -209,7 +213,7 @@ class Memory(NamedTuple):
     Attributes:
         mode: ``"inference"`` or ``"training"``.
         devices: devices the model is spread or replicated over.
-        strategy: the training strategy (``None`` for inference).
+        strategy: the training strategy, or ``"tp"`` for tensor-parallel inference (``None`` for replicas).
         optimizer: the optimizer (``None`` for inference).
         precision: ``"mixed"`` or ``"pure"`` (``None`` for inference).
         convention: ``"paper"`` or ``"deepspeed"`` (``None`` for inference).
@@ -411,12 +415,17 @@ def estimate(report: Report, plan: Plan, *, model: Callable[[], Any] | None = No
             report, tensors, weights, states, plan=plan, assumptions=assumptions
         )
     else:
-        if n > 1:
+        split = plan.strategy == "tp" and n > 1
+        if split:
+            weights = _tensor_parallel(report, tensors, n, assumptions)
+        elif n > 1:
             assumptions.append(f"inference: the whole model on each of {n} devices (data parallel replicas)")
         if plan.seq is None:
             assumptions.append("no KV cache: give --seq (and --batch) to add one")
         else:
-            kv = kv_cache(report, plan.batch, plan.seq, plan.kv_dtype or compute, assumptions)
+            kv = kv_cache(
+                report, plan.batch, plan.seq, plan.kv_dtype or compute, assumptions, devices=n if split else 1
+            )
             kv_bytes = kv.bytes
     if plan.activations == "measure":
         if plan.seq is None:
@@ -450,7 +459,7 @@ def estimate(report: Report, plan: Plan, *, model: Callable[[], Any] | None = No
     return Memory(
         mode=plan.mode,
         devices=n,
-        strategy=plan.strategy if training else None,
+        strategy=plan.strategy if training or plan.strategy == "tp" else None,
         optimizer=plan.optimizer if training else None,
         precision=plan.precision if training else None,
         convention=plan.convention if training else None,
@@ -630,6 +639,23 @@ def _deepspeed(
     return _share(2 * psi, n), _share(4 * psi, n), _share(4 * psi, n), _share(8 * psi, n), 4 * largest
 
 
+def _tensor_parallel(report: Report, tensors: list[_Tensor], devices: int, assumptions: list[str]) -> int:
+    """Weights on one of ``devices`` tensor-parallel devices: matrices (and embeddings) split, vectors whole."""
+    split = whole = 0
+    for t in tensors:
+        if len(t.shape) >= 2:
+            split += t.bytes
+        else:
+            whole += t.bytes
+    overhead = report.quantization.overhead_bytes if report.quantization is not None else 0
+    auxiliaries = " with its quantization auxiliaries" if overhead else ""
+    assumptions.append(
+        f"tensor parallel over {devices} devices: every matrix and embedding split{auxiliaries}, the "
+        f"{human_bytes(whole)} of vectors (norms, biases) whole on each"
+    )
+    return _share(split + overhead, devices) + whole
+
+
 def _largest_layer(report: Report) -> int:
     """The most parameters one module owns directly (not through children), as DeepSpeed's ``model_to_params``."""
     by: dict[str, int] = {}
@@ -699,8 +725,9 @@ def _normalised(config: Any, target: str) -> Any:
     return config
 
 
-def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list[str]) -> KVCache:
-    """The KV cache for ``batch x seq`` tokens from the report's configuration.
+def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list[str], *, devices: int = 1) -> KVCache:
+    """The KV cache for ``batch x seq`` tokens from the report's configuration, on one of ``devices`` tensor-parallel
+    devices (each holds the ceiling of its share of the KV heads, at least one; a latent is held whole by each).
 
     Raises:
         UsageError: the target has no configuration, or it lacks the attention fields.
@@ -754,7 +781,8 @@ def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list
         if kind == "none":
             continue
         tokens = seq if window is None else min(seq, max(window - 1, 0))
-        width_of_layer = rank + rope if latent else held_heads * (head_dim + value_dim)
+        local_heads = -(-held_heads // devices)  # replicated when there are fewer KV heads than devices
+        width_of_layer = rank + rope if latent else local_heads * (head_dim + value_dim)
         elements += tokens * width_of_layer
         per_token_elements += width_of_layer
         expanded += tokens * heads * (nope + rope + value_dim)
@@ -783,6 +811,11 @@ def kv_cache(report: Report, batch: int, seq: int, dtype: str, assumptions: list
         )
     if counts.get("none"):
         assumptions.append(f"{counts['none']} layers hold no KV cache (no attention, or they reuse another's)")
+    if devices > 1:
+        assumptions.append(
+            f"tensor parallel over {devices} devices: each holds "
+            + ("the whole latent cache (it is not split by heads)" if latent else "ceil(KV heads / devices) heads")
+        )
     if latent:
         full = math.ceil(batch * expanded * width / 8)
         assumptions.append(

@@ -356,6 +356,7 @@ def memory(report: Report) -> list[Section]:
         plan += ", DeepSpeed's convention" if m.convention == "deepspeed" else ""
     else:
         plan = f"inference on {m.devices} device{'s' if m.devices > 1 else ''}"
+        plan += ", tensor parallel" if m.strategy == "tp" else ""
     if m.seq is not None:
         plan += f", batch {exact(m.batch)} \u00d7 {exact(m.seq)} tokens"
     parts = (
