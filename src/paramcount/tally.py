@@ -358,8 +358,8 @@ class _Sums:
         owned = self.owned
         own_parameters, own_buffers = owned.parameters, owned.buffers
         count = len(modules)
-        # Sums that are known to be zero or derivable are not accumulated row by row: most models have no lazy
-        # parameter, and every parameter of a live model is trainable or frozen (benchmarks/bench_modules.py).
+        # Sums that are known to be zero or derivable are not accumulated in the main pass: most models have no
+        # lazy parameter, and every parameter of a live model is trainable or frozen (benchmarks/bench_modules.py).
         lazy = any(owned.uninitialized)
         known = self.parameters.trainable is not None and self.parameters.frozen is not None and not lazy
         parameters, buffers = own_parameters.copy(), own_buffers.copy()
@@ -374,59 +374,41 @@ class _Sums:
         paths, type_names, parents, shared = zip(*modules, strict=False) if modules else ((), (), (), ())
         types = list(map(hash, type_names))
         # Parents are listed before their children, so one reverse pass accumulates whole subtrees.
-        if known:
+        for i in range(count - 1, 0, -1):
+            fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
+            parent = parents[i]
+            if parent >= 0:
+                below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
+                after = next_child[parent]
+                next_child[parent] = i
+                # The subtrees of i and of its next sibling are complete: the same block also has the same sums
+                # (the fingerprint leaves kinds and trainability out) and is not a reused module.
+                if (
+                    after >= 0
+                    and fingerprints[after] == fingerprint
+                    and parameters[i] == parameters[after]
+                    and own_parameters[i] == own_parameters[after]
+                    and buffers[i] == buffers[after]
+                    and trainable[i] == trainable[after]
+                    and shared[i] is None
+                    and shared[after] is None
+                ):
+                    repeats.append((i, after))
+                parameters[parent] += parameters[i]
+                trainable[parent] += trainable[i]
+                buffers[parent] += buffers[i]
+        shown_trainable: list[int | None]
+        shown_frozen: list[int | None]
+        if known:  # every parameter is one or the other: a row's frozen count is what is not trainable
+            shown_trainable = trainable  # type: ignore[assignment]
+            shown_frozen = [p - t for p, t in zip(parameters, trainable, strict=True)]
+        else:  # a second pass for the sums a file's or a lazy model's rows need, and what they say of repeats
             for i in range(count - 1, 0, -1):
-                fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
                 parent = parents[i]
                 if parent >= 0:
-                    below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
-                    after = next_child[parent]
-                    next_child[parent] = i
-                    # The subtrees of i and of its next sibling are complete: the same block also has the same
-                    # sums (the fingerprint leaves kinds and trainability out) and is not a reused module.
-                    if (
-                        after >= 0
-                        and fingerprints[after] == fingerprint
-                        and parameters[i] == parameters[after]
-                        and own_parameters[i] == own_parameters[after]
-                        and buffers[i] == buffers[after]
-                        and trainable[i] == trainable[after]
-                        and shared[i] is None
-                        and shared[after] is None
-                    ):
-                        repeats.append((i, after))
-                    parameters[parent] += parameters[i]
-                    trainable[parent] += trainable[i]
-                    buffers[parent] += buffers[i]
-            # every parameter is one or the other: a row's frozen count is what is not trainable
-            shown_trainable: list[int | None] = trainable  # type: ignore[assignment]
-            shown_frozen: list[int | None] = [p - t for p, t in zip(parameters, trainable, strict=True)]
-        else:
-            for i in range(count - 1, 0, -1):
-                fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
-                parent = parents[i]
-                if parent >= 0:
-                    below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
-                    after = next_child[parent]
-                    next_child[parent] = i
-                    if (
-                        after >= 0
-                        and fingerprints[after] == fingerprint
-                        and parameters[i] == parameters[after]
-                        and own_parameters[i] == own_parameters[after]
-                        and buffers[i] == buffers[after]
-                        and trainable[i] == trainable[after]
-                        and frozen[i] == frozen[after]
-                        and uninitialized[i] == uninitialized[after]
-                        and shared[i] is None
-                        and shared[after] is None
-                    ):
-                        repeats.append((i, after))
-                    parameters[parent] += parameters[i]
-                    trainable[parent] += trainable[i]
                     frozen[parent] += frozen[i]
-                    buffers[parent] += buffers[i]
                     uninitialized[parent] += uninitialized[i]
+            repeats = [(i, j) for i, j in repeats if frozen[i] == frozen[j] and uninitialized[i] == uninitialized[j]]
             # Trainable and frozen are known only where every parameter of the subtree is one or the other.
             both = [
                 t + f == p and not u for t, f, p, u in zip(trainable, frozen, parameters, uninitialized, strict=True)
