@@ -50,7 +50,7 @@ not imported and no pickle code runs; remote files are read by range requests, h
 HF_TOKEN; HF_HUB_OFFLINE=1 for the caches only); a folder's config.json decides which tensors are parameters."""
 
 # the devices memory --help names (paramcount.footprint.GPUS has them all)
-GPUS_SHOWN = ("H100", "H200", "B200", "A100", "A100-40GB", "L40S", "L4", "MI300X")
+GPUS_SHOWN = ("H100", "H200", "B200", "A100", "A100-40GB", "L40S", "L4")
 
 _EXIT_CODES = """\
 exit codes:
@@ -181,7 +181,7 @@ options:
   --mode MODE        inference (default: weights, buffers, KV cache) or training (also gradients, optimizer
                      states, fp32 master weights, partitioned by --strategy)
   --dtype DTYPE      the weights' dtype: float32, bfloat16 (bf16), float16 (fp16), float8_e4m3fn (fp8), int8,
-                     int4 (default: as stored; a model built from code or a config is float32)
+                     int4 (default: as stored; a config.json's torch_dtype; a model from code as built)
   --batch B          sequences per batch (default 1)
   --seq S            tokens per sequence (8192, or 8k = 8,192): adds the KV cache (inference) and is needed by
                      --activations
@@ -195,8 +195,8 @@ options:
   --convention C     paper (default: the ZeRO paper's 2+2+12 bytes per parameter) or deepspeed (DeepSpeed's
                      estimate_zero2/zero3_model_states_mem_needs: adds an fp32 gradient partition)
   --activations measure  run the forward on fake tensors (no compute, no memory) and add what autograd saves
-  --gpu-memory SIZE  one device's memory: 80GiB, 80GB, or a device: {", ".join(GPUS_SHOWN)} ...; answers fits
-                     or does not fit, with the headroom
+  --gpu-memory SIZE  one device's memory: 80GiB, 80GB, or a device ({", ".join(GPUS_SHOWN)},
+                     ...): answers fits or does not fit, with the headroom
   --format FORMAT    {" | ".join(FORMATS)} (default: table; json carries everything under "memory")
   --limit, --architecture, --trust-remote-code, --base, --file, --no-cache, --quiet, --output,
   --experts-per-token, --device
