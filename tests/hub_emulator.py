@@ -252,9 +252,11 @@ def _handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
             hub.counted(self.command, self.path, "", 0)
             self.end_headers()
 
-        def _json(self, status: int, document: Any, head: bool) -> None:
+        def _json(self, status: int, document: Any, head: bool, headers: dict[str, str] | None = None) -> None:
             body = json.dumps(document).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -265,19 +267,10 @@ def _handler(hub: HubEmulator) -> type[BaseHTTPRequestHandler]:
         def _error(
             self, status: int, code: str, head: bool, message: str = "not found", *, retry_after: str | None = None
         ) -> None:
-            body = json.dumps({"error": message}).encode()
-            self.send_response(status)
-            if code:
-                self.send_header("X-Error-Code", code)
-                self.send_header("X-Error-Message", message)
+            headers = {"X-Error-Code": code, "X-Error-Message": message} if code else {}
             if retry_after is not None:
-                self.send_header("Retry-After", retry_after)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            hub.counted(self.command, self.path, "", 0 if head else len(body))
-            if not head:
-                self.wfile.write(body)
+                headers["Retry-After"] = retry_after
+            self._json(status, {"error": message}, head, headers)
 
         def _file(self, file: Path, head: bool, mode: str, extra: dict[str, str] | None = None) -> None:
             size = file.stat().st_size

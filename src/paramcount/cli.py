@@ -497,10 +497,13 @@ def _memory_options(values: dict[str, str]) -> dict[str, Any]:
         for name in ("mode", "dtype", "kv_dtype", "optimizer", "precision", "strategy", "convention", "activations")
         if name in values
     }
-    for name in ("batch", "gpus", "seq"):
-        number = _tokens(values.get(name), f"--{name.replace('_', '-')}")
+    for name in ("batch", "gpus"):
+        number = _positive(values.get(name), f"--{name}", "memory")
         if number is not None:
             chosen[name] = number
+    seq = _tokens(values.get("seq"), "--seq")
+    if seq is not None:
+        chosen["seq"] = seq
     if "gpu_memory" in values:
         chosen["gpu_memory"] = values["gpu_memory"]
     return chosen

@@ -356,12 +356,19 @@ def _retrying(call: Callable[[], Part], name: str, limits: Limits, *, hub: bool)
             raise TargetError(
                 "redirects in a loop (or more than 10 times)", target=name, fix="check the URL and the server"
             ) from None
-        except http.TimeoutException:
+        except (http.TimeoutException, http.RemoteProtocolError, http.ReadError) as e:
+            # a timeout (a connect timeout included) or a connection dropped mid-answer: worth another try
             if attempt == attempts:
+                if isinstance(e, http.TimeoutException):
+                    raise TargetError(
+                        f"timed out {attempts} times (limit {limits.remote_timeout} s per request)",
+                        target=name,
+                        fix="check the network, or raise --limit remote-timeout=SECONDS",
+                    ) from None
                 raise TargetError(
-                    f"timed out {attempts} times (limit {limits.remote_timeout} s per request)",
+                    f"the connection broke mid-answer {attempts} times ({_reason(e)}): the body was truncated",
                     target=name,
-                    fix="check the network, or raise --limit remote-timeout=SECONDS",
+                    fix="try again later",
                 ) from None
             _sleep(attempt, None)
         except http.ConnectError as e:
@@ -371,14 +378,6 @@ def _retrying(call: Callable[[], Part], name: str, limits: Limits, *, hub: bool)
                 target=name,
                 fix="check the address and the network (HF_HUB_OFFLINE=1 counts from the local cache)",
             ) from None
-        except (http.RemoteProtocolError, http.ReadError) as e:
-            if attempt == attempts:
-                raise TargetError(
-                    f"the connection broke mid-answer {attempts} times ({_reason(e)}): the body was truncated",
-                    target=name,
-                    fix="try again later",
-                ) from None
-            _sleep(attempt, None)
         except http.HTTPError as e:
             raise TargetError(f"HTTP failure ({_reason(e)})", target=name, fix="check the URL") from None
     raise AssertionError("unreachable")

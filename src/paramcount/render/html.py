@@ -246,9 +246,10 @@ def _memory(report: Report) -> str:
     from paramcount.render._layout import memory
 
     out = []
+    numeric = " class='n'"
     for section in memory(report):
         cells = (
-            "".join(f"<td{' class=n' if i else ''}>{escape(cell)}</td>" for i, cell in enumerate(row))
+            "".join(f"<td{numeric if i else ''}>{escape(cell)}</td>" for i, cell in enumerate(row))
             for row in section.rows
         )
         rows = "".join(f"<tr>{row}</tr>" for row in cells)
