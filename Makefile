@@ -65,9 +65,11 @@ bench: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/python scripts/sweep.py
 
-# Regenerate paramcount's architecture table (src/paramcount/architectures/) from the installed transformers.
+# Regenerate paramcount's architecture table (src/paramcount/architectures/) from the installed transformers, and the
+# table of torch's tensor operations a pickle may hold (src/paramcount/formats/torch_functions.json) from torch.
 architectures: $(STAMP)
 	$(BIN)/python scripts/architectures.py
+	$(BIN)/python scripts/torch_functions.py
 
 # Coverage-guided fuzzing (atheris) of each reader for FUZZ_SECONDS; findings land in fuzz/findings/.
 FUZZ_SECONDS ?= 600

@@ -82,6 +82,9 @@ def test_torch_is_not_imported_unless_a_model_needs_it(code: str) -> None:
         "paramcount._api",
         "paramcount.examples",
         "paramcount.render.table",
+        "paramcount.limits",
+        "paramcount.formats._pickle",
+        "paramcount.formats.torch_functions",
     ],
 )
 def test_doctests(name: str) -> None:

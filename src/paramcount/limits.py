@@ -13,10 +13,15 @@ and a few hundred MB.
 
 from __future__ import annotations
 
-from paramcount._typing import NamedTuple
+from contextvars import ContextVar
+
+from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import FormatError, UsageError
 
-__all__ = ["DEFAULT", "LIMITS", "Limits", "exceeded", "parse_limits"]
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["DEFAULT", "LIMITS", "Limits", "budget", "charge", "exceeded", "inflate", "parse_limits", "remaining"]
 
 
 class Limits(NamedTuple):
@@ -31,6 +36,12 @@ class Limits(NamedTuple):
         pickle_stack: values on one pickle's stack, counting those saved by MARK.
         nesting: MARK nesting depth of one pickle.
         pickle_values: values walked in one pickle's object graph (each shared object once).
+        pickle_items: items added to containers (lists, dicts, tuples, sets) by one pickle.
+        total_pickle_opcodes: opcodes run over every pickle judged in one count (a zip of a thousand pickles, a
+            polyglot's second reading, the legacy stream's five).
+        total_inflated_bytes: bytes inflated from compressed zip members in one count, counted as they inflate.
+        header_entries: entries of one safetensors header.
+        gguf_keys: metadata keys of one GGUF file.
         zip_entries: members of one zip archive.
         gguf_string_bytes: one GGUF string (llama.cpp: 1 GiB).
         gguf_array_elements: elements of one GGUF array (llama.cpp: 2^30).
@@ -47,11 +58,16 @@ class Limits(NamedTuple):
     header_bytes: int = 100_000_000
     json_bytes: int = 64 * 2**20
     pickle_bytes: int = 256 * 2**20
-    pickle_opcodes: int = 20_000_000
-    pickle_memo: int = 5_000_000
-    pickle_stack: int = 5_000_000
+    pickle_opcodes: int = 10_000_000
+    pickle_memo: int = 2_000_000
+    pickle_stack: int = 2_000_000
     nesting: int = 100_000
     pickle_values: int = 20_000_000
+    pickle_items: int = 10_000_000
+    total_pickle_opcodes: int = 10_000_000
+    total_inflated_bytes: int = 2**30
+    header_entries: int = 1_000_000
+    gguf_keys: int = 100_000
     zip_entries: int = 1_000_000
     gguf_string_bytes: int = 2**30
     gguf_array_elements: int = 2**30
@@ -121,3 +137,74 @@ def _value(text: str, name: str) -> int:
     if value <= 0:
         raise UsageError(f"limit {name} must be a positive integer, not {text!r}", fix="e.g. pickle-bytes=1GiB")
     return value
+
+
+class _Spent:
+    """What one count has spent of its totals (``total_pickle_opcodes``, ``total_inflated_bytes``)."""
+
+    __slots__ = ("inflated", "opcodes")
+
+    def __init__(self) -> None:
+        self.opcodes = 0
+        self.inflated = 0
+
+
+_SPENT: ContextVar[_Spent | None] = ContextVar("paramcount_spent", default=None)
+
+
+class budget:  # noqa: N801 (used as a function: ``with budget():``)
+    """A count's totals: pickle opcodes and inflated bytes spent inside the block add up, across every file.
+
+    Outside such a block each pickle or member has its totals to itself (the per-count limits still cap it).
+
+    >>> from paramcount.formats._pickle import Allowlist, evaluate
+    >>> small = Limits(total_pickle_opcodes=5)
+    >>> with budget():
+    ...     _ = evaluate(b"N.", Allowlist(frozenset()), small)  # 2 opcodes
+    ...     _ = evaluate(b"N.", Allowlist(frozenset()), small)  # 4 in all
+    ...     evaluate(b"N.", Allowlist(frozenset()), small)  # 6: over the count's total
+    Traceback (most recent call last):
+    ...
+    paramcount.formats._pickle.MalformedPickleError: runs too many opcodes (at byte 1)
+    """
+
+    def __enter__(self) -> None:
+        self._token = _SPENT.set(_Spent())
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        _SPENT.reset(self._token)
+
+
+def remaining(limits: Limits) -> int:
+    """Opcodes the current count may still run (``total_pickle_opcodes`` less what it has spent)."""
+    spent = _SPENT.get()
+    return limits.total_pickle_opcodes - (spent.opcodes if spent is not None else 0)
+
+
+def charge(opcodes: int, limits: Limits) -> None:
+    """Add ``opcodes`` run to the current count's total (checked by the next :func:`remaining`)."""
+    spent = _SPENT.get()
+    if spent is not None:
+        spent.opcodes += opcodes
+
+
+def inflate(n: int, limits: Limits, *, target: str | None, member: str | None = None) -> None:
+    """Spend ``n`` inflated bytes of the current count's ``total_inflated_bytes``, or raise when it is exceeded.
+
+    Raises:
+        FormatError: the count has inflated more than the limit (rule ``limit-total-inflated-bytes``).
+    """
+    spent = _SPENT.get()
+    total = n + (spent.inflated if spent is not None else 0)
+    if total > limits.total_inflated_bytes:
+        where = f"member {member!r} " if member else ""
+        raise exceeded(
+            "total_inflated_bytes",
+            f"{where}inflates past {limits.total_inflated_bytes} bytes with the other compressed members",
+            limits.total_inflated_bytes,
+            target=target,
+        )
+    if spent is not None:
+        spent.inflated = total

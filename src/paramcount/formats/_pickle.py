@@ -1,40 +1,50 @@
-"""The inert pickle evaluator: a pickle's structure without importing, calling or executing anything.
+"""The inert pickle evaluator: what loading a pickle would do, without importing, calling or executing anything.
 
-The opcodes are decoded by the standard library's :func:`pickletools.genops` and the pickle machine is simulated
-with inert values (reference/formats.md 3): ``GLOBAL``/``STACK_GLOBAL`` push a :class:`Global` that names a
-callable without resolving it; ``REDUCE``, ``NEWOBJ``, ``INST`` and ``OBJ`` push a :class:`Call` that records what
+**It reads the bytes the way CPython's unpicklers read them.** The opcodes are decoded here, not by
+:mod:`pickletools`, following ``Modules/_pickle.c`` (the C unpickler ``pickle.load`` and ``torch.load`` use) and
+``Lib/pickle.py`` (the pure-Python one, PyPy's): text arguments end at the first NUL byte as C strings do
+(``I1\\x00junk`` is the integer 1), integers take C's ``strtol`` base prefixes and Python's (``0x1``, ``07``,
+``0o7``, ``0b1``, ``1_0``), a float may be written the way either accepts it, ``STOP`` returns the top of the
+stack whatever lies below, and ``BUILD``, ``APPENDS``, ``SETITEMS`` and ``ADDITEMS`` that change nothing in either
+are no-ops. Where the two unpicklers differ, the evaluator goes on as long as one of them would: it may judge a
+payload no loader reaches (a false alarm on a crafted file), never miss one a loader runs. The tests check this
+against both unpicklers of every CPython on the machine (``tests/oracles.py``), and a differential fuzz target
+keeps checking it (``fuzz/``).
+
+The machine is simulated with inert values: ``GLOBAL``/``STACK_GLOBAL``/``INST`` push a :class:`Global` that names
+an object without resolving it; ``REDUCE``, ``NEWOBJ``, ``INST`` and ``OBJ`` push a :class:`Call` recording what
 would have been called; ``BUILD``, ``SETITEM(S)``, ``APPEND(S)`` and ``ADDITEMS`` record their operands on the
 value they change; persistent ids become :class:`PersId`. Nothing is ever looked up in ``sys.modules``, imported
 or called.
 
-**Globals** are judged against an allowlist the caller passes (:class:`Allowlist`): a global outside it that is
-called, or merely present, makes the pickle **unsafe**; one used only as the class of an instance (``NEWOBJ``, as a
-whole-module ``torch.save(model)`` does), and a function of the ``torch`` package that is only referenced (never
-called: a module's ``activation = torch.nn.functional.gelu``), make it **untrusted**. A parse error after an unsafe
-global is still unsafe: ``pickle.load`` would already have run it.
+**What loading does with each global decides the verdict** (:meth:`Result` fields, SECURITY.md):
 
-**The evaluator reads what CPython's unpickler reads.** Where ``pickletools`` and the C unpickler could disagree
-on which opcodes a file holds, the file is refused as unsafe, because such a file is built to show a scanner one
-program and the unpickler another:
+* *called* (``REDUCE``, ``INST``, ``OBJ``, or called by an allowlisted function that calls its argument, such as
+  ``torch._tensor._rebuild_from_type_v2(func, ...)`` or a tensor's backward hooks): unsafe unless allowlisted;
+* *changed* (the target of ``BUILD``, ``SETITEM(S)``, ``APPEND(S)``, ``ADDITEMS``): unsafe always, since it alters
+  a module, class or function of the loading process (a later global would resolve to what the file put there);
+* *instantiated* (``NEWOBJ``, or the class argument of an allowlisted rebuild): untrusted, its module is imported
+  and its class's code runs;
+* *held* (only referenced): judged by what the name reaches, :func:`held` — a tensor operation of torch or a
+  function of a third-party package is untrusted (importing its package runs that package's code, nothing more);
+  a standard-library function, a torch function that is not a tensor operation (``torch.utils.collect_env.run``,
+  ``torch.hub.load``), and any name reached through attributes (``torch`` + ``os.system``: ``torch.os`` is the
+  ``os`` module) are unsafe.
 
-* an opcode whose argument runs past the end of the ``FRAME`` it starts in (the C unpickler, reading from a
-  file object, takes the argument from after the frame and skips the frame's tail, where ``pickletools`` reads
-  on: hidden opcodes), a ``FRAME`` opened inside another, and a ``STOP`` that leaves bytes of its frame unread
-  (the next pickle of a stream would start elsewhere for the two);
-* ``EXT1``/``EXT2``/``EXT4``, which name a global through ``copyreg``'s extension registry.
+Where the evaluator cannot follow what a loader would do, the pickle is unsafe rather than malformed: an opcode
+whose argument runs past the end of its ``FRAME`` (the C unpickler reading from a file takes it from after the
+frame), a ``FRAME`` inside a frame, a ``STOP`` that leaves bytes of its frame unread, ``EXT1/2/4`` (a global named
+through ``copyreg``'s registry), and a ``STACK_GLOBAL`` whose operands are values only known at load time.
 
-Where the C unpickler stops, so does the evaluator: a stack or memo underflow, a negative ``PUT`` index, a
-``PROTO`` above 5, ``NEXT_BUFFER`` without buffers. Nothing after such an error would run.
+**Mutations** follow torch's weights-only unpickler (``torch/_weights_only_unpickler.py``) for the *malformed*
+verdict: ``SETITEM(S)`` only on dicts and ``OrderedDict``, ``APPEND(S)`` only on lists, ``ADDITEMS`` only on sets,
+``BUILD`` only on instances of classes that take state. Anything else is recorded and evaluation goes on, so that
+a payload after it is still seen: a change to a rebuilt tensor or storage is **unsafe** (CVE-2026-24747, memory
+corruption in torch before 2.10), any other is **malformed**.
 
-**Mutations follow torch's weights-only unpickler** (``torch/_weights_only_unpickler.py``): ``SETITEM(S)`` only on
-dicts and ``OrderedDict``, ``APPEND(S)`` only on lists, ``ADDITEMS`` only on sets, ``BUILD`` only on instances of
-classes that take state. Instances of classes outside the allowlist (a module pickle's) may be changed like in
-the C unpickler. Anything else is recorded and evaluation goes on, so that a payload after it is still seen: a
-change to a rebuilt tensor or storage is **unsafe** (the CVE-2026-24747 class, memory corruption in torch before
-2.10), any other is **malformed**.
-
-Limits are explicit and fail closed (:class:`paramcount.limits.Limits`: ``pickle_opcodes``, ``pickle_memo``,
-``pickle_stack``, ``nesting``; callers enforce ``pickle_bytes`` before reading the bytes).
+**Limits** fail closed (:class:`paramcount.limits.Limits`): ``pickle_opcodes``, ``pickle_memo``, ``pickle_stack``,
+``pickle_items``, ``nesting`` per pickle, and ``total_pickle_opcodes`` over a whole count
+(:func:`paramcount.limits.budget`); callers enforce ``pickle_bytes`` before reading the bytes.
 
 >>> import pickle
 >>> result = evaluate(pickle.dumps({"a": [1, 2.5, "x"]}, protocol=2), Allowlist(frozenset()))
@@ -42,17 +52,24 @@ Limits are explicit and fail closed (:class:`paramcount.limits.Limits`: ``pickle
 ({'a': [1, 2.5, 'x']}, (), 39)
 >>> evaluate(b"cos\\nsystem\\n(S'echo hi'\\ntR.", Allowlist(frozenset())).unsafe
 ('os.system at offset 0, called by REDUCE at offset 24',)
+>>> evaluate(b"I1\\x00ignored\\n.", Allowlist(frozenset())).root  # C reads the line up to its NUL
+1
 """
 
 from __future__ import annotations
 
-import io
-import pickletools
+import codecs
+import functools
+import re
+import struct
+import sys
 import warnings
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import FormatError, UnsafeTargetError, quote
-from paramcount.limits import DEFAULT, Limits, exceeded
+from paramcount.formats.torch_functions import is_tensor_operation
+from paramcount.limits import DEFAULT, Limits, charge, exceeded, remaining
 
 if TYPE_CHECKING:
     from typing import Any
@@ -72,6 +89,7 @@ __all__ = [
     "check_stream",
     "error",
     "evaluate",
+    "held",
     "judge",
     "read_stream",
     "unsafe_error",
@@ -79,22 +97,47 @@ __all__ = [
 
 
 class Global:
-    """A reference to ``module.name``, never resolved. ``offset`` is where the opcode that named it starts."""
+    """A reference to ``module.name``, never resolved. ``offset`` is where the opcode that named it starts.
 
-    __slots__ = ("called", "instantiated", "module", "name", "offset")
+    Attributes:
+        proto: the pickle protocol in force when it was named: below 3, Python 2 names are mapped the way
+            ``find_class`` maps them (``__builtin__`` is ``builtins``, ``commands`` is ``subprocess``).
+        called: offset and opcode of the first call of it, if any.
+        instantiated: whether loading creates an instance of it (``NEWOBJ``, a rebuild's class argument).
+        changed: offset and opcode of the first opcode that changes it (``BUILD`` on a module), if any.
+        via: the reconstructor that names it (a ``kernels`` function rebuilt by module and name, a ``getattr`` of a
+            torch class), if any.
+        operand: used only as an argument of such a reconstructor (``getattr`` itself, the class it reads):
+            judged through the object the reconstructor reaches, not on its own.
+    """
 
-    def __init__(self, module: str, name: str, offset: int) -> None:
+    __slots__ = ("called", "changed", "instantiated", "module", "name", "offset", "operand", "proto", "via")
+
+    def __init__(self, module: str, name: str, offset: int, proto: int = 4) -> None:
         self.module = module
         self.name = name
         self.offset = offset
-        #: offset and opcode of the first REDUCE/INST/OBJ that called it, if any
+        self.proto = proto
         self.called: tuple[int, str] | None = None
-        #: whether NEWOBJ used it as the class of a new instance
         self.instantiated = False
+        self.changed: tuple[int, str] | None = None
+        self.via: str | None = None
+        self.operand = False
 
     @property
     def qualname(self) -> str:
         return f"{self.module}.{self.name}"
+
+    @property
+    def resolved(self) -> tuple[str, str]:
+        """``(module, name)`` as ``find_class`` looks them up: Python 2 names mapped below protocol 3."""
+        if self.proto >= 3:
+            return self.module, self.name
+        pair = (self.module, self.name)
+        if pair in NAME_MAPPING:
+            mapped: tuple[str, str] = NAME_MAPPING[pair]
+            return mapped
+        return IMPORT_MAPPING.get(self.module, self.module), self.name
 
     @property
     def shown(self) -> str:
@@ -121,7 +164,7 @@ class Call:
         appended: ``APPEND`` and ``ADDITEMS`` values applied to the result.
     """
 
-    __slots__ = ("appended", "args", "func", "items", "offset", "opcode", "state")
+    __slots__ = ("_appended", "_items", "args", "func", "names", "offset", "opcode", "state")
 
     def __init__(self, func: Any, args: Any, opcode: str, offset: int) -> None:
         self.func = func
@@ -129,8 +172,22 @@ class Call:
         self.opcode = opcode
         self.offset = offset
         self.state: Any = None
-        self.items: dict[Any, Any] = {}
-        self.appended: list[Any] = []
+        self._items: dict[Any, Any] | None = None  # created on first use: most calls never get items
+        self._appended: list[Any] | None = None
+        #: the global a reconstructor's result is (``getattr(torch._C._VariableFunctionsClass, "tanh")``), if any
+        self.names: Global | None = None
+
+    @property
+    def items(self) -> dict[Any, Any]:
+        if self._items is None:
+            self._items = {}
+        return self._items
+
+    @property
+    def appended(self) -> list[Any]:
+        if self._appended is None:
+            self._appended = []
+        return self._appended
 
     def calls(self, qualname: str) -> bool:
         """Whether this is a call of the global ``qualname``."""
@@ -157,45 +214,73 @@ class PersId:
         return f"PersId({self.pid!r})"
 
 
+class Opaque:
+    """A number paramcount does not compute: an integer of more digits than a loader converts cheaply (Python's
+    limit is 4,300 decimal digits), kept as a value that equals only itself."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
 class InertSet(list["Any"]):  # quoted: typing is not imported at run time (paramcount._typing)
     """A ``set`` built by ``EMPTY_SET``/``ADDITEMS``, kept as a list (its items need not be hashable here)."""
 
 
 class Allowlist(NamedTuple):
-    """Globals a pickle may use, and what may be done to the values they return.
+    """Globals a pickle may use, and what loading does with the arguments and results of those it calls.
 
     Attributes:
-        names: ``module.name`` strings that are safe to call or hold.
+        names: ``module.name`` strings that are safe to call or hold (matched as a module and a plain name: a
+            dotted name such as ``torch`` + ``_utils._rebuild_tensor_v2`` reaches the object through attributes
+            and matches nothing).
         prefixes: ``(module, name prefix)`` pairs safe as well.
-        class_arguments: ``(callable, position)`` pairs: allowlisted callables whose argument at ``position`` is a
-            class they instantiate (torch's ``_rebuild_from_type_v2`` takes a tensor subclass), so a global there
-            is judged as an instance class, like the class of ``NEWOBJ``.
+        arguments: ``(callable, position, role)``: what an allowlisted callable does with an argument. ``"class"``:
+            it creates an instance of it (``_rebuild_from_type_v2``'s new type); ``"called"``: it calls it
+            (``_rebuild_from_type_v2``'s function); ``"hooks"``: it keeps it as a tensor's backward hooks, whose
+            values autograd calls.
         mutable: ``(callable, opcodes)`` pairs: allowlisted callables whose results the opcodes named (a
             space-separated string of ``SETITEM``, ``APPEND``, ``ADDITEMS``, ``BUILD``) may change, as torch's
             weights-only unpickler lets ``BUILD`` and ``SETITEM`` change an ``OrderedDict``.
         protected: allowlisted callables whose results are tensors or storages: changing one after it is built is
             unsafe (persistent ids, torch's storages, are always protected).
+        reconstructors: ``(callable, module position, name position)``: functions of third-party packages that
+            whole-model saves call to rebuild an object by module and name (``kernels``' ``_rebuild_kernel_func``
+            imports the module and instantiates the type of its attribute). Loading runs them, so they are
+            untrusted, and the object they name is judged as a global held by the pickle.
+        encodings: the encodings ``_codecs.encode`` may be called with (a codec name can make it import).
     """
 
     names: frozenset[str]
     prefixes: tuple[tuple[str, str], ...] = ()
-    class_arguments: tuple[tuple[str, int], ...] = ()
+    arguments: tuple[tuple[str, int, str], ...] = ()
     mutable: tuple[tuple[str, str], ...] = ()
     protected: frozenset[str] = frozenset()
+    reconstructors: tuple[tuple[str, int, int], ...] = ()
+    encodings: frozenset[str] = frozenset({"latin1", "latin-1", "latin_1"})
 
     def allows(self, g: Global) -> bool:
-        if g.qualname in self.names:
+        module, name = g.resolved
+        if "." in name:
+            return False
+        if f"{module}.{name}" in self.names:
             return True
-        return any(g.module == m and g.name.startswith(p) for m, p in self.prefixes)
+        return any(module == m and name.startswith(p) for m, p in self.prefixes)
 
     def union(self, other: Allowlist) -> Allowlist:
         """Both allowlists at once."""
         return Allowlist(
             self.names | other.names,
             self.prefixes + other.prefixes,
-            self.class_arguments + other.class_arguments,
+            self.arguments + other.arguments,
             self.mutable + other.mutable,
             self.protected | other.protected,
+            self.reconstructors + other.reconstructors,
+            self.encodings | other.encodings,
         )
 
 
@@ -206,14 +291,15 @@ class Result(NamedTuple):
         root: the value ``pickle.load`` would have returned, as inert values.
         end: offset just past the ``STOP`` opcode.
         protocol: the protocol the first ``PROTO`` opcode declared (0 when absent).
-        unsafe: one line per global outside the allowlist that is called or held, and per unsafe change to a
-            tensor or storage (empty when safe).
-        classes: ``module.name`` of globals outside the allowlist used only as instance classes, and of torch
-            functions only referenced (a module pickle): loading would import them. Names that are not plain
-            dotted identifiers are quoted and cut.
+        unsafe: one line per global outside the allowlist that is called, changed or held unsafely, and per unsafe
+            change to a tensor or storage (empty when safe).
+        classes: ``module.name`` of what loading imports without calling it unsafely: classes it instantiates,
+            torch tensor operations and third-party functions it holds, reconstructors it runs. Names that are not
+            plain dotted identifiers are quoted and cut.
         class_findings: the same globals as lines with their offsets, for a caller that judges them unsafe.
         malformed: one line per change the pickle makes that torch's weights-only unpickler refuses.
         globals: every global, in order of appearance.
+        opcodes: opcodes run.
     """
 
     root: Any
@@ -224,6 +310,7 @@ class Result(NamedTuple):
     class_findings: tuple[str, ...]
     malformed: tuple[str, ...]
     globals: tuple[Global, ...]
+    opcodes: int = 0
 
 
 class MalformedPickleError(ValueError):
@@ -232,6 +319,7 @@ class MalformedPickleError(ValueError):
     Attributes:
         offset: where the problem was found.
         unsafe: findings from before the problem: when not empty, the pickle is unsafe, not merely malformed.
+        limit: ``(field, value)`` of the limit exceeded, when that is the problem.
     """
 
     def __init__(
@@ -240,7 +328,6 @@ class MalformedPickleError(ValueError):
         self.problem = problem
         self.offset = offset
         self.unsafe = unsafe
-        #: ``(field, value)`` of the limit exceeded, when that is the problem
         self.limit = limit
         super().__init__(f"{problem} (at byte {offset})")
 
@@ -250,25 +337,7 @@ class TruncatedPickleError(MalformedPickleError):
 
 
 class _EvasionError(MalformedPickleError):
-    """The bytes read differently to ``pickletools`` and to the C unpickler: unsafe whatever they hold."""
-
-
-class _Stream(io.BytesIO):
-    """A BytesIO that remembers whether a read came back short, which tells truncation from other damage."""
-
-    short = False
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        data = super().read(size)
-        if size is not None and size >= 0 and len(data) < size:
-            self.short = True
-        return data
-
-    def readline(self, size: int | None = -1, /) -> bytes:
-        data = super().readline(size)
-        if not data.endswith(b"\n"):
-            self.short = True
-        return data
+    """The bytes read differently to the loaders, or name what only loading can tell: unsafe whatever they hold."""
 
 
 _HIGHEST_PROTOCOL = 5
@@ -277,36 +346,47 @@ _FIRST_WINDOW = 1 << 16  # bytes read first for a pickle in a stream; grown four
 _NOT_A_PICKLE = 16
 _SHOWN_FINDINGS = 1000  # characters of findings an unsafe error shows
 _MAX_KEY_VALUES = 100_000  # values a tuple used as a dict key may hold, nested ones included
-# Opcodes that only push their decoded argument.
-_PUSH_ARGUMENT = frozenset(
-    (
-        "BININT",
-        "BININT1",
-        "BININT2",
-        "INT",
-        "LONG",
-        "LONG1",
-        "LONG4",
-        "BINUNICODE",
-        "SHORT_BINUNICODE",
-        "BINUNICODE8",
-        "UNICODE",
-        "STRING",
-        "BINSTRING",
-        "SHORT_BINSTRING",
-        "BINBYTES",
-        "SHORT_BINBYTES",
-        "BINBYTES8",
-        "BYTEARRAY8",
-        "FLOAT",
-        "BINFLOAT",
-    )
+_MAX_DIGITS = 4300  # Python's default limit on decimal digits converted (sys.int_info.default_max_str_digits)
+_REFUSED = "which torch's weights-only unpickler refuses"
+_CHECK_EVERY = 255  # opcodes between checks of the stack size (it grows by at most one value an opcode)
+# Values no mutating opcode can change in either unpickler: it fails there, and nothing after runs.
+_IMMUTABLE = (tuple, str, bytes, int, float, complex, bool, type(None), Opaque)
+
+# Number syntax of the text opcodes (INT, LONG, FLOAT, PUT, GET), as the two unpicklers accept it.
+_SPACE = rb"[ \t\n\x0b\x0c\r]*"
+# C's strtol(s, &end, 0): optional space and sign, then hexadecimal, octal (a leading 0) or decimal digits.
+_STRTOL = re.compile(_SPACE + rb"([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))")
+# PyLong_FromString(s, NULL, 0) (and int(s, 0)): Python's literal syntax, underscores included.
+_PYLONG = re.compile(
+    _SPACE
+    + rb"([+-]?)(?:0[xX]((?:_?[0-9a-fA-F])+)|0[oO]((?:_?[0-7])+)|0[bB]((?:_?[01])+)|(0(?:_?0)*)|([1-9](?:_?[0-9])*))"
+    + _SPACE
+    + rb"\Z"
 )
-# Values no mutating opcode can change in the C unpickler either: it fails there, and nothing after runs.
-_IMMUTABLE = (tuple, str, bytes, int, float, complex, bool, type(None))
+_PYLONG10 = re.compile(_SPACE + rb"([+-]?)([0-9](?:_?[0-9])*)" + _SPACE + rb"\Z")
+# PyOS_string_to_double (C: no space, no underscores, a prefix up to a newline or NUL) ...
+_C_FLOAT = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf(?:inity)?|nan))")
+# ... and float(bytes) (Python: surrounding space, underscores between digits).
+_PY_FLOAT = re.compile(
+    _SPACE
+    + rb"[+-]?(?:(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)(?:[eE][+-]?[0-9](?:_?[0-9])*)?"
+    + rb"|(?i:inf(?:inity)?|nan))"
+    + _SPACE
+    + rb"\Z"
+)
+_BASES = (16, 8, 2, 10, 10)
+# Opcodes with a counted argument, and the width of the count: SHORT_BINBYTES, BINBYTES, BINBYTES8, BYTEARRAY8,
+# SHORT_BINSTRING, BINSTRING.
+_COUNTED = {0x43: 1, 0x42: 4, 0x8E: 8, 0x96: 8, 0x55: 1, 0x54: 4}
+# Opcodes with a newline-terminated argument: INT, LONG, FLOAT, STRING, UNICODE, PUT, GET, PERSID.
+_TEXT = frozenset(b"ILFSVpgP")
 
 
-def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) -> Result:
+def _underflow(at: int) -> MalformedPickleError:
+    return MalformedPickleError("pops an empty stack", at)
+
+
+def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *, persistent: bool = True) -> Result:
     """Evaluate one pickle at the start of ``data`` inertly.
 
     Args:
@@ -314,32 +394,36 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
         allowlist: the globals that are safe.
         limits: bounds; ``len(data)`` itself must be within ``limits.pickle_bytes``, which callers enforce before
             reading the bytes.
+        persistent: the loader has a ``persistent_load`` (torch's object pickles do); without one, both
+            unpicklers stop at ``PERSID``/``BINPERSID``.
 
     Raises:
         TruncatedPickleError: ``data`` ended before ``STOP``.
         MalformedPickleError: the pickle is malformed or exceeds a limit; ``unsafe`` lists unsafe findings before.
     """
-    machine = _Machine(allowlist, limits or DEFAULT, len(data))
-    stream = _Stream(data)
+    limits = limits or DEFAULT
+    machine = _Machine(allowlist, limits, data, persistent)
     try:
         with warnings.catch_warnings():
-            # pickletools decodes protocol-0 strings with codecs.escape_decode, which warns about invalid escapes
-            # ("\o"); a hostile pickle's text is not the user's problem, and its bytes are read all the same.
+            # Protocol-0 strings decode with codecs.escape_decode, which warns about invalid escapes ("\o"); a
+            # hostile pickle's text is not the user's problem, and its bytes are read all the same.
             warnings.simplefilter("ignore")
-            machine.run(stream)
+            machine.run()
     except _EvasionError as e:
         raise MalformedPickleError(e.problem, e.offset, (*machine.unsafe(), e.problem)) from None
     except MalformedPickleError as e:
         raise type(e)(e.problem, e.offset, machine.unsafe(), limit=e.limit) from None
-    except (ValueError, TypeError, IndexError, KeyError, OverflowError, RecursionError, MemoryError) as e:
+    except MemoryError:
+        raise MalformedPickleError(
+            "needs more memory than this machine has to evaluate", machine.position, machine.unsafe()
+        ) from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
+        # An argument neither unpickler decodes (invalid UTF-8, a bad escape), an unhashable dict key: both stop.
         text = str(e).splitlines()[0] if str(e) else type(e).__name__
-        # pickletools' messages quote the bytes they failed on ("could not convert string to float: b'...'")
         problem = text if len(text) <= 160 else text[:160] + "\u2026"
-        if stream.short:
-            raise TruncatedPickleError(
-                f"ends before its STOP opcode ({problem})", machine.position, machine.unsafe()
-            ) from None
         raise MalformedPickleError(f"malformed pickle ({problem})", machine.position, machine.unsafe()) from None
+    finally:
+        charge(machine.count, limits)
     classes, class_findings = machine.classes()
     return Result(
         machine.root,
@@ -350,6 +434,7 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None) ->
         class_findings,
         tuple(machine.malformed),
         tuple(machine.globals),
+        machine.count,
     )
 
 
@@ -372,7 +457,7 @@ def looks_like_pickle(head: bytes, *, complete: bool) -> bool:
     """Whether the first bytes of a file are a pickle stream as far as they go: they evaluate, run out before
     ``STOP``, name an unsafe global, or fail only after :data:`_NOT_A_PICKLE` bytes."""
     try:
-        evaluate(head, Allowlist(frozenset()))
+        evaluate(head, Allowlist(frozenset()), _SNIFF_LIMITS)
     except TruncatedPickleError as e:
         return bool(e.unsafe) or e.offset >= _NOT_A_PICKLE or not complete
     except MalformedPickleError as e:
@@ -396,8 +481,8 @@ def judge(result: Result, *, target: str, where: str, classes_are_unsafe: bool =
     Args:
         target: the file, for messages.
         where: the pickle within it (``"data.pkl"``), for messages.
-        classes_are_unsafe: instance classes and referenced torch functions make the pickle unsafe too (a pickle
-            that is not the object of a checkpoint has no reason to hold any).
+        classes_are_unsafe: instance classes and held functions make the pickle unsafe too (a pickle that is not
+            the object of a checkpoint has no reason to hold any).
 
     Raises:
         UnsafeTargetError: loading the pickle would run code (or change a tensor after its checks).
@@ -409,7 +494,7 @@ def judge(result: Result, *, target: str, where: str, classes_are_unsafe: bool =
     if result.malformed:
         more = f" (and {len(result.malformed) - 1} more)" if len(result.malformed) > 1 else ""
         raise FormatError(
-            f"{where}: {result.malformed[0]}{more}; torch's weights-only unpickler refuses it",
+            f"{where}: {result.malformed[0]}{more}",
             target=target,
             rule="pickle-refused",
         )
@@ -417,7 +502,14 @@ def judge(result: Result, *, target: str, where: str, classes_are_unsafe: bool =
 
 
 def check(
-    data: bytes, *, target: str, where: str, limits: Limits, allowlist: Allowlist, classes_are_unsafe: bool = False
+    data: bytes,
+    *,
+    target: str,
+    where: str,
+    limits: Limits,
+    allowlist: Allowlist,
+    classes_are_unsafe: bool = False,
+    persistent: bool = True,
 ) -> Result:
     """:func:`evaluate` and :func:`judge` one pickle held in memory, with paramcount's errors.
 
@@ -426,31 +518,41 @@ def check(
         FormatError: the pickle is malformed, or exceeds a limit.
     """
     try:
-        result = evaluate(data, allowlist, limits)
+        result = evaluate(data, allowlist, limits, persistent=persistent)
     except MalformedPickleError as e:
         raise error(e, target=target, where=where) from e
     return judge(result, target=target, where=where, classes_are_unsafe=classes_are_unsafe)
 
 
-def read_stream(blob: Blob, offset: int, allowlist: Allowlist, limits: Limits) -> Result:
+def read_stream(
+    blob: Blob, offset: int, allowlist: Allowlist, limits: Limits, *, persistent: bool = True, first: bytes = b""
+) -> Result:
     """Evaluate the pickle at ``offset`` of ``blob``, reading growing windows so that little more than it is read.
+
+    Args:
+        first: bytes of the blob from ``offset`` already held (a sniffed head): tried first, without a read.
 
     Raises:
         MalformedPickleError: as :func:`evaluate`; also when the pickle runs past ``limits.pickle_bytes``.
     """
     window = _FIRST_WINDOW
+    data = first[: limits.pickle_bytes]
     while True:
-        length = min(window, blob.size - offset, limits.pickle_bytes)
+        if not data:
+            length = min(window, blob.size - offset, limits.pickle_bytes)
+            data = blob.read(offset, length)
+        length = len(data)
         try:
-            return evaluate(blob.read(offset, length), allowlist, limits)
+            return evaluate(data, allowlist, limits, persistent=persistent)
         except TruncatedPickleError as e:
-            if length == blob.size - offset:
+            if length >= blob.size - offset:
                 raise
-            if length == limits.pickle_bytes:
+            if length >= limits.pickle_bytes:
                 raise MalformedPickleError(
                     f"runs past its first {length} bytes", e.offset, e.unsafe, limit=("pickle_bytes", length)
                 ) from None
-            window *= 4
+            window = max(window, length) * 4
+            data = b""
 
 
 def check_stream(
@@ -462,6 +564,7 @@ def check_stream(
     limits: Limits,
     allowlist: Allowlist,
     classes_are_unsafe: bool = True,
+    persistent: bool = True,
 ) -> Result:
     """:func:`read_stream` and :func:`judge`, with paramcount's errors (instance classes unsafe by default).
 
@@ -470,62 +573,143 @@ def check_stream(
         FormatError: the pickle is malformed, or exceeds a limit.
     """
     try:
-        result = read_stream(blob, offset, allowlist, limits)
+        result = read_stream(blob, offset, allowlist, limits, persistent=persistent)
     except MalformedPickleError as e:
         raise error(e, target=target, where=where) from e
     return judge(result, target=target, where=where, classes_are_unsafe=classes_are_unsafe)
 
 
+def held(g: Global) -> str | None:
+    """Why holding the global ``g`` (neither calling nor instantiating it) is unsafe; ``None`` when it is only
+    untrusted.
+
+    Holding a global makes a loader import its module and walk to the name: a third-party package's code runs as
+    it is imported, nothing is called. The name is judged by what it reaches, not by how it starts:
+
+    >>> held(Global("torch._C._nn", "gelu", 0)) is None  # a tensor operation, as BART's modules hold it
+    True
+    >>> held(Global("transformers.activations", "gelu_new", 0)) is None  # a third-party package's function
+    True
+    >>> held(Global("torch", "os.system", 0))
+    "names an object through attributes (module 'torch', name 'os.system'), which can reach anything"
+    >>> held(Global("torch.utils.collect_env", "run", 0))
+    'a torch function that is not a tensor operation'
+    >>> held(Global("posix", "system", 0))
+    'a function of the standard library'
+    """
+    module, name = g.resolved
+    top = module.partition(".")[0]
+    if top == "torch" and is_tensor_operation(module, name):
+        return None
+    if "." in name or not name.isidentifier() or not all(part.isidentifier() for part in module.split(".")):
+        shown = f"module {quote(module, 60)}, name {quote(name, 60)}"
+        return f"names an object through attributes ({shown}), which can reach anything"
+    if top == "torch":
+        return "a torch function that is not a tensor operation"
+    if top in _stdlib():
+        return "a function of the standard library"
+    return None
+
+
+@functools.cache
+def _stdlib() -> frozenset[str]:
+    """Top-level modules of the standard library, Python 2 names included (``find_class`` maps them)."""
+    return frozenset(sys.stdlib_module_names) | frozenset(m.partition(".")[0] for m in IMPORT_MAPPING)
+
+
+_SNIFF_LIMITS = DEFAULT._replace(pickle_opcodes=100_000)
+
+
 class _Machine:
-    def __init__(self, allowlist: Allowlist, limits: Limits, size: int) -> None:
+    """The pickle machine over inert values (the module docstring says what each opcode does)."""
+
+    def __init__(self, allowlist: Allowlist, limits: Limits, data: bytes, persistent: bool) -> None:
         self.allowlist = allowlist
         self.limits = limits
-        self.size = size
-        self.class_arguments = dict(allowlist.class_arguments)
+        self.data = data
+        self.persistent = persistent
+        self.roles: dict[str, list[tuple[int, str]]] = {}
+        for callable_, position, role in allowlist.arguments:
+            self.roles.setdefault(callable_, []).append((position, role))
+        self.reconstructors = {name: (m, n) for name, m, n in allowlist.reconstructors}
         self.mutable = {name: frozenset(opcodes.split()) for name, opcodes in allowlist.mutable}
         self.globals: list[Global] = []
-        self.findings: list[str] = []  # unsafe changes to tensors and storages
+        self.findings: list[str] = []  # unsafe changes to tensors and storages, unjudgeable arguments
         self.malformed: list[str] = []
         self.root: Any = None
         self.end = 0
         self.protocol = 0
         self.position = 0
+        self.count = 0
+        self.items = 0  # container items added so far
         self.key_values = 0  # values inside tuple dict keys so far (what hashing them visits)
 
+    # -- verdicts ---------------------------------------------------------------------------------------------
+
     def unsafe(self) -> tuple[str, ...]:
-        """Unsafe globals (called or held) and unsafe changes so far, in order of appearance."""
+        """Unsafe globals (called, changed or held unsafely) and unsafe changes so far, in order of appearance."""
         lines = []
         for g in self.globals:
-            if self.allowlist.allows(g):
+            if g.changed is not None:
+                offset, opcode = g.changed
+                lines.append(
+                    f"{g.shown} at offset {g.offset}, changed by {opcode} at offset {offset} (a module, class or "
+                    "function of the loading process: later globals would resolve to what the file put there)"
+                )
+                continue
+            if self.allowlist.allows(g) or (g.operand and g.called is None and not g.instantiated):
                 continue
             if g.called is not None:
+                if g.qualname in self.reconstructors:
+                    continue  # untrusted: see classes()
                 offset, opcode = g.called
                 lines.append(f"{g.shown} at offset {g.offset}, called by {opcode} at offset {offset}")
-            elif not (g.instantiated or _is_torch(g)):  # those two are untrusted classes (see classes())
-                lines.append(f"{g.shown} at offset {g.offset}, referenced")
+            elif not g.instantiated:
+                why = held(g)
+                if why is not None:
+                    via = f" (rebuilt by {g.via})" if g.via else ""
+                    lines.append(f"{g.shown} at offset {g.offset}, referenced{via}: {why}")
         return (*lines, *self.findings)
 
     def classes(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Instance classes and referenced torch functions outside the allowlist: names, and lines with offsets."""
+        """What loading imports without an unsafe use: names, and lines with offsets."""
         names: dict[str, None] = {}
         lines = []
         for g in self.globals:
-            if self.allowlist.allows(g) or g.called is not None:
+            if g.changed is not None or g.called is not None or self.allowlist.allows(g):
+                if g.called is not None and g.qualname in self.reconstructors and g.shown not in names:
+                    names[g.shown] = None
+                    lines.append(f"{g.shown} at offset {g.offset}, called to rebuild an object")
                 continue
-            if (g.instantiated or _is_torch(g)) and g.shown not in names:
+            if g.operand or (not g.instantiated and held(g) is not None):
+                continue
+            if g.shown not in names:
                 names[g.shown] = None
                 how = "instantiated" if g.instantiated else "referenced"
                 lines.append(f"{g.shown} at offset {g.offset}, {how}")
         return tuple(names), tuple(lines)
 
-    def run(self, stream: _Stream) -> None:
+    # -- the machine --------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        data = self.data
+        size = len(data)
         limits = self.limits
+        cap = min(limits.pickle_opcodes, remaining(limits))
         stack: list[Any] = []
         marks: list[list[Any]] = []
         memo: dict[int, Any] = {}
-        depth = 0  # values held in frames saved by MARK
-        frame_end: int | None = None  # where the current FRAME's bytes end
-        previous = 0  # where the previous opcode started
+        depth = 0  # values held in stacks saved by MARK
+        frame_end = -1  # where the current FRAME's bytes end (-1: none)
+        bound = size  # arguments must end by here: the data's end, or the current frame's
+        pos = at = 0
+        count = 0
+        unpack_from = struct.unpack_from
+        find = data.find
+        call = self._call
+        change = self._change
+        put = self._put
+        add_items = self._add_items
 
         def pop_mark() -> list[Any]:
             nonlocal stack, depth
@@ -536,215 +720,507 @@ class _Machine:
             depth -= len(stack)
             return items
 
-        def pop() -> Any:
-            if not stack:
-                raise MalformedPickleError("pops an empty stack", self.position)
-            return stack.pop()
-
-        def top() -> Any:
-            if not stack:
-                raise MalformedPickleError("reads an empty stack", self.position)
-            return stack[-1]
-
-        def put(index: int) -> None:
-            if index < 0:
-                raise MalformedPickleError(f"stores memo entry {index}, a negative index", self.position)
-            if len(memo) >= limits.pickle_memo and index not in memo:
-                raise MalformedPickleError(
-                    "its memo has too many entries", self.position, limit=("pickle_memo", limits.pickle_memo)
-                )
-            memo[index] = top()
-
-        def get(index: int) -> None:
-            if index not in memo:
-                raise MalformedPickleError(f"reads memo entry {index}, which was never stored", self.position)
-            stack.append(memo[index])
-
-        def call(func: Any, args: Any, opcode: str) -> Call:
-            if isinstance(func, Global):
-                if opcode in ("NEWOBJ", "NEWOBJ_EX"):
-                    func.instantiated = True
-                elif func.called is None:
-                    func.called = (self.position, opcode)
-                position = self.class_arguments.get(func.qualname)
-                if position is not None and isinstance(args, tuple) and len(args) > position:
-                    cls = args[position]
-                    if isinstance(cls, Global):
-                        cls.instantiated = True
-            return Call(func, args, opcode, self.position)
-
-        def new_global(module: Any, name: Any) -> Global:
-            if not isinstance(module, str) or not isinstance(name, str):
-                raise MalformedPickleError("STACK_GLOBAL operands are not two strings", self.position)
-            g = Global(module, name, self.position)
-            self.globals.append(g)
-            return g
-
-        for count, (opcode, arg, at) in enumerate(pickletools.genops(stream), 1):
-            pos = self.position = at if at is not None else self.position
-            if frame_end is not None and previous < frame_end < pos:
-                raise _EvasionError(
-                    f"the opcode at offset {previous} runs past the end of its frame ({frame_end}): pickletools and "
-                    "the C unpickler would read different opcodes after it",
-                    previous,
-                )
-            previous = pos
-            if count > limits.pickle_opcodes:
-                raise MalformedPickleError(
-                    "runs too many opcodes", pos, limit=("pickle_opcodes", limits.pickle_opcodes)
-                )
-            if len(stack) + depth > limits.pickle_stack:
-                raise MalformedPickleError(
-                    "holds too many values on its stack", pos, limit=("pickle_stack", limits.pickle_stack)
-                )
-            name = opcode.name
-            operand: Any = arg
-            if name in _PUSH_ARGUMENT:
-                stack.append(arg)
-            elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-                put(operand)
-            elif name in ("BINGET", "LONG_BINGET", "GET"):
-                get(operand)
-            elif name == "MEMOIZE":
-                put(len(memo))
-            elif name == "MARK":
-                if len(marks) >= limits.nesting:
-                    raise MalformedPickleError("nests MARKs too deep", pos, limit=("nesting", limits.nesting))
-                marks.append(stack)
-                depth += len(stack)
-                stack = []
-            elif name == "NONE":
-                stack.append(None)
-            elif name == "NEWTRUE":
-                stack.append(True)
-            elif name == "NEWFALSE":
-                stack.append(False)
-            elif name == "EMPTY_TUPLE":
-                stack.append(())
-            elif name == "TUPLE1":
-                stack.append((pop(),))
-            elif name == "TUPLE2":
-                b = pop()
-                stack.append((pop(), b))
-            elif name == "TUPLE3":
-                c, b = pop(), pop()
-                stack.append((pop(), b, c))
-            elif name == "TUPLE":
-                items = pop_mark()  # pop first: stack is rebound (formats.md 3, pitfall 1)
-                stack.append(tuple(items))
-            elif name == "EMPTY_LIST":
-                stack.append([])
-            elif name == "LIST":
-                items = pop_mark()
-                stack.append(items)
-            elif name == "EMPTY_DICT":
-                stack.append({})
-            elif name == "DICT":
-                items = pop_mark()
-                if len(items) % 2:
-                    raise MalformedPickleError("DICT has an odd number of items", pos)
-                for key in items[::2]:
-                    self._check_key(key)
-                stack.append(dict(zip(items[::2], items[1::2], strict=True)))
-            elif name == "EMPTY_SET":
-                stack.append(InertSet())
-            elif name == "FROZENSET":
-                stack.append(tuple(pop_mark()))
-            elif name == "ADDITEMS":
-                items = pop_mark()
-                self._change(top(), "ADDITEMS", items)
-            elif name == "APPEND":
-                value = pop()
-                self._change(top(), "APPEND", [value])
-            elif name == "APPENDS":
-                items = pop_mark()
-                self._change(top(), "APPENDS", items)
-            elif name == "SETITEM":
-                value, key = pop(), pop()
-                self._change(top(), "SETITEM", [key, value])
-            elif name == "SETITEMS":
-                items = pop_mark()
-                if len(items) % 2:
-                    raise MalformedPickleError("SETITEMS has an odd number of items", pos)
-                self._change(top(), "SETITEMS", items)
-            elif name == "BUILD":
-                state = pop()
-                self._change(top(), "BUILD", [state])
-            elif name in ("GLOBAL", "INST"):
-                module, _, attribute = str(arg).partition(" ")
-                g = new_global(module, attribute)
-                if name == "GLOBAL":
-                    stack.append(g)
-                else:
-                    items = pop_mark()  # pop first: stack is rebound (formats.md 3, pitfall 1; the fuzzer found it)
-                    stack.append(call(g, tuple(items), "INST"))
-            elif name == "STACK_GLOBAL":
-                attribute = pop()
-                stack.append(new_global(pop(), attribute))
-            elif name == "REDUCE":
-                args = pop()
-                stack.append(call(pop(), args, "REDUCE"))
-            elif name == "NEWOBJ":
-                args = pop()
-                stack.append(call(pop(), args, "NEWOBJ"))
-            elif name == "NEWOBJ_EX":
-                kwargs, args = pop(), pop()
-                stack.append(call(pop(), (args, kwargs), "NEWOBJ_EX"))
-            elif name == "OBJ":
-                items = pop_mark()
-                if not items:
-                    raise MalformedPickleError("OBJ without a class", pos)
-                stack.append(call(items[0], tuple(items[1:]), "OBJ"))
-            elif name == "BINPERSID":
-                stack.append(PersId(pop(), pos))
-            elif name == "PERSID":
-                stack.append(PersId(arg, pos))
-            elif name == "POP":
-                if stack:
-                    stack.pop()
-                else:
-                    pop_mark()  # POP of a MARK discards it, as pickle's own loader does
-            elif name == "POP_MARK":
-                pop_mark()
-            elif name == "DUP":
-                stack.append(top())
-            elif name == "PROTO":
-                if operand > _HIGHEST_PROTOCOL:
-                    raise MalformedPickleError(f"declares pickle protocol {operand}; the highest is 5", pos)
-                self.protocol = self.protocol or operand
-            elif name == "FRAME":
-                if frame_end is not None and pos < frame_end:
-                    raise _EvasionError(f"opens a frame at offset {pos} inside the frame ending at {frame_end}", pos)
-                frame_end = pos + 9 + operand
-                if frame_end > self.size:
-                    # The C unpickler reads a whole frame before its first opcode: a frame past the end is truncation.
-                    raise TruncatedPickleError(f"its frame at offset {pos} runs past the end of the data", pos)
-            elif name == "STOP":
-                if frame_end is not None and pos + 1 < frame_end:
-                    raise _EvasionError(
-                        f"stops at offset {pos} with {frame_end - pos - 1} bytes of its frame unread: the next pickle "
-                        "would start elsewhere for the C unpickler",
-                        pos,
+        try:
+            while True:
+                if pos >= bound:
+                    if pos == frame_end:
+                        frame_end = -1
+                        bound = size
+                    if pos >= size:
+                        raise TruncatedPickleError("ends before its STOP opcode", pos)
+                self.position = at = pos
+                op = data[pos]
+                pos += 1
+                count += 1
+                if count > cap:
+                    field = "pickle_opcodes" if cap == limits.pickle_opcodes else "total_pickle_opcodes"
+                    raise MalformedPickleError("runs too many opcodes", at, limit=(field, getattr(limits, field)))
+                if not count & _CHECK_EVERY and len(stack) + depth > limits.pickle_stack:
+                    raise MalformedPickleError(
+                        "holds too many values on its stack", at, limit=("pickle_stack", limits.pickle_stack)
                     )
-                if marks or len(stack) != 1:
-                    raise MalformedPickleError(f"STOP with {len(stack)} values and {len(marks)} MARKs open", pos)
-                self.root = stack[0]
-                self.end = pos + 1
-                return
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                raise _EvasionError(
-                    f"{name} at offset {pos} names a global through copyreg's extension registry, which paramcount "
-                    "cannot see",
-                    pos,
+                # Most frequent opcodes of real checkpoints first.
+                if op == 0x71:  # BINPUT
+                    if pos + 1 > bound:
+                        self._overrun(pos + 1, frame_end)
+                    if not stack:
+                        raise _underflow(at)
+                    put(memo, data[pos], stack[-1])
+                    pos += 1
+                elif op == 0x68:  # BINGET
+                    if pos + 1 > bound:
+                        self._overrun(pos + 1, frame_end)
+                    index = data[pos]
+                    if index not in memo:
+                        raise MalformedPickleError(f"reads memo entry {index}, which was never stored", at)
+                    stack.append(memo[index])
+                    pos += 1
+                elif op in {0x58, 0x8C, 0x8D}:  # BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
+                    width = 4 if op == 0x58 else 1 if op == 0x8C else 8
+                    start = pos + width
+                    if start > bound:
+                        self._overrun(start, frame_end)
+                    stop = start + int.from_bytes(data[pos:start], "little")
+                    if stop > bound:
+                        self._overrun(stop, frame_end)
+                    stack.append(data[start:stop].decode("utf-8", "surrogatepass"))
+                    pos = stop
+                elif op == 0x4B:  # BININT1
+                    if pos + 1 > bound:
+                        self._overrun(pos + 1, frame_end)
+                    stack.append(data[pos])
+                    pos += 1
+                elif op == 0x28:  # MARK
+                    if len(marks) >= limits.nesting:
+                        raise MalformedPickleError("nests MARKs too deep", at, limit=("nesting", limits.nesting))
+                    marks.append(stack)
+                    depth += len(stack)
+                    stack = []
+                elif op == 0x74:  # TUPLE
+                    items = pop_mark()  # pop first: stack is rebound (formats.md 3, pitfall 1)
+                    add_items(len(items))
+                    stack.append(tuple(items))
+                elif op in {0x72, 0x6A}:  # LONG_BINPUT, LONG_BINGET
+                    if pos + 4 > bound:
+                        self._overrun(pos + 4, frame_end)
+                    (index,) = unpack_from("<I", data, pos)
+                    pos += 4
+                    if op == 0x72:
+                        if not stack:
+                            raise _underflow(at)
+                        put(memo, index, stack[-1])
+                    elif index in memo:
+                        stack.append(memo[index])
+                    else:
+                        raise MalformedPickleError(f"reads memo entry {index}, which was never stored", at)
+                elif op == 0x94:  # MEMOIZE
+                    if not stack:
+                        raise _underflow(at)
+                    put(memo, len(memo), stack[-1])
+                elif op == 0x52:  # REDUCE
+                    if len(stack) < 2:
+                        raise _underflow(at)
+                    args = stack.pop()
+                    stack[-1] = call(stack[-1], args, "REDUCE")
+                elif 0x85 <= op <= 0x87:  # TUPLE1, TUPLE2, TUPLE3
+                    n = op - 0x84
+                    if len(stack) < n:
+                        raise _underflow(at)
+                    items = stack[-n:]
+                    del stack[-n:]
+                    stack.append(tuple(items))
+                elif op == 0x29:  # EMPTY_TUPLE
+                    stack.append(())
+                elif op == 0x4E:  # NONE
+                    stack.append(None)
+                elif op == 0x88:  # NEWTRUE
+                    stack.append(True)
+                elif op == 0x89:  # NEWFALSE
+                    stack.append(False)
+                elif op == 0x7D:  # EMPTY_DICT
+                    stack.append({})
+                elif op == 0x5D:  # EMPTY_LIST
+                    stack.append([])
+                elif op in {0x75, 0x65, 0x90}:  # SETITEMS, APPENDS, ADDITEMS
+                    items = pop_mark()
+                    if not stack:
+                        raise _underflow(at)
+                    name = "SETITEMS" if op == 0x75 else "APPENDS" if op == 0x65 else "ADDITEMS"
+                    if op == 0x75 and len(items) % 2:
+                        raise MalformedPickleError("SETITEMS has an odd number of items", at)
+                    if items:  # with nothing to add, both unpicklers change nothing
+                        add_items(len(items) // 2 if op == 0x75 else len(items))
+                        change(stack[-1], name, items)
+                elif op == 0x73:  # SETITEM
+                    if len(stack) < 3:
+                        raise _underflow(at)
+                    value = stack.pop()
+                    key = stack.pop()
+                    add_items(1)
+                    change(stack[-1], "SETITEM", [key, value])
+                elif op == 0x61:  # APPEND
+                    if len(stack) < 2:
+                        raise _underflow(at)
+                    value = stack.pop()
+                    add_items(1)
+                    change(stack[-1], "APPEND", [value])
+                elif op == 0x62:  # BUILD
+                    if len(stack) < 2:
+                        raise _underflow(at)
+                    state = stack.pop()
+                    change(stack[-1], "BUILD", [state])
+                elif op == 0x4A:  # BININT
+                    if pos + 4 > bound:
+                        self._overrun(pos + 4, frame_end)
+                    stack.append(unpack_from("<i", data, pos)[0])
+                    pos += 4
+                elif op == 0x4D:  # BININT2
+                    if pos + 2 > bound:
+                        self._overrun(pos + 2, frame_end)
+                    stack.append(unpack_from("<H", data, pos)[0])
+                    pos += 2
+                elif op == 0x51:  # BINPERSID
+                    if not stack:
+                        raise _underflow(at)
+                    if not self.persistent:
+                        raise MalformedPickleError("has a persistent id, which a plain pickle.load refuses", at)
+                    stack[-1] = PersId(stack[-1], at)
+                elif op in {0x63, 0x69}:  # GLOBAL, INST
+                    items = pop_mark() if op == 0x69 else []  # pop first: stack is rebound (the fuzzer found it)
+                    end = find(b"\n", pos, bound)
+                    stop = find(b"\n", end + 1, bound) if end >= 0 else -1
+                    if stop < 0:
+                        self._overrun_line(pos, frame_end)
+                    raw_module, raw_name = data[pos:end], data[end + 1 : stop]
+                    pos = stop + 1
+                    if not raw_module or not raw_name:
+                        raise MalformedPickleError("GLOBAL or INST has an empty module or name", at)
+                    g = self._new_global(raw_module.decode("utf-8"), raw_name.decode("utf-8"))
+                    stack.append(g if op == 0x63 else call(g, tuple(items), "INST"))
+                elif op == 0x93:  # STACK_GLOBAL
+                    if len(stack) < 2:
+                        raise _underflow(at)
+                    name = stack.pop()
+                    module = stack.pop()
+                    if type(module) is not str or type(name) is not str:
+                        if any(isinstance(v, (Global, Call)) for v in (module, name)):
+                            raise _EvasionError(
+                                f"STACK_GLOBAL at offset {at} takes its module or name from a value only known at "
+                                "load time (an attribute of a module, the result of a call)",
+                                at,
+                            )
+                        raise MalformedPickleError("STACK_GLOBAL operands are not two strings", at)
+                    stack.append(self._new_global(module, name))
+                elif op in {0x81, 0x92}:  # NEWOBJ, NEWOBJ_EX
+                    if len(stack) < (2 if op == 0x81 else 3):
+                        raise _underflow(at)
+                    if op == 0x81:
+                        args = stack.pop()
+                        stack[-1] = call(stack[-1], args, "NEWOBJ")
+                    else:
+                        kwargs = stack.pop()
+                        args = stack.pop()
+                        stack[-1] = call(stack[-1], (args, kwargs), "NEWOBJ_EX")
+                elif op == 0x80:  # PROTO
+                    if pos + 1 > bound:
+                        self._overrun(pos + 1, frame_end)
+                    proto = data[pos]
+                    pos += 1
+                    if proto > _HIGHEST_PROTOCOL:
+                        raise MalformedPickleError(f"declares pickle protocol {proto}; the highest is 5", at)
+                    self.protocol = self.protocol or proto
+                    self.proto = proto
+                elif op == 0x95:  # FRAME
+                    if pos + 8 > bound:
+                        self._overrun(pos + 8, frame_end)
+                    if frame_end >= 0:
+                        raise _EvasionError(f"opens a frame at offset {at} inside the frame ending at {frame_end}", at)
+                    (n,) = unpack_from("<Q", data, pos)
+                    pos += 8
+                    if pos + n > size:
+                        # Both unpicklers read a whole frame before its first opcode: past the end is truncation.
+                        raise TruncatedPickleError(f"its frame at offset {at} runs past the end of the data", at)
+                    if n:
+                        frame_end = bound = pos + n
+                elif op == 0x2E:  # STOP
+                    if frame_end >= 0 and pos < frame_end:
+                        raise _EvasionError(
+                            f"stops at offset {at} with {frame_end - pos} bytes of its frame unread: the next pickle "
+                            "would start elsewhere for the C unpickler",
+                            at,
+                        )
+                    if not stack:
+                        raise MalformedPickleError("STOP with no value above its last MARK", at)
+                    self.root = stack[-1]  # both unpicklers return the top value and drop the rest
+                    self.end = pos
+                    return
+                elif op == 0x30:  # POP
+                    if stack:
+                        stack.pop()
+                    else:
+                        pop_mark()  # POP of a MARK discards it, as both unpicklers do
+                elif op == 0x31:  # POP_MARK
+                    pop_mark()
+                elif op == 0x32:  # DUP
+                    if not stack:
+                        raise _underflow(at)
+                    stack.append(stack[-1])
+                elif op in {0x8A, 0x8B}:  # LONG1, LONG4
+                    width = 1 if op == 0x8A else 4
+                    start = pos + width
+                    if start > bound:
+                        self._overrun(start, frame_end)
+                    n = data[pos] if op == 0x8A else unpack_from("<i", data, pos)[0]
+                    if n < 0:
+                        raise MalformedPickleError("LONG4 has a negative byte count", at)
+                    stop = start + n
+                    if stop > bound:
+                        self._overrun(stop, frame_end)
+                    raw = data[start:stop]
+                    stack.append(int.from_bytes(raw, "little", signed=True) if n <= 2 * _MAX_DIGITS else Opaque(n))
+                    pos = stop
+                elif op == 0x47:  # BINFLOAT
+                    if pos + 8 > bound:
+                        self._overrun(pos + 8, frame_end)
+                    stack.append(unpack_from(">d", data, pos)[0])
+                    pos += 8
+                elif op in _COUNTED:  # SHORT_BINBYTES, BINBYTES, BINBYTES8, BYTEARRAY8, SHORT_BINSTRING, BINSTRING
+                    width = _COUNTED[op]
+                    start = pos + width
+                    if start > bound:
+                        self._overrun(start, frame_end)
+                    stop = start + int.from_bytes(data[pos:start], "little")
+                    if stop > bound:
+                        self._overrun(stop, frame_end)
+                    if op == 0x96:
+                        stack.append(bytearray(data[start:stop]))
+                    elif op in {0x55, 0x54}:
+                        stack.append(data[start:stop].decode("latin-1"))  # the loader's encoding: ASCII, UTF-8, bytes
+                    else:
+                        stack.append(data[start:stop])
+                    pos = stop
+                elif op in _TEXT:  # INT, LONG, FLOAT, STRING, UNICODE, PUT, GET, PERSID
+                    end = find(b"\n", pos, bound)
+                    if end < 0:
+                        self._overrun_line(pos, frame_end)
+                    text = data[pos : end + 1]
+                    pos = end + 1
+                    if op in {0x49, 0x4C}:  # INT, LONG
+                        number = _int_line(text, at) if op == 0x49 else _long_line(text, at)
+                        if type(number) is Opaque:
+                            self.malformed.append(
+                                f"{_opcode_name(op)} at offset {at} has {number.digits} decimal digits, which "
+                                f"Python refuses to convert past {_MAX_DIGITS} unless told otherwise"
+                            )
+                        stack.append(number)
+                    elif op == 0x46:  # FLOAT
+                        stack.append(_float_line(text, at))
+                    elif op == 0x53:  # STRING
+                        body = text[:-1]
+                        if len(body) < 2 or body[0] != body[-1] or body[:1] not in (b"'", b'"'):
+                            raise MalformedPickleError("the STRING opcode argument must be quoted", at)
+                        stack.append(codecs.escape_decode(body[1:-1])[0].decode("latin-1"))
+                    elif op == 0x56:  # UNICODE
+                        stack.append(codecs.raw_unicode_escape_decode(text[:-1])[0])
+                    elif op == 0x50:  # PERSID
+                        if not self.persistent:
+                            raise MalformedPickleError("has a persistent id, which a plain pickle.load refuses", at)
+                        stack.append(PersId(text[:-1].decode("latin-1"), at))
+                    elif op == 0x70:  # PUT
+                        if not stack:
+                            raise _underflow(at)
+                        index = _index_line(text, at)
+                        if index < 0:
+                            raise MalformedPickleError(f"stores memo entry {index}, a negative index", at)
+                        put(memo, index, stack[-1])
+                    else:  # GET
+                        index = _index_line(text, at)
+                        if index not in memo:
+                            raise MalformedPickleError(f"reads memo entry {index}, which was never stored", at)
+                        stack.append(memo[index])
+                elif op == 0x6C:  # LIST
+                    items = pop_mark()
+                    add_items(len(items))
+                    stack.append(items)
+                elif op == 0x64:  # DICT
+                    items = pop_mark()
+                    if len(items) % 2:
+                        raise MalformedPickleError("DICT has an odd number of items", at)
+                    add_items(len(items) // 2)
+                    for key in items[::2]:
+                        self._check_key(key)
+                    stack.append(dict(zip(items[::2], items[1::2], strict=True)))
+                elif op == 0x8F:  # EMPTY_SET
+                    stack.append(InertSet())
+                elif op == 0x91:  # FROZENSET
+                    items = pop_mark()
+                    add_items(len(items))
+                    stack.append(tuple(items))
+                elif op == 0x6F:  # OBJ
+                    items = pop_mark()
+                    if not items:
+                        raise MalformedPickleError("OBJ without a class", at)
+                    stack.append(call(items[0], tuple(items[1:]), "OBJ"))
+                elif 0x82 <= op <= 0x84:  # EXT1, EXT2, EXT4
+                    width = 1 if op == 0x82 else 2 if op == 0x83 else 4
+                    if pos + width > bound:
+                        self._overrun(pos + width, frame_end)
+                    code = int.from_bytes(data[pos : pos + width], "little", signed=width == 4)
+                    if code <= 0:
+                        raise MalformedPickleError("EXT specifies a code <= 0", at)
+                    raise _EvasionError(
+                        f"EXT{width} at offset {at} names a global through copyreg's extension registry, which "
+                        "paramcount cannot see",
+                        at,
+                    )
+                elif op == 0x98:  # READONLY_BUFFER
+                    if not stack:
+                        raise _underflow(at)
+                    self.malformed.append(
+                        f"READONLY_BUFFER at offset {at}, an out-of-band buffer opcode torch's weights-only unpickler "
+                        "refuses"
+                    )
+                elif op == 0x97:  # NEXT_BUFFER
+                    raise MalformedPickleError("NEXT_BUFFER needs out-of-band buffers, which a file cannot supply", at)
+                else:
+                    raise MalformedPickleError(f"has the invalid opcode {bytes([op])!r}", at)
+        finally:
+            self.count = count
+            self.position = at
+
+    def _overrun(self, end: int, frame_end: int) -> None:
+        """An argument ending at ``end`` runs past the data (truncation) or past its frame (unsafe)."""
+        name = _opcode_name(self.data[self.position])
+        if frame_end >= 0 and end > frame_end:
+            raise _EvasionError(
+                f"{name} at offset {self.position} runs past the end of its frame ({frame_end}): the C unpickler "
+                "reading from a file would take its argument from after the frame, pickle.loads and the pure-Python "
+                "unpickler would not",
+                self.position,
+            )
+        at = self.position
+        needs, left = end - at - 1, len(self.data) - at - 1
+        raise TruncatedPickleError(f"{name} at offset {at} needs {needs} bytes; {left} remain", at)
+
+    def _overrun_line(self, pos: int, frame_end: int) -> None:
+        """A text argument from ``pos`` has no newline before the data's end (truncation) or its frame's (unsafe)."""
+        if frame_end >= 0 and self.data.find(b"\n", pos) >= 0:
+            self._overrun(frame_end + 1, frame_end)
+        name = _opcode_name(self.data[self.position])
+        raise TruncatedPickleError(
+            f"{name} at offset {self.position} has no newline to end its argument", self.position
+        )
+
+    proto = 0  # the protocol in force (PROTO may appear again mid-stream)
+
+    def _put(self, memo: dict[int, Any], index: int, value: Any) -> None:
+        if len(memo) >= self.limits.pickle_memo and index not in memo:
+            raise MalformedPickleError(
+                "its memo has too many entries", self.position, limit=("pickle_memo", self.limits.pickle_memo)
+            )
+        memo[index] = value
+
+    def _add_items(self, n: int) -> None:
+        self.items += n
+        if self.items > self.limits.pickle_items:
+            raise MalformedPickleError(
+                "adds too many items to its containers", self.position, limit=("pickle_items", self.limits.pickle_items)
+            )
+
+    def _new_global(self, module: str, name: str) -> Global:
+        g = Global(module, name, self.position, self.proto)
+        self.globals.append(g)
+        return g
+
+    def _call(self, func: Any, args: Any, opcode: str) -> Call:
+        """The inert result of calling ``func``, marking what loading does with the globals involved."""
+        offset = self.position
+        result = Call(func, args, opcode, offset)
+        if isinstance(func, Call) and func.names is not None:
+            func = func.names  # calling what a reconstructor reached: a call of that global
+        if not isinstance(func, Global):
+            return result
+        if opcode in ("NEWOBJ", "NEWOBJ_EX"):
+            func.instantiated = True
+            return result
+        if func.resolved == ("builtins", "getattr") and self._getattr(func, args, result):
+            return result
+        if func.called is None:
+            func.called = (offset, opcode)
+        if not self.allowlist.allows(func):
+            reconstructor = self.reconstructors.get(func.qualname)
+            if reconstructor is not None:
+                self._reconstruct(func, args, reconstructor, result)
+            return result
+        arguments = args if isinstance(args, tuple) else ()
+        for position, role in self.roles.get(func.resolved[0] + "." + func.resolved[1], ()):
+            if position >= len(arguments):
+                continue
+            value = arguments[position]
+            if role == "class" and isinstance(value, Global):
+                value.instantiated = True
+            elif role == "called":
+                self._called_argument(value, func, opcode)
+            elif role == "hooks":
+                self._hooks(value, func, opcode)
+        if func.resolved == ("_codecs", "encode"):
+            encoding = arguments[1] if len(arguments) > 1 else "utf-8"
+            if not (isinstance(encoding, str) and encoding.lower() in self.allowlist.encodings):
+                self.findings.append(
+                    f"_codecs.encode at offset {func.offset}, called by {opcode} at offset {offset} with the "
+                    f"encoding {quote(encoding, 40)}: looking a codec up by name can import a module"
                 )
-            elif name == "READONLY_BUFFER":
-                top()  # the C unpickler wraps any buffer-like value and goes on
-                self.malformed.append(f"READONLY_BUFFER at offset {pos}, an out-of-band buffer opcode")
-            elif name == "NEXT_BUFFER":
-                raise MalformedPickleError("NEXT_BUFFER needs out-of-band buffers, which a file cannot supply", pos)
-            else:  # a new opcode in a future Python: fail closed
-                raise MalformedPickleError(f"uses the unknown opcode {name}", pos)
-        raise MalformedPickleError("ends without a STOP opcode", self.position)  # pragma: no cover (genops raises)
+        return result
+
+    def _called_argument(self, value: Any, by: Global, opcode: str) -> None:
+        """An argument an allowlisted function calls (``_rebuild_from_type_v2``'s ``func``, a backward hook).
+
+        Only a global or a call's result can be called: anything else fails in the loader, except a persistent id,
+        whose object only the loader knows. A call's result is a tensor (an allowlisted rebuild: not callable), an
+        instance of an untrusted class (its ``__call__`` is that class's code), the result of an unsafe call, or
+        what a reconstructor reached, which is then called.
+        """
+        if isinstance(value, Call) and value.names is not None:
+            value = value.names
+        if isinstance(value, Global):
+            if value.called is None:
+                value.called = (self.position, f"{opcode} of {by.shown}")
+        elif isinstance(value, PersId):
+            self.findings.append(
+                f"{by.shown} at offset {self.position} calls a persistent id's object, which only the loader knows"
+            )
+
+    def _hooks(self, value: Any, by: Global, opcode: str) -> None:
+        """Backward hooks given to a rebuilt tensor (an ``OrderedDict``, empty in every file torch writes):
+        autograd calls what they hold, so every global found in them is called."""
+        pending, seen = [value], set[int]()
+        while pending and len(seen) < _MAX_KEY_VALUES:
+            item = pending.pop()
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, Global):
+                self._called_argument(item, by, opcode)
+            elif isinstance(item, dict):
+                pending.extend(item.values())
+            elif isinstance(item, (list, tuple)):
+                pending.extend(item)
+            elif isinstance(item, Call):
+                pending.extend((item.args, item.state, item._items or {}, item._appended or []))
+
+    def _getattr(self, func: Global, args: Any, result: Call) -> bool:
+        """``getattr(global, "name")``, how ``pickle`` writes a function such as ``torch.tanh``
+        (``torch._C._VariableFunctionsClass.tanh``): the object it reaches is judged as a global the pickle holds
+        under the dotted name, which :func:`held` allows only for torch's tensor operations. Whether the call was
+        taken that way."""
+        if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], Global) and type(args[1]) is str):
+            return False
+        owner = args[0]
+        module, name = owner.resolved
+        target = self._new_global(module, f"{name}.{args[1]}")
+        target.proto = 4
+        target.via = "getattr"
+        func.operand = owner.operand = True
+        result.names = target
+        return True
+
+    def _reconstruct(self, func: Global, args: Any, positions: tuple[int, int], result: Call) -> None:
+        """A third-party reconstructor that imports a module and takes an attribute named by its arguments: the
+        object it reaches is judged as a global the pickle holds."""
+        arguments = args if isinstance(args, tuple) else ()
+        m, n = positions
+        module = arguments[m] if len(arguments) > m else None
+        name = arguments[n] if len(arguments) > n else None
+        if type(module) is not str or type(name) is not str:
+            self.findings.append(
+                f"{func.shown} at offset {func.offset}, called at offset {self.position} with a module or name that is "
+                "not a string"
+            )
+            return
+        target = self._new_global(module, name)
+        target.proto = 4  # importlib.import_module and getattr: no Python 2 mapping
+        target.via = func.shown
+        result.names = target
 
     def _check_key(self, key: Any) -> None:
         """Refuse a dict key whose hash would never finish: a tuple nested over itself (2^80 paths in 500 bytes).
@@ -771,8 +1247,8 @@ class _Machine:
     def _change(self, target: Any, opcode: str, items: list[Any]) -> None:
         """Apply a mutating opcode to ``target`` where torch's weights-only unpickler would, else record a finding.
 
-        Evaluation goes on either way (unless the C unpickler itself would fail on ``target``), so that a payload
-        after the change is still seen.
+        Evaluation goes on either way (unless both unpicklers would fail on ``target``), so that a payload after
+        the change is still seen.
         """
         kind = opcode.rstrip("S") if opcode != "ADDITEMS" else opcode  # SETITEMS -> SETITEM, APPENDS -> APPEND
         if kind == "SETITEM":
@@ -784,6 +1260,14 @@ class _Machine:
             return
         if (kind == "APPEND" and type(target) is list) or (kind == "ADDITEMS" and type(target) is InertSet):
             target.extend(items)
+            return
+        if kind == "BUILD" and _no_state(items[0]) and not isinstance(target, (Global, Call, PersId)):
+            # Neither unpickler changes anything (no state, or empty dicts); torch's refuses all the same.
+            self.malformed.append(f"BUILD at offset {self.position} on {_kind(target)}, {_REFUSED}")
+            return
+        if isinstance(target, Global):
+            if target.changed is None:
+                target.changed = (self.position, opcode)
             return
         if isinstance(target, Call) and isinstance(target.func, Global):
             func = target.func
@@ -800,21 +1284,155 @@ class _Machine:
             protected = func.qualname in self.allowlist.protected
         else:
             protected = isinstance(target, PersId)
-        if protected and (kind != "BUILD" or items[0]):
+        if protected and (kind != "BUILD" or not _no_state(items[0])):
             what = "a storage (persistent id)" if isinstance(target, PersId) else _kind(target)
             self.findings.append(
                 f"{opcode} at offset {self.position} changes {what} after it is built (the CVE-2026-24747 class: "
                 "memory corruption in torch before 2.10)"
             )
             return
-        if kind == "BUILD" and not items[0]:
-            # No state: the C unpickler changes nothing; torch's refuses all the same.
-            self.malformed.append(f"BUILD at offset {self.position} on {_kind(target)}")
+        if kind == "BUILD" and _no_state(items[0]):
+            self.malformed.append(f"BUILD at offset {self.position} on {_kind(target)}, {_REFUSED}")
             return
-        if isinstance(target, _IMMUTABLE) or (kind != "SETITEM" and isinstance(target, dict)):
-            # The C unpickler fails here too (no __setitem__, append, add or __dict__): nothing after it runs.
+        if isinstance(target, _IMMUTABLE) or _lacks(target, kind):
+            # Both unpicklers fail here (no __setitem__, append, add or __dict__): nothing after it runs.
             raise MalformedPickleError(f"{opcode} on {_kind(target)}, which it cannot change", self.position)
-        self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}")
+        self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}, {_REFUSED}")
+
+
+def _opcode_name(op: int) -> str:
+    """The name of opcode byte ``op`` (``"BINBYTES8"``), for a message."""
+    return _NAMES.get(op, f"opcode {bytes([op])!r}")
+
+
+# Opcodes with arguments, by name (pickletools.opcodes; a test checks the table), for messages.
+_NAMES = {
+    0x49: "INT",
+    0x4A: "BININT",
+    0x4B: "BININT1",
+    0x4D: "BININT2",
+    0x4C: "LONG",
+    0x8A: "LONG1",
+    0x8B: "LONG4",
+    0x53: "STRING",
+    0x54: "BINSTRING",
+    0x55: "SHORT_BINSTRING",
+    0x42: "BINBYTES",
+    0x43: "SHORT_BINBYTES",
+    0x8E: "BINBYTES8",
+    0x96: "BYTEARRAY8",
+    0x56: "UNICODE",
+    0x58: "BINUNICODE",
+    0x8C: "SHORT_BINUNICODE",
+    0x8D: "BINUNICODE8",
+    0x46: "FLOAT",
+    0x47: "BINFLOAT",
+    0x50: "PERSID",
+    0x67: "GET",
+    0x68: "BINGET",
+    0x6A: "LONG_BINGET",
+    0x70: "PUT",
+    0x71: "BINPUT",
+    0x72: "LONG_BINPUT",
+    0x82: "EXT1",
+    0x83: "EXT2",
+    0x84: "EXT4",
+    0x63: "GLOBAL",
+    0x69: "INST",
+    0x80: "PROTO",
+    0x95: "FRAME",
+}
+
+
+def _no_state(state: Any) -> bool:
+    """Whether ``BUILD`` with ``state`` changes nothing in one of the unpicklers (pure Python skips falsy states
+    and a pair of falsy states; C skips ``None`` and ``(None, None or {})``)."""
+    if type(state) is tuple and len(state) == 2:
+        return not _truthy(state[0]) and not _truthy(state[1])
+    return not _truthy(state)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, (Global, Call, PersId, Opaque)):
+        return True  # an object of unknown truth: assume it changes something
+    return bool(value)
+
+
+def _lacks(target: Any, kind: str) -> bool:
+    """Whether ``target`` (a plain value) has no way to take ``kind`` in either unpickler."""
+    if isinstance(target, bytearray):
+        return kind in ("ADDITEMS", "BUILD")  # it has __setitem__, append and extend
+    if isinstance(target, InertSet):
+        return kind != "ADDITEMS"  # a set has add, nothing else
+    if isinstance(target, list):
+        return kind in ("ADDITEMS", "BUILD")
+    if isinstance(target, dict):
+        return kind != "SETITEM"
+    return False
+
+
+def _int_line(text: bytes, at: int) -> int | bool | Opaque:
+    """The value of an ``INT`` line as C reads it (strtol base 0 up to a newline or NUL, else PyLong_FromString):
+    a superset of what the pure-Python unpickler accepts."""
+    c = text.split(b"\0", 1)[0]
+    m = _STRTOL.match(c)
+    if m is not None and (m.end() == len(c) or c[m.end()] == 0x0A):
+        sign, hexa, octal, decimal = m.groups()
+        digits = hexa or octal or decimal
+        if len(digits) <= 20:
+            value = int(digits, 16 if hexa else 8 if octal else 10) * (-1 if sign == b"-" else 1)
+            if -(2**63) <= value < 2**63:  # strtol's range (a C long): beyond, errno is ERANGE
+                return bool(value) if len(text) == 3 and value in (0, 1) else value
+    return _pylong(c, at, "INT")
+
+
+def _long_line(text: bytes, at: int) -> int | Opaque:
+    """A ``LONG`` line: an ``L`` before the newline is dropped, then Python's literal syntax up to a NUL."""
+    if len(text) >= 2 and text[-2:-1] == b"L":
+        text = text[:-2] + b"\0"
+    return _pylong(text.split(b"\0", 1)[0], at, "LONG")
+
+
+def _pylong(c: bytes, at: int, opcode: str) -> int | Opaque:
+    m = _PYLONG.match(c)
+    if m is None:
+        raise MalformedPickleError(f"{opcode} argument {quote(c, 40)} is not an integer", at)
+    sign = m.group(1)
+    for base, found in zip(_BASES, m.groups()[1:], strict=True):
+        if found is not None:
+            digits = found.replace(b"_", b"")
+            if len(digits) > _MAX_DIGITS and base == 10:
+                return Opaque(len(digits))  # refused by default (the caller records it), converted without the limit
+            value = int(digits, base)
+            return -value if sign == b"-" else value
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _index_line(text: bytes, at: int) -> int:
+    """A ``PUT``/``GET`` index: base-10 Python syntax up to a NUL (C) or the newline (pure Python)."""
+    m = _PYLONG10.match(text.split(b"\0", 1)[0])
+    if m is None:
+        raise MalformedPickleError(f"memo index {quote(text, 40)} is not an integer", at)
+    digits = m.group(2).replace(b"_", b"")
+    if len(digits) > _MAX_DIGITS:
+        raise MalformedPickleError(f"memo index has {len(digits)} digits", at)
+    value = int(digits)
+    return -value if m.group(1) == b"-" else value
+
+
+def _float_line(text: bytes, at: int) -> float:
+    """A ``FLOAT`` line as either unpickler reads it: C takes a prefix up to a newline or NUL, without space or
+    underscores; pure Python takes the whole line with surrounding space and underscores."""
+    c = text.split(b"\0", 1)[0]
+    m = _C_FLOAT.match(c)
+    if m is not None and (m.end() == len(c) or c[m.end()] == 0x0A):
+        literal = m.group()
+        value = float(literal)
+        if value not in (float("inf"), float("-inf")) or b"n" in literal.lower():
+            return value  # (C raises OverflowError past the largest float; pure Python, below, takes inf)
+    if b"\0" not in text[:-1] and _PY_FLOAT.match(text[:-1]) is not None:
+        return float(text[:-1].replace(b"_", b""))
+    raise MalformedPickleError(f"FLOAT argument {quote(text[:-1], 40)} is not a number", at)
 
 
 def _tree_size(value: tuple[Any, ...], cap: int) -> int:
@@ -834,11 +1452,6 @@ def _tree_size(value: tuple[Any, ...], cap: int) -> int:
         stack.pop()
         sizes[id(node)] = min(cap + 1, 1 + sum(sizes.get(id(child), 1) for child in node))
     return sizes[id(value)]
-
-
-def _is_torch(g: Global) -> bool:
-    """Whether a global lies in the torch package (loading a checkpoint imports torch anyway)."""
-    return g.module == "torch" or g.module.startswith("torch.")
 
 
 def _kind(value: Any) -> str:

@@ -44,7 +44,7 @@ ALLOWLIST = Allowlist(
             "numpy.dtype",
         }
     ),
-    class_arguments=tuple((f"{core}.multiarray._reconstruct", 0) for core in _CORES),
+    arguments=tuple((f"{core}.multiarray._reconstruct", 0, "class") for core in _CORES),
     mutable=(("numpy.dtype", "BUILD"), *((f"{core}.multiarray._reconstruct", "BUILD") for core in _CORES)),
 ).union(TORCH_ALLOWLIST)
 

@@ -77,7 +77,21 @@ ALLOWLIST = Allowlist(
             "_codecs.encode",
         }
     ),
-    class_arguments=(("torch._tensor._rebuild_from_type_v2", 1), ("torch._utils._rebuild_wrapper_subclass", 0)),
+    # What the rebuilds do with their arguments (torch/_utils.py, torch/_tensor.py; SECURITY.md lists each):
+    # _rebuild_from_type_v2(func, new_type, args, state) calls func(*args) and makes an instance of new_type;
+    # _rebuild_wrapper_subclass(cls, ...) makes an instance of cls; the tensor and parameter rebuilds keep their
+    # backward_hooks argument as the tensor's hooks, which autograd calls.
+    arguments=(
+        ("torch._tensor._rebuild_from_type_v2", 0, "called"),
+        ("torch._tensor._rebuild_from_type_v2", 1, "class"),
+        ("torch._utils._rebuild_wrapper_subclass", 0, "class"),
+        *((f"{_REBUILD}{n}", 5, "hooks") for n in ("_rebuild_tensor_v2", "_rebuild_tensor_v3")),
+        (f"{_REBUILD}_rebuild_qtensor", 6, "hooks"),
+        *((f"{_REBUILD}{n}", 2, "hooks") for n in ("_rebuild_parameter", "_rebuild_parameter_with_state")),
+    ),
+    # Third-party functions a whole-model torch.save calls to rebuild an object by module and name: transformers 5
+    # wraps some functions in kernels' hub layers, which pickle as _rebuild_kernel_func(module, name).
+    reconstructors=(("kernels._internals.layer.layer._rebuild_kernel_func", 0, 1),),
     # torch's weights-only unpickler: BUILD and SETITEM(S) may change an OrderedDict (its _metadata, its items);
     # a set built by REDUCE takes ADDITEMS as a set does.
     mutable=(
