@@ -240,7 +240,7 @@ def timeout(*_):
     raise TimeoutError("the loader ran past its time")
 
 signal.signal(signal.SIGALRM, timeout)
-for line in sys.stdin:
+for line in open(sys.argv[1]):
     job = json.loads(line)
     path, loader, names = job["path"], job["loader"], frozenset(job.get("allowed", ()))
     record = _Record()
@@ -314,35 +314,34 @@ def run_loaders(jobs: list[dict[str, Any]], *, timeout: float = 30) -> list[dict
     (``load`` of the file), ``numpy`` (``numpy.load(allow_pickle=True)``, every member of an ``.npz`` read).
     """
     import select
+    import tempfile
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     results: list[dict[str, Any]] = []
     pending = list(jobs)
-    while pending:
-        process = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, "-", root],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-        )
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write("".join(json.dumps(job) + "\n" for job in pending))
-        process.stdin.close()
-        first = True
+    with tempfile.TemporaryDirectory() as folder:
         while pending:
-            wait = timeout + (60 if first else 0)  # the first job pays for importing torch
-            ready, _, _ = select.select([process.stdout], [], [], wait)
-            line = process.stdout.readline() if ready else ""
-            if not line:
-                process.kill()
-                process.wait()
-                results.append({**pending.pop(0), "error": "timeout", "globals": []})
-                break
-            results.append(json.loads(line))
-            pending.pop(0)
-            first = False
-        else:
-            process.wait()
+            listing = os.path.join(folder, f"jobs-{len(results)}.jsonl")
+            with open(listing, "w") as f:
+                f.writelines(json.dumps(job) + "\n" for job in pending)
+            with subprocess.Popen(
+                [sys.executable, "-c", RUNNER, listing, root],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            ) as process:
+                assert process.stdout is not None
+                first = True
+                while pending:
+                    wait = timeout + (60 if first else 0)  # the first job pays for importing torch
+                    ready, _, _ = select.select([process.stdout], [], [], wait)
+                    line = process.stdout.readline() if ready else ""
+                    if not line:
+                        process.kill()
+                        results.append({**pending.pop(0), "error": "timeout", "globals": []})
+                        break
+                    results.append(json.loads(line))
+                    pending.pop(0)
+                    first = False
     return results

@@ -309,7 +309,6 @@ def test_a_crafted_state_dict_reads_like_torch(tmp_path: Path) -> None:
         ({"w": tensor("0", 4, (2.0,), (1,))}, {"0": 16}, "pickle-shape"),
         ({"w": tensor("7", 4, (4,), (1,))}, {"0": 16}, "zip-record"),  # record missing
         ({"w": tensor("../../x", 4, (4,), (1,))}, {"0": 16}, "pickle-storage"),
-        ({"w": tensor("0", 4, (4,), (1,)), "v": tensor("0", 8, (4,), (1,))}, {"0": 16}, "pickle-storage"),
         ({"w": Rebuild(torch._utils._rebuild_tensor_v2, Pid("module", 1), 0, (1,), (1,))}, {}, "pickle-storage"),
         (
             {
@@ -339,7 +338,6 @@ def test_a_crafted_state_dict_reads_like_torch(tmp_path: Path) -> None:
         "float-size",
         "missing-record",
         "key-escape",
-        "key-disagrees",
         "wrong-pid-tag",
         "negative-numel",
         "four-tuple-pid",
@@ -370,9 +368,14 @@ def test_stride_zero_view_counts_logical_elements_over_its_bytes(tmp_path: Path)
     assert any("expanded" in w for w in report.warnings)
 
 
-def zip_bytes(members: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP_STORED) -> bytes:
+def zip_bytes(
+    members: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP_STORED, version: bool = True
+) -> bytes:
+    """A zip of ``members`` (with the ``version`` record torch's reader requires, under the first member's folder)."""
     import io
 
+    if version and members and "/" in members[0][0]:
+        members = [*members, (members[0][0].split("/")[0] + "/version", b"3\n")]
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about duplicate names, which is the point of one case
@@ -383,122 +386,156 @@ def zip_bytes(members: list[tuple[str, bytes]], *, compression: int = zipfile.ZI
 
 
 GOOD_PKL = dumps({"w": tensor("0", 4, (4,), (1,))})
+GOOD = [("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]
 
 
-@pytest.mark.parametrize(
-    ("make", "rule"),
-    [
-        (
-            lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16)), ("a/data.pkl", GOOD_PKL)]),
-            "zip-duplicate",
-        ),
-        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("b/data/0", bytes(16))]), "zip-layout"),
-        (lambda: zip_bytes([("a/b/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), "zip-layout"),
-        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), None),
-        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))])[:-30], "zip-end"),
-        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL + b"\x00"), ("a/data/0", bytes(16))]), "pickle"),
-        (lambda: zip_bytes([("a/version", b"3"), ("a/data/0", bytes(16))]), "zip-layout"),
-    ],
-    ids=[
-        "duplicate-member",
-        "two-top-folders",
-        "pickle-too-deep",
-        "valid",
-        "truncated-end",
-        "bytes-after-stop",
-        "no-data-pkl",
-    ],
-)
-def test_crafted_zip_rules(tmp_path: Path, make: Any, rule: str | None) -> None:
-    check_zip_rule(tmp_path, make(), rule)
+def torch_total(path: str) -> int | None:
+    """The oracle: the elements torch.load(weights_only=True) loads from a file this test wrote (safe: its allowlist
+    runs no code), or ``None`` when torch refuses the file."""
+    try:
+        loaded = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception:  # torch's refusal, of any kind
+        return None
+    views = {(t.untyped_storage().data_ptr(), t.storage_offset(), t.shape, t.stride()): t for t in loaded.values()}
+    return int(sum(t.numel() for t in views.values()))  # one view of one storage under two names: one tensor (tied)
 
 
-def check_zip_rule(tmp_path: Path, data: bytes, rule: str | None) -> None:
-    """A crafted archive counts 4 parameters (``rule`` None) or breaks exactly ``rule``."""
+def agrees_with_torch(tmp_path: Path, data: bytes) -> tuple[int | None, Any]:
+    """Write ``data``; return torch's total and paramcount's report (or its error), having checked they agree:
+    a file torch loads is counted to the same total, a file torch refuses is refused (exit 3)."""
     path = tmp_path / "x.pt"
     path.write_bytes(data)
-    if rule is None:
-        assert paramcount.count(str(path)).parameters.total == 4
-        return
-    with pytest.raises(FormatError) as caught:
-        paramcount.count(str(path))
-    assert caught.value.rule == rule
-
-
-def test_local_and_central_names_must_agree(tmp_path: Path) -> None:
-    data = zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))])
-    local = data.index(b"a/data/0")  # the first occurrence is the local header's name
-    path = tmp_path / "x.pt"
-    path.write_bytes(data[:local] + b"a/data/9" + data[local + 8 :])
-    with pytest.raises(FormatError) as caught:
-        paramcount.count(str(path))
-    assert caught.value.rule == "zip-local-name"
-
-
-def test_prepended_bytes_are_refused(tmp_path: Path) -> None:
-    path = tmp_path / "x.pt"
-    path.write_bytes(b"PK\x03\x04" + bytes(60) + zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]))
-    with pytest.raises(FormatError) as caught:
-        paramcount.count(str(path))
-    assert caught.value.rule == "zip-offset"
+    expected = torch_total(str(path))
+    if expected is None:
+        with pytest.raises(FormatError) as caught:
+            paramcount.count(str(path))
+        return None, caught.value
+    report = paramcount.count(str(path))
+    assert report.parameters.total == expected
+    return expected, report
 
 
 def patch_central(data: bytes, member: bytes, **fields: int) -> bytes:
-    """Rewrite the central-directory sizes of ``member`` (csize at +20, usize at +24)."""
+    """Rewrite central-directory fields of ``member`` (flags at +8, time at +12, csize at +20, usize at +24)."""
     out = bytearray(data)
-    at = out.index(b"PK\x01\x02" + b"", out.rindex(member) - 46)
+    at = out.index(b"PK\x01\x02", out.rindex(member) - 46)
     for name, value in fields.items():
-        struct.pack_into("<L", out, at + {"csize": 20, "usize": 24}[name], value)
+        offset = {"flags": 8, "time": 12, "csize": 20, "usize": 24}[name]
+        struct.pack_into("<H" if name in ("flags", "time") else "<L", out, at + offset, value)
     return bytes(out)
 
 
+def _wrong_local_name(data: bytes) -> bytes:
+    at = data.index(b"a/data/0")  # the first occurrence is the local header's name
+    return data[:at] + b"a/data/9" + data[at + 8 :]
+
+
 @pytest.mark.parametrize(
-    ("make", "rule"),
+    ("make", "loads", "rule"),
     [
-        (
-            lambda: patch_central(
-                zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), b"a/data.pkl", usize=len(GOOD_PKL) + 1
-            ),
-            "zip-size",
-        ),
-        (
-            lambda: patch_central(
-                zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), b"a/data/0", csize=10**6, usize=10**6
-            ),
-            "zip-bounds",
-        ),
-        (
-            lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))], compression=zipfile.ZIP_DEFLATED),
-            None,
-        ),
-        (
-            lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]).replace(b"a/data/0", b"a/data/\xff"),
-            "zip-name",
-        ),
+        (lambda: zip_bytes(GOOD), True, None),
+        (lambda: zip_bytes([*GOOD, ("a/data.pkl", GOOD_PKL)]), True, None),  # a duplicate: torch reads one
+        (lambda: zip_bytes([("a/DATA.PKL", GOOD_PKL), GOOD[1]]), True, None),  # found case-insensitively
+        (lambda: _wrong_local_name(zip_bytes(GOOD)), True, None),  # torch's reader ignores local names
+        (lambda: zip_bytes(GOOD, compression=zipfile.ZIP_DEFLATED), True, None),
+        (lambda: zip_bytes(GOOD, version=False), False, "zip-layout"),  # torch requires a version record
+        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL), ("b/data/0", bytes(16))]), False, "zip-layout"),
+        (lambda: zip_bytes([("a/b/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), False, "zip-layout"),
+        (lambda: zip_bytes(GOOD)[:-30], False, "zip-end"),
+        (lambda: b"PK\x03\x04" + bytes(60) + zip_bytes(GOOD), False, "zip-end"),  # offsets taken as written
+        (lambda: zip_bytes(GOOD, compression=zipfile.ZIP_BZIP2), False, "zip-method"),
+        (lambda: patch_central(zip_bytes(GOOD), b"a/data.pkl", flags=1), False, "zip-encrypted"),
+        # a stored member's claimed size is read (miniz compares the sizes only when the time field is 0), no CRC
+        # is checked: the byte after data.pkl's STOP comes along and is ignored
+        (lambda: patch_central(zip_bytes(GOOD), b"a/data.pkl", usize=len(GOOD_PKL) + 1), True, None),
+        (lambda: patch_central(zip_bytes(GOOD), b"a/data.pkl", usize=len(GOOD_PKL) + 1, time=0), False, "zip-end"),
+        (lambda: patch_central(zip_bytes(GOOD), b"a/data/0", csize=10**6, usize=10**6), False, "zip-end"),
+        (lambda: zip_bytes(GOOD).replace(b"a/data/0", b"a/data/\xff"), False, "zip-record"),  # names are bytes
+        (lambda: zip_bytes([("a/data.pkl", GOOD_PKL + b"\x00"), GOOD[1]]), True, None),  # bytes after STOP
     ],
-    ids=["stored-sizes-differ", "data-past-directory", "deflated-ok", "name-not-utf8"],
+    ids=[
+        "valid",
+        "duplicate-member",
+        "upper-case-data-pkl",
+        "local-name-differs",
+        "deflated",
+        "no-version",
+        "two-top-folders",
+        "pickle-too-deep",
+        "truncated-end",
+        "prepended-bytes",
+        "bzip2",
+        "encrypted",
+        "stored-sizes-differ",
+        "stored-sizes-differ-time-zero",
+        "data-past-directory",
+        "name-not-utf8",
+        "bytes-after-stop",
+    ],
 )
-def test_zip_member_rules(tmp_path: Path, make: Any, rule: str | None) -> None:
-    check_zip_rule(tmp_path, make(), rule)
+def test_zip_archives_are_read_as_torch_reads_them(tmp_path: Path, make: Any, loads: bool, rule: str | None) -> None:
+    """torch.load is the oracle: what it loads is counted to its total, what it refuses is refused with the rule
+    its reader broke."""
+    expected, outcome = agrees_with_torch(tmp_path, make())
+    assert (expected is not None) == loads
+    if rule is not None:
+        assert outcome.rule == rule, str(outcome)
+
+
+def test_what_torch_tolerates_is_counted_with_a_warning(tmp_path: Path) -> None:
+    cases = {
+        "duplicate": (zip_bytes([*GOOD, ("a/data.pkl", GOOD_PKL)]), "appear twice"),
+        "deflated": (zip_bytes(GOOD, compression=zipfile.ZIP_DEFLATED), "compressed"),
+        "after-stop": (zip_bytes([("a/data.pkl", GOOD_PKL + b"\x00"), GOOD[1]]), "after its STOP opcode"),
+        "local-name": (_wrong_local_name(zip_bytes(GOOD)), "named differently in their local headers"),
+    }
+    for name, (data, warning) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        expected, report = agrees_with_torch(folder, data)
+        assert expected == 4, name
+        assert any(warning in w for w in report.warnings), (name, report.warnings)
+
+
+def test_a_storage_described_two_ways_keeps_its_first_description_as_torch_does(tmp_path: Path) -> None:
+    obj = {"w": tensor("0", 4, (4,), (1,)), "v": tensor("0", 8, (4,), (1,))}
+    expected, report = agrees_with_torch(tmp_path, _crafted_bytes(obj))
+    assert expected == 4  # two names for one view of one storage: a tie
+    assert any("described two ways" in w for w in report.warnings)
+
+
+def _crafted_bytes(obj: Any, records: dict[str, int] | None = None) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", dumps(obj))
+        for key, size in (records or {"0": 16}).items():
+            archive.writestr(f"archive/data/{key}", bytes(size))
+        archive.writestr("archive/version", b"3\n")
+    return buffer.getvalue()
+
+
+def test_an_untyped_storage_viewed_in_whole_elements_loads_as_torch_loads_it(tmp_path: Path) -> None:
+    untyped = Pid("storage", torch.storage.UntypedStorage, "0", "cpu", 6)
+    odd = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (1,), (1,), False, OrderedDict(), torch.float32)
+    expected, _ = agrees_with_torch(tmp_path, _crafted_bytes({"w": odd}, {"0": 6}))
+    assert expected == 1
+    too_big = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (2,), (1,), False, OrderedDict(), torch.float32)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    expected, error = agrees_with_torch(folder, _crafted_bytes({"w": too_big}, {"0": 6}))
+    assert expected is None
+    assert error.rule == "pickle-bounds"
 
 
 def test_corrupt_deflate_stream(tmp_path: Path) -> None:
     data = bytearray(zip_bytes([("a/data.pkl", GOOD_PKL * 4)], compression=zipfile.ZIP_DEFLATED))
     start = data.index(b"a/data.pkl") + len("a/data.pkl")
     data[start : start + 8] = b"\xff" * 8  # the deflate stream begins right after the local header's name
-    path = tmp_path / "x.pt"
-    path.write_bytes(bytes(data))
-    with pytest.raises(FormatError) as caught:
-        paramcount.count(str(path))
-    assert caught.value.rule in ("zip-deflate", "zip-size")
-
-
-def test_deflated_members_are_read_and_flagged(tmp_path: Path) -> None:
-    path = tmp_path / "x.pt"
-    path.write_bytes(zip_bytes([("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))], compression=zipfile.ZIP_DEFLATED))
-    report = paramcount.count(str(path))
-    assert report.parameters.total == 4
-    assert any("compressed" in w for w in report.warnings)
+    expected, error = agrees_with_torch(tmp_path, bytes(data))
+    assert expected is None
+    assert error.rule in ("zip-deflate", "zip-size")
 
 
 @pytest.mark.parametrize(
@@ -559,10 +596,16 @@ def test_legacy_stream_rules(tmp_path: Path) -> None:
     (tmp_path / "magic.pt").write_bytes(pickle.dumps(12345, protocol=2) + data[len(magic) :])
     count_at = len(data) - 3 * 4 - 8
     (tmp_path / "count.pt").write_bytes(data[:count_at] + struct.pack("<q", 4) + data[count_at + 8 :])
-    for name in ("trailing", "short", "count"):
+    for name in ("short", "count"):
+        assert torch_total(str(tmp_path / f"{name}.pt")) is None, name
         with pytest.raises(FormatError) as caught:
             paramcount.count(str(tmp_path / f"{name}.pt"))
         assert caught.value.rule == "legacy", name
+    # torch reads the storages it needs and ignores what follows: so does the count, with a warning
+    assert torch_total(str(tmp_path / "trailing.pt")) == 3
+    report = paramcount.count(str(tmp_path / "trailing.pt"))
+    assert report.parameters.total == 3
+    assert any("1 bytes after its last storage" in w for w in report.warnings)
     # Without the magic number it is no legacy stream: a pickle of plain values, which is not a checkpoint.
     with pytest.raises(TargetError, match="pickle of plain Python values"):
         paramcount.count(str(tmp_path / "magic.pt"))
@@ -609,34 +652,25 @@ def test_legacy_tar_is_recognised_and_refused_clearly(tmp_path: Path) -> None:
         paramcount.count(str(path))
 
 
-def test_zip_rules_on_the_container(tmp_path: Path) -> None:
+def test_zip_limits_on_the_container(tmp_path: Path) -> None:
     from paramcount.blob import LocalFile
     from paramcount.formats import zip as zip_format
     from paramcount.formats.torchzip import read
     from paramcount.limits import Limits
 
-    members = [("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]
     path = tmp_path / "x.pt"
-    path.write_bytes(zip_bytes(members))
+    path.write_bytes(zip_bytes(GOOD))
     with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
-        zip_format.archive(blob, max_entries=1)
+        zip_format.miniz(blob, max_entries=1)
     assert caught.value.rule == "limit-zip-entries"
     with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
         read(blob, Limits(pickle_bytes=len(GOOD_PKL) - 1))
     assert caught.value.rule == "limit-pickle-bytes"
-
-    bzip = tmp_path / "bzip.pt"
-    bzip.write_bytes(zip_bytes(members, compression=zipfile.ZIP_BZIP2))
-    encrypted = bytearray(path.read_bytes())
-    central = encrypted.index(b"PK\x01\x02")
-    encrypted[central + 8] |= 1  # general-purpose flag bit 0: encrypted
-    (tmp_path / "encrypted.pt").write_bytes(bytes(encrypted))
     no_local = path.read_bytes().replace(b"PK\x03\x04", b"PK\x03\x05")
     (tmp_path / "nolocal.pt").write_bytes(b"PK\x03\x04" + no_local[4:])  # the first local header stays
-    for name, rule in (("bzip", "zip-method"), ("encrypted", "zip-encrypted"), ("nolocal", "zip-local")):
-        with pytest.raises(FormatError) as caught:
-            paramcount.count(str(tmp_path / f"{name}.pt"))
-        assert caught.value.rule == rule, name
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(tmp_path / "nolocal.pt"))
+    assert caught.value.rule == "zip-local"
 
 
 def test_pickle_tensor_rules(tmp_path: Path) -> None:
@@ -644,9 +678,8 @@ def test_pickle_tensor_rules(tmp_path: Path) -> None:
     v3 = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (3,), (1,), False, OrderedDict(), torch.uint16)
     assert paramcount.count(craft(tmp_path, {"w": v3}, {"0": 6})).parameters.total == 3
     bad_dtype = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (3,), (1,), False, OrderedDict(), "uint16")
-    odd = Rebuild(torch._utils._rebuild_tensor_v3, untyped, 0, (1,), (1,), False, OrderedDict(), torch.float32)
     nested = Rebuild(torch._utils._rebuild_nested_tensor, tensor("0", 4, (4,), (1,)), None, None, None)
-    cases = [({"w": bad_dtype}, {"0": 6}, "pickle-dtype"), ({"w": odd}, {"0": 6}, "pickle-bounds")]
+    cases = [({"w": bad_dtype}, {"0": 6}, "pickle-dtype")]
     cases.append(({"w": nested}, {"0": 16}, "pickle-unsupported"))
     for obj, records, rule in cases:
         with pytest.raises(FormatError) as caught:

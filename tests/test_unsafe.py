@@ -27,6 +27,8 @@ import paramcount.cli, paramcount.sources.files, paramcount.tally, paramcount.re
 import importlib, paramcount.formats, paramcount.render.table
 for _reader in paramcount.formats.READERS:  # every reader module, imported before the audit hook is installed
     importlib.import_module(f"paramcount.formats.{_reader.module}")
+# and the standard library modules paramcount imports only when a file needs them (a tar, compressed zip members)
+import tarfile, bz2, lzma
 FORBIDDEN = ("exec", "import", "compile", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
              "subprocess.Popen", "ctypes.dlopen", "pickle.find_class", "marshal.loads", "os.remove", "os.rename")
 violations = []

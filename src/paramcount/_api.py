@@ -7,6 +7,7 @@ import os
 from paramcount._gc import collection_paused
 from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, UsageError
+from paramcount.limits import budget
 from paramcount.roles import experts_of
 from paramcount.sources import looks_like_spec
 from paramcount.tally import tally
@@ -100,7 +101,7 @@ def count(
         from paramcount.sources.resolve import resolve
 
         resolved = resolve(os.fspath(obj))
-        with collection_paused():
+        with collection_paused(), budget():
             if resolved.remote is not None:
                 from paramcount.sources import remote
 

@@ -40,8 +40,9 @@ class Limits(NamedTuple):
         total_pickle_opcodes: opcodes run over every pickle judged in one count (a zip of a thousand pickles, a
             polyglot's second reading, the legacy stream's five).
         total_inflated_bytes: bytes inflated from compressed zip members in one count, counted as they inflate.
-        header_entries: entries of one safetensors header.
+        header_entries: tensors one safetensors header or GGUF file lists.
         gguf_keys: metadata keys of one GGUF file.
+        npy_header_bytes: the literal header of one NumPy array (numpy reads any size when pickles are allowed).
         zip_entries: members of one zip archive.
         gguf_string_bytes: one GGUF string (llama.cpp: 1 GiB).
         gguf_array_elements: elements of one GGUF array (llama.cpp: 2^30).
@@ -66,12 +67,13 @@ class Limits(NamedTuple):
     pickle_items: int = 10_000_000
     total_pickle_opcodes: int = 10_000_000
     total_inflated_bytes: int = 2**30
-    header_entries: int = 1_000_000
+    header_entries: int = 300_000
     gguf_keys: int = 100_000
+    npy_header_bytes: int = 2**20
     zip_entries: int = 1_000_000
     gguf_string_bytes: int = 2**30
     gguf_array_elements: int = 2**30
-    tensors: int = 10_000_000
+    tensors: int = 1_000_000
     dimensions: int = 64
     elements: int = 2**63 - 1
     remote_bytes: int = 256 * 2**20

@@ -140,7 +140,7 @@ def _count_mismatch(data: bytes) -> bytes:
 
 MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
 UNTYPED = Pid("storage", torch.storage.UntypedStorage, "0", "cpu", 6)
-GOOD = [("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]
+GOOD = [("a/data.pkl", GOOD_PKL), ("a/data/0", bytes(16)), ("a/version", b"3\n")]
 
 
 def cases() -> list[Case]:
@@ -160,11 +160,6 @@ def cases() -> list[Case]:
         ("missing-record", _crafted({"w": tensor("7", 4, (4,), (1,))}, {"0": 16}), "zip-record"),
         ("key-escape", _crafted({"w": tensor("../../x", 4, (4,), (1,))}, {"0": 16}), "pickle-storage"),
         (
-            "key-disagrees",
-            _crafted({"w": tensor("0", 4, (4,), (1,)), "v": tensor("0", 8, (4,), (1,))}, {"0": 16}),
-            "pickle-storage",
-        ),
-        (
             "pid-wrong-tag",
             _crafted({"w": Rebuild(torch._utils._rebuild_tensor_v2, Pid("module", 1), 0, (1,), (1,))}, {}),
             "pickle-storage",
@@ -180,18 +175,6 @@ def cases() -> list[Case]:
                 {"0": 4},
             ),
             "pickle-storage",
-        ),
-        (
-            "untyped-odd-bytes",
-            _crafted(
-                {
-                    "w": Rebuild(
-                        torch._utils._rebuild_tensor_v3, UNTYPED, 0, (1,), (1,), False, OrderedDict(), torch.float32
-                    )
-                },
-                {"0": 6},
-            ),
-            "pickle-bounds",
         ),
         (
             "dtype-not-a-global",
@@ -210,21 +193,22 @@ def cases() -> list[Case]:
         ("setitem-on-list", _data_pkl(b"\x80\x02]K\x01K\x02s."), "pickle-refused"),
         ("build-on-int", _data_pkl(b"\x80\x02K\x01}b."), "pickle-refused"),
         ("empty-data-pkl", _data_pkl(b""), "pickle"),
-        ("bytes-after-stop", _data_pkl(GOOD_PKL + b"\x00", {"0": 16}), "pickle"),
         ("deep-marks", _data_pkl(b"\x80\x02" + b"(" * 100_001 + b"."), "limit-nesting"),
-        ("duplicate-member", _zip([*GOOD, ("a/data.pkl", GOOD_PKL)]), "zip-duplicate"),
-        ("two-top-folders", _zip([("a/data.pkl", GOOD_PKL), ("b/data/0", bytes(16))]), "zip-layout"),
-        ("data-pkl-too-deep", _zip([("a/b/data.pkl", GOOD_PKL), ("a/data/0", bytes(16))]), "zip-layout"),
+        ("two-top-folders", _zip([*GOOD[::2], ("b/data/0", bytes(16))]), "zip-layout"),
+        ("data-pkl-too-deep", _zip([("a/b/data.pkl", GOOD_PKL), *GOOD[1:]]), "zip-layout"),
         ("no-data-pkl", _zip([("a/version", b"3"), ("a/data/0", bytes(16))]), "zip-layout"),
+        ("no-version-record", _zip(GOOD[:2]), "zip-layout"),  # torch's reader requires one
+        ("version-too-new", _zip([*GOOD[:2], ("a/version", b"99\n")]), "zip-layout"),
         ("truncated-end-record", _zip(GOOD, patch=lambda d: d[:-30]), "zip-end"),
-        ("prepended-bytes", _zip(GOOD, patch=lambda d: b"PK\x03\x04" + bytes(60) + d), "zip-offset"),
-        ("local-name-differs", _zip(GOOD, patch=_wrong_local_name), "zip-local-name"),
+        # torch's reader takes offsets as written (zipfile would shift them): the directory is not where it says
+        ("prepended-bytes", _zip(GOOD, patch=lambda d: b"PK\x03\x04" + bytes(60) + d), "zip-end"),
         ("encrypted", _zip(GOOD, patch=_encrypt), "zip-encrypted"),
-        ("bzip2-member", _zip(GOOD, compression=zipfile.ZIP_BZIP2), "zip-method"),
-        ("stored-sizes-differ", _zip(GOOD, patch=_central(b"a/data.pkl", 24, len(GOOD_PKL) + 1)), "zip-size"),
-        ("data-past-directory", _zip(GOOD, patch=_central(b"a/data/0", 20, 10**6)), "zip-bounds"),
-        ("name-not-utf8", _zip(GOOD, patch=lambda d: d.replace(b"a/data/0", b"a/data/\xff")), "zip-name"),
-        ("legacy-trailing-byte", _saved({"w": torch.zeros(3)}, lambda d: d + b"\0", legacy=True), "legacy"),
+        ("bzip2-member", _zip(GOOD, compression=zipfile.ZIP_BZIP2), "zip-method"),  # miniz reads stored, deflated
+        # miniz reads a stored member's claimed size past its data (its size check needs a zero time field)
+        ("stored-size-past-end", _zip(GOOD, patch=_central(b"a/version", 24, 10**6)), "zip-bounds"),
+        ("data-past-directory", _zip(GOOD, patch=_central(b"a/data/0", 20, 10**6)), "zip-end"),
+        # names are bytes to torch's reader: the storage's record is simply missing
+        ("name-not-utf8", _zip(GOOD, patch=lambda d: d.replace(b"a/data/0", b"a/data/\xff")), "zip-record"),
         ("legacy-truncated", _saved({"w": torch.zeros(3)}, lambda d: d[:-1], legacy=True), "legacy"),
         (  # no magic number: not a legacy stream but a pickle of plain values (not a checkpoint)
             "legacy-bad-magic",

@@ -352,28 +352,37 @@ _CHECK_EVERY = 255  # opcodes between checks of the stack size (it grows by at m
 # Values no mutating opcode can change in either unpickler: it fails there, and nothing after runs.
 _IMMUTABLE = (tuple, str, bytes, int, float, complex, bool, type(None), Opaque)
 
-# Number syntax of the text opcodes (INT, LONG, FLOAT, PUT, GET), as the two unpicklers accept it.
+# Number syntax of the text opcodes (INT, LONG, FLOAT, PUT, GET), as the two unpicklers accept it; compiled on
+# first use (protocol 0 and 1 pickles only).
 _SPACE = rb"[ \t\n\x0b\x0c\r]*"
-# C's strtol(s, &end, 0): optional space and sign, then hexadecimal, octal (a leading 0) or decimal digits.
-_STRTOL = re.compile(_SPACE + rb"([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))")
-# PyLong_FromString(s, NULL, 0) (and int(s, 0)): Python's literal syntax, underscores included.
-_PYLONG = re.compile(
-    _SPACE
-    + rb"([+-]?)(?:0[xX]((?:_?[0-9a-fA-F])+)|0[oO]((?:_?[0-7])+)|0[bB]((?:_?[01])+)|(0(?:_?0)*)|([1-9](?:_?[0-9])*))"
-    + _SPACE
-    + rb"\Z"
-)
-_PYLONG10 = re.compile(_SPACE + rb"([+-]?)([0-9](?:_?[0-9])*)" + _SPACE + rb"\Z")
-# PyOS_string_to_double (C: no space, no underscores, a prefix up to a newline or NUL) ...
-_C_FLOAT = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf(?:inity)?|nan))")
-# ... and float(bytes) (Python: surrounding space, underscores between digits).
-_PY_FLOAT = re.compile(
-    _SPACE
-    + rb"[+-]?(?:(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)(?:[eE][+-]?[0-9](?:_?[0-9])*)?"
-    + rb"|(?i:inf(?:inity)?|nan))"
-    + _SPACE
-    + rb"\Z"
-)
+
+
+@functools.cache
+def _syntax() -> tuple[re.Pattern[bytes], ...]:
+    """C's ``strtol(s, &end, 0)`` (optional space and sign, then hexadecimal, octal (a leading 0) or decimal digits);
+    ``PyLong_FromString(s, NULL, 0)`` (Python's literal syntax, underscores included) and its base-10 form;
+    ``PyOS_string_to_double`` (C: no space, no underscores, a prefix up to a newline or NUL); ``float(bytes)`` (pure
+    Python: surrounding space, underscores between digits)."""
+    strtol = re.compile(_SPACE + rb"([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))")
+    pylong = re.compile(
+        _SPACE
+        + rb"([+-]?)(?:0[xX]((?:_?[0-9a-fA-F])+)|0[oO]((?:_?[0-7])+)|0[bB]((?:_?[01])+)"
+        + rb"|(0(?:_?0)*)|([1-9](?:_?[0-9])*))"
+        + _SPACE
+        + rb"\Z"
+    )
+    pylong10 = re.compile(_SPACE + rb"([+-]?)([0-9](?:_?[0-9])*)" + _SPACE + rb"\Z")
+    c_float = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf(?:inity)?|nan))")
+    py_float = re.compile(
+        _SPACE
+        + rb"[+-]?(?:(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)"
+        + rb"(?:[eE][+-]?[0-9](?:_?[0-9])*)?|(?i:inf(?:inity)?|nan))"
+        + _SPACE
+        + rb"\Z"
+    )
+    return strtol, pylong, pylong10, c_float, py_float
+
+
 _BASES = (16, 8, 2, 10, 10)
 # Opcodes with a counted argument, and the width of the count: SHORT_BINBYTES, BINBYTES, BINBYTES8, BYTEARRAY8,
 # SHORT_BINSTRING, BINSTRING.
@@ -463,6 +472,21 @@ def looks_like_pickle(head: bytes, *, complete: bool) -> bool:
     except MalformedPickleError as e:
         return bool(e.unsafe) or e.offset >= _NOT_A_PICKLE
     return True
+
+
+def stops_early(head: bytes, *, complete: bool) -> bool:
+    """Whether both unpicklers stop within ``head`` (before its end, or at the end of a whole file) without
+    having named any global: the common answer for a file that is not a pickle, found without an allowlist."""
+    machine = _Machine(Allowlist(frozenset()), _SNIFF_LIMITS, head, persistent=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            machine.run()
+    except TruncatedPickleError:
+        return complete and not machine.globals
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, MemoryError):
+        return not machine.globals
+    return False
 
 
 def error(e: MalformedPickleError, *, target: str, where: str) -> ParamcountError:
@@ -1375,7 +1399,7 @@ def _int_line(text: bytes, at: int) -> int | bool | Opaque:
     """The value of an ``INT`` line as C reads it (strtol base 0 up to a newline or NUL, else PyLong_FromString):
     a superset of what the pure-Python unpickler accepts."""
     c = text.split(b"\0", 1)[0]
-    m = _STRTOL.match(c)
+    m = _syntax()[0].match(c)
     if m is not None and (m.end() == len(c) or c[m.end()] == 0x0A):
         sign, hexa, octal, decimal = m.groups()
         digits = hexa or octal or decimal
@@ -1394,7 +1418,7 @@ def _long_line(text: bytes, at: int) -> int | Opaque:
 
 
 def _pylong(c: bytes, at: int, opcode: str) -> int | Opaque:
-    m = _PYLONG.match(c)
+    m = _syntax()[1].match(c)
     if m is None:
         raise MalformedPickleError(f"{opcode} argument {quote(c, 40)} is not an integer", at)
     sign = m.group(1)
@@ -1410,7 +1434,7 @@ def _pylong(c: bytes, at: int, opcode: str) -> int | Opaque:
 
 def _index_line(text: bytes, at: int) -> int:
     """A ``PUT``/``GET`` index: base-10 Python syntax up to a NUL (C) or the newline (pure Python)."""
-    m = _PYLONG10.match(text.split(b"\0", 1)[0])
+    m = _syntax()[2].match(text.split(b"\0", 1)[0])
     if m is None:
         raise MalformedPickleError(f"memo index {quote(text, 40)} is not an integer", at)
     digits = m.group(2).replace(b"_", b"")
@@ -1424,13 +1448,13 @@ def _float_line(text: bytes, at: int) -> float:
     """A ``FLOAT`` line as either unpickler reads it: C takes a prefix up to a newline or NUL, without space or
     underscores; pure Python takes the whole line with surrounding space and underscores."""
     c = text.split(b"\0", 1)[0]
-    m = _C_FLOAT.match(c)
+    m = _syntax()[3].match(c)
     if m is not None and (m.end() == len(c) or c[m.end()] == 0x0A):
         literal = m.group()
         value = float(literal)
         if value not in (float("inf"), float("-inf")) or b"n" in literal.lower():
             return value  # (C raises OverflowError past the largest float; pure Python, below, takes inf)
-    if b"\0" not in text[:-1] and _PY_FLOAT.match(text[:-1]) is not None:
+    if b"\0" not in text[:-1] and _syntax()[4].match(text[:-1]) is not None:
         return float(text[:-1].replace(b"_", b""))
     raise MalformedPickleError(f"FLOAT argument {quote(text[:-1], 40)} is not a number", at)
 

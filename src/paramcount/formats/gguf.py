@@ -116,6 +116,10 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
         raise fail(
             f"claims {tensor_count} tensors and {kv_count} key-value pairs, more than its size allows", "gguf-count"
         )
+    if kv_count > limits.gguf_keys:
+        raise exceeded("gguf_keys", f"claims {kv_count} metadata keys", limits.gguf_keys, target=name)
+    if tensor_count > limits.header_entries:
+        raise exceeded("header_entries", f"claims {tensor_count} tensors", limits.header_entries, target=name)
     if tensor_count > limits.tensors:
         raise exceeded("tensors", f"claims {tensor_count} tensors", limits.tensors, target=name)
     alignment = 32

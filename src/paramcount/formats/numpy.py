@@ -2,12 +2,19 @@
 
 Layout (numpy ``lib/format.py``): the magic ``\\x93NUMPY``, a version byte pair, a header length (u16 for version
 1, u32 for 2 and 3), then a Python-literal header ``{'descr': ..., 'fortran_order': ..., 'shape': ...}``. An array
-of numbers is its raw data after that; an array of Python objects (``descr`` ``'|O'``, alone or in a structured
-dtype) is a **pickle**, which ``numpy.load(allow_pickle=True)`` unpickles. Such a pickle is judged like any other:
-one that would run code makes the file unsafe (exit 4). A ``.npz`` is a zip of ``.npy`` members, judged by
-:mod:`paramcount.formats.torchzip`. Neither holds a model, so both are otherwise refused (exit 3).
+of numbers is its raw data after that; an array of Python objects is a **pickle**, which
+``numpy.load(allow_pickle=True)`` unpickles. Such a pickle is judged like any other: one that would run code makes
+the file unsafe (exit 4). A ``.npz`` is a zip of ``.npy`` members, judged by :mod:`paramcount.formats.torchzip`.
+Neither holds a model, so both are otherwise refused (exit 3).
 
-The header is never evaluated: a regular expression looks for an object type in it.
+**The header is read the way numpy reads it** (``_read_array_header``): versions 1.0, 2.0 and 3.0 only; the header
+decoded as Latin-1 (UTF-8 for 3.0); numpy lifts its header size limit when ``allow_pickle=True``, so any size is read
+here (within ``npy-header-bytes``). numpy then evaluates the header as a Python literal and builds a dtype from its
+``descr``; paramcount neither evaluates nor builds anything, so it takes every header as possibly holding objects
+except the plain form numpy writes for numbers (one quoted type string without an ``O`` and without an escape, which
+could spell one: ``'\\x4f'`` is ``'O'``). An object type is always spelled with an ``O`` (``'O'``, ``'|O8'``,
+``'object'``, ``'i4,O'``, a field of a structured type). Judging a numeric array as a pickle costs one failed
+evaluation and never hides a payload.
 """
 
 from __future__ import annotations
@@ -20,18 +27,17 @@ from paramcount.errors import TargetError
 from paramcount.formats import _pickle
 from paramcount.formats._pickle import Allowlist
 from paramcount.formats.torchpickle import ALLOWLIST as TORCH_ALLOWLIST
+from paramcount.limits import DEFAULT, exceeded
 
 if TYPE_CHECKING:
     from paramcount.blob import Blob, Folder
     from paramcount.formats import FileRead
     from paramcount.limits import Limits
 
-__all__ = ["ALLOWLIST", "pickle_offset", "read"]
+__all__ = ["ALLOWLIST", "header_end", "pickle_offset", "read"]
 
-# numpy's own cap on header length (format.py _MAX_HEADER_SIZE) is 10,000 bytes; versions 2 and 3 allow more.
-_MAX_HEADER = 1 << 16
-# A quoted numpy type string for Python objects: 'O', '|O', '<O8' ...
-_OBJECT_TYPE = re.compile(rb"""['"][|<>=]?O\d*['"]""")
+_MAGIC = b"\x93NUMPY"
+_LENGTHS = {(1, 0): ("<H", "latin1"), (2, 0): ("<I", "latin1"), (3, 0): ("<I", "utf8")}
 _CORES = ("numpy.core", "numpy._core")
 
 #: What an object array's pickle names to rebuild the array itself: numpy's reconstructor, ndarray, dtype and
@@ -49,25 +55,72 @@ ALLOWLIST = Allowlist(
 ).union(TORCH_ALLOWLIST)
 
 
-def pickle_offset(data: bytes) -> int | None:
-    """Where the pickle of an object array starts in ``.npy`` bytes; ``None`` when it holds no objects.
+def header_end(head: bytes) -> tuple[int, str] | None:
+    """Where an ``.npy`` header ends and its encoding, from the file's first 12 bytes; ``None`` when numpy would not
+    read the file as an array (no magic, an unsupported version).
+
+    >>> header_end(b"\\x93NUMPY\\x01\\x00\\x76\\x00"), header_end(b"\\x93NUMPY\\x03\\x00\\x00\\x01\\x00\\x00")
+    ((128, 'latin1'), (268, 'utf8'))
+    """
+    if not head.startswith(_MAGIC) or len(head) < 8:
+        return None
+    info = _LENGTHS.get((head[6], head[7]))
+    if info is None:
+        return None
+    form, encoding = info
+    start = 8 + struct.calcsize(form)
+    if len(head) < start:
+        return None
+    (length,) = struct.unpack_from(form, head, 8)
+    return start + length, encoding
+
+
+def pickle_offset(data: bytes, limits: Limits = DEFAULT, *, target: str | None = None) -> int | None:
+    """Where the pickle of an object array starts in ``.npy`` bytes; ``None`` when numpy would read no objects
+    (numbers, a header it refuses, too few bytes).
 
     >>> header = b"{'descr': '|O', 'fortran_order': False, 'shape': (2,), }" + b" " * 5 + b"\\n"
     >>> pickle_offset(b"\\x93NUMPY\\x01\\x00" + len(header).to_bytes(2, "little") + header + b"\\x80\\x04")
     73
     >>> pickle_offset(b"\\x93NUMPY\\x01\\x00" + len(header).to_bytes(2, "little") + header.replace(b"|O", b"<f4"))
+    >>> pickle_offset(b"\\x93NUMPY\\x01\\x00" + len(header).to_bytes(2, "little") + header.replace(b"|O", b"\\\\x4f"))
+    73
+
+    Raises:
+        FormatError: the header is longer than ``limits.npy_header_bytes``.
     """
-    if not data.startswith(b"\x93NUMPY") or len(data) < 10:
+    found = header_end(data[:12])
+    if found is None:
         return None
-    if data[6] == 1:
-        (length,), start = struct.unpack_from("<H", data, 8), 10
-    elif len(data) >= 12:
-        (length,), start = struct.unpack_from("<I", data, 8), 12
-    else:
-        return None
-    if length > _MAX_HEADER or start + length > len(data):
-        return None
-    return start + length if _OBJECT_TYPE.search(data[start : start + length]) else None
+    end, encoding = found
+    if end - 12 > limits.npy_header_bytes:
+        raise exceeded(
+            "npy_header_bytes", f"has a {end - 12}-byte NumPy header", limits.npy_header_bytes, target=target
+        )
+    if end > len(data):
+        return None  # numpy: "EOF: reading array header"
+    start = 10 if data[6] == 1 else 12
+    return end if _holds_objects(data[start:end], encoding) else None
+
+
+def _holds_objects(raw: bytes, encoding: str) -> bool:
+    """Whether numpy could make an array of objects of this header: ``False`` only for a header in the plain form
+    numpy writes for numbers (one quoted type string with no ``O``, no escape), ``True`` for anything else that
+    decodes (an escape, ``'object'``, a structured type, another layout: numpy's parser would evaluate it, and
+    whatever it makes of it is judged)."""
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False  # numpy fails to decode the header: it reads nothing
+    return _NUMERIC.fullmatch(text) is None
+
+
+# The header numpy writes for an array of numbers: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+# padded with spaces and a newline; the type string holds no O (objects) and no backslash (an escape can spell one).
+_NUMERIC = re.compile(
+    r"\{\s*'descr'\s*:\s*(?:'[^'\\Oo]*'|\"[^\"\\Oo]*\")\s*,\s*'fortran_order'\s*:\s*(?:True|False)\s*,"
+    r"\s*'shape'\s*:\s*\(\s*(?:\d+\s*,\s*)*(?:\d+\s*)?\)\s*,?\s*\}\s*"
+)
 
 
 def read(blob: Blob, limits: Limits, folder: Folder | None = None) -> FileRead:
@@ -77,12 +130,25 @@ def read(blob: Blob, limits: Limits, folder: Folder | None = None) -> FileRead:
         UnsafeTargetError: the array holds objects whose pickle calls or names globals outside the allowlist.
         TargetError: otherwise, always.
     """
-    head = blob.read(0, min(blob.size, 12 + _MAX_HEADER))
-    offset = pickle_offset(head)
-    if offset is not None:
-        _pickle.check_stream(
-            blob, offset, target=blob.name, where="its object array", limits=limits, allowlist=ALLOWLIST
-        )
+    head = blob.read(0, min(blob.size, 12))
+    found = header_end(head)
+    if found is not None:
+        end = found[0]
+        if end - 12 > limits.npy_header_bytes:
+            raise exceeded(
+                "npy_header_bytes", f"has a {end - 12}-byte NumPy header", limits.npy_header_bytes, target=blob.name
+            )
+        offset = pickle_offset(blob.read(0, min(end, blob.size)), limits, target=blob.name)
+        if offset is not None:
+            _pickle.check_stream(
+                blob,
+                offset,
+                target=blob.name,
+                where="its object array",
+                limits=limits,
+                allowlist=ALLOWLIST,
+                persistent=False,
+            )
     raise TargetError(
         "is a NumPy array file (.npy), not a model checkpoint",
         target=blob.name,

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from paramcount.formats import FileRead
     from paramcount.limits import Limits
 
-__all__ = ["read"]
+__all__ = ["ALLOWLIST", "read"]
 
 # Everything a checkpoint-shaped pickle may name: torch's, DCP's and numpy's reconstruction globals.
-_ALLOWLIST = NUMPY_ALLOWLIST.union(DCP_ALLOWLIST)
+ALLOWLIST = NUMPY_ALLOWLIST.union(DCP_ALLOWLIST)
 
 
 def read(blob: Blob, limits: Limits, folder: Folder | None = None) -> FileRead:
@@ -33,7 +33,7 @@ def read(blob: Blob, limits: Limits, folder: Folder | None = None) -> FileRead:
         UnsafeTargetError: the first pickle calls, references or instantiates a global outside the allowlist.
         TargetError: otherwise, always.
     """
-    result = _pickle.check_stream(blob, 0, target=blob.name, where="the file", limits=limits, allowlist=_ALLOWLIST)
+    result = _pickle.check_stream(blob, 0, target=blob.name, where="the file", limits=limits, allowlist=ALLOWLIST)
     raise TargetError(
         f"is a pickle of plain Python values (protocol {result.protocol}), not a checkpoint torch.save writes",
         target=blob.name,

@@ -3,8 +3,9 @@
 Layout: ``u64 LE N``, then ``N`` bytes of UTF-8 JSON, then the byte buffer that ``data_offsets`` address.
 Rules follow ``read_metadata`` and ``Metadata::validate`` in huggingface/safetensors ``safetensors/src/tensor.rs``
 (reference/formats.md 1.2); where Python's ``json`` is laxer than serde (BOM, NaN, floats, booleans as ints, huge
-ints, duplicate keys, deep nesting) the stricter behaviour is enforced here, and duplicate keys are refused
-rather than resolved "last wins".
+ints, deep nesting) the stricter behaviour is enforced here. A tensor named twice is resolved as serde and every
+safetensors loader resolve it, the last entry winning (the file is then validated as the reference validates it),
+with a warning. The header's entries are bounded (``header-entries``) before the JSON is parsed.
 """
 
 from __future__ import annotations
@@ -42,23 +43,35 @@ class Entry(NamedTuple):
 
 
 class Header(NamedTuple):
-    """A validated header: entries in offset order, the metadata map, and where the data starts."""
+    """A validated header: entries in offset order, the metadata map, where the data starts, and the names the
+    header lists more than once (the last entry of each kept, as the reference keeps it)."""
 
     entries: tuple[Entry, ...]
     metadata: dict[str, str]
     data_start: int
+    duplicates: tuple[str, ...] = ()
 
 
 class _InvalidValueError(ValueError):
     """A JSON value of the wrong type or range; turned into a FormatError with the file name."""
 
 
+class _Object(dict[str, "Any"]):
+    """A JSON object, with the keys it lists more than once (serde keeps the last value, as ``dict`` does)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _InvalidValueError(f"duplicate key {quote(key)} (readers disagree on which one wins)")
-        result[key] = value
+    result = _Object(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        twice: dict[str, None] = {}
+        for key, _ in pairs:
+            if key in seen:
+                twice[key] = None
+            seen.add(key)
+        result.duplicates = tuple(twice)
     return result
 
 
@@ -110,6 +123,13 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
             f"header length {length} runs past the end of the {blob.size}-byte file", target=name, rule="header-length"
         )
     raw = blob.read(8, length)
+    if raw.count(b"{") > limits.header_entries + 2:  # every entry is an object: bound them before parsing
+        raise exceeded(
+            "header_entries",
+            f"header holds more than {limits.header_entries} entries",
+            limits.header_entries,
+            target=name,
+        )
     try:
         text = raw.decode("utf-8")
         document = json.loads(
@@ -185,7 +205,7 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
             target=name,
             rule="incomplete",
         )
-    return Header(tuple(entries), metadata, 8 + length)
+    return Header(tuple(entries), metadata, 8 + length, getattr(document, "duplicates", ()))
 
 
 def _entry(tensor: str, info: object, name: str) -> Entry:
@@ -227,7 +247,20 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
         for e in entries
         if e.name.endswith(quant.VALUE_SUFFIXES) and e.end - e.begin <= quant.VALUE_LIMIT
     }
-    return FileRead(Format.SAFETENSORS, records, len(records), sum(e.end - e.begin for e in entries), values=values)
+    warnings: tuple[str, ...] = ()
+    if header.duplicates:
+        warnings = (
+            f"the header names {len(header.duplicates)} tensor(s) twice (e.g. {quote(header.duplicates[0])}): the last "
+            "entry of each is the one every safetensors loader reads, and the one counted",
+        )
+    return FileRead(
+        Format.SAFETENSORS,
+        records,
+        len(records),
+        sum(e.end - e.begin for e in entries),
+        values=values,
+        warnings=warnings,
+    )
 
 
 _DIGITS = re.compile(r"(\d+)")

@@ -1,11 +1,14 @@
-"""The legacy ``torch.save`` stream (before 1.6, or ``_use_new_zipfile_serialization=False``), read inertly; and
-the older tar format, recognised and refused.
+"""What ``torch.load`` does with a file that is not a zip: the legacy stream (before 1.6, or
+``_use_new_zipfile_serialization=False``), read inertly; the older tar format, judged and refused; and any other file,
+judged (:mod:`paramcount.formats.polyglot`).
 
 Stream (reference/formats.md 2.3): pickles of the magic number, the protocol version 1001 and ``sys_info``, then
 the object pickle, then the list of storage keys, then for each key an int64 element count and the storage's
 bytes. Each pickle is evaluated as ``torch.load`` would unpickle it, in turn; only the object pickle may name
 classes (a whole-module save), the others hold plain values. The counts are read (8 bytes per storage) to check
 each storage's claimed size; the data is skipped.
+
+Any other file is judged the way ``torch.load`` would read it by :mod:`paramcount.formats.polyglot`.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
             limits=limits,
             allowlist=ALLOWLIST,
             classes_are_unsafe=where != "object pickle",
+            persistent=where == "object pickle",  # torch.load gives only the object pickle a persistent_load
         )
         results.append(result)
         offset += result.end
@@ -81,9 +85,14 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
             )
         offset += 8 + storage.bytes
         stored += storage.bytes
-    if offset != blob.size:
-        problem = "ends before" if offset > blob.size else "has bytes after"
-        raise FormatError(f"{problem} its last storage (at {offset} of {blob.size} bytes)", target=name, rule="legacy")
+    warnings = list(tensors.warnings)
+    if offset > blob.size:
+        raise FormatError(
+            f"ends before its last storage (at {offset} of {blob.size} bytes)", target=name, rule="legacy"
+        )
+    if offset < blob.size:
+        # torch.load reads the storages it needs and ignores what follows them: the file loads, the rest is flagged
+        warnings.append(f"has {blob.size - offset} bytes after its last storage, which torch ignores")
     return FileRead(
         Format.TORCH_LEGACY,
         tensors.records,
@@ -91,18 +100,24 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
         stored,
         modules=tensors.modules,
         notes=(f"read the legacy torch stream's 5 pickles ({sum(r.end for r in results)} bytes) inertly",),
+        warnings=tuple(warnings),
         untrusted=tensors.untrusted,
     )
 
 
 def read_tar(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
-    """Refuse the earliest ``torch.save`` format, a tar of pickles, which this version does not read.
+    """Judge, then refuse, the earliest ``torch.save`` format, a tar of pickles, which this version does not count.
 
     Raises:
-        TargetError: always.
+        UnsafeTargetError: a pickle ``torch.load`` would read from it would run code.
+        TargetError: otherwise, always.
     """
+    from paramcount.formats import polyglot
+
+    polyglot.judge(blob, blob.read(0, min(blob.size, 512)), limits)
     raise TargetError(
-        "is a tar archive, the earliest torch.save format, which this version does not read",
+        "is a tar archive, the earliest torch.save format, which this version does not count (its pickles were judged "
+        "and are safe)",
         target=blob.name,
-        fix="re-save it with a current torch (in a sandbox: loading it runs its pickles)",
+        fix="re-save it with a current torch (torch.load refuses it with weights_only=True)",
     )

@@ -216,7 +216,14 @@ def extract(
     if modules and modules[0].path != "":
         # Modules inside a checkpoint dict ({"model": module, ...}): give them a root to hang from.
         modules = [ModuleRecord("", ""), *(m._replace(parent=m.parent + 1) for m in modules)]
-    return Tensors(tuple(records), tuple(modules), walker.storages, tuple(untrusted), ())
+    warnings: tuple[str, ...] = ()
+    if walker.redescribed:
+        keys = walker.redescribed
+        warnings = (
+            f"{len(keys)} storage(s) are described two ways by their persistent ids (e.g. {quote(keys[0], 40)}); "
+            "torch.load, and the count, keep the first description",
+        )
+    return Tensors(tuple(records), tuple(modules), walker.storages, tuple(untrusted), warnings)
 
 
 def _deepspeed_shapes(root: Any, target: str, limits: Limits) -> list[tuple[str, tuple[int, ...], bool]] | None:
@@ -250,6 +257,7 @@ class _Walker:
         self.claimed: list[str] = []
         self.tensors: dict[int, _Tensor] = {}
         self.non_persistent: set[str] = set()
+        self.redescribed: list[str] = []  # storage keys whose later persistent ids claim another type or size
 
     def error(self, problem: str, tensor: str | None, rule: str) -> FormatError:
         return FormatError(problem, target=self.name, rule=rule, tensor=tensor)
@@ -441,9 +449,11 @@ class _Walker:
         storage = Storage(key, dtype, numel, location)
         known = self.storages.setdefault(key, storage)
         if known != storage:
-            raise self.error(
-                f"storage {shown} is described two ways ({known.numel} vs {numel} elements)", path, "pickle-storage"
-            )
+            # torch.load keeps the storage it built for the key's first persistent id and hands it to every later
+            # one, whatever type and size they claim: so does the count.
+            if key not in self.redescribed:
+                self.redescribed.append(key)
+            storage = known
         if self.legacy and pid[5] is not None:
             raise self.error("legacy storage views are not supported by this version", path, "pickle-unsupported")
         return storage
@@ -472,13 +482,7 @@ class _Walker:
             raise self.error(f"has storage offset {quote(offset)}", path, "pickle-shape")
         itemsize = dtype.bits // 8
         if storage.dtype is None:
-            if storage.numel % itemsize:
-                raise self.error(
-                    f"storage {storage.key} of {storage.numel} bytes does not hold whole {dtype.name} elements",
-                    path,
-                    "pickle-bounds",
-                )
-            capacity = storage.numel // itemsize
+            capacity = storage.numel // itemsize  # set_ checks the bytes the view needs, not whole elements
         else:
             if storage.dtype.bits != dtype.bits:
                 raise self.error(f"views a {storage.dtype.name} storage as {dtype.name}", path, "pickle-dtype")

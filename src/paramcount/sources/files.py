@@ -20,7 +20,7 @@ from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.blob import Folder, LocalFile, LocalFolder, confined
 from paramcount.classify import tie_output_head
 from paramcount.errors import FormatError, TargetError, UsageError, quote
-from paramcount.formats import SNIFF_BYTES, WEIGHT_SUFFIXES, detect, unrecognised
+from paramcount.formats import SNIFF_BYTES, WEIGHT_SUFFIXES, Format, detect, polyglot, unrecognised
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.quant import Scheme, scheme_from_config
 from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord, unique_parameters
@@ -460,6 +460,11 @@ def _index(
     )
 
 
+# Formats whose reader judges the file from byte 0 as torch.load and pickle.load read it (or that those loaders
+# read another way: a NumPy array).
+_READ_FROM_BYTE_ZERO = frozenset({Format.TORCH_LEGACY, Format.PICKLE, Format.DCP, Format.NUMPY, Format.TORCH_TAR})
+
+
 def _read(shard: _Shard, limits: Limits) -> tuple[FileRead, str]:
     """One weights file, read by the reader its content calls for; and its name for messages."""
     with shard.open() as blob:
@@ -467,6 +472,9 @@ def _read(shard: _Shard, limits: Limits) -> tuple[FileRead, str]:
         reader = detect(head, blob.size, shard.label)
         if reader is None:
             raise unrecognised(blob.name, head)
+        if reader.format not in _READ_FROM_BYTE_ZERO:
+            # torch.load, pickle.load and numpy.load would unpickle the file from byte 0 whatever it also is
+            polyglot.judge(blob, head, limits)
         return reader.read(blob, limits, shard.folder), blob.name
 
 
