@@ -239,6 +239,14 @@ def allowed_by(names):
 def timeout(*_):
     raise TimeoutError("the loader ran past its time")
 
+# A safety net: should a loader ever reach the real pickle (a module not patched), nothing it calls may run.
+FORBIDDEN = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "subprocess.Popen", "socket.connect",
+             "webbrowser.open")
+def guard(event, args):
+    if event in FORBIDDEN:
+        raise RuntimeError(f"audit: a loader tried {event}")
+sys.addaudithook(guard)
+
 signal.signal(signal.SIGALRM, timeout)
 for line in open(sys.argv[1]):
     job = json.loads(line)
@@ -273,7 +281,10 @@ for line in open(sys.argv[1]):
             result["error"] = None
         elif loader == "numpy":
             import numpy
-            import numpy.lib.format as fmt
+            try:
+                import numpy.lib._format_impl as fmt
+            except ImportError:
+                import numpy.lib.format as fmt
             class Module:
                 @staticmethod
                 def load(f, **kwargs):

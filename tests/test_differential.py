@@ -144,3 +144,27 @@ def test_paramcount_reads_the_data_pkl_torch_reads(corpus: list[dict[str, Any]])
                 failures.append(f"{item['case'].name}: paramcount reads another data.pkl than torch")
     assert checked >= 50
     assert not failures, "\n".join(failures)
+
+
+def test_each_case_rests_on_what_its_loader_really_does(corpus: list[dict[str, Any]]) -> None:
+    """A case's recorded verdict (``Case.oracle``): the loader named resolves the global named from its file."""
+    checked = 0
+    failures = []
+    for item in corpus:
+        oracle = item["case"].oracle
+        if oracle is None:
+            continue
+        loader, qualname = oracle
+        resolved = {
+            f"{g['module']}.{g['name']}"
+            for (_file, used), result in item["loaders"].items()
+            if used == loader
+            for g in result["globals"]
+        }
+        checked += 1
+        if qualname not in resolved:
+            failures.append(
+                f"{item['case'].name}: {loader} does not resolve {qualname} (it resolves {sorted(resolved)})"
+            )
+    assert checked >= 50
+    assert not failures, "\n".join(failures)

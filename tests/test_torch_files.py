@@ -704,3 +704,33 @@ def test_quantization_auxiliaries_are_excluded(tmp_path: Path) -> None:
     assert report.parameters.total == 512 * 256 + 256  # qweight counted by its logical shape: g_idx x scales
     assert report.quantization is not None
     assert report.quantization.scheme == "gptq 4-bit"
+
+
+def test_which_of_two_data_pkl_spellings_is_read_follows_torchs_reader(tmp_path: Path) -> None:
+    """miniz finds a name case-insensitively by a binary search over its own (unstable) heap sort: which of
+    ``data.pkl`` and ``data.PKL`` torch reads depends on the members' order. paramcount reads the same one in every
+    order of four members and the version record (torch's reader, ``torch._C.PyTorchFileReader``, is the oracle)."""
+    import itertools
+
+    from paramcount.blob import LocalFile
+    from paramcount.formats import zip as zip_format
+
+    members = [
+        ("archive/data.pkl", GOOD_PKL),
+        ("archive/data.PKL", dumps({"v": tensor("1", 2, (2,), (1,))})),
+        ("archive/data/0", bytes(16)),
+        ("archive/data/1", bytes(8)),
+    ]
+    chosen = set()
+    for order in itertools.permutations(members):
+        path = tmp_path / "x.pt"
+        path.write_bytes(zip_bytes([*order, ("archive/version", b"3\n")], version=False))
+        torch_reads = bytes(torch._C.PyTorchFileReader(str(path)).get_record("data.pkl"))
+        with LocalFile(path) as blob:
+            directory = zip_format.miniz(blob)
+            entry = zip_format.locate(directory, b"archive/data.pkl")
+            assert entry is not None
+            assert zip_format.extract(blob, entry, directory, limit=2**20) == torch_reads, [m[0] for m in order]
+        chosen.add(torch_reads)
+        assert paramcount.count(str(path)).parameters.total == (4 if torch_reads == GOOD_PKL else 2)
+    assert len(chosen) == 2  # both spellings are read, depending on the order

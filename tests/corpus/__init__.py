@@ -36,6 +36,8 @@ class Case(NamedTuple):
         rule: the ``FormatError.rule`` the error must name, when the case is about one rule (checked in-process).
         unprivileged: run without root's power to read any file (``setpriv`` drops CAP_DAC_OVERRIDE when the
             tests run as root).
+        oracle: ``(loader, global)``: the real loader (``pickle``, ``torch``, ``numpy``: tests/oracles.py) that would
+            resolve ``global`` from this file, the verdict the case rests on (tests/test_differential.py checks it).
     """
 
     name: str
@@ -45,11 +47,20 @@ class Case(NamedTuple):
     malicious: bool = False
     rule: str | None = None
     unprivileged: bool = False
+    oracle: tuple[str, str] | None = None
 
 
 def cases() -> list[Case]:
     """Every case, in group order; names are unique."""
-    from tests.corpus import dcp_cases, gguf_cases, pickle_cases, safetensors_cases, target_cases, torch_cases
+    from tests.corpus import (
+        dcp_cases,
+        gguf_cases,
+        loader_cases,
+        pickle_cases,
+        safetensors_cases,
+        target_cases,
+        torch_cases,
+    )
 
     found = [
         *safetensors_cases.cases(),
@@ -58,6 +69,7 @@ def cases() -> list[Case]:
         *gguf_cases.cases(),
         *dcp_cases.cases(),
         *target_cases.cases(),
+        *loader_cases.cases(),
     ]
     names = [c.name for c in found]
     duplicates = {n for n in names if names.count(n) > 1}

@@ -1399,6 +1399,8 @@ def _int_line(text: bytes, at: int) -> int | bool | Opaque:
     """The value of an ``INT`` line as C reads it (strtol base 0 up to a newline or NUL, else PyLong_FromString):
     a superset of what the pure-Python unpickler accepts."""
     c = text.split(b"\0", 1)[0]
+    if not c:  # strtol finds no digits and stops at the NUL that starts the line: C reads 0
+        return False if len(text) == 3 else 0
     m = _syntax()[0].match(c)
     if m is not None and (m.end() == len(c) or c[m.end()] == 0x0A):
         sign, hexa, octal, decimal = m.groups()

@@ -67,7 +67,7 @@ def _judge_legacy(blob: Blob, head: bytes, limits: Limits) -> None:
         result = _try(
             blob,
             offset,
-            where,
+            "the file from byte 0 (as torch.load and pickle.load read it)" if not offset else f"its {where}",
             PLAIN if not main else ALLOWLIST,
             limits,
             classes_are_unsafe=not main,

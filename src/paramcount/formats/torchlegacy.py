@@ -42,25 +42,35 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
     name = blob.name
     offset = 0
     results: list[Result] = []
+    refused: FormatError | None = None  # the first change torch's weights-only unpickler refuses
     for where in _PICKLES:
-        result = _pickle.check_stream(
-            blob,
-            offset,
-            target=name,
-            where=where,
-            limits=limits,
-            allowlist=ALLOWLIST,
-            classes_are_unsafe=where != "object pickle",
-            persistent=where == "object pickle",  # torch.load gives only the object pickle a persistent_load
-        )
+        is_object = where == "object pickle"
+        try:
+            # torch.load gives only the object pickle a persistent_load
+            result = _pickle.read_stream(blob, offset, ALLOWLIST, limits, persistent=is_object)
+        except _pickle.MalformedPickleError as e:
+            raise _pickle.error(e, target=name, where=where) from e
+        findings = result.unsafe + (() if is_object else result.class_findings)
+        if findings:
+            raise _pickle.unsafe_error(name, where, findings)
+        if result.malformed and refused is None:
+            # no unpickler stops at it, so the pickles after it run too: judged before this is reported
+            try:
+                _pickle.judge(result, target=name, where=where)
+            except FormatError as e:
+                refused = e
         results.append(result)
         offset += result.end
         if where == "magic number" and result.root != _MAGIC:
-            raise FormatError(
+            raise refused or FormatError(
                 "is a pickle stream but not a torch checkpoint (no legacy magic number)", target=name, rule="legacy"
             )
         if where == "protocol version" and result.root != _PROTOCOL:
-            raise FormatError(f"has legacy protocol {quote(result.root, 40)}, not 1001", target=name, rule="legacy")
+            raise refused or FormatError(
+                f"has legacy protocol {quote(result.root, 40)}, not 1001", target=name, rule="legacy"
+            )
+    if refused is not None:
+        raise refused
     main, keys = results[3], results[4].root
     tensors = extract(main.root, name, classes=main.classes, legacy=True, limits=limits)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):

