@@ -61,15 +61,19 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_remote.py
 	$(BIN)/python benchmarks/compare_memory.py
 
-# Every transformers model class from a tiny config: save_pretrained, count the folder, compare with the live model.
+# Every transformers model class from a tiny config: save_pretrained (then torch.save of the whole module), count the
+# result, compare with the live model.
 sweep: $(STAMP)
 	$(BIN)/python scripts/sweep.py
+	$(BIN)/python scripts/sweep.py --whole-module
 
 # Regenerate paramcount's architecture table (src/paramcount/architectures/) from the installed transformers, and the
-# table of torch's tensor operations a pickle may hold (src/paramcount/formats/torch_functions.json) from torch.
+# tables of torch's tensor operations a pickle may hold (src/paramcount/formats/torch_functions.json) from torch and of
+# transformers' Enum classes (formats/enums.json).
 architectures: $(STAMP)
 	$(BIN)/python scripts/architectures.py
 	$(BIN)/python scripts/torch_functions.py
+	$(BIN)/python scripts/enums.py
 
 # Coverage-guided fuzzing (atheris) of each reader for FUZZ_SECONDS; findings land in fuzz/findings/.
 FUZZ_SECONDS ?= 600

@@ -62,7 +62,8 @@ def operations() -> set[int]:
     return found
 
 
-def main() -> int:
+def document() -> dict[str, object]:
+    """The table for the installed torch (what ``torch_functions.json`` holds)."""
     ops = operations()
     table: dict[str, set[str]] = {}
     for name in MODULES:
@@ -79,12 +80,19 @@ def main() -> int:
                         table.setdefault("torch._C", set()).add(qualname)
                     elif "." not in qualname:
                         table.setdefault(owner, set()).add(qualname)
-    document = {
+    return {
         "torch": torch.__version__,
         "operations": {module: sorted(names) for module, names in sorted(table.items())},
     }
-    OUT.write_text(json.dumps(document, indent=0, sort_keys=True) + "\n")
-    print(f"{OUT}: {sum(len(v) for v in table.values())} names in {len(table)} modules (torch {torch.__version__})")
+
+
+def main() -> int:
+    table = document()
+    OUT.write_text(json.dumps(table, indent=0, sort_keys=True) + "\n")
+    operations = table["operations"]
+    assert isinstance(operations, dict)
+    names = sum(len(v) for v in operations.values())
+    print(f"{OUT}: {names} names in {len(operations)} modules (torch {torch.__version__})")
     return 0
 
 

@@ -4,8 +4,9 @@ paramcount promises what a loader would do (SECURITY.md). These oracles *are* th
 
 * :func:`unpickle` runs CPython's own unpicklers, the C ``pickle.Unpickler`` and the pure-Python
   ``pickle._Unpickler``, with ``find_class`` replaced by a recorder that returns an inert stand-in class for every
-  global: the exact globals a real load resolves, in order, up to the point where it would fail, and which of them
-  it calls or instantiates. Allowlisted callables that call or instantiate an argument are emulated from torch's
+  global (``functools.partial`` excepted: the real one, which stores what it wraps and calls it when called): the
+  exact globals a real load resolves, in order, up to the point where it would fail, and which of them it calls or
+  instantiates. Allowlisted callables that call or instantiate an argument are emulated from torch's
   source (``_rebuild_from_type_v2(func, new_type, args, state)`` calls ``func(*args)`` and makes a ``new_type``),
   so a gadget through them is seen too. It runs in-process (the fuzzers use it) and needs no torch.
 * :func:`run_loaders` runs, in a throwaway process with a memory limit, ``torch.load(weights_only=False)`` with a
@@ -20,6 +21,7 @@ it and changing it are only written down.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -57,6 +59,11 @@ TORCH_ROLES: dict[tuple[str, str], tuple[tuple[int, str], ...]] = {
     ("numpy.core.multiarray", "_reconstruct"): ((0, "class"),),
     ("numpy._core.multiarray", "_reconstruct"): ((0, "class"),),
 }
+
+
+# Real objects that calling and building run nothing of their own: a functools.partial only stores the function
+# it wraps, and calls it when it is called (a stand-in then records that call).
+HARMLESS: dict[tuple[str, str], Any] = {("functools", "partial"): functools.partial}
 
 
 class _Record:
@@ -107,13 +114,27 @@ class _StandInMeta(type):
 
 
 class _SetState:
-    """``__setstate__``: a no-op on an instance; looked up on the global itself (BUILD on a module, a class), the
-    change a real load would make to that object is recorded."""
+    """``__setstate__``: on an instance, what ``object``'s default does (a dict state updates the instance's
+    ``__dict__``, a ``(state, slotstate)`` pair sets attributes as well), so that an attribute a state gives the
+    instance (``__setstate__``, ``extend``) hides the class's, as on a real object; looked up on the global itself
+    (BUILD on a module, a class), the change a real load would make to that object is recorded."""
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
             owner._record.mark(owner._index, "changed")
-        return lambda *args: None
+            return lambda *args: None
+
+        def default(state: Any) -> None:
+            slots = None
+            if isinstance(state, tuple) and len(state) == 2:
+                state, slots = state
+            if isinstance(state, dict):
+                instance.__dict__.update(state)
+            if isinstance(slots, dict):
+                for key, value in slots.items():
+                    object.__setattr__(instance, key, value)
+
+        return default
 
 
 def _apply_role(args: tuple[Any, ...], position: int, role: str) -> None:
@@ -196,6 +217,9 @@ def recording(base: type, record: _Record, *, persistent: bool, real: Any = None
 
     class Recording(base):  # type: ignore[misc]
         def find_class(self, module: str, name: str) -> Any:
+            if (module, name) in HARMLESS:
+                record.add(module, name)
+                return HARMLESS[(module, name)]
             if real is not None and real(module, name):
                 record.add(module, name)
                 return super().find_class(module, name)

@@ -472,8 +472,8 @@ def test_a_missing_revision_says_where_refs_are(tmp_path: Path, monkeypatch: Any
 # --- the table ---------------------------------------------------------------------------------------------------
 
 
-def _script() -> Any:
-    spec = importlib.util.spec_from_file_location("architectures_script", ROOT / "scripts" / "architectures.py")
+def _script(name: str = "architectures") -> Any:
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -489,6 +489,22 @@ def test_table_matches_installed_transformers(model_type: str) -> None:
     document.pop("transformers")  # which transformers wrote it is informative; the content must match
     shipped.pop("transformers")
     assert json.loads(json.dumps(document)) == shipped, f"regenerate the table: make architectures ({model_type})"
+
+
+@pytest.mark.parametrize(
+    ("script", "table", "version"),
+    [
+        ("torch_functions", "torch_functions.json", "torch"),
+        ("enums", "enums.json", "transformers"),
+    ],
+)
+def test_the_pickle_tables_match_the_installed_packages(script: str, table: str, version: str) -> None:
+    """torch's tensor operations a pickle may hold, transformers' Enum classes it may look members up in."""
+    document = _script(script).document()
+    shipped = json.loads((ROOT / "src" / "paramcount" / "formats" / table).read_text())
+    document.pop(version)
+    shipped.pop(version)
+    assert json.loads(json.dumps(document)) == shipped, f"regenerate the table: make architectures ({table})"
 
 
 def test_table_files_are_in_the_package() -> None:

@@ -85,6 +85,7 @@ def test_torch_is_not_imported_unless_a_model_needs_it(code: str) -> None:
         "paramcount.limits",
         "paramcount.formats._pickle",
         "paramcount.formats.torch_functions",
+        "paramcount.formats.enums",
     ],
 )
 def test_doctests(name: str) -> None:

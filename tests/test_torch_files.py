@@ -3,6 +3,8 @@ and every validation rule has a crafted file."""
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import pickle
 import struct
@@ -121,6 +123,106 @@ def test_any_other_function_only_referenced_is_unsafe(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save(_Activated(os.system), path)
     with pytest.raises(UnsafeTargetError, match=r"posix\.system at offset \d+, referenced"):
+        paramcount.count(str(path))
+
+
+class _WholeModel(torch.nn.Module):
+    """What whole-model saves of transformers' models hold besides modules (issue 18's sweep): an activation
+    bound with functools.partial (Gemma), an Enum member (BackboneType), a third-party class's method (IBert's
+    SymmetricQuantFunction.apply) and a bound method of the model kept as a load hook (Mamba)."""
+
+    def __init__(self) -> None:
+        from transformers.backbone_utils import BackboneType
+        from transformers.models.ibert.quant_modules import SymmetricQuantFunction
+
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+        self.activation = functools.partial(torch.nn.functional.gelu, approximate="tanh")
+        self.backbone_type = BackboneType.TRANSFORMERS
+        self.quantize = SymmetricQuantFunction.apply
+        self._register_load_state_dict_pre_hook(self.load_hook)  # type: ignore[no-untyped-call]
+
+    def load_hook(self, *args: Any) -> None:
+        pass
+
+
+def test_what_whole_model_saves_hold_is_untrusted_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "whole.pt"
+    torch.save(_WholeModel(), path)
+    loaded = torch.load(path, weights_only=False)  # the oracle: a trusted fixture, loaded for real
+    report = paramcount.count(str(path))
+    assert report.verdict == "untrusted"
+    assert report.parameters.total == live_parameters(loaded) == 8
+    (warning,) = [w for w in report.warnings if w.startswith("untrusted")]
+    for name in (
+        "functools.partial",
+        "transformers.backbone_utils.BackboneType",
+        "transformers.models.ibert.quant_modules.SymmetricQuantFunction.apply",
+        "tests.test_torch_files._WholeModel.load_hook",
+    ):
+        assert name in warning
+
+
+def _global(module: str, name: str) -> bytes:
+    return b"".join(b"\x8c" + bytes([len(p)]) + p.encode() for p in (module, name)) + b"\x93"
+
+
+_MODEL = _global("tests.test_torch_files", "_WholeModel") + b")\x81"  # NEWOBJ: an instance
+_GETATTR = _global("builtins", "getattr")
+
+
+@pytest.mark.parametrize(
+    ("pkl", "finding"),
+    [
+        (_global("transformers.backbone_utils", "BackboneType") + b"\x8c\x03bad\x85R", "other than one of its members"),
+        (_global("transformers.backbone_utils", "BackboneType") + b"\x8c\x04timm\x8c\x01x\x86R", "other than one"),
+        (_global("functools", "partial") + _global("posix", "system") + b"\x85R", "posix.system at offset"),
+        (_GETATTR + _MODEL + b"\x8c\x08__init__\x86R", "getattr"),
+        (_GETATTR + _MODEL + b"\x8c\x09load_hook\x86R)R", "load_hook at offset 74, called by REDUCE"),
+        (_GETATTR + _global("transformers.models.bert.modeling_bert", "Bert") + b"\x8c\x07__new__\x86R", "getattr"),
+    ],
+    ids=[
+        "enum-not-a-member",
+        "enum-two-arguments",
+        "partial-of-os-system",
+        "dunder-of-instance",
+        "method-called",
+        "dunder-of-class",
+    ],
+)
+def test_what_whole_model_saves_may_hold_turns_unsafe_when_misused(tmp_path: Path, pkl: bytes, finding: str) -> None:
+    path = torch_zip(tmp_path / "evil.pt", b"\x80\x04" + pkl + b".", {})
+    with pytest.raises(UnsafeTargetError) as raised:
+        paramcount.count(str(path))
+    assert finding in str(raised.value)
+
+
+def _setstate_gadget(target: str) -> bytes:
+    """BUILD gives a real nn.Linear an instance attribute, then the unpickler looks it up and calls it."""
+    linear = _global("torch.nn.modules.linear", "Linear") + b")\x81"
+    if target == "__setstate__":
+        return b"\x80\x04" + linear + b"}\x8c\x0c__setstate__" + _global("victim", "run") + b"sb\x8c\x01xb."
+    # nn.Module.__getattr__ finds "extend" among the submodules
+    modules = b"}\x8c\x08_modules}\x8c\x06extend" + _global("victim", "run") + b"ss"
+    return b"\x80\x04" + linear + modules + b"b(\x8c\x01xe."
+
+
+@pytest.mark.parametrize("target", ["__setstate__", "_modules"])
+def test_a_function_the_unpickler_finds_on_an_instance_is_called(tmp_path: Path, target: str) -> None:
+    """The oracle: CPython's unpickler with the real nn.Linear calls victim.run; paramcount finds it called."""
+    calls: list[Any] = []
+
+    class Oracle(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) == ("victim", "run"):
+                return lambda *args: calls.append(args)
+            return super().find_class(module, name)
+
+    data = _setstate_gadget(target)
+    Oracle(io.BytesIO(data)).load()
+    assert calls == [(["x"],)] if target == "_modules" else calls == [("x",)]
+    path = torch_zip(tmp_path / "evil.pt", data, {})
+    with pytest.raises(UnsafeTargetError, match=r"victim\.run at offset \d+, called by (BUILD|APPENDS), as the"):
         paramcount.count(str(path))
 
 

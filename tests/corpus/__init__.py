@@ -37,7 +37,8 @@ class Case(NamedTuple):
         unprivileged: run without root's power to read any file (``setpriv`` drops CAP_DAC_OVERRIDE when the
             tests run as root).
         oracle: ``(loader, global)``: the real loader (``pickle``, ``torch``, ``numpy``: tests/oracles.py) that would
-            resolve ``global`` from this file, the verdict the case rests on (tests/test_differential.py checks it).
+            resolve ``global`` from this file, the verdict the case rests on (tests/test_differential.py checks it);
+            ``(loader, global, "called")``: that the loader would call it, too.
     """
 
     name: str
@@ -47,7 +48,7 @@ class Case(NamedTuple):
     malicious: bool = False
     rule: str | None = None
     unprivileged: bool = False
-    oracle: tuple[str, str] | None = None
+    oracle: tuple[str, ...] | None = None
 
 
 def cases() -> list[Case]:

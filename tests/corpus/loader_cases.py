@@ -15,7 +15,10 @@ the loader named in its ``oracle`` (checked in tests/test_differential.py), and 
 * gadgets through allowlisted functions (``_rebuild_from_type_v2`` calling ``torch`` + ``os.system`` or
   ``torch.utils.collect_env.run``), a state dict holding ``torch.os.system``, a ``BUILD`` that rewrites
   ``torch._utils`` (picklescan's ``sys_module_override_sploit``);
-* the earliest ``torch.save`` format, a tar, with a payload in a member torch unpickles.
+* the earliest ``torch.save`` format, a tar, with a payload in a member torch unpickles;
+* a ``BUILD`` state that gives an instance a ``__setstate__``, ``extend`` or ``append`` of its own, which the
+  unpickler then calls for the next ``BUILD`` or ``APPEND(S)``: a third-party function (untrusted when only held),
+  or a ``functools.partial`` of one that writes the canary.
 """
 
 from __future__ import annotations
@@ -251,10 +254,34 @@ def _tar(member: str, data: Callable[[Path], bytes]) -> Callable[[Path], str]:
     return build
 
 
+def _global(module: str, name: str) -> bytes:
+    """``STACK_GLOBAL`` of ``module`` and ``name`` (protocol 4)."""
+    return b"".join(b"\x8c" + bytes([len(part)]) + part.encode() for part in (module, name)) + b"\x93"
+
+
+BERT = _global("transformers.models.bert.modeling_bert", "BertModel") + b")\x81"  # an instance, by NEWOBJ
+CACHED_FILE = _global("transformers.utils.hub", "cached_file")  # a third-party function
+
+
+def _instance_method(name: bytes, trigger: bytes, held: Callable[[Path], bytes]) -> Callable[[Path], bytes]:
+    """An instance whose ``BUILD`` state sets ``name`` to what ``held`` holds; ``trigger`` then makes the
+    unpickler look ``name`` up on the instance and call it (protocol 4)."""
+    return lambda folder: (
+        b"\x80\x04" + BERT + b"}\x8c" + bytes([len(name)]) + name + held(folder) + b"sb" + trigger + b"."
+    )
+
+
+def _savetxt_canary(folder: Path) -> bytes:
+    """``functools.partial(numpy.savetxt, CANARY)``: calling it with anything writes the canary."""
+    path = str(folder / CANARY).encode()
+    partial = _global("functools", "partial") + _global("numpy", "savetxt")
+    return partial + b"\x8c" + bytes([len(path)]) + path + b"\x86R"
+
+
 def cases() -> list[Case]:
     found: list[Case] = []
 
-    def add(name: str, build: Callable[[Path], str], oracle: tuple[str, str]) -> None:
+    def add(name: str, build: Callable[[Path], str], oracle: tuple[str, ...]) -> None:
         found.append(Case(f"loader-{name}", "loader", build, 4, malicious=True, oracle=oracle))
 
     add("safetensors-polyglot-bin", _file("model.bin", safetensors_polyglot), ("pickle", "os.system"))
@@ -323,6 +350,28 @@ def cases() -> list[Case]:
         ("torch", "torch.os.system"),
     )
     add("sys-module-override", _file("model.pkl", sys_module_override), ("pickle", "torch._utils"))
+    # A BUILD state gives the instance an attribute the unpickler then looks up and calls (issue 18's whole-model
+    # sweep): __setstate__ for a second BUILD, extend for APPENDS, append for APPEND, add for ADDITEMS.
+    # (C's APPEND calls extend when the object has one, as the stand-in class has: Python's calls append.)
+    xs = b"\x8c\x01x"
+    methods: tuple[tuple[bytes, bytes, str], ...] = (
+        (b"__setstate__", xs + b"b", "pickle"),
+        (b"extend", b"(" + xs + b"e", "pickle"),
+        (b"append", xs + b"a", "pickle-python"),
+    )
+    for method, trigger, loader in methods:
+        label = method.decode().strip("_")
+        if loader == "pickle":
+            add(
+                f"instance-{label}-calls-held-function",
+                _zip(_torch_zip(_instance_method(method, trigger, lambda _: CACHED_FILE))),
+                ("torch", "transformers.utils.hub.cached_file", "called"),
+            )
+        add(
+            f"instance-{label}-calls-partial",
+            _file("model.pkl", _instance_method(method, trigger, _savetxt_canary)),
+            (loader, "numpy.savetxt", "called"),
+        )
     add("tar-pickle-member", _tar("pickle", payload), ("torch", "os.system"))
     add("tar-storages-member", _tar("storages", payload), ("torch", "os.system"))
     return found

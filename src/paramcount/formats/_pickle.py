@@ -162,9 +162,11 @@ class Call:
         state: the operand of a ``BUILD`` applied to the result, if any.
         items: ``SETITEM`` pairs applied to the result (an ``OrderedDict``), in order.
         appended: ``APPEND`` and ``ADDITEMS`` values applied to the result.
+        attributes: instance attributes the ``BUILD`` states gave it (a loader looks ``__setstate__``, ``extend``,
+            ``append`` and ``add`` up on the instance, so a later ``BUILD`` or ``APPEND`` calls what they hold).
     """
 
-    __slots__ = ("_appended", "_items", "args", "func", "names", "offset", "opcode", "state")
+    __slots__ = ("_appended", "_attributes", "_items", "args", "func", "names", "offset", "opcode", "state")
 
     def __init__(self, func: Any, args: Any, opcode: str, offset: int) -> None:
         self.func = func
@@ -174,6 +176,7 @@ class Call:
         self.state: Any = None
         self._items: dict[Any, Any] | None = None  # created on first use: most calls never get items
         self._appended: list[Any] | None = None
+        self._attributes: dict[Any, Any] | None = None
         #: the global a reconstructor's result is (``getattr(torch._C._VariableFunctionsClass, "tanh")``), if any
         self.names: Global | None = None
 
@@ -188,6 +191,12 @@ class Call:
         if self._appended is None:
             self._appended = []
         return self._appended
+
+    @property
+    def attributes(self) -> dict[Any, Any]:
+        if self._attributes is None:
+            self._attributes = {}
+        return self._attributes
 
     def calls(self, qualname: str) -> bool:
         """Whether this is a call of the global ``qualname``."""
@@ -253,6 +262,13 @@ class Allowlist(NamedTuple):
             imports the module and instantiates the type of its attribute). Loading runs them, so they are
             untrusted, and the object they name is judged as a global held by the pickle.
         encodings: the encodings ``_codecs.encode`` may be called with (a codec name can make it import).
+        builders: callables outside the allowlist that only build a value from their arguments and call nothing
+            (``functools.partial``: the function it wraps is called later, if ever, so it is judged as held).
+            Loading calls them, so the pickle is untrusted, not unsafe.
+        enums: ``(class, member values)`` of third-party ``Enum`` classes (a generated table,
+            ``formats/enums.json``). Calling one with one of its members' values looks the member up and runs none
+            of the package's code (untrusted); any other call of it is unsafe (its ``_missing_`` runs, or it
+            builds a new class).
     """
 
     names: frozenset[str]
@@ -262,6 +278,8 @@ class Allowlist(NamedTuple):
     protected: frozenset[str] = frozenset()
     reconstructors: tuple[tuple[str, int, int], ...] = ()
     encodings: frozenset[str] = frozenset({"latin1", "latin-1", "latin_1"})
+    builders: frozenset[str] = frozenset()
+    enums: tuple[tuple[str, frozenset[object]], ...] = ()
 
     def allows(self, g: Global) -> bool:
         module, name = g.resolved
@@ -281,6 +299,8 @@ class Allowlist(NamedTuple):
             self.protected | other.protected,
             self.reconstructors + other.reconstructors,
             self.encodings | other.encodings,
+            self.builders | other.builders,
+            self.enums + other.enums,
         )
 
 
@@ -657,6 +677,7 @@ class _Machine:
             self.roles.setdefault(callable_, []).append((position, role))
         self.reconstructors = {name: (m, n) for name, m, n in allowlist.reconstructors}
         self.mutable = {name: frozenset(opcodes.split()) for name, opcodes in allowlist.mutable}
+        self.enums = dict(allowlist.enums)
         self.globals: list[Global] = []
         self.findings: list[str] = []  # unsafe changes to tensors and storages, unjudgeable arguments
         self.malformed: list[str] = []
@@ -684,11 +705,11 @@ class _Machine:
             if self.allowlist.allows(g) or (g.operand and g.called is None and not g.instantiated):
                 continue
             if g.called is not None:
-                if g.qualname in self.reconstructors:
+                if g.qualname in self.reconstructors or self._builds(g):
                     continue  # untrusted: see classes()
                 offset, opcode = g.called
                 lines.append(f"{g.shown} at offset {g.offset}, called by {opcode} at offset {offset}")
-            elif not g.instantiated:
+            elif not g.instantiated and g.via not in (_OF_INSTANCE, _OF_CLASS):
                 why = held(g)
                 if why is not None:
                     via = f" (rebuilt by {g.via})" if g.via else ""
@@ -701,17 +722,28 @@ class _Machine:
         lines = []
         for g in self.globals:
             if g.changed is not None or g.called is not None or self.allowlist.allows(g):
-                if g.called is not None and g.qualname in self.reconstructors and g.shown not in names:
-                    names[g.shown] = None
-                    lines.append(f"{g.shown} at offset {g.offset}, called to rebuild an object")
+                if g.called is not None and g.shown not in names:
+                    if g.qualname in self.reconstructors:
+                        names[g.shown] = None
+                        lines.append(f"{g.shown} at offset {g.offset}, called to rebuild an object")
+                    elif self._builds(g):
+                        names[g.shown] = None
+                        how = "an Enum member looked up" if ".".join(g.resolved) in self.enums else "called"
+                        lines.append(f"{g.shown} at offset {g.offset}, {how}")
                 continue
-            if g.operand or (not g.instantiated and held(g) is not None):
+            if g.operand or (not g.instantiated and g.via not in (_OF_INSTANCE, _OF_CLASS) and held(g) is not None):
                 continue
             if g.shown not in names:
                 names[g.shown] = None
-                how = "instantiated" if g.instantiated else "referenced"
+                how = "instantiated" if g.instantiated else f"referenced ({g.via})" if g.via else "referenced"
                 lines.append(f"{g.shown} at offset {g.offset}, {how}")
         return tuple(names), tuple(lines)
+
+    def _builds(self, g: Global) -> bool:
+        """Whether ``g`` is a builder or an Enum class (every call of which was a member lookup, see
+        :meth:`_call`): calling it is untrusted."""
+        qualname = ".".join(g.resolved)
+        return qualname in self.allowlist.builders or qualname in self.enums
 
     # -- the machine --------------------------------------------------------------------------------------------
 
@@ -1155,6 +1187,19 @@ class _Machine:
             reconstructor = self.reconstructors.get(func.qualname)
             if reconstructor is not None:
                 self._reconstruct(func, args, reconstructor, result)
+            members = self.enums.get(".".join(func.resolved))
+            if members is not None and not (
+                opcode == "REDUCE"
+                and isinstance(args, tuple)
+                and len(args) == 1
+                and type(args[0]) in (str, int, float, bool, type(None))
+                and args[0] in members
+            ):
+                self.findings.append(
+                    f"{func.shown} at offset {func.offset}, called by {opcode} at offset {offset} with arguments "
+                    f"other than one of its members' values (an Enum class then runs its _missing_ or builds a "
+                    f"new class)"
+                )
             return result
         arguments = args if isinstance(args, tuple) else ()
         for position, role in self.roles.get(func.resolved[0] + "." + func.resolved[1], ()):
@@ -1177,22 +1222,38 @@ class _Machine:
         return result
 
     def _called_argument(self, value: Any, by: Global, opcode: str) -> None:
-        """An argument an allowlisted function calls (``_rebuild_from_type_v2``'s ``func``, a backward hook).
+        """An argument an allowlisted function calls (``_rebuild_from_type_v2``'s ``func``, a backward hook)."""
+        self._calls(value, f"{opcode} of {by.shown}")
+
+    def _calls(self, value: Any, how: str, depth: int = 0) -> None:
+        """Loading calls ``value`` (``how`` says why, for the message).
 
         Only a global or a call's result can be called: anything else fails in the loader, except a persistent id,
         whose object only the loader knows. A call's result is a tensor (an allowlisted rebuild: not callable), an
-        instance of an untrusted class (its ``__call__`` is that class's code), the result of an unsafe call, or
-        what a reconstructor reached, which is then called.
+        instance of an untrusted class (its ``__call__`` is that class's code), the result of an unsafe call, what
+        a reconstructor reached, which is then called, or a builder's result: calling a ``functools.partial``
+        calls the function it wraps (its first argument, or the first item of a ``BUILD`` state).
         """
         if isinstance(value, Call) and value.names is not None:
             value = value.names
         if isinstance(value, Global):
             if value.called is None:
-                value.called = (self.position, f"{opcode} of {by.shown}")
+                value.called = (self.position, how)
         elif isinstance(value, PersId):
             self.findings.append(
-                f"{by.shown} at offset {self.position} calls a persistent id's object, which only the loader knows"
+                f"{how} at offset {self.position} calls a persistent id's object, which only the loader knows"
             )
+        elif (
+            isinstance(value, Call)
+            and isinstance(value.func, Global)
+            and ".".join(value.func.resolved) in self.allowlist.builders
+            and depth < 100
+        ):
+            wrapped = [value.args[0]] if isinstance(value.args, tuple) and value.args else []
+            if type(value.state) is tuple and value.state:
+                wrapped.append(value.state[0])
+            for inner in wrapped:
+                self._calls(inner, f"{how}, through {value.func.shown}", depth + 1)
 
     def _hooks(self, value: Any, by: Global, opcode: str) -> None:
         """Backward hooks given to a rebuilt tensor (an ``OrderedDict``, empty in every file torch writes):
@@ -1217,14 +1278,28 @@ class _Machine:
         (``torch._C._VariableFunctionsClass.tanh``): the object it reaches is judged as a global the pickle holds
         under the dotted name, which :func:`held` allows only for torch's tensor operations. Whether the call was
         taken that way."""
-        if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], Global) and type(args[1]) is str):
+        if not (isinstance(args, tuple) and len(args) == 2 and type(args[1]) is str):
             return False
-        owner = args[0]
-        module, name = owner.resolved
-        target = self._new_global(module, f"{name}.{args[1]}")
+        owner, attribute = args
+        if isinstance(owner, Call):
+            # A method of an instance (pickle writes a bound method as getattr(instance, name)): the class's
+            # code finds it, or the instance's state, which is judged where it is given.
+            if not (owner.opcode in ("NEWOBJ", "NEWOBJ_EX") and isinstance(owner.func, Global) and _plain(attribute)):
+                return False
+            module, name = owner.func.resolved
+            via = _OF_INSTANCE
+        elif isinstance(owner, Global):
+            module, name = owner.resolved
+            # A method of a third-party class (IBert's SymmetricQuantFunction.apply) is that package's code; a
+            # torch class's attribute is judged by the table of tensor operations (held()).
+            via = _OF_CLASS if _plain(attribute) and _third_party(module) and name.isidentifier() else "getattr"
+            owner.operand = True
+        else:
+            return False
+        target = self._new_global(module, f"{name}.{attribute}")
         target.proto = 4
-        target.via = "getattr"
-        func.operand = owner.operand = True
+        target.via = via
+        func.operand = True
         result.names = target
         return True
 
@@ -1245,6 +1320,33 @@ class _Machine:
         target.proto = 4  # importlib.import_module and getattr: no Python 2 mapping
         target.via = func.shown
         result.names = target
+
+    def _instance_methods(self, target: Call, opcode: str, items: list[Any]) -> None:
+        """The methods a loader looks up on an instance to apply ``opcode`` to it, when earlier ``BUILD`` states
+        put them there: ``BUILD`` calls ``inst.__setstate__``, ``APPEND(S)`` ``inst.extend`` or ``inst.append``,
+        ``ADDITEMS`` ``inst.add``, and an instance attribute hides the class's method
+        (a known gadget: ``BUILD {"__setstate__": f}`` then ``BUILD x`` calls ``f(x)``). ``torch.nn.Module``'s
+        ``__getattr__`` finds a name missing from the class in the module's parameters, buffers and submodules, so
+        those are searched too. What is found is called; then the new state's attributes are recorded."""
+        attributes = target._attributes
+        if attributes:
+            for name in _LOOKED_UP.get(opcode, ()):
+                found = [attributes[name]] if name in attributes else []
+                for where in _MODULE_DICTS:
+                    inner = attributes.get(where)
+                    inner = inner.items if isinstance(inner, Call) and inner._items else inner
+                    if isinstance(inner, dict) and name in inner:
+                        found.append(inner[name])
+                for value in found:
+                    self._calls(value, f"{opcode}, as the instance's {name}")
+        if opcode == "BUILD":
+            state = items[0]
+            parts = state if type(state) is tuple and len(state) == 2 else (state,)
+            for part in parts:
+                if type(part) is dict:
+                    for key, value in part.items():
+                        if type(key) is str:
+                            target.attributes[key] = value
 
     def _check_key(self, key: Any) -> None:
         """Refuse a dict key whose hash would never finish: a tuple nested over itself (2^80 paths in 500 bytes).
@@ -1275,6 +1377,8 @@ class _Machine:
         the change is still seen.
         """
         kind = opcode.rstrip("S") if opcode != "ADDITEMS" else opcode  # SETITEMS -> SETITEM, APPENDS -> APPEND
+        if isinstance(target, Call):
+            self._instance_methods(target, opcode, items)
         if kind == "SETITEM":
             for key in items[::2]:
                 self._check_key(key)
@@ -1322,6 +1426,32 @@ class _Machine:
             # Both unpicklers fail here (no __setitem__, append, add or __dict__): nothing after it runs.
             raise MalformedPickleError(f"{opcode} on {_kind(target)}, which it cannot change", self.position)
         self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}, {_REFUSED}")
+
+
+_OF_INSTANCE = "getattr of an instance"
+_OF_CLASS = "getattr of a third-party class"
+
+
+def _plain(attribute: str) -> bool:
+    """An attribute name ``pickle`` writes for a method: an identifier, not a special name."""
+    return attribute.isidentifier() and not attribute.startswith("__")
+
+
+def _third_party(module: str) -> bool:
+    """Whether ``module`` belongs to neither torch nor the standard library."""
+    top = module.partition(".")[0]
+    return top != "torch" and top not in _stdlib()
+
+
+# What each unpickler looks up on an instance to change it: C's APPEND and APPENDS call extend, else append;
+# Python's APPEND calls append, its APPENDS extend, else append.
+_LOOKED_UP = {
+    "BUILD": ("__setstate__",),
+    "APPEND": ("extend", "append"),
+    "APPENDS": ("extend", "append"),
+    "ADDITEMS": ("add",),
+}
+_MODULE_DICTS = ("_parameters", "_buffers", "_modules")  # where torch.nn.Module.__getattr__ looks
 
 
 def _opcode_name(op: int) -> str:

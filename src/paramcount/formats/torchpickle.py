@@ -21,6 +21,7 @@ from paramcount.classify import classify, section, stored
 from paramcount.dtypes import TORCH, TORCH_STORAGES, DType
 from paramcount.errors import FormatError, quote
 from paramcount.formats._pickle import Allowlist, Call, Global, InertSet, PersId
+from paramcount.formats.enums import members
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Kind, ModuleRecord, Note, Role, TensorRecord
 
@@ -92,6 +93,10 @@ ALLOWLIST = Allowlist(
     # Third-party functions a whole-model torch.save calls to rebuild an object by module and name: transformers 5
     # wraps some functions in kernels' hub layers, which pickle as _rebuild_kernel_func(module, name).
     reconstructors=(("kernels._internals.layer.layer._rebuild_kernel_func", 0, 1),),
+    # Whole-model saves also call functools.partial (an activation with its arguments bound: the function is held)
+    # and look Enum members up by value (transformers' BackboneType): untrusted, as instantiating a class is.
+    builders=frozenset({"functools.partial"}),
+    enums=members(),
     # torch's weights-only unpickler: BUILD and SETITEM(S) may change an OrderedDict (its _metadata, its items);
     # a set built by REDUCE takes ADDITEMS as a set does.
     mutable=(
