@@ -115,3 +115,26 @@ def test_the_page_shows_the_counts_zooms_and_draws(browser: Any, tmp_path: Path,
     colours = shot.resize((320, 250)).getcolors(maxcolors=1 << 16)
     assert colours is not None
     assert len(colours) > 20  # text, cards and the chart's colours: not a blank page
+
+
+def test_names_from_a_file_stay_text_in_the_page(browser: Any, tmp_path: Path) -> None:
+    """A tensor named with markup is shown as text wherever the page draws it, the hover tip included."""
+    import numpy as np
+    from safetensors.numpy import save_file
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    hostile = '<img src=x onerror="window.pwned=1">'
+    names = {f"{hostile}.weight": (40, 40), "rtl\u202eevil.weight": (30, 30), "plain.weight": (20, 20)}
+    path = tmp_path / "hostile.safetensors"
+    save_file({name: np.zeros(shape, dtype=np.float32) for name, shape in names.items()}, str(path))
+    page = tmp_path / "report.html"
+    _page(str(path), page)
+    browser.get(page.as_uri())
+    for block in browser.find_elements(By.CSS_SELECTOR, "#icicle .block"):
+        ActionChains(browser).move_to_element(block).perform()
+        assert browser.find_elements(By.CSS_SELECTOR, "#tip img") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "img") == []
+    assert browser.execute_script("return window.pwned === undefined")
+    tip = browser.find_element(By.ID, "tip").text + browser.find_element(By.ID, "icicle").text
+    assert "\u202e" not in tip and "\\u202e" in tip  # drawn as an escape, not applied

@@ -400,3 +400,120 @@ def test_any_argument_list_gives_a_documented_exit_code_and_no_traceback(tmp_pat
             assert text.count("\n") == 1 and text.startswith("paramcount: error: "), (argv, text)
 
     check()
+
+
+# --- output hygiene: names from files, encodings, number arguments (issue 18) -------------------------------------
+
+_HOSTILE_NAMES = (
+    "clear\x1b[2J\x1b]0;pwned\x07.weight",  # CSI clear screen, OSC window title
+    "over\rwrite.weight",  # carriage return
+    "c1\x9b31m.weight",  # C1 CSI
+    "rtl\u202egpj.exe.weight",  # bidi override
+    "<img src=x onerror=alert(1)>.weight",  # HTML in Markdown
+    "=HYPERLINK(1).weight",  # a spreadsheet formula
+    "tick`<b>`.weight",  # a backtick closing a code span early
+)
+# What must never reach a terminal raw: C0 controls but the newline, DEL, C1 controls, bidi and other format marks.
+_RAW = {chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x200E, 0x200F, *range(0x202A, 0x202F)) if c != 0x0A}
+_RAW |= {chr(c) for c in range(0x2066, 0x206A)}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A safetensors file whose tensor names carry terminal escapes, HTML, a formula and a backtick."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path = tmp_path_factory.mktemp("hostile") / "model.safetensors"
+    save_file({name: np.zeros((2, 3), dtype=np.float32) for name in _HOSTILE_NAMES}, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
+def test_names_from_a_file_cannot_drive_the_terminal_or_the_page(hostile: str, fmt: str, tmp_path: Path) -> None:
+    args = ["count", hostile, "--format", fmt, "--tensors", "--depth", "all"]
+    page = tmp_path / "page.html"
+    done = cli(*args, *(["--output", str(page)] if fmt == "html" else []))
+    assert done.returncode == 0, done.stderr
+    out = page.read_text(encoding="utf-8") if fmt == "html" else done.stdout
+    if fmt == "html":  # the JSON document the script draws from keeps the exact names; the rest is markup
+        start = out.index('<script type="application/json"')
+        out = out[:start] + out[out.index("</script>", start) :]
+    assert not _RAW & set(out + done.stderr)
+    assert "\\x1b[2J" in out and "\\u202e" in out and "\\r" in out
+    if fmt == "markdown":  # the oracle: a CommonMark renderer with GFM tables, as GitHub renders a comment
+        from markdown_it import MarkdownIt
+
+        out = MarkdownIt("commonmark").enable("table").render(out)
+        assert "&lt;img src=x onerror=alert(1)&gt;" in out and "tick`&lt;b&gt;`" in out
+        assert "<b>" not in out
+    if fmt != "table":  # a terminal draws no HTML; a page and rendered Markdown would
+        assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt;" in out
+
+
+def test_csv_neutralises_formulas_and_json_keeps_every_name_exactly(hostile: str) -> None:
+    rows = list(csv.DictReader(io.StringIO(cli("count", hostile, "--format", "csv", "--depth", "all").stdout)))
+    paths = {row["path"] for row in rows}
+    assert "'=HYPERLINK(1)" in paths and not any(p.startswith(("=", "+", "-", "@")) for p in paths)
+    document = json.loads(cli("count", hostile, "--format", "json", "--depth", "all").stdout)
+    owners = {name.rpartition(".")[0] for name in _HOSTILE_NAMES}
+    assert owners <= {m["path"] for m in document["modules"]}
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_that_cannot_encode_the_table_gets_ascii(encoding: str) -> None:
+    for args in (("count", TIED), ("count", "--help"), ("verify", LINEAR, "--expect", "7.8K")):
+        done = subprocess.run(
+            [sys.executable, "-m", "paramcount", *args],
+            capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": encoding},
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode in (0, 1), done.stderr.decode(encoding)
+        assert b"Traceback" not in done.stderr
+        text = done.stdout.decode("ascii")  # nothing outside ASCII at all: the stand-ins were used
+        assert "Error" not in text
+    assert "|- " in cli_ascii("count", TIED, "--depth", "all")
+
+
+def cli_ascii(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "paramcount", *args],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii"},
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.decode("ascii")
+
+
+_DIGITS_5000 = "1" * 5000
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("verify", LINEAR, "--expect", _DIGITS_5000),
+        ("verify", LINEAR, "--expect", "1e999"),
+        ("verify", LINEAR, "--expect", "7850", "--tolerance", _DIGITS_5000),
+        ("verify", LINEAR, "--expect", "7850", "--tolerance", _DIGITS_5000 + "%"),
+        ("count", LINEAR, "--depth", _DIGITS_5000),
+        ("count", LINEAR, "--experts-per-token", _DIGITS_5000),
+        ("count", LINEAR, "--limit", f"tensors={_DIGITS_5000}"),
+        ("count", LINEAR, "--limit", f"{_DIGITS_5000}=1"),
+        ("memory", LINEAR, "--seq", _DIGITS_5000),
+        ("memory", LINEAR, "--gpus", _DIGITS_5000),
+        ("memory", LINEAR, "--batch", _DIGITS_5000),
+    ],
+    ids=lambda a: " ".join(x[:12] for x in a[:1] + a[2:]),
+)
+def test_a_huge_number_argument_is_one_short_usage_line(capsys: pytest.CaptureFixture[str], args: tuple[str]) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and len(err) < 600, err[:700]  # the unknown-limit line lists every limit
+
+
+def test_a_huge_python_expectation_is_a_usage_error() -> None:
+    with pytest.raises(paramcount.errors.UsageError, match=r"more than 10\^18"):
+        paramcount.verify(LINEAR, expected=10**5000)

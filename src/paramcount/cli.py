@@ -16,9 +16,10 @@ import sys
 
 from paramcount import __version__
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.errors import ParamcountError, UsageError, VerificationError
+from paramcount.errors import ParamcountError, UsageError, VerificationError, quote
 from paramcount.limits import LIMITS
 from paramcount.render import FORMATS
+from paramcount.render._text import encodable, printable
 from paramcount.sources import looks_like_spec
 
 if TYPE_CHECKING:
@@ -292,14 +293,14 @@ def _parse(argv: Sequence[str]) -> _Arguments:
     if not args or args[0] in ("-h", "--help"):
         if not args:
             raise _usage("name a command: count, verify or memory")
-        sys.stdout.write(_help(None))
+        _write(_help(None))
         raise _HelpShown
     if args[0] == "--version":
-        sys.stdout.write(f"{_PROG} {__version__}\n")
+        _write(f"{_PROG} {__version__}\n")
         raise _HelpShown
     command, rest = args[0], args[1:]
     if command not in _OPTIONS:
-        raise _usage(f"unknown command {command!r}; the commands are count, verify and memory")
+        raise _usage(f"unknown command {quote(command, 60)}; the commands are count, verify and memory")
     options = _OPTIONS[command]
     values: dict[str, str] = {}
     limits: list[str] = []
@@ -312,7 +313,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
             targets.extend(rest[i:])
             break
         if arg in ("-h", "--help"):
-            sys.stdout.write(_help(command))
+            _write(_help(command))
             raise _HelpShown
         if not arg.startswith("-") or arg == "-":
             targets.append(arg)
@@ -322,7 +323,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
         if option is None or not name.startswith("--"):
             close = [known for known in options if known.startswith(name)] if name.startswith("--") else []
             hint = f" (did you mean {' or '.join(close)}? options are spelled out in full)" if close else ""
-            raise _usage(f"unknown option {name!r} for {command}{hint}", command)
+            raise _usage(f"unknown option {quote(name, 60)} for {command}{hint}", command)
         if option.flag:
             if equals:
                 raise _usage(f"{name} takes no value", command)
@@ -338,7 +339,8 @@ def _parse(argv: Sequence[str]) -> _Arguments:
         if option.repeatable:
             limits.append(value)
         elif option.field in values:
-            raise _usage(f"{name} is given twice ({values[option.field]!r} and {value!r}); give it once", command)
+            both = f"{quote(values[option.field], 60)} and {quote(value, 60)}"
+            raise _usage(f"{name} is given twice ({both}); give it once", command)
         else:
             values[option.field] = value
     if not targets:
@@ -353,8 +355,8 @@ def _depth(text: str | None, format: str, command: str) -> int | None:
         return _DEFAULT_DEPTH[format]
     if text == "all":
         return None
-    if not (text.isascii() and text.isdigit()):
-        raise _usage(f"--depth must be a number >= 0 or 'all', not {text!r}", command)
+    if not _digits(text):
+        raise _usage(f"--depth must be a number >= 0 or 'all', not {quote(text, 60)}", command)
     return int(text)
 
 
@@ -363,7 +365,7 @@ def _run(argv: Sequence[str]) -> int:
     values = args.values
     format = values.get("format", "table")
     if format not in FORMATS:
-        raise _usage(f"--format must be one of {', '.join(FORMATS)}, not {format!r}", args.command)
+        raise _usage(f"--format must be one of {', '.join(FORMATS)}, not {quote(format, 60)}", args.command)
     depth = _depth(values.get("depth"), format, args.command)
     device = values.get("device", "meta")
     expected: dict[str, int | str] = {
@@ -383,7 +385,8 @@ def _run(argv: Sequence[str]) -> int:
         from paramcount.sources.architecture import MODES
 
         if architecture not in MODES:
-            raise _usage(f"--architecture must be one of {', '.join(MODES)}, not {architecture!r}", args.command)
+            shown = quote(architecture, 60)
+            raise _usage(f"--architecture must be one of {', '.join(MODES)}, not {shown}", args.command)
     target = args.target
     if looks_like_spec(target.strip()):
         from paramcount.sources.spec import preflight
@@ -457,7 +460,7 @@ def _answer(
             shown = "unknown" if total is None else exact(total)
             _write(f"ok: {report.target}: {shown} parameters (expected {checked})\n")
     for warning in report.warnings:
-        sys.stderr.write(f"{_PROG}: warning: {warning}\n")
+        _say(f"warning: {warning}")
     return 0
 
 
@@ -517,16 +520,24 @@ def _tokens(text: str | None, option: str) -> int | None:
     scale = 1
     if raw[-1:] in ("k", "K"):
         raw, scale = raw[:-1], 1024
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise _usage(f"{option} must be a whole number >= 1 (or 8k = 8,192), not {text!r}", "memory")
+    if not _digits(raw) or int(raw) < 1:
+        raise _usage(f"{option} must be a whole number >= 1 (or 8k = 8,192), not {quote(text, 60)}", "memory")
     return int(raw) * scale
+
+
+_DIGITS = 18  # the most digits a whole-number option takes (checked before it is parsed): more than any use needs
+
+
+def _digits(text: str) -> bool:
+    """Whether ``text`` is a whole number of at most ``_DIGITS`` ASCII digits."""
+    return 0 < len(text) <= _DIGITS and text.isascii() and text.isdigit()
 
 
 def _positive(text: str | None, option: str, command: str) -> int | None:
     if text is None:
         return None
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise _usage(f"{option} must be a whole number >= 1, not {text!r}", command)
+    if not _digits(text) or int(text) < 1:
+        raise _usage(f"{option} must be a whole number >= 1, not {quote(text, 60)}", command)
     return int(text)
 
 
@@ -546,7 +557,7 @@ def _width(values: dict[str, str]) -> int | None:
     if "output" in values:
         return None
     text = os.environ.get("COLUMNS", "").strip()
-    if text.isdigit() and int(text) > 0:
+    if _digits(text) and int(text) > 0:
         return max(int(text), 40)
     if sys.stdout.isatty():
         try:
@@ -566,7 +577,8 @@ def _emit(text: str, values: dict[str, str]) -> None:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        raise UsageError(f"cannot write --output {path!r} ({e.strerror})", fix="name a writable file") from None
+        shown = quote(path, 200)
+        raise UsageError(f"cannot write --output {shown} ({e.strerror})", fix="name a writable file") from None
 
 
 def _import_path() -> None:
@@ -577,9 +589,15 @@ def _import_path() -> None:
         sys.path.insert(0, cwd)
 
 
+def _say(line: str) -> None:
+    """One line on stderr: names from files in it escaped, and in a form the stream's encoding takes."""
+    sys.stderr.write(encodable(f"{_PROG}: {printable(line)}\n", getattr(sys.stderr, "encoding", None)))
+
+
 def _write(text: str) -> None:
+    """Text on stdout, with ASCII stand-ins where its encoding cannot take the table's characters."""
     try:
-        sys.stdout.write(text)
+        sys.stdout.write(encodable(text, getattr(sys.stdout, "encoding", None)))
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (`paramcount count ... | head`): not an error of ours. Keep Python's own flush at
@@ -649,8 +667,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParamcountError as e:
         if os.environ.get("PARAMCOUNT_DEBUG") == "1":
             raise
-        sys.stderr.write(f"{_PROG}: error: {e}\n")
+        _say(f"error: {e}")
         return e.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write(f"{_PROG}: interrupted\n")
+        _say("interrupted")
         return 130

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.errors import UsageError, VerificationError
+from paramcount.errors import UsageError, VerificationError, quote
 from paramcount.numbers import exact
 
 if TYPE_CHECKING:
@@ -67,12 +67,18 @@ class Expected(NamedTuple):
     slack: Decimal
 
 
+#: The largest count an expectation or a tolerance may name: more than any model has, and checked before a
+#: count is printed (a 5,000-digit --expect must not become a 5,000-character line, or a ValueError).
+LARGEST = 10**18
+_LONGEST = 40  # characters of a written count, checked before it is parsed
+
+
 def _parse_number(text: str, what: str) -> tuple[Decimal, Decimal]:
     """(value, implied slack) of a count written as a number with an optional exponent and K/M/B/G/T."""
-    match = _NUMBER.match(text.strip())
+    match = _NUMBER.match(text.strip()) if len(text) <= _LONGEST else None
     if match is None:
         raise UsageError(
-            f"cannot read {what} {text!r}",
+            f"cannot read {what} {quote(text, 60)}",
             fix="write a count such as 7850, 7,850, 124.4M, 6.74B or 1.2e9",
         )
     mantissa = Decimal(match["mantissa"].replace(",", "").replace("_", ""))
@@ -83,7 +89,13 @@ def _parse_number(text: str, what: str) -> tuple[Decimal, Decimal]:
     assert isinstance(last_digit, int)  # finite by the regex
     rounded = last_digit < 0 or scale > 1
     slack = Decimal(5).scaleb(last_digit - 1) * scale if rounded else Decimal(0)
+    if value > LARGEST:
+        raise _too_large(what, text.strip())
     return value, slack
+
+
+def _too_large(what: str, text: str) -> UsageError:
+    return UsageError(f"the {what} {quote(text, 60)} is more than 10^18", fix="write a count a model can have")
 
 
 def parse_expected(expected: int | float | str) -> Expected:
@@ -113,7 +125,9 @@ def parse_expected(expected: int | float | str) -> Expected:
         expected = int(expected)
     if isinstance(expected, int):
         if expected < 0:
-            raise UsageError(f"an expected count cannot be negative (got {expected})")
+            raise UsageError(f"an expected count cannot be negative (got {quote(expected, 60)})")
+        if expected > LARGEST:
+            raise _too_large("expected count", quote(expected, 40))
         return Expected(text=str(expected), value=Decimal(expected), slack=Decimal(0))
     value, slack = _parse_number(expected, "expected count")
     if value != value.to_integral_value():
@@ -123,7 +137,7 @@ def parse_expected(expected: int | float | str) -> Expected:
 
 def _fractional(text: str) -> UsageError:
     return UsageError(
-        f"the expected count {text!r} is not a whole number of parameters",
+        f"the expected count {quote(text, 60)} is not a whole number of parameters",
         fix="write a whole number of parameters (7850), or a rounded count with a suffix (124.4M)",
     )
 
@@ -148,16 +162,18 @@ def parse_tolerance(tolerance: int | str, expected: Expected) -> Decimal:
         raise UsageError(f"a tolerance must be an int or a string, not {type(tolerance).__name__}")
     if isinstance(tolerance, int):
         if tolerance < 0:
-            raise UsageError(f"a tolerance cannot be negative (got {tolerance})")
+            raise UsageError(f"a tolerance cannot be negative (got {quote(tolerance, 60)})")
+        if tolerance > LARGEST:
+            raise _too_large("tolerance", quote(tolerance, 40))
         return Decimal(tolerance)
-    percent = _PERCENT.match(tolerance.strip())
+    percent = _PERCENT.match(tolerance.strip()) if len(tolerance) <= _LONGEST else None
     if percent is not None:
         return expected.value * Decimal(percent["value"]) / 100
     try:
         value, _ = _parse_number(tolerance, "tolerance")
     except UsageError:
         raise UsageError(
-            f"cannot read tolerance {tolerance!r}",
+            f"cannot read tolerance {quote(tolerance, 60)}",
             fix="write an absolute count such as 1000 or 1K, or a percentage such as 0.5%",
         ) from None
     return value

@@ -16,7 +16,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.errors import FormatError, UsageError
+from paramcount.errors import FormatError, UsageError, quote
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -118,12 +118,15 @@ def parse_limits(items: list[str] | tuple[str, ...], base: Limits = DEFAULT) -> 
         name, sep, text = item.partition("=")
         field = LIMITS.get(name.strip())
         if not sep or field is None:
-            raise UsageError(f"unknown limit {item!r}", fix=f"use NAME=VALUE with NAME one of {', '.join(LIMITS)}")
+            fix = f"use NAME=VALUE with NAME one of {', '.join(LIMITS)}"
+            raise UsageError(f"unknown limit {quote(item, 60)}", fix=fix)
         changes[field] = _value(text, name)
     return base._replace(**changes)
 
 
 def _value(text: str, name: str) -> int:
+    if len(text) > 40:  # checked before it is parsed: no limit needs more
+        raise _not_positive(text, name)
     raw = text.strip().replace("_", "").replace(",", "")
     upper = raw.upper()
     for suffix in sorted(_SUFFIXES, key=len, reverse=True):
@@ -137,8 +140,12 @@ def _value(text: str, name: str) -> int:
     except (ValueError, OverflowError):
         value = 0
     if value <= 0:
-        raise UsageError(f"limit {name} must be a positive integer, not {text!r}", fix="e.g. pickle-bytes=1GiB")
+        raise _not_positive(text, name)
     return value
+
+
+def _not_positive(text: str, name: str) -> UsageError:
+    return UsageError(f"limit {name} must be a positive integer, not {quote(text, 60)}", fix="e.g. pickle-bytes=1GiB")
 
 
 class _Spent:
@@ -201,7 +208,7 @@ def inflate(n: int, limits: Limits, *, target: str | None, member: str | None = 
     spent = _SPENT.get()
     total = n + (spent.inflated if spent is not None else 0)
     if total > limits.total_inflated_bytes:
-        where = f"member {member!r} " if member else ""
+        where = f"member {quote(member, 120)} " if member else ""
         raise exceeded(
             "total_inflated_bytes",
             f"{where}inflates past {limits.total_inflated_bytes} bytes with the other compressed members",

@@ -434,7 +434,9 @@ class Report:
 
             display(HTML(self._repr_html_()))
         else:
-            sys.stdout.write(str(self))
+            from paramcount.render._text import encodable
+
+            sys.stdout.write(encodable(str(self), getattr(sys.stdout, "encoding", None)))
 
     def __repr__(self) -> str:
         total = self.parameters.total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.numbers import exact, human, human_bytes
+from paramcount.render._text import printable
 
 if TYPE_CHECKING:
     from paramcount.report import ModuleRow, Report
@@ -44,7 +45,31 @@ def source_line(report: Report) -> str | None:
     line = f"{src.kind}: {where}{at}, {cost}"
     if src.hub_parameters is not None:
         line += f"; the Hub's metadata says {exact(src.hub_parameters)} parameters"
-    return line
+    return printable(line)
+
+
+def _shown(section: Section) -> Section:
+    """``section`` with every cell safe for a terminal (names from files keep no control characters)."""
+    return section._replace(
+        title=printable(section.title),
+        headers=tuple(printable(h) for h in section.headers),
+        rows=tuple(tuple(printable(cell) for cell in row) for row in section.rows),
+    )
+
+
+def code(text: str) -> str:
+    """``text`` as one Markdown code span, whatever backticks it holds (a fence longer than any run of them).
+
+    >>> code("layers.0"), code("a`b")
+    ('`layers.0`', '``a`b``')
+    """
+    longest = run = 0
+    for c in text:
+        run = run + 1 if c == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool = False) -> list[Section]:
@@ -169,7 +194,7 @@ def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool 
                 (False, False, True),
             )
         )
-    return result
+    return [_shown(section) for section in result]
 
 
 def _modules(report: Report, *, tree: bool, expand: bool) -> Section:
@@ -222,7 +247,7 @@ def _modules(report: Report, *, tree: bool, expand: bool) -> Section:
         labels = []
         for m, name in zip(shown, names, strict=True):
             path = m.path.rpartition(".")[0] + "." + name if "." in m.path else name
-            labels.append(f"`{path}`" if m.path else "(root)")
+            labels.append(code(printable(path)) if m.path else "(root)")
     rows = tuple((label, kind, *rest) for label, kind, rest in zip(labels, kinds, cells, strict=True))
     depth = "all depths" if report.depth is None else f"depth \u2264 {report.depth}"
     collapsed = "; repeated blocks collapsed, --expand shows each" if runs else ""
@@ -250,8 +275,13 @@ def verification(report: Report) -> Section:
         )
         for c in report.verification or ()
     )
-    return Section(
-        "Verification", ("figure", "expected", "tolerance", "counted", "result"), rows, (False, True, True, True, False)
+    return _shown(
+        Section(
+            "Verification",
+            ("figure", "expected", "tolerance", "counted", "result"),
+            rows,
+            (False, True, True, True, False),
+        )
     )
 
 
@@ -382,4 +412,5 @@ def memory(report: Report) -> list[Section]:
         headroom = m.headroom or 0
         verdict = f"fits, {human_bytes(headroom)} free" if m.fits else f"does not fit: {human_bytes(-headroom)} over"
         rows.append((device, verdict, "", ""))
-    return [Section(f"Memory per device: {plan}", ("", "", "bytes", "share"), tuple(rows), (False, True, True, True))]
+    section = Section(f"Memory per device: {plan}", ("", "", "bytes", "share"), tuple(rows), (False, True, True, True))
+    return [_shown(section)]

@@ -12,6 +12,7 @@ import io
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.render._layout import sections, source_line
+from paramcount.render._text import printable
 
 if TYPE_CHECKING:
     from paramcount.render._layout import Section
@@ -34,22 +35,22 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
 
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=width or 80, color_system="standard", highlight=False)
-    console.print(Text(report.target, style="bold"))
+    console.print(Text(printable(report.target), style="bold"))
     if report.format is not None:
         console.print(Text(f"format: {report.format}, {len(report.files)} file(s) read", style="dim"))
     source = source_line(report)
     if source is not None:
         console.print(Text(f"source: {source}", style="dim"))
     for note in report.notes:
-        console.print(Text(f"note: {note}", style="dim"))
+        console.print(Text(f"note: {printable(note)}", style="dim"))
     for section in sections(report, tree=True, expand=expand, tensors=tensors):
         console.print()
         console.print(_table(section))
     if report.memory is not None:
         console.print()
-        for assumption in report.memory.assumptions:
+        for assumption in map(printable, report.memory.assumptions):
             console.print(Text(f"- {assumption}", style="dim"))
-    for warning in report.warnings:
+    for warning in map(printable, report.warnings):
         console.print()
         console.print(Text(f"warning: {warning}", style="yellow"))
     return out.getvalue()

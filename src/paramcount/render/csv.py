@@ -2,6 +2,10 @@
 
 Columns after ``shared_with`` (schema version 2): ``trainable`` and ``frozen`` (empty when unknowable), ``share``
 of the total (a fraction), and for a block in a run of repeated blocks the run's first path and length.
+
+Paths and types come from files: a text cell a spreadsheet would take for a formula (one starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return) is written with a ``'`` in front, as OWASP advises; the JSON
+document keeps every name exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ _COLUMNS = (
 )
 
 
+def _text(cell: str) -> str:
+    """A text cell no spreadsheet runs as a formula.
+
+    >>> _text("=1+1"), _text("-x"), _text("layers.0")
+    ("'=1+1", "'-x", 'layers.0')
+    """
+    return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
+
+
 def render(report: Report) -> str:
     """Module rows as CSV text with a header line."""
     out = io.StringIO()
@@ -44,18 +57,18 @@ def render(report: Report) -> str:
         run = runs.get(i)
         writer.writerow(
             (
-                m.path,
-                m.type,
+                _text(m.path),
+                _text(m.type),
                 m.depth,
                 m.parameters,
                 m.own_parameters,
                 m.buffers,
                 m.uninitialized_tensors,
-                m.shared_with or "",
+                _text(m.shared_with or ""),
                 "" if m.trainable is None else m.trainable,
                 "" if m.frozen is None else m.frozen,
                 round(m.parameters / whole, 6) if whole else "",
-                "" if run is None else run.paths[0],
+                "" if run is None else _text(run.paths[0]),
                 "" if run is None else len(run.paths),
             )
         )

@@ -11,11 +11,12 @@ Standard library only.
 
 from __future__ import annotations
 
+import html
 import json
-from html import escape
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.numbers import exact, human, human_bytes
+from paramcount.render._text import printable
 
 if TYPE_CHECKING:
     from typing import Any
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from paramcount.report import Report
 
 __all__ = ["fragment", "render"]
+
+
+def escape(text: str) -> str:
+    """Text from a report as HTML that shows it: markup escaped, control and bidi characters as escapes."""
+    return html.escape(printable(text))
+
 
 _STYLE = """
 .pc{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;max-width:1200px}
@@ -63,7 +70,12 @@ var box=document.getElementById('icicle'), tip=document.getElementById('tip');
 var crumb=document.getElementById('zoom-path');
 var palette=['#3b6fd8','#2f9e8f','#7a5cd6','#d0643b','#c2407d','#4b8a2e','#9a6b1f','#3d8fc6'];
 function color(depth,i){return palette[(depth+i)%palette.length];}
-function label(r){return r.path===''?'(root)':r.path.slice(r.path.lastIndexOf('.')+1);}
+// Names come from files: shown() turns control and bidi characters into escapes, esc() also escapes markup.
+var hidden=/[\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u2028-\\u202e\\u2066-\\u2069\\ufeff]/g;
+function shown(s){return String(s).replace(hidden,function(c){
+ return '\\\\u'+('000'+c.charCodeAt(0).toString(16)).slice(-4);});}
+function esc(s){return shown(s).replace(/[&<>"']/g,function(c){return '&#'+c.charCodeAt(0)+';';});}
+function label(r){return r.path===''?'(root)':shown(r.path.slice(r.path.lastIndexOf('.')+1));}
 function draw(root){
  box.innerHTML='';var W=box.clientWidth||900,H=26,levels=0;
  function lay(r,x,w,d,i){
@@ -73,11 +85,11 @@ function draw(root){
   el.style.background=color(r.depth,i);el.dataset.path=r.path;el.dataset.parameters=r.parameters;
   el.textContent=w>40?label(r)+' '+fmt(r.parameters):'';
   el.onmousemove=function(e){tip.style.display='block';tip.style.left=(e.clientX+14)+'px';
-   tip.style.top=(e.clientY+12)+'px';tip.innerHTML='<b>'+(r.path||'(root)')+'</b> '+(r.type||'')+
+   tip.style.top=(e.clientY+12)+'px';tip.innerHTML='<b>'+esc(r.path||'(root)')+'</b> '+esc(r.type||'')+
    '<br>parameters: '+fmt(r.parameters)+' ('+(whole?(100*r.parameters/whole).toFixed(2):'?')+'% of all)'+
    '<br>own: '+fmt(r.own_parameters)+', buffers: '+fmt(r.buffers)+
    (r.trainable!==null&&r.trainable!==undefined?'<br>trainable: '+fmt(r.trainable)+', frozen: '+fmt(r.frozen):'')+
-   (r.shared_with?'<br>same module as '+r.shared_with:'')+(tied[r.path]?'<br>holds a tied tensor':'');};
+   (r.shared_with?'<br>same module as '+esc(r.shared_with):'')+(tied[r.path]?'<br>holds a tied tensor':'');};
   el.onmouseleave=function(){tip.style.display='none';};
   el.onclick=function(e){e.stopPropagation();draw(r===root&&r.path!==''?parentOf(r):r);};
   box.appendChild(el);
@@ -85,7 +97,7 @@ function draw(root){
   kids[r.path].forEach(function(c,j){var cw=total?w*(c.parameters||0)/total:0;lay(c,at,cw,d+1,j);at+=cw;});
  }
  lay(root,0,W,0,0);box.style.height=(levels*H+2)+'px';
- crumb.textContent=root.path===''?'(root)':root.path;crumb.dataset.path=root.path;
+ crumb.textContent=root.path===''?'(root)':shown(root.path);crumb.dataset.path=root.path;
 }
 function parentOf(r){var p=r.path.lastIndexOf('.');var up=p<0?'':r.path.slice(0,p);
  while(!(up in byPath)&&up!==''){var q=up.lastIndexOf('.');up=q<0?'':up.slice(0,q);} return byPath[up];}

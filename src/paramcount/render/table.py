@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.render._layout import Section, sections, source_line
+from paramcount.render._text import printable
 
 if TYPE_CHECKING:
     from paramcount.report import Report
@@ -24,13 +25,13 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
         width: the terminal's width: table rows are fitted to it (names and types cut in the middle, never
             wrapped), and notes and warnings wrapped; ``None`` for no limit.
     """
-    lines = [report.target]
+    lines = [printable(report.target)]
     if report.format is not None:
         lines.append(f"format: {report.format}, {len(report.files)} file(s) read")
     source = source_line(report)
     if source is not None:
         lines.append(f"source: {source}")
-    lines.extend(f"note: {note}" for note in report.notes)
+    lines.extend(f"note: {printable(note)}" for note in report.notes)
     if width is not None:
         lines = [wrapped for line in lines for wrapped in _wrap(line, width)]
     for section in sections(report, tree=True, expand=expand, tensors=tensors):
@@ -38,9 +39,9 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
         lines.extend(section_lines(section, width))
     if report.memory is not None:
         lines.append("")
-        for assumption in report.memory.assumptions:
+        for assumption in map(printable, report.memory.assumptions):
             lines.extend(_wrap(f"- {assumption}", width) if width is not None else [f"- {assumption}"])
-    for warning in report.warnings:
+    for warning in map(printable, report.warnings):
         lines.append("")
         lines.extend(_wrap(f"warning: {warning}", width) if width is not None else [f"warning: {warning}"])
     return "\n".join(lines) + "\n"
