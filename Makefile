@@ -75,9 +75,10 @@ architectures: $(STAMP)
 	$(BIN)/python scripts/torch_functions.py
 	$(BIN)/python scripts/enums.py
 
-# Coverage-guided fuzzing (atheris) of each reader for FUZZ_SECONDS; findings land in fuzz/findings/.
+# Coverage-guided fuzzing (atheris) of each reader, and of paramcount against the real loaders (the -oracle
+# targets), for FUZZ_SECONDS each; findings land in fuzz/findings/.
 FUZZ_SECONDS ?= 600
-FUZZ_READERS ?= safetensors torchzip legacy gguf dcp pickle numpy
+FUZZ_READERS ?= safetensors torchzip legacy gguf dcp pickle numpy pickle-oracle zip-oracle npy-oracle
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt --group fuzz
 	$(BIN)/python fuzz/seeds.py

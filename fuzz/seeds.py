@@ -76,5 +76,35 @@ def write(out: Path) -> None:
         (out / "dcp" / "metadata").write_bytes((Path(folder) / ".metadata").read_bytes())
 
 
+def oracle_seeds(out: Path) -> None:
+    """The differential targets start from the readers' seeds and from the loader cases of the corpus (payloads
+    behind text arguments, no-ops, zips torch opens, NumPy spellings), so that mutations explore near them."""
+    import shutil
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.corpus import cases
+
+    for oracle, reader in (("pickle-oracle", "pickle"), ("zip-oracle", "torchzip"), ("npy-oracle", "numpy")):
+        (out / oracle).mkdir(parents=True, exist_ok=True)
+        for seed in (out / reader).iterdir():
+            shutil.copy(seed, out / oracle / seed.name)
+    with tempfile.TemporaryDirectory() as folder:
+        for case in cases():
+            if case.group not in ("loader", "pickle", "torch"):
+                continue
+            place = Path(folder) / case.name
+            place.mkdir()
+            target = Path(case.build(place))
+            if not target.is_file():
+                continue
+            data = target.read_bytes()
+            if len(data) > 1 << 20:
+                continue
+            kind = "zip-oracle" if data[:2] == b"PK" else "npy-oracle" if data[:6] == b"\x93NUMPY" else "pickle-oracle"
+            (out / kind / f"case-{case.name}").write_bytes(data)
+
+
 if __name__ == "__main__":
-    write(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "corpus")
+    where = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "corpus"
+    write(where)
+    oracle_seeds(where)

@@ -58,7 +58,8 @@ exit codes:
   0  ok
   1  verification failed (every mismatch listed)
   2  usage error: a bad option, expected count or tolerance
-  3  the target cannot be read: missing, malformed, not a checkpoint, or its model cannot be built
+  3  the target cannot be read: missing, malformed, not a checkpoint, over a limit, its model cannot be
+     built, or memory ran out
   4  unsafe: loading the file would run code (nothing in it was run)"""
 
 
@@ -672,3 +673,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except MemoryError:
+        if os.environ.get("PARAMCOUNT_DEBUG") == "1":
+            raise
+        # Every file-borne allocation is bounded by a limit; what is left is a machine with less memory than a
+        # limit allows, or a live model too large to build.
+        _say(
+            "error: ran out of memory; lower the limits (--limit pickle-bytes=64MiB, --limit header-bytes=...), "
+            "or count a live model on the meta device"
+        )
+        return 3

@@ -147,7 +147,7 @@ class FormatError(TargetError):
         problem: what is wrong, with the limit next to the actual value; values read from the file are quoted
             with :func:`quote`.
         target: the file.
-        rule: a short name of the rule broken (``"offsets"``, ``"header-too-large"``), for tests and tools.
+        rule: a short name of the rule broken (``"offsets"``, ``"limit-header-bytes"``), for tests and tools.
         tensor: the tensor the problem is about, if any.
         member: the archive member the problem is about, if any (``"archive/data.pkl"``).
     """

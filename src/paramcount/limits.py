@@ -31,12 +31,16 @@ class Limits(NamedTuple):
         header_bytes: a safetensors JSON header (the reference implementation's cap is 100,000,000).
         json_bytes: an index or ``config.json``.
         pickle_bytes: one pickle (``data.pkl``, a legacy stream's pickle, DCP ``.metadata``), read whole.
-        pickle_opcodes: opcodes executed by the inert evaluator in one pickle.
+        pickle_opcodes: opcodes executed by the inert evaluator in one pickle, an opcode whose argument is a line
+            of text (``INT``, ``LONG``, ``FLOAT``, ``STRING``, ``UNICODE``, ``PUT``, ``GET``, ``PERSID``, ``GLOBAL``,
+            ``INST``: protocols 0 and 1) counting as 4.
         pickle_memo: memo entries of one pickle.
         pickle_stack: values on one pickle's stack, counting those saved by MARK.
         nesting: MARK nesting depth of one pickle.
         pickle_values: values walked in one pickle's object graph (each shared object once).
         pickle_items: items added to containers (lists, dicts, tuples, sets) by one pickle.
+        pickle_globals: globals one pickle names (``GLOBAL``, ``STACK_GLOBAL``, ``INST``, and what a ``getattr`` or
+            a reconstructor reaches); a whole-model save names each class and function once, a few hundred.
         total_pickle_opcodes: opcodes run over every pickle judged in one count (a zip of a thousand pickles, a
             polyglot's second reading, the legacy stream's five).
         total_inflated_bytes: bytes inflated from compressed zip members in one count, counted as they inflate.
@@ -59,14 +63,15 @@ class Limits(NamedTuple):
     header_bytes: int = 100_000_000
     json_bytes: int = 64 * 2**20
     pickle_bytes: int = 256 * 2**20
-    pickle_opcodes: int = 10_000_000
+    pickle_opcodes: int = 5_000_000
     pickle_memo: int = 2_000_000
     pickle_stack: int = 2_000_000
     nesting: int = 100_000
     pickle_values: int = 20_000_000
     pickle_items: int = 10_000_000
-    total_pickle_opcodes: int = 10_000_000
-    total_inflated_bytes: int = 2**30
+    pickle_globals: int = 100_000
+    total_pickle_opcodes: int = 5_000_000
+    total_inflated_bytes: int = 256 * 2**20
     header_entries: int = 300_000
     gguf_keys: int = 100_000
     npy_header_bytes: int = 2**20

@@ -111,13 +111,31 @@ class Global:
             judged through the object the reconstructor reaches, not on its own.
     """
 
-    __slots__ = ("called", "changed", "instantiated", "module", "name", "offset", "operand", "proto", "via")
+    __slots__ = (
+        "allowed",
+        "called",
+        "changed",
+        "instantiated",
+        "key",
+        "module",
+        "name",
+        "offset",
+        "operand",
+        "proto",
+        "resolved",
+        "via",
+    )
 
     def __init__(self, module: str, name: str, offset: int, proto: int = 4) -> None:
         self.module = module
         self.name = name
         self.offset = offset
         self.proto = proto
+        #: ``(module, name)`` as ``find_class`` looks them up: Python 2 names mapped below protocol 3
+        self.resolved = _resolve(module, name, proto)
+        #: the resolved pair as one ``module.name`` string
+        self.key = f"{self.resolved[0]}.{self.resolved[1]}"
+        self.allowed: bool | None = None  # whether the evaluating allowlist allows it, once asked
         self.called: tuple[int, str] | None = None
         self.instantiated = False
         self.changed: tuple[int, str] | None = None
@@ -129,17 +147,6 @@ class Global:
         return f"{self.module}.{self.name}"
 
     @property
-    def resolved(self) -> tuple[str, str]:
-        """``(module, name)`` as ``find_class`` looks them up: Python 2 names mapped below protocol 3."""
-        if self.proto >= 3:
-            return self.module, self.name
-        pair = (self.module, self.name)
-        if pair in NAME_MAPPING:
-            mapped: tuple[str, str] = NAME_MAPPING[pair]
-            return mapped
-        return IMPORT_MAPPING.get(self.module, self.module), self.name
-
-    @property
     def shown(self) -> str:
         """The name for a message: as is when it is a plain dotted name, else quoted and cut."""
         name = self.qualname
@@ -149,6 +156,16 @@ class Global:
 
     def __repr__(self) -> str:
         return f"Global({self.qualname!r})"
+
+
+def _resolve(module: str, name: str, proto: int) -> tuple[str, str]:
+    if proto >= 3:
+        return module, name
+    pair = (module, name)
+    if pair in NAME_MAPPING:
+        mapped: tuple[str, str] = NAME_MAPPING[pair]
+        return mapped
+    return IMPORT_MAPPING.get(module, module), name
 
 
 class Call:
@@ -282,12 +299,12 @@ class Allowlist(NamedTuple):
     enums: tuple[tuple[str, frozenset[object]], ...] = ()
 
     def allows(self, g: Global) -> bool:
-        module, name = g.resolved
-        if "." in name:
-            return False
-        if f"{module}.{name}" in self.names:
-            return True
-        return any(module == m and name.startswith(p) for m, p in self.prefixes)
+        if g.allowed is None:
+            module, name = g.resolved
+            g.allowed = "." not in name and (
+                g.key in self.names or any(module == m and name.startswith(p) for m, p in self.prefixes)
+            )
+        return g.allowed
 
     def union(self, other: Allowlist) -> Allowlist:
         """Both allowlists at once."""
@@ -343,12 +360,19 @@ class MalformedPickleError(ValueError):
     """
 
     def __init__(
-        self, problem: str, offset: int, unsafe: tuple[str, ...] = (), *, limit: tuple[str, int] | None = None
+        self,
+        problem: str,
+        offset: int,
+        unsafe: tuple[str, ...] = (),
+        *,
+        limit: tuple[str, int] | None = None,
+        fix: str | None = None,
     ) -> None:
         self.problem = problem
         self.offset = offset
         self.unsafe = unsafe
         self.limit = limit
+        self.fix = fix
         super().__init__(f"{problem} (at byte {offset})")
 
 
@@ -409,6 +433,9 @@ _BASES = (16, 8, 2, 10, 10)
 _COUNTED = {0x43: 1, 0x42: 4, 0x8E: 8, 0x96: 8, 0x55: 1, 0x54: 4}
 # Opcodes with a newline-terminated argument: INT, LONG, FLOAT, STRING, UNICODE, PUT, GET, PERSID.
 _TEXT = frozenset(b"ILFSVpgP")
+#: What an opcode whose argument is a line of text counts for against the opcode limits: parsing it the way both
+#: unpicklers do (a C integer, a Python literal, a quoted string, two names) costs several plain opcodes.
+_TEXT_COST = 4
 
 
 def _underflow(at: int) -> MalformedPickleError:
@@ -432,6 +459,7 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *,
     """
     limits = limits or DEFAULT
     machine = _Machine(allowlist, limits, data, persistent)
+    charged = True
     try:
         with warnings.catch_warnings():
             # Protocol-0 strings decode with codecs.escape_decode, which warns about invalid escapes ("\o"); a
@@ -441,10 +469,15 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *,
     except _EvasionError as e:
         raise MalformedPickleError(e.problem, e.offset, (*machine.unsafe(), e.problem)) from None
     except MalformedPickleError as e:
+        # A caller holding only a prefix retries with more bytes (read_stream): the count pays for that run only.
+        charged = not isinstance(e, TruncatedPickleError)
         raise type(e)(e.problem, e.offset, machine.unsafe(), limit=e.limit) from None
     except MemoryError:
         raise MalformedPickleError(
-            "needs more memory than this machine has to evaluate", machine.position, machine.unsafe()
+            "needs more memory than this process has to evaluate",
+            machine.position,
+            machine.unsafe(),
+            fix="lower the limits it fills (--limit pickle-bytes=64MiB, pickle-memo, pickle-items) or free memory",
         ) from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
         # An argument neither unpickler decodes (invalid UTF-8, a bad escape), an unhashable dict key: both stop.
@@ -452,7 +485,8 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *,
         problem = text if len(text) <= 160 else text[:160] + "\u2026"
         raise MalformedPickleError(f"malformed pickle ({problem})", machine.position, machine.unsafe()) from None
     finally:
-        charge(machine.count, limits)
+        if charged:
+            charge(machine.count, limits)
     classes, class_findings = machine.classes()
     return Result(
         machine.root,
@@ -516,7 +550,7 @@ def error(e: MalformedPickleError, *, target: str, where: str) -> ParamcountErro
         return unsafe_error(target, where, e.unsafe, e.problem)
     if e.limit is not None:
         return exceeded(e.limit[0], f"{where} {e.problem} (at byte {e.offset})", e.limit[1], target=target)
-    return FormatError(f"{where}: {e}", target=target, rule="pickle")
+    return FormatError(f"{where}: {e}", target=target, rule="pickle", fix=e.fix)
 
 
 def judge(result: Result, *, target: str, where: str, classes_are_unsafe: bool = False) -> Result:
@@ -688,6 +722,7 @@ class _Machine:
         self.count = 0
         self.items = 0  # container items added so far
         self.key_values = 0  # values inside tuple dict keys so far (what hashing them visits)
+        self.wide = 0  # bytes that strings decoded so far may take beyond their encoded size (see _widen)
 
     # -- verdicts ---------------------------------------------------------------------------------------------
 
@@ -728,7 +763,7 @@ class _Machine:
                         lines.append(f"{g.shown} at offset {g.offset}, called to rebuild an object")
                     elif self._builds(g):
                         names[g.shown] = None
-                        how = "an Enum member looked up" if ".".join(g.resolved) in self.enums else "called"
+                        how = "an Enum member looked up" if g.key in self.enums else "called"
                         lines.append(f"{g.shown} at offset {g.offset}, {how}")
                 continue
             if g.operand or (not g.instantiated and g.via not in (_OF_INSTANCE, _OF_CLASS) and held(g) is not None):
@@ -742,8 +777,7 @@ class _Machine:
     def _builds(self, g: Global) -> bool:
         """Whether ``g`` is a builder or an Enum class (every call of which was a member lookup, see
         :meth:`_call`): calling it is untrusted."""
-        qualname = ".".join(g.resolved)
-        return qualname in self.allowlist.builders or qualname in self.enums
+        return g.key in self.allowlist.builders or g.key in self.enums
 
     # -- the machine --------------------------------------------------------------------------------------------
 
@@ -819,7 +853,10 @@ class _Machine:
                     stop = start + int.from_bytes(data[pos:start], "little")
                     if stop > bound:
                         self._overrun(stop, frame_end)
-                    stack.append(data[start:stop].decode("utf-8", "surrogatepass"))
+                    raw = data[start:stop]
+                    if not raw.isascii():
+                        self._widen(len(raw))
+                    stack.append(raw.decode("utf-8", "surrogatepass"))
                     pos = stop
                 elif op == 0x4B:  # BININT1
                     if pos + 1 > bound:
@@ -922,6 +959,7 @@ class _Machine:
                         raise MalformedPickleError("has a persistent id, which a plain pickle.load refuses", at)
                     stack[-1] = PersId(stack[-1], at)
                 elif op in {0x63, 0x69}:  # GLOBAL, INST
+                    count += _TEXT_COST - 1
                     items = pop_mark() if op == 0x69 else []  # pop first: stack is rebound (the fuzzer found it)
                     end = find(b"\n", pos, bound)
                     stop = find(b"\n", end + 1, bound) if end >= 0 else -1
@@ -931,6 +969,8 @@ class _Machine:
                     pos = stop + 1
                     if not raw_module or not raw_name:
                         raise MalformedPickleError("GLOBAL or INST has an empty module or name", at)
+                    if not (raw_module.isascii() and raw_name.isascii()):
+                        self._widen(len(raw_module) + len(raw_name))
                     g = self._new_global(raw_module.decode("utf-8"), raw_name.decode("utf-8"))
                     stack.append(g if op == 0x63 else call(g, tuple(items), "INST"))
                 elif op == 0x93:  # STACK_GLOBAL
@@ -1036,12 +1076,15 @@ class _Machine:
                         stack.append(data[start:stop])
                     pos = stop
                 elif op in _TEXT:  # INT, LONG, FLOAT, STRING, UNICODE, PUT, GET, PERSID
+                    count += _TEXT_COST - 1
                     end = find(b"\n", pos, bound)
                     if end < 0:
                         self._overrun_line(pos, frame_end)
                     text = data[pos : end + 1]
                     pos = end + 1
-                    if op in {0x49, 0x4C}:  # INT, LONG
+                    if op == 0x49 and 1 < len(text) < 20 and text[0] != 0x30 and text[:-1].isdigit():
+                        stack.append(int(text))  # the common spelling: decimal, no sign or leading zero
+                    elif op in {0x49, 0x4C}:  # INT, LONG
                         number = _int_line(text, at) if op == 0x49 else _long_line(text, at)
                         if type(number) is Opaque:
                             self.malformed.append(
@@ -1050,13 +1093,16 @@ class _Machine:
                             )
                         stack.append(number)
                     elif op == 0x46:  # FLOAT
-                        stack.append(_float_line(text, at))
+                        plain = len(text) < 40 and text[:-1].replace(b".", b"", 1).isdigit()  # digits, maybe a point
+                        stack.append(float(text) if plain else _float_line(text, at))
                     elif op == 0x53:  # STRING
                         body = text[:-1]
                         if len(body) < 2 or body[0] != body[-1] or body[:1] not in (b"'", b'"'):
                             raise MalformedPickleError("the STRING opcode argument must be quoted", at)
                         stack.append(codecs.escape_decode(body[1:-1])[0].decode("latin-1"))
                     elif op == 0x56:  # UNICODE
+                        if len(text) > 64 or not text.isascii():  # an escape can make a string wide
+                            self._widen(len(text))
                         stack.append(codecs.raw_unicode_escape_decode(text[:-1])[0])
                     elif op == 0x50:  # PERSID
                         if not self.persistent:
@@ -1065,12 +1111,12 @@ class _Machine:
                     elif op == 0x70:  # PUT
                         if not stack:
                             raise _underflow(at)
-                        index = _index_line(text, at)
+                        index = int(text) if len(text) < 20 and text[:-1].isdigit() else _index_line(text, at)
                         if index < 0:
                             raise MalformedPickleError(f"stores memo entry {index}, a negative index", at)
                         put(memo, index, stack[-1])
                     else:  # GET
-                        index = _index_line(text, at)
+                        index = int(text) if len(text) < 20 and text[:-1].isdigit() else _index_line(text, at)
                         if index not in memo:
                             raise MalformedPickleError(f"reads memo entry {index}, which was never stored", at)
                         stack.append(memo[index])
@@ -1152,7 +1198,7 @@ class _Machine:
     def _put(self, memo: dict[int, Any], index: int, value: Any) -> None:
         if len(memo) >= self.limits.pickle_memo and index not in memo:
             raise MalformedPickleError(
-                "its memo has too many entries", self.position, limit=("pickle_memo", self.limits.pickle_memo)
+                "stores too many memo entries", self.position, limit=("pickle_memo", self.limits.pickle_memo)
             )
         memo[index] = value
 
@@ -1163,8 +1209,26 @@ class _Machine:
                 "adds too many items to its containers", self.position, limit=("pickle_items", self.limits.pickle_items)
             )
 
-    def _new_global(self, module: str, name: str) -> Global:
-        g = Global(module, name, self.position, self.proto)
+    def _widen(self, n: int) -> None:
+        """Charge decoding ``n`` bytes that may become a wide string (one character outside Latin-1 makes Python
+        store every character in up to 4 bytes: 256 MB of ASCII and one emoji decode to 1 GB) against
+        ``pickle_bytes``, before decoding them."""
+        self.wide += 4 * n
+        if self.wide > self.limits.pickle_bytes:
+            raise MalformedPickleError(
+                f"holds strings that would take more than {self.limits.pickle_bytes} bytes decoded",
+                self.position,
+                limit=("pickle_bytes", self.limits.pickle_bytes),
+            )
+
+    def _new_global(self, module: str, name: str, proto: int | None = None) -> Global:
+        if len(self.globals) >= self.limits.pickle_globals:
+            raise MalformedPickleError(
+                "names too many globals",
+                self.position,
+                limit=("pickle_globals", self.limits.pickle_globals),
+            )
+        g = Global(module, name, self.position, self.proto if proto is None else proto)
         self.globals.append(g)
         return g
 
@@ -1179,7 +1243,8 @@ class _Machine:
         if opcode in ("NEWOBJ", "NEWOBJ_EX"):
             func.instantiated = True
             return result
-        if func.resolved == ("builtins", "getattr") and self._getattr(func, args, result):
+        key = func.key
+        if key == "builtins.getattr" and self._getattr(func, args, result):
             return result
         if func.called is None:
             func.called = (offset, opcode)
@@ -1187,7 +1252,7 @@ class _Machine:
             reconstructor = self.reconstructors.get(func.qualname)
             if reconstructor is not None:
                 self._reconstruct(func, args, reconstructor, result)
-            members = self.enums.get(".".join(func.resolved))
+            members = self.enums.get(key)
             if members is not None and not (
                 opcode == "REDUCE"
                 and isinstance(args, tuple)
@@ -1202,7 +1267,7 @@ class _Machine:
                 )
             return result
         arguments = args if isinstance(args, tuple) else ()
-        for position, role in self.roles.get(func.resolved[0] + "." + func.resolved[1], ()):
+        for position, role in self.roles.get(key, ()):
             if position >= len(arguments):
                 continue
             value = arguments[position]
@@ -1212,7 +1277,7 @@ class _Machine:
                 self._called_argument(value, func, opcode)
             elif role == "hooks":
                 self._hooks(value, func, opcode)
-        if func.resolved == ("_codecs", "encode"):
+        if key == "_codecs.encode":
             encoding = arguments[1] if len(arguments) > 1 else "utf-8"
             if not (isinstance(encoding, str) and encoding.lower() in self.allowlist.encodings):
                 self.findings.append(
@@ -1246,7 +1311,7 @@ class _Machine:
         elif (
             isinstance(value, Call)
             and isinstance(value.func, Global)
-            and ".".join(value.func.resolved) in self.allowlist.builders
+            and value.func.key in self.allowlist.builders
             and depth < 100
         ):
             wrapped = [value.args[0]] if isinstance(value.args, tuple) and value.args else []
@@ -1296,8 +1361,7 @@ class _Machine:
             owner.operand = True
         else:
             return False
-        target = self._new_global(module, f"{name}.{attribute}")
-        target.proto = 4
+        target = self._new_global(module, f"{name}.{attribute}", proto=4)
         target.via = via
         func.operand = True
         result.names = target
@@ -1316,8 +1380,7 @@ class _Machine:
                 "not a string"
             )
             return
-        target = self._new_global(module, name)
-        target.proto = 4  # importlib.import_module and getattr: no Python 2 mapping
+        target = self._new_global(module, name, proto=4)  # import_module and getattr: no Python 2 mapping
         target.via = func.shown
         result.names = target
 

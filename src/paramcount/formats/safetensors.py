@@ -112,12 +112,7 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
         )
     (length,) = struct.unpack("<Q", blob.read(0, 8))
     if length > limits.header_bytes:
-        raise FormatError(
-            f"header length {length} exceeds the maximum of {limits.header_bytes} bytes",
-            target=name,
-            rule="header-too-large",
-            fix="the file is malformed; if it is genuine, raise the limit: --limit header-bytes=N",
-        )
+        raise exceeded("header_bytes", f"header length {length}", limits.header_bytes, target=name)
     if 8 + length > blob.size:
         raise FormatError(
             f"header length {length} runs past the end of the {blob.size}-byte file", target=name, rule="header-length"

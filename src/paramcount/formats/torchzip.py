@@ -3,7 +3,7 @@
 Layout (reference/formats.md 2.1): one top folder ``<p>/`` holding ``data.pkl`` and a record ``data/<key>`` per
 storage. The archive is read as torch's own reader reads it (:func:`paramcount.formats.zip.miniz`): the folder is
 the first member's, every lookup is miniz's case-insensitive one (a zip holding ``archive/DATA.PKL`` loads), and
-what torch refuses is refused (no ``version`` record, a member outside the folder, a failed CRC). ``data.pkl`` is
+what torch refuses is refused (no ``version`` record, a member outside the folder). ``data.pkl`` is
 extracted as torch extracts it, capped, and evaluated by the inert evaluator; every storage the pickle names must
 have a record of exactly ``numel x itemsize`` bytes. A ``constants.pkl`` record makes it a TorchScript archive,
 which ``torch.load`` hands to ``torch.jit.load``: a program, refused.
@@ -135,7 +135,7 @@ def _main(
     if main.is_directory and main.size:
         raise _cannot_follow(blob.name, "data.pkl is marked as a directory: torch would unpickle uninitialised memory")
     try:
-        return zip.extract(blob, main, directory, limit=limits.pickle_bytes, limits=limits), None
+        return zip.extract(blob, main, directory, limit=limits.pickle_bytes, limits=limits, field="pickle_bytes"), None
     except FormatError as e:
         if e.rule.startswith("limit-"):
             raise
@@ -260,7 +260,9 @@ def _judge_pickles(blob: Blob, directories: list[zip.Directory], main: zip.Entry
                     target=blob.name,
                 )
             try:
-                data = zip.extract(blob, entry, directory, limit=limits.pickle_bytes, limits=limits)
+                data = zip.extract(
+                    blob, entry, directory, limit=limits.pickle_bytes, limits=limits, field="pickle_bytes"
+                )
             except FormatError as e:
                 if e.rule.startswith("limit-"):
                     raise

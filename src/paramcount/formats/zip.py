@@ -267,8 +267,11 @@ def locate(directory: Directory, name: bytes) -> Entry | None:
     return None  # pragma: no cover (a match exists, so the search finds one)
 
 
-def extract(blob: Blob, entry: Entry, directory: Directory, *, limit: int, limits: Limits = DEFAULT) -> bytes:
-    """The bytes of ``entry`` as ``directory``'s reader extracts them, within ``limit`` bytes.
+def extract(
+    blob: Blob, entry: Entry, directory: Directory, *, limit: int, limits: Limits = DEFAULT, field: str | None = None
+) -> bytes:
+    """The bytes of ``entry`` as ``directory``'s reader extracts them, within ``limit`` bytes (``field``: the
+    :class:`~paramcount.limits.Limits` field that ``limit`` is, named when it is exceeded).
 
     torch (miniz): a directory or empty member gives nothing; encrypted members and methods other than stored and
     deflated fail; a stored member is read for its full ``size``; no CRC is checked. zipfile: the local header
@@ -298,9 +301,7 @@ def extract(blob: Blob, entry: Entry, directory: Directory, *, limit: int, limit
     if torch and entry.method == _STORED and offset + entry.size > blob.size:
         raise fail("has data running past the end of the archive", "zip-bounds")
     if entry.size > limit:
-        raise FormatError(
-            f"is {entry.size} bytes, over the limit of {limit}", target=blob.name, rule="zip-limit", member=member
-        )
+        raise _over(f"member {quote(member, 120)} is {entry.size} bytes", limit, field, blob.name, member)
     if entry.method == _STORED:
         if torch:
             data = blob.read(offset, entry.size)
@@ -310,7 +311,14 @@ def extract(blob: Blob, entry: Entry, directory: Directory, *, limit: int, limit
     else:
         available = min(entry.compressed_size, max(blob.size - offset, 0))
         data = _inflate(
-            blob.read(offset, available), entry, limit=limit, limits=limits, target=blob.name, fail=fail, exact=torch
+            blob.read(offset, available),
+            entry,
+            limit=limit,
+            limits=limits,
+            target=blob.name,
+            fail=fail,
+            exact=torch,
+            field=field,
         )
     return data  # no CRC check: torch builds miniz with MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS, zipfile checks late
 
@@ -405,7 +413,24 @@ class _LzmaZip:
         return self._decoder is None or bool(self._decoder.needs_input)  # type: ignore[attr-defined]
 
 
-def _inflate(data: bytes, entry: Entry, *, limit: int, limits: Limits, target: str, fail: object, exact: bool) -> bytes:
+def _over(problem: str, limit: int, field: str | None, target: str, member: str) -> FormatError:
+    """A member over ``limit``: the named limit's error when ``field`` names one, else a fixed cap's."""
+    if field is not None:
+        return exceeded(field, problem, limit, target=target)
+    return FormatError(f"{problem}, over the cap of {limit}", target=target, rule="zip-limit", member=member)
+
+
+def _inflate(
+    data: bytes,
+    entry: Entry,
+    *,
+    limit: int,
+    limits: Limits,
+    target: str,
+    fail: object,
+    exact: bool,
+    field: str | None = None,
+) -> bytes:
     """Decompress ``data`` in bounded steps, each step's output charged to the count's ``total_inflated_bytes``
     before it is kept.
 
@@ -428,9 +453,8 @@ def _inflate(data: bytes, entry: Entry, *, limit: int, limits: Limits, target: s
                 if held > cap:
                     if exact:
                         raise fail("inflates to more bytes than its entry says", "zip-size")  # type: ignore[operator]
-                    raise FormatError(
-                        f"inflates past {limit} bytes", target=target, rule="zip-limit", member=entry.name
-                    )
+                    problem = f"member {quote(entry.name, 120)} inflates past {limit} bytes"
+                    raise _over(problem, limit, field, target, entry.name)
                 if decompressor.eof:
                     break
                 tail = getattr(decompressor, "unconsumed_tail", None)
@@ -444,6 +468,8 @@ def _inflate(data: bytes, entry: Entry, *, limit: int, limits: Limits, target: s
                     piece = b""
             if decompressor.eof:
                 break
+    except FormatError:
+        raise  # a limit exceeded, a size the entry contradicts
     except (zlib.error, ValueError, EOFError, OSError, LookupError) as e:
         if exact:
             raise fail(f"does not inflate ({e})", "zip-deflate") from None  # type: ignore[operator]

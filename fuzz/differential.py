@@ -1,0 +1,115 @@
+"""Differential fuzz targets: paramcount's verdict against the real loader's reading of the same bytes.
+
+* ``pickle-oracle``: CPython's C and pure-Python unpicklers, with every global replaced by a recorded stand-in
+  (``tests/oracles.py``), against paramcount's plain-pickle reader. Invariant: a global either unpickler resolves
+  outside the allowlist, or calls through an allowlisted function, makes paramcount say unsafe (exit 4).
+* ``zip-oracle``: ``torch._C.PyTorchFileReader`` against paramcount's reading of the archive as torch's reader
+  (miniz) does. Invariant: when torch's reader opens the bytes and finds a ``data.pkl`` record, paramcount reads
+  that same record, byte for byte.
+* ``npy-oracle``: numpy's own header parser against paramcount's. Invariant: when numpy would unpickle the array
+  (its dtype holds objects), paramcount judges a pickle at the same offset.
+
+A violated invariant raises ``AssertionError``, which atheris reports as a finding with the input that caused it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import warnings
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # tests.oracles
+
+from tests.oracles import unpickle
+
+from paramcount.blob import BytesBlob
+from paramcount.errors import FormatError, ParamcountError, UnsafeTargetError
+from paramcount.formats import READERS, Format
+from paramcount.formats import zip as zip_format
+from paramcount.formats.numpy import pickle_offset
+from paramcount.formats.pickled import ALLOWLIST as PLAIN
+from paramcount.limits import DEFAULT
+
+__all__ = ["TARGETS"]
+
+_PICKLE_READER = next(reader for reader in READERS if reader.format == Format.PICKLE)
+
+
+def _outside(module: str, name: str) -> bool:
+    """Whether ``find_class(module, name)`` resolves something outside the plain-pickle allowlist."""
+    from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+
+    pairs = {(module, name), NAME_MAPPING.get((module, name), (IMPORT_MAPPING.get(module, module), name))}
+    return not any("." not in n and f"{m}.{n}" in PLAIN.names for m, n in pairs)
+
+
+def pickle_oracle(data: bytes) -> None:
+    try:
+        _PICKLE_READER.read(BytesBlob(data, name="fuzz.pkl"), DEFAULT, None)
+        verdict = "ok"
+    except UnsafeTargetError:
+        return  # unsafe: whatever the loaders resolve, the invariant holds
+    except FormatError as e:
+        if e.rule.startswith("limit-") or "would not end" in str(e):
+            return  # paramcount stopped at a bound; a loader may hang or run out of memory here
+        verdict = f"refused ({e.rule}: {str(e)[:120]})"
+    except ParamcountError as e:
+        verdict = f"refused ({type(e).__name__}: {str(e)[:120]})"
+    for c in (True, False):
+        trace = unpickle(data, c=c)
+        outside = [g for g in trace.globals if _outside(g.module, g.name)]
+        if outside:
+            g = outside[0]
+            loader = "the C unpickler" if c else "the Python unpickler"
+            raise AssertionError(f"{loader} resolves {g.module}.{g.name}; paramcount: {verdict}")
+
+
+def zip_oracle(data: bytes) -> None:
+    import torch
+
+    try:
+        reader = torch._C.PyTorchFileReader(io.BytesIO(data))
+        record = bytes(reader.get_record("data.pkl"))
+    except Exception:  # torch's reader refuses the bytes: nothing to compare
+        return
+    blob = BytesBlob(data, name="fuzz.pt")
+    try:
+        directory = zip_format.miniz(blob)
+        first = directory.entries[0].raw
+        entry = zip_format.locate(directory, first[: first.index(b"/") + 1] + b"data.pkl")
+        ours = zip_format.extract(blob, entry, directory, limit=2**30) if entry is not None else None
+    except ParamcountError as e:
+        raise AssertionError(f"torch's reader reads data.pkl ({len(record)} bytes); paramcount: {e}") from None
+    if ours != record:
+        raise AssertionError(f"torch's reader reads {record[:40]!r}; paramcount {ours[:40] if ours else ours!r}")
+
+
+def _numpy_objects(data: bytes) -> int | None:
+    """Where numpy would start unpickling ``data`` as an ``.npy`` file, or ``None`` when it would not."""
+    import importlib
+
+    fmt: Any = importlib.import_module("numpy.lib._format_impl")  # numpy >= 2 (pinned in constraints.txt)
+    f = io.BytesIO(data)
+    try:
+        version = fmt.read_magic(f)
+        _shape, _order, dtype = fmt._read_array_header(f, version, max_header_size=2**64)
+    except Exception:  # numpy refuses the header
+        return None
+    return f.tell() if dtype.hasobject else None
+
+
+def npy_oracle(data: bytes) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns about old header spellings
+        numpy_at = _numpy_objects(data)
+    try:
+        ours = pickle_offset(data, DEFAULT, target="fuzz.npy")
+    except FormatError:
+        return  # over npy-header-bytes: refused
+    if numpy_at is not None and ours != numpy_at:
+        raise AssertionError(f"numpy unpickles from byte {numpy_at}; paramcount judges {ours}")
+
+
+TARGETS: dict[str, Any] = {"pickle-oracle": pickle_oracle, "zip-oracle": zip_oracle, "npy-oracle": npy_oracle}
