@@ -5,7 +5,8 @@
   outside the allowlist, or calls through an allowlisted function, makes paramcount say unsafe (exit 4).
 * ``zip-oracle``: ``torch._C.PyTorchFileReader`` against paramcount's reading of the archive as torch's reader
   (miniz) does. Invariant: when torch's reader opens the bytes and finds a ``data.pkl`` record, paramcount reads
-  that same record, byte for byte.
+  that same record, byte for byte — or, where torch hands over uninitialised memory (an entry that claims bytes
+  but has none to extract), finds the file unsafe.
 * ``npy-oracle``: numpy's own header parser against paramcount's. Invariant: when numpy would unpickle the array
   (its dtype holds objects), paramcount judges a pickle at the same offset.
 
@@ -35,6 +36,7 @@ from paramcount.limits import DEFAULT
 __all__ = ["TARGETS"]
 
 _PICKLE_READER = next(reader for reader in READERS if reader.format == Format.PICKLE)
+_TORCH_ZIP_READER = next(reader for reader in READERS if reader.format == Format.TORCH_ZIP)
 
 
 def _outside(module: str, name: str) -> bool:
@@ -82,6 +84,15 @@ def zip_oracle(data: bytes) -> None:
         ours = zip_format.extract(blob, entry, directory, limit=2**30) if entry is not None else None
     except ParamcountError as e:
         raise AssertionError(f"torch's reader reads data.pkl ({len(record)} bytes); paramcount: {e}") from None
+    if entry is not None and entry.size and (entry.is_directory or not entry.compressed_size):
+        # torch hands over uninitialised memory for the claimed size: paramcount cannot follow it, so it is unsafe
+        try:
+            _TORCH_ZIP_READER.read(blob, DEFAULT, None)
+        except UnsafeTargetError:
+            return
+        except ParamcountError as e:
+            raise AssertionError(f"torch reads uninitialised memory as data.pkl; paramcount: {e}") from None
+        raise AssertionError("torch reads uninitialised memory as data.pkl; paramcount counts the file")
     if ours != record:
         raise AssertionError(f"torch's reader reads {record[:40]!r}; paramcount {ours[:40] if ours else ours!r}")
 
@@ -101,6 +112,8 @@ def _numpy_objects(data: bytes) -> int | None:
 
 
 def npy_oracle(data: bytes) -> None:
+    if len(data) > 16384:
+        return  # numpy tokenizes a header in Python: a long one takes it seconds (paramcount's npy target has them)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy warns about old header spellings
         numpy_at = _numpy_objects(data)

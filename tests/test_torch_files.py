@@ -836,3 +836,24 @@ def test_which_of_two_data_pkl_spellings_is_read_follows_torchs_reader(tmp_path:
         chosen.add(torch_reads)
         assert paramcount.count(str(path)).parameters.total == (4 if torch_reads == GOOD_PKL else 2)
     assert len(chosen) == 2  # both spellings are read, depending on the order
+
+
+def test_a_data_pkl_marked_as_a_directory_is_unsafe_as_torch_reads_uninitialised_memory(tmp_path: Path) -> None:
+    """Found by the zip-oracle fuzz target: miniz extracts nothing from an entry whose DOS attributes say
+    directory, and torch's getRecord returns the buffer it allocated for the claimed size as it was."""
+    import io
+
+    pkl = b"\x80\x02}q\x00." + b"\x00" * 50
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", pkl)
+        archive.writestr("archive/version", b"3\n")
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"PK\x01\x02")
+    data[at + 38 : at + 42] = struct.pack("<I", 0x10)  # external attributes: the DOS directory bit
+    path = tmp_path / "directory.pt"
+    path.write_bytes(bytes(data))
+    record = bytes(torch._C.PyTorchFileReader(io.BytesIO(bytes(data))).get_record("data.pkl"))
+    assert len(record) == len(pkl)  # the oracle: torch hands over the claimed size, not the stored bytes
+    with pytest.raises(UnsafeTargetError, match="uninitialised memory"):
+        paramcount.count(str(path))

@@ -18,7 +18,8 @@ the loader named in its ``oracle`` (checked in tests/test_differential.py), and 
 * the earliest ``torch.save`` format, a tar, with a payload in a member torch unpickles;
 * a ``BUILD`` state that gives an instance a ``__setstate__``, ``extend`` or ``append`` of its own, which the
   unpickler then calls for the next ``BUILD`` or ``APPEND(S)``: a third-party function (untrusted when only held),
-  or a ``functools.partial`` of one that writes the canary.
+  or a ``functools.partial`` of one that writes the canary;
+* a class resolved, then bytes neither unpickler reads: the class is imported before the loader fails.
 """
 
 from __future__ import annotations
@@ -259,7 +260,8 @@ def _global(module: str, name: str) -> bytes:
     return b"".join(b"\x8c" + bytes([len(part)]) + part.encode() for part in (module, name)) + b"\x93"
 
 
-BERT = _global("transformers.models.bert.modeling_bert", "BertModel") + b")\x81"  # an instance, by NEWOBJ
+BERT_NAME = "transformers.models.bert.modeling_bert.BertModel"
+BERT = _global(*BERT_NAME.rsplit(".", 1)) + b")\x81"  # an instance, by NEWOBJ
 CACHED_FILE = _global("transformers.utils.hub", "cached_file")  # a third-party function
 
 
@@ -372,6 +374,11 @@ def cases() -> list[Case]:
             _file("model.pkl", _instance_method(method, trigger, _savetxt_canary)),
             (loader, "numpy.savetxt", "called"),
         )
+    # A class resolved, then a string neither unpickler decodes: the loader imports the class before it fails, and
+    # the pickle cannot be counted (the pickle-oracle fuzz target found it).
+    broken = BERT + b"\x8c\x02\xff\xfe."
+    add("class-then-malformed-pickle", _file("model.pkl", lambda _: b"\x80\x04" + broken), ("pickle", BERT_NAME))
+    add("class-then-malformed-zip", _zip(_torch_zip(lambda _: b"\x80\x04" + broken)), ("torch", BERT_NAME))
     add("tar-pickle-member", _tar("pickle", payload), ("torch", "os.system"))
     add("tar-storages-member", _tar("storages", payload), ("torch", "os.system"))
     return found

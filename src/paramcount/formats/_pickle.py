@@ -356,7 +356,10 @@ class MalformedPickleError(ValueError):
     Attributes:
         offset: where the problem was found.
         unsafe: findings from before the problem: when not empty, the pickle is unsafe, not merely malformed.
+        classes: what the pickle imported before the problem (instantiated classes, held functions): a loader would
+            have imported them before failing, and the pickle cannot be counted, so they make it unsafe too.
         limit: ``(field, value)`` of the limit exceeded, when that is the problem.
+        fix: what to do, when it is not the usual advice for a malformed file.
     """
 
     def __init__(
@@ -367,10 +370,12 @@ class MalformedPickleError(ValueError):
         *,
         limit: tuple[str, int] | None = None,
         fix: str | None = None,
+        classes: tuple[str, ...] = (),
     ) -> None:
         self.problem = problem
         self.offset = offset
         self.unsafe = unsafe
+        self.classes = classes
         self.limit = limit
         self.fix = fix
         super().__init__(f"{problem} (at byte {offset})")
@@ -471,7 +476,7 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *,
     except MalformedPickleError as e:
         # A caller holding only a prefix retries with more bytes (read_stream): the count pays for that run only.
         charged = not isinstance(e, TruncatedPickleError)
-        raise type(e)(e.problem, e.offset, machine.unsafe(), limit=e.limit) from None
+        raise type(e)(e.problem, e.offset, machine.unsafe(), limit=e.limit, classes=machine.classes()[1]) from None
     except MemoryError:
         raise MalformedPickleError(
             "needs more memory than this process has to evaluate",
@@ -483,7 +488,9 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *,
         # An argument neither unpickler decodes (invalid UTF-8, a bad escape), an unhashable dict key: both stop.
         text = str(e).splitlines()[0] if str(e) else type(e).__name__
         problem = text if len(text) <= 160 else text[:160] + "\u2026"
-        raise MalformedPickleError(f"malformed pickle ({problem})", machine.position, machine.unsafe()) from None
+        raise MalformedPickleError(
+            f"malformed pickle ({problem})", machine.position, machine.unsafe(), classes=machine.classes()[1]
+        ) from None
     finally:
         if charged:
             charge(machine.count, limits)
@@ -546,8 +553,10 @@ def stops_early(head: bytes, *, complete: bool) -> bool:
 def error(e: MalformedPickleError, *, target: str, where: str) -> ParamcountError:
     """The paramcount error for a pickle that failed to evaluate: unsafe when findings came first, else malformed
     (or over a limit)."""
-    if e.unsafe:
-        return unsafe_error(target, where, e.unsafe, e.problem)
+    if e.limit is not None and not e.unsafe:
+        return exceeded(e.limit[0], f"{where} {e.problem} (at byte {e.offset})", e.limit[1], target=target)
+    if e.unsafe or e.classes:
+        return unsafe_error(target, where, (*e.unsafe, *e.classes), e.problem)
     if e.limit is not None:
         return exceeded(e.limit[0], f"{where} {e.problem} (at byte {e.offset})", e.limit[1], target=target)
     return FormatError(f"{where}: {e}", target=target, rule="pickle", fix=e.fix)

@@ -103,7 +103,7 @@ def _try(
     try:
         result = _pickle.read_stream(blob, offset, allowlist, limits, persistent=persistent, first=first)
     except _pickle.MalformedPickleError as e:
-        if e.unsafe or e.limit is not None:
+        if e.unsafe or e.classes or e.limit is not None:
             raise _pickle.error(e, target=blob.name, where=where) from e
         return None
     findings = result.unsafe + (result.class_findings if classes_are_unsafe else ())

@@ -132,8 +132,14 @@ def _main(
         return None, None
     if main.size > limits.pickle_bytes:
         raise exceeded("pickle_bytes", f"data.pkl is {main.size} bytes", limits.pickle_bytes, target=blob.name)
-    if main.is_directory and main.size:
-        raise _cannot_follow(blob.name, "data.pkl is marked as a directory: torch would unpickle uninitialised memory")
+    if main.size and (main.is_directory or not main.compressed_size):
+        # miniz extracts nothing from a directory or an entry without compressed bytes, and torch's getRecord hands
+        # over the buffer it allocated for the claimed size as it was (the zip-oracle fuzz target found it)
+        raise _cannot_follow(
+            blob.name,
+            f"data.pkl claims {main.size} bytes but holds none that torch's reader extracts: torch would unpickle "
+            "uninitialised memory",
+        )
     try:
         return zip.extract(blob, main, directory, limit=limits.pickle_bytes, limits=limits, field="pickle_bytes"), None
     except FormatError as e:
@@ -151,7 +157,7 @@ def _evaluate_main(
     try:
         result = _pickle.evaluate(data, ALLOWLIST, limits)
     except _pickle.MalformedPickleError as e:
-        if e.unsafe or e.limit is not None:
+        if e.unsafe or e.classes or e.limit is not None:
             raise _pickle.error(e, target=target, where="data.pkl") from e
         return e
     if result.unsafe:
@@ -285,8 +291,9 @@ def _judge_pickles(blob: Blob, directories: list[zip.Directory], main: zip.Entry
                 # numpy.load unpickles an object array without a persistent_load; a .pkl's loader is unknown
                 result = _pickle.evaluate(data[start:], allowlist, limits, persistent=not start)
             except _pickle.MalformedPickleError as e:
-                if e.unsafe:
-                    raise _pickle.unsafe_error(blob.name, _where(entry, directory), e.unsafe, e.problem) from e
+                if e.unsafe or e.classes:
+                    findings = (*e.unsafe, *e.classes)
+                    raise _pickle.unsafe_error(blob.name, _where(entry, directory), findings, e.problem) from e
                 if e.limit is not None:
                     raise _pickle.error(e, target=blob.name, where=_where(entry, directory)) from e
                 continue
