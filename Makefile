@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_config.py
 	$(BIN)/python benchmarks/bench_remote.py
 	$(BIN)/python benchmarks/compare_memory.py
+	cd benchmarks && ../$(BIN)/python bench_hostile.py
 
 # Every transformers model class from a tiny config: save_pretrained (then torch.save of the whole module), count the
 # result, compare with the live model.

@@ -217,6 +217,12 @@ def recording(base: type, record: _Record, *, persistent: bool, real: Any = None
 
     class Recording(base):  # type: ignore[misc]
         def find_class(self, module: str, name: str) -> Any:
+            # What find_class itself refuses before any object is reached: an empty module (__import__ raises
+            # ValueError) and an empty name or name part (no module has an attribute named "").
+            if not module:
+                raise ValueError("Empty module name")
+            if "" in name.split("."):
+                raise AttributeError(f"Can't get attribute {name!r} on {module!r}")
             if (module, name) in HARMLESS:
                 record.add(module, name)
                 return HARMLESS[(module, name)]
