@@ -84,8 +84,9 @@ def zip_oracle(data: bytes) -> None:
         return  # torch's reader allocates what the entry claims before it reads: the oracle would run out of memory
     try:
         reader = torch._C.PyTorchFileReader(io.BytesIO(data))
+        reader.get_all_records()  # torch.load lists the records (looking for TorchScript) before it reads data.pkl
         record = bytes(reader.get_record("data.pkl"))
-    except Exception:  # torch's reader refuses the bytes: nothing to compare
+    except Exception:  # torch's reader (or torch.load's first step) refuses the bytes: nothing to compare
         return
     try:
         if directory is None:

@@ -4,7 +4,8 @@ paramcount promises what a loader would do (SECURITY.md). These oracles *are* th
 
 * :func:`unpickle` runs CPython's own unpicklers, the C ``pickle.Unpickler`` and the pure-Python
   ``pickle._Unpickler``, with ``find_class`` replaced by a recorder that returns an inert stand-in class for every
-  global (``functools.partial`` excepted: the real one, which stores what it wraps and calls it when called): the
+  global (``functools.partial`` and ``type`` excepted: the real ones, which store what they are given and call it
+  when it is used): the
   exact globals a real load resolves, in order, up to the point where it would fail, and which of them it calls or
   instantiates. Allowlisted callables that call or instantiate an argument are emulated from torch's
   source (``_rebuild_from_type_v2(func, new_type, args, state)`` calls ``func(*args)`` and makes a ``new_type``),
@@ -63,7 +64,13 @@ TORCH_ROLES: dict[tuple[str, str], tuple[tuple[int, str], ...]] = {
 
 # Real objects that calling and building run nothing of their own: a functools.partial only stores the function
 # it wraps, and calls it when it is called (a stand-in then records that call).
-HARMLESS: dict[tuple[str, str], Any] = {("functools", "partial"): functools.partial}
+# ``type`` is real too: a class a pickle builds with it is a real class, whose special methods (a __hash__ a
+# stand-in partial) run when loading uses them, as a dict key is hashed.
+HARMLESS: dict[tuple[str, str], Any] = {
+    ("functools", "partial"): functools.partial,
+    ("builtins", "type"): type,
+    ("__builtin__", "type"): type,
+}
 
 
 class _Record:
@@ -217,11 +224,12 @@ def recording(base: type, record: _Record, *, persistent: bool, real: Any = None
 
     class Recording(base):  # type: ignore[misc]
         def find_class(self, module: str, name: str) -> Any:
-            # What find_class itself refuses before any object is reached: an empty module (__import__ raises
-            # ValueError) and an empty name or name part (no module has an attribute named "").
+            # What find_class itself refuses: an empty module before anything is imported (__import__ raises
+            # ValueError); an empty name or name part after the module is imported (no module has an attribute "").
             if not module:
                 raise ValueError("Empty module name")
             if "" in name.split("."):
+                record.add(module, name)
                 raise AttributeError(f"Can't get attribute {name!r} on {module!r}")
             if (module, name) in HARMLESS:
                 record.add(module, name)

@@ -452,12 +452,15 @@ def test_names_from_a_file_cannot_drive_the_terminal_or_the_page(hostile: str, f
 
 
 def test_csv_neutralises_formulas_and_json_keeps_every_name_exactly(hostile: str) -> None:
-    rows = list(csv.DictReader(io.StringIO(cli("count", hostile, "--format", "csv", "--depth", "all").stdout)))
+    text = cli("count", hostile, "--format", "csv", "--depth", "all").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
     paths = {row["path"] for row in rows}
     assert "'=HYPERLINK(1)" in paths and not any(p.startswith(("=", "+", "-", "@")) for p in paths)
+    assert not _RAW & set(text)  # a carriage return in a name would split its row for csv.reader
     document = json.loads(cli("count", hostile, "--format", "json", "--depth", "all").stdout)
     owners = {name.rpartition(".")[0] for name in _HOSTILE_NAMES}
     assert owners <= {m["path"] for m in document["modules"]}
+    assert len(rows) == len(document["modules"])
 
 
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
@@ -472,16 +475,21 @@ def test_a_terminal_that_cannot_encode_the_table_gets_ascii(encoding: str) -> No
         )
         assert done.returncode in (0, 1), done.stderr.decode(encoding)
         assert b"Traceback" not in done.stderr
-        text = done.stdout.decode("ascii")  # nothing outside ASCII at all: the stand-ins were used
+        text = done.stdout.decode(encoding)  # everything is in the stream's encoding: the stand-ins were used
         assert "Error" not in text
     assert "|- " in cli_ascii("count", TIED, "--depth", "all")
+    # drawn in ASCII before the columns are measured: a cut name still fits the width, rows stay aligned
+    narrow = cli_ascii("count", str(ROOT / "tests" / "configs" / "Llama-3.1-8B"), "--depth", "3", env={"COLUMNS": "60"})
+    table = narrow[narrow.index("module") :].split("\n\n")[0].splitlines()
+    assert all(len(line) <= 60 for line in narrow.splitlines() if not line.startswith(("note", " ")))
+    assert len({line.index("trainable") for line in table if line.endswith("trainable")}) == 1
 
 
-def cli_ascii(*args: str) -> str:
+def cli_ascii(*args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "paramcount", *args],
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii", **(env or {})},
         timeout=120,
         check=True,
     )
@@ -517,3 +525,31 @@ def test_a_huge_number_argument_is_one_short_usage_line(capsys: pytest.CaptureFi
 def test_a_huge_python_expectation_is_a_usage_error() -> None:
     with pytest.raises(paramcount.errors.UsageError, match=r"more than 10\^18"):
         paramcount.verify(LINEAR, expected=10**5000)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "pytorch_model.bin", "model.gguf"])
+def test_a_git_lfs_pointer_in_place_of_the_weights_says_to_pull_them(tmp_path: Path, name: str) -> None:
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 498003616\n"
+    (tmp_path / name).write_text(pointer)
+    for target in (tmp_path / name, tmp_path):
+        done = cli("count", str(target))
+        assert done.returncode == 3 and "git lfs pull" in done.stderr, done.stderr
+
+
+def test_a_reader_that_closes_stderr_does_not_change_the_exit_code() -> None:
+    """`paramcount count ... 2>&1 | head`: a warning written after the reader left is not a failure (exit 0)."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "paramcount", "count", "tests.zoo:LazyHead()"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    ) as process:
+        assert process.stderr is not None
+        process.stderr.close()
+        assert process.wait(timeout=120) == 0
+
+
+def test_a_limit_without_a_value_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "count", LINEAR, "--limit", "pickle-bytes")
+    assert code == 2 and "limit 'pickle-bytes' needs a value" in err

@@ -857,3 +857,34 @@ def test_a_data_pkl_marked_as_a_directory_is_unsafe_as_torch_reads_uninitialised
     assert len(record) == len(pkl)  # the oracle: torch hands over the claimed size, not the stored bytes
     with pytest.raises(UnsafeTargetError, match="uninitialised memory"):
         paramcount.count(str(path))
+
+
+def _g(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    "pkl",
+    [
+        # one hooks list of 100,000 values shared by 100,000 rebuilds: walked once, not 10^10 times
+        b"\x80\x02"
+        + _g("torch._utils", "_rebuild_tensor_v2")
+        + b"q\x000(NK\x00))\x89("
+        + b"]" * 100_000
+        + b"ltq\x010"
+        + b"h\x00h\x01R0" * 100_000
+        + b"}.",
+        # a dict key holding a tuple with 2^80 paths, quoted in no message at its full size
+        b"\x80\x02}" + _g("collections", "OrderedDict") + b")" + b"2\x86" * 80 + b"\x85RK\x01s.",
+    ],
+    ids=["shared-hooks", "huge-key"],
+)
+def test_work_a_small_pickle_asks_for_is_bounded(tmp_path: Path, pkl: bytes) -> None:
+    """Found by the attacker review: both ran for minutes. A hang here is a failure, whatever the machine."""
+    import subprocess
+    import sys
+
+    path = torch_zip(tmp_path / "bounded.pt", pkl, {})
+    argv = [sys.executable, "-m", "paramcount", "count", str(path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode in (0, 3, 4) and "Traceback" not in done.stderr

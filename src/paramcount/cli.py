@@ -471,8 +471,10 @@ def _verified(report: Report, format: str, values: dict[str, str]) -> str:
         return _render(report, format, values)
     from paramcount.render import table
     from paramcount.render._layout import verification
+    from paramcount.render._text import fitter
 
-    return "\n".join(table.section_lines(verification(report))) + "\n"
+    fit = fitter(None if "output" in values else getattr(sys.stdout, "encoding", None))
+    return "\n".join(table.section_lines(verification(report), fit=fit)) + "\n"
 
 
 def _render(report: Report, format: str, values: dict[str, str] | None = None) -> str:
@@ -490,7 +492,8 @@ def _render(report: Report, format: str, values: dict[str, str] | None = None) -
                 return color.render(report, expand=expand, tensors=tensors, width=width)
         from paramcount.render.table import render as table
 
-        return table(report, expand=expand, tensors=tensors, width=width)
+        encoding = None if "output" in values else getattr(sys.stdout, "encoding", None)
+        return table(report, expand=expand, tensors=tensors, width=width, encoding=encoding)
     return render(report, format, expand="expand" in values, tensors="tensors" in values)
 
 
@@ -591,8 +594,14 @@ def _import_path() -> None:
 
 
 def _say(line: str) -> None:
-    """One line on stderr: names from files in it escaped, and in a form the stream's encoding takes."""
-    sys.stderr.write(encodable(f"{_PROG}: {printable(line)}\n", getattr(sys.stderr, "encoding", None)))
+    """One line on stderr: names from files in it escaped, and in a form the stream's encoding takes. A reader that
+    went away (``2>&1 | head``) is not an error of the count's."""
+    try:
+        sys.stderr.write(encodable(f"{_PROG}: {printable(line)}\n", getattr(sys.stderr, "encoding", None)))
+        sys.stderr.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
 
 
 def _write(text: str) -> None:

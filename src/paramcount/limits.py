@@ -122,6 +122,8 @@ def parse_limits(items: list[str] | tuple[str, ...], base: Limits = DEFAULT) -> 
     for item in items:
         name, sep, text = item.partition("=")
         field = LIMITS.get(name.strip())
+        if field is not None and not sep:
+            raise UsageError(f"limit {quote(name, 60)} needs a value", fix=f"write {name.strip()}=N")
         if not sep or field is None:
             fix = f"use NAME=VALUE with NAME one of {', '.join(LIMITS)}"
             raise UsageError(f"unknown limit {quote(item, 60)}", fix=fix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import pickle
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 
 @functools.cache
 def _base() -> Path:
-    """One real DCP checkpoint per process, copied into each case (dcp.save takes a while)."""
-    folder = Path(tempfile.mkdtemp(prefix="paramcount-corpus-dcp-")) / "ckpt"
+    """One real DCP checkpoint per process, copied into each case (dcp.save takes a while); removed at exit."""
+    parent = tempfile.mkdtemp(prefix="paramcount-corpus-dcp-")
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    folder = Path(parent) / "ckpt"
     save(folder)
     return folder
 

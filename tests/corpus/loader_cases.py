@@ -19,7 +19,11 @@ the loader named in its ``oracle`` (checked in tests/test_differential.py), and 
 * a ``BUILD`` state that gives an instance a ``__setstate__``, ``extend`` or ``append`` of its own, which the
   unpickler then calls for the next ``BUILD`` or ``APPEND(S)``: a third-party function (untrusted when only held),
   or a ``functools.partial`` of one that writes the canary;
-* a class resolved, then bytes neither unpickler reads: the class is imported before the loader fails.
+* a class resolved, then bytes neither unpickler reads: the class is imported before the loader fails;
+* calls with no ``REDUCE`` of a global (a partial called, a class built by ``type`` whose ``__hash__`` runs as a dict
+  key, an ``OrderedDict`` state or a rebuild's state that gives a ``__setstate__``), and the same in a valid
+  safetensors file that is also a tar, in a legacy tar and in a DCP ``.metadata``;
+* ``find_class`` imports before it fails: an empty name, a last line without its newline.
 """
 
 from __future__ import annotations
@@ -280,6 +284,90 @@ def _savetxt_canary(folder: Path) -> bytes:
     return partial + b"\x8c" + bytes([len(path)]) + path + b"\x86R"
 
 
+def _text(value: str) -> bytes:
+    """``SHORT_BINUNICODE`` (or ``BINUNICODE`` when longer) of ``value``."""
+    raw = value.encode()
+    return b"\x8c" + bytes([len(raw)]) + raw if len(raw) < 256 else b"X" + struct.pack("<I", len(raw)) + raw
+
+
+def _hash_gadget(folder: Path) -> bytes:
+    """``{X(): 1}`` where ``X = type("X", (), {"__hash__": partial(numpy.savetxt, CANARY)})``: no REDUCE at all,
+    hashing the key calls the partial (the attacker review found it)."""
+    partial = _global("functools", "partial") + _global("numpy", "savetxt") + _text(str(folder / CANARY)) + b"\x86\x81"
+    cls = _global("builtins", "type") + _text("X") + b")}" + _text("__hash__") + partial + b"s\x87\x81"
+    return b"\x80\x04}" + cls + b")\x81K\x01s."
+
+
+def _partial_called(folder: Path) -> bytes:
+    """``partial(numpy.savetxt, CANARY)([[1.0]])``: REDUCE of an object loading made."""
+    partial = _global("functools", "partial") + _global("numpy", "savetxt") + _text(str(folder / CANARY)) + b"\x86R"
+    return b"\x80\x04}" + _text("w") + partial + b"]]G?\xf0\x00\x00\x00\x00\x00\x00aa\x85Rs."
+
+
+def _ordered_dict_state(folder: Path) -> bytes:
+    """An ``OrderedDict`` given, by a ``BUILD`` state that is itself an ``OrderedDict``, a ``__setstate__`` that the
+    next ``BUILD`` calls (CPython copies any dict subclass into the instance)."""
+    partial = _global("functools", "partial") + _global("numpy", "savetxt") + _text(str(folder / CANARY)) + b"\x86R"
+    ordered = _global("collections", "OrderedDict")
+    state = ordered + b")R" + _text("__setstate__") + partial + b"s"
+    return b"\x80\x04" + ordered + b")R" + state + b"b]]G?\xf0\x00\x00\x00\x00\x00\x00aab."
+
+
+def _rebuild_state(folder: Path) -> bytes:
+    """``_rebuild_from_type_v2`` sets its state's items on the tensor it returns (``_set_obj_state``), so a
+    ``__setstate__`` among them is what a following ``BUILD`` calls, even a ``BUILD`` of ``None``."""
+    partial = _global("functools", "partial") + _global("numpy", "savetxt") + _text(str(folder / CANARY)) + b"\x86R"
+    meta = (
+        _global("torch._utils", "_rebuild_meta_tensor_no_storage")
+        + _global("torch", "Tensor")
+        + b"("
+        + _global("torch", "float32")
+        + b"K\x01\x85K\x01\x85\x89t}"
+        + _text("__setstate__")
+        + partial
+        + b"s"
+    )
+    return b"\x80\x04}" + _text("w") + _global("torch._tensor", "_rebuild_from_type_v2") + b"(" + meta + b"tRNbs."
+
+
+def _safetensors_tar(pickle_member: Callable[[Path], bytes]) -> Callable[[Path], str]:
+    """A valid safetensors file whose first 512 bytes are also a valid tar header (the octal fields written inside
+    a ``__metadata__`` string), its tensor data the tar's members: ``torch.load`` opens it as the earliest format's
+    tar and unpickles its ``pickle`` member (the attacker review built it)."""
+
+    def build(folder: Path) -> str:
+        tail = b""
+        members = {
+            "storages": b"\x80\x02K\x00.\x80\x02].",
+            "tensors": b"\x80\x02K\x00.",
+            "pickle": pickle_member(folder),
+        }
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tail += info.tobuf(format=tarfile.USTAR_FORMAT) + body + b"\0" * (-len(body) % 512)
+        tail += b"\0" * 1024
+        length = 1016
+
+        def header(pad: str) -> bytes:
+            tensor = {"dtype": "U8", "shape": [len(tail)], "data_offsets": [0, len(tail)]}
+            return json.dumps({"t": tensor, "__metadata__": {"p": pad}}, separators=(",", ":")).encode()
+
+        start = 8 + len(header("")) - 3  # where the padding string's content begins
+        content = bytearray(b"A" * (length - len(header(""))))
+        fields = {100: b"0000644 ", 108: b"0000000 ", 116: b"0000000 ", 124: b"00000001000 ", 136: b"00000000000 "}
+        fields |= {148: b"        ", 156: b"0", 329: b"0000000 0000000 "}
+        for at, value in fields.items():
+            content[at - start : at - start + len(value)] = value
+        data = bytearray(struct.pack("<Q", length) + header(content.decode()))
+        data[148:156] = b"%07o " % sum(data[:512])
+        path = folder / "model.bin"  # torch 2.13 loads a .safetensors name with safetensors itself
+        path.write_bytes(bytes(data) + tail)
+        return str(path)
+
+    return build
+
+
 def cases() -> list[Case]:
     found: list[Case] = []
 
@@ -379,6 +467,29 @@ def cases() -> list[Case]:
     broken = BERT + b"\x8c\x02\xff\xfe."
     add("class-then-malformed-pickle", _file("model.pkl", lambda _: b"\x80\x04" + broken), ("pickle", BERT_NAME))
     add("class-then-malformed-zip", _zip(_torch_zip(lambda _: b"\x80\x04" + broken)), ("torch", BERT_NAME))
+    # The attacker review's calls the evaluator did not see, and the readings whose imports it dropped: each makes
+    # a real loader call numpy.savetxt onto the canary.
+    savetxt = ("torch", "numpy.savetxt", "called")
+    add("hash-of-a-class-made-by-type", _zip(_torch_zip(_hash_gadget)), savetxt)
+    add("partial-called-by-reduce", _zip(_torch_zip(_partial_called)), savetxt)
+    add("ordered-dict-state-gives-setstate", _zip(_torch_zip(_ordered_dict_state)), savetxt)
+    add("rebuild-state-gives-setstate", _zip(_torch_zip(_rebuild_state)), savetxt)
+    add("safetensors-that-is-a-tar", _safetensors_tar(_hash_gadget), savetxt)
+    add("tar-hash-gadget", _tar("pickle", _hash_gadget), savetxt)
+    add("dcp-hash-gadget", _dcp(_hash_gadget), ("pickle", "numpy.savetxt", "called"))
+    # The pure-Python unpickler's find_class imports the module before it looks the name up: an empty name, or a
+    # last line without its newline, less its last byte, still imports (the pickle-oracle fuzz target found it;
+    # the C unpickler refuses both lines first).
+    add(
+        "global-with-an-empty-name",
+        _file("model.pkl", lambda _: b"\x80\x02cantigravity\n\n."),
+        ("pickle-python", "antigravity."),
+    )
+    add(
+        "global-at-the-end-without-newline",
+        _file("model.pkl", lambda _: b"\x80\x02cos\nsystem"),
+        ("pickle-python", "os.syste"),
+    )
     add("tar-pickle-member", _tar("pickle", payload), ("torch", "os.system"))
     add("tar-storages-member", _tar("storages", payload), ("torch", "os.system"))
     return found

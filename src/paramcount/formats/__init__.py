@@ -184,12 +184,17 @@ def detect(head: bytes, size: int, name: str = "") -> Reader | None:
     for reader in READERS:
         if reader.sniff(head, size, name):
             return reader
+    if head.startswith(_LFS):
+        return None  # a Git LFS pointer in place of the weights: ``unrecognised`` says to pull them, whatever the name
     return next((r for r in READERS if r.fallback and name.endswith(r.suffixes)), None)
+
+
+_LFS = b"version https://git-lfs"
 
 
 def unrecognised(name: str, head: bytes) -> TargetError:
     """The error for a file that is none of the formats paramcount reads (``head``: its first bytes)."""
     fix = "name a safetensors, PyTorch (.pt/.bin/.ckpt), GGUF or DCP checkpoint, an index or a model folder"
-    if head.startswith(b"version https://git-lfs"):
+    if head.startswith(_LFS):
         fix = "it is a Git LFS pointer, not the file itself: fetch the weights with 'git lfs pull'"
     return TargetError("not a checkpoint format paramcount recognises", target=name, fix=fix)

@@ -224,7 +224,10 @@ class Call:
         return isinstance(self.func, Global) and self.func.qualname in qualnames
 
     def __repr__(self) -> str:
-        return f"Call({self.func!r}, {self.args!r})"
+        # Bounded whatever the arguments hold (a tuple with 2^80 paths, a chain of a million calls): messages quote
+        # values that may be calls.
+        func = self.func.shown if isinstance(self.func, Global) else type(self.func).__name__
+        return f"<{self.opcode} of {func} at offset {self.offset}>"
 
 
 class PersId:
@@ -237,7 +240,7 @@ class PersId:
         self.offset = offset
 
     def __repr__(self) -> str:
-        return f"PersId({self.pid!r})"
+        return f"<persistent id at offset {self.offset}>"
 
 
 class Opaque:
@@ -268,7 +271,8 @@ class Allowlist(NamedTuple):
         arguments: ``(callable, position, role)``: what an allowlisted callable does with an argument. ``"class"``:
             it creates an instance of it (``_rebuild_from_type_v2``'s new type); ``"called"``: it calls it
             (``_rebuild_from_type_v2``'s function); ``"hooks"``: it keeps it as a tensor's backward hooks, whose
-            values autograd calls.
+            values autograd calls; ``"state"``: it sets its items as attributes of its result (a later ``BUILD``
+            calls a ``__setstate__`` set that way).
         mutable: ``(callable, opcodes)`` pairs: allowlisted callables whose results the opcodes named (a
             space-separated string of ``SETITEM``, ``APPEND``, ``ADDITEMS``, ``BUILD``) may change, as torch's
             weights-only unpickler lets ``BUILD`` and ``SETITEM`` change an ``OrderedDict``.
@@ -732,6 +736,7 @@ class _Machine:
         self.items = 0  # container items added so far
         self.key_values = 0  # values inside tuple dict keys so far (what hashing them visits)
         self.wide = 0  # bytes that strings decoded so far may take beyond their encoded size (see _widen)
+        self.hooked: dict[int, Any] = {}  # values _hooks has walked, by id
 
     # -- verdicts ---------------------------------------------------------------------------------------------
 
@@ -753,7 +758,13 @@ class _Machine:
                     continue  # untrusted: see classes()
                 offset, opcode = g.called
                 lines.append(f"{g.shown} at offset {g.offset}, called by {opcode} at offset {offset}")
-            elif not g.instantiated and g.via not in (_OF_INSTANCE, _OF_CLASS):
+            elif g.instantiated:
+                if g.resolved[0].partition(".")[0] in _stdlib() and g.key not in PLAIN_DATA:
+                    lines.append(
+                        f"{g.shown} at offset {g.offset}, instantiated: a class of the standard library that is not "
+                        "plain data (its objects can run code the file chose when they are used)"
+                    )
+            elif g.via not in (_OF_INSTANCE, _OF_CLASS):
                 why = held(g)
                 if why is not None:
                     via = f" (rebuilt by {g.via})" if g.via else ""
@@ -777,6 +788,8 @@ class _Machine:
                 continue
             if g.operand or (not g.instantiated and g.via not in (_OF_INSTANCE, _OF_CLASS) and held(g) is not None):
                 continue
+            if g.instantiated and g.resolved[0].partition(".")[0] in _stdlib() and g.key not in PLAIN_DATA:
+                continue  # unsafe: see unsafe()
             if g.shown not in names:
                 names[g.shown] = None
                 how = "instantiated" if g.instantiated else f"referenced ({g.via})" if g.via else "referenced"
@@ -973,14 +986,18 @@ class _Machine:
                     end = find(b"\n", pos, bound)
                     stop = find(b"\n", end + 1, bound) if end >= 0 else -1
                     if stop < 0:
+                        if frame_end < 0:
+                            self._last_line_global(pos, end)
                         self._overrun_line(pos, frame_end)
                     raw_module, raw_name = data[pos:end], data[end + 1 : stop]
                     pos = stop + 1
-                    if not raw_module or not raw_name:
-                        raise MalformedPickleError("GLOBAL or INST has an empty module or name", at)
+                    if not raw_module:
+                        raise MalformedPickleError("GLOBAL or INST has an empty module name", at)
                     if not (raw_module.isascii() and raw_name.isascii()):
                         self._widen(len(raw_module) + len(raw_name))
                     g = self._new_global(raw_module.decode("utf-8"), raw_name.decode("utf-8"))
+                    if not raw_name:  # find_class imports the module, then finds no attribute "": both fail after it
+                        raise MalformedPickleError("GLOBAL or INST has an empty name", at)
                     stack.append(g if op == 0x63 else call(g, tuple(items), "INST"))
                 elif op == 0x93:  # STACK_GLOBAL
                     if len(stack) < 2:
@@ -1193,6 +1210,25 @@ class _Machine:
         needs, left = end - at - 1, len(self.data) - at - 1
         raise TruncatedPickleError(f"{name} at offset {at} needs {needs} bytes; {left} remain", at)
 
+    def _last_line_global(self, pos: int, end: int) -> None:
+        """A ``GLOBAL``/``INST`` whose lines run to the data's end without a newline: the pure-Python unpickler's
+        ``readline`` returns the rest, ``[:-1]`` drops its last byte, and ``find_class`` imports the module before the
+        load fails (the C unpickler refuses the line first). The global is recorded, so that what it imports is
+        judged; the caller then reports the truncation."""
+        data = self.data
+        if end < 0:
+            raw_module, raw_name = data[pos:-1], b""
+        else:
+            raw_module, raw_name = data[pos:end], data[end + 1 : -1]
+        if not raw_module:
+            return
+        self._widen(len(raw_module) + len(raw_name))
+        try:
+            module, name = raw_module.decode("utf-8"), raw_name.decode("utf-8")
+        except UnicodeDecodeError:
+            return  # the pure-Python unpickler fails to decode before it imports anything
+        self._new_global(module, name)
+
     def _overrun_line(self, pos: int, frame_end: int) -> None:
         """A text argument from ``pos`` has no newline before the data's end (truncation) or its frame's (unsafe)."""
         if frame_end >= 0 and self.data.find(b"\n", pos) >= 0:
@@ -1247,9 +1283,18 @@ class _Machine:
         result = Call(func, args, opcode, offset)
         if isinstance(func, Call) and func.names is not None:
             func = func.names  # calling what a reconstructor reached: a call of that global
+        if isinstance(func, (Call, PersId)):
+            # an object loading made (a partial, an instance, a class built by type()) or only the loader knows
+            if opcode in ("NEWOBJ", "NEWOBJ_EX"):
+                self.findings.append(
+                    f"{opcode} at offset {offset} instantiates {_made(func)}: a class only known at load time"
+                )
+            else:
+                self._calls(func, opcode, chosen=True)
+            return result
         if not isinstance(func, Global):
             return result
-        if opcode in ("NEWOBJ", "NEWOBJ_EX"):
+        if opcode in ("NEWOBJ", "NEWOBJ_EX") and func.key not in self.allowlist.builders:
             func.instantiated = True
             return result
         key = func.key
@@ -1282,10 +1327,17 @@ class _Machine:
             value = arguments[position]
             if role == "class" and isinstance(value, Global):
                 value.instantiated = True
+            elif role == "class" and isinstance(value, (Call, PersId)):
+                self.findings.append(
+                    f"{func.shown} at offset {offset} makes an instance of {_made(value)}: a class only known at "
+                    "load time"
+                )
             elif role == "called":
                 self._called_argument(value, func, opcode)
             elif role == "hooks":
                 self._hooks(value, func, opcode)
+            elif role == "state":
+                self._give_attributes(result, value)
         if key == "_codecs.encode":
             encoding = arguments[1] if len(arguments) > 1 else "utf-8"
             if not (isinstance(encoding, str) and encoding.lower() in self.allowlist.encodings):
@@ -1299,14 +1351,15 @@ class _Machine:
         """An argument an allowlisted function calls (``_rebuild_from_type_v2``'s ``func``, a backward hook)."""
         self._calls(value, f"{opcode} of {by.shown}")
 
-    def _calls(self, value: Any, how: str, depth: int = 0) -> None:
+    def _calls(self, value: Any, how: str, depth: int = 0, *, chosen: bool = True) -> None:
         """Loading calls ``value`` (``how`` says why, for the message).
 
         Only a global or a call's result can be called: anything else fails in the loader, except a persistent id,
-        whose object only the loader knows. A call's result is a tensor (an allowlisted rebuild: not callable), an
-        instance of an untrusted class (its ``__call__`` is that class's code), the result of an unsafe call, what
-        a reconstructor reached, which is then called, or a builder's result: calling a ``functools.partial``
-        calls the function it wraps (its first argument, or the first item of a ``BUILD`` state).
+        whose object only the loader knows. What a reconstructor reached is a global, then called. Calling a
+        builder's result (a ``functools.partial``) calls the function it wraps (its first argument, or the first
+        item of a ``BUILD`` state). Any other call's result is an object loading made — an instance, whose class's
+        ``__call__`` runs, or a class made by ``type()`` — and calling it with arguments the file chose
+        (``chosen``: every call but autograd's of a backward hook) is unsafe.
         """
         if isinstance(value, Call) and value.names is not None:
             value = value.names
@@ -1317,29 +1370,38 @@ class _Machine:
             self.findings.append(
                 f"{how} at offset {self.position} calls a persistent id's object, which only the loader knows"
             )
-        elif (
-            isinstance(value, Call)
-            and isinstance(value.func, Global)
-            and value.func.key in self.allowlist.builders
-            and depth < 100
-        ):
+        elif isinstance(value, Call) and isinstance(value.func, Global) and value.func.key in self.allowlist.builders:
+            if depth >= 100:
+                self.findings.append(f"{how} at offset {self.position} calls a chain of more than 100 partials")
+                return
             wrapped = [value.args[0]] if isinstance(value.args, tuple) and value.args else []
             if type(value.state) is tuple and value.state:
                 wrapped.append(value.state[0])
             for inner in wrapped:
-                self._calls(inner, f"{how}, through {value.func.shown}", depth + 1)
+                self._calls(inner, f"{how}, through {value.func.shown}", depth + 1, chosen=chosen)
+        elif isinstance(value, Call) and chosen:
+            self.findings.append(f"{how} at offset {self.position} calls {_made(value)} with arguments it chose")
 
     def _hooks(self, value: Any, by: Global, opcode: str) -> None:
         """Backward hooks given to a rebuilt tensor (an ``OrderedDict``, empty in every file torch writes):
-        autograd calls what they hold, so every global found in them is called."""
-        pending, seen = [value], set[int]()
-        while pending and len(seen) < _MAX_KEY_VALUES:
+        autograd calls what they hold, so every global found in them is called. Each value is walked once per
+        pickle (a hooks list shared by a million rebuilds is not walked a million times), and the walk is charged
+        to ``pickle_values``."""
+        pending = [value]
+        seen = self.hooked
+        while pending:
             item = pending.pop()
             if id(item) in seen:
                 continue
-            seen.add(id(item))
+            seen[id(item)] = item  # kept alive, so that its id is not reused
+            if len(seen) > self.limits.pickle_values:
+                raise MalformedPickleError(
+                    "holds backward hooks of too many values",
+                    self.position,
+                    limit=("pickle_values", self.limits.pickle_values),
+                )
             if isinstance(item, Global):
-                self._called_argument(item, by, opcode)
+                self._calls(item, f"{opcode} of {by.shown}", chosen=False)
             elif isinstance(item, dict):
                 pending.extend(item.values())
             elif isinstance(item, (list, tuple)):
@@ -1412,13 +1474,17 @@ class _Machine:
                 for value in found:
                     self._calls(value, f"{opcode}, as the instance's {name}")
         if opcode == "BUILD":
-            state = items[0]
-            parts = state if type(state) is tuple and len(state) == 2 else (state,)
-            for part in parts:
-                if type(part) is dict:
-                    for key, value in part.items():
-                        if type(key) is str:
-                            target.attributes[key] = value
+            self._give_attributes(target, items[0])
+
+    def _give_attributes(self, target: Call, state: Any) -> None:
+        """Record the instance attributes ``state`` gives ``target`` (a ``BUILD`` state, or the state a rebuild
+        sets with ``setattr``): a dict or any dict subclass (C's ``PyDict_Check``: an ``OrderedDict``, its items
+        set by ``SETITEM`` or passed as pairs), or a ``(state, slotstate)`` pair of them."""
+        parts = state if type(state) is tuple and len(state) == 2 else (state,)
+        for part in parts:
+            for key, value in _pairs(part):
+                if type(key) is str:
+                    target.attributes[key] = value
 
     def _check_key(self, key: Any) -> None:
         """Refuse a dict key whose hash would never finish: a tuple nested over itself (2^80 paths in 500 bytes).
@@ -1500,8 +1566,41 @@ class _Machine:
         self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}, {_REFUSED}")
 
 
+def _made(value: Call | PersId) -> str:
+    """What an object loading made is, for a message."""
+    if isinstance(value, PersId):
+        return "a persistent id's object, which only the loader knows"
+    func = value.func
+    what = func.shown if isinstance(func, Global) else "an object made while loading"
+    return f"the result of {value.opcode} of {what} at offset {value.offset}"
+
+
+#: Classes of the standard library a checkpoint may instantiate (``NEWOBJ``): plain data, whose objects run no code
+#: the file chose (argparse's ``Namespace`` holds a training script's arguments in many checkpoints). Any other
+#: class of the standard library instantiated is unsafe: ``type`` makes a class whose special methods the file
+#: writes, ``operator.methodcaller`` and ``code.InteractiveInterpreter`` are calls in waiting.
+PLAIN_DATA = frozenset({"argparse.Namespace", "types.SimpleNamespace"})
+
 _OF_INSTANCE = "getattr of an instance"
 _OF_CLASS = "getattr of a third-party class"
+
+
+def _pairs(value: Any) -> list[tuple[Any, Any]]:
+    """The items a dict-like value holds as the evaluator sees them: a dict's, or a call result's (``SETITEM``
+    pairs, and the pairs or mapping passed to it, as ``OrderedDict([(k, v)])`` takes them)."""
+    if type(value) is dict:
+        return list(value.items())
+    if not isinstance(value, Call):
+        return []
+    found = list(value._items.items()) if value._items else []
+    args = value.args if isinstance(value.args, tuple) else ()
+    if args:
+        first = args[0]
+        if type(first) is dict:
+            found.extend(first.items())
+        elif isinstance(first, (list, tuple)):
+            found.extend(tuple(p) for p in first if isinstance(p, (list, tuple)) and len(p) == 2)
+    return found
 
 
 def _plain(attribute: str) -> bool:

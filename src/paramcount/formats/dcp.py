@@ -84,7 +84,10 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
     if blob.size > limits.pickle_bytes:
         raise exceeded("pickle_bytes", f"is {blob.size} bytes", limits.pickle_bytes, target=name)
     data = blob.read(0, blob.size)
-    result = _pickle.check(data, target=name, where=".metadata", limits=limits, allowlist=ALLOWLIST)
+    # DCP's metadata names only DCP's classes: any other class it instantiates or function it holds is unsafe
+    result = _pickle.check(
+        data, target=name, where=".metadata", limits=limits, allowlist=ALLOWLIST, classes_are_unsafe=True
+    )
 
     def fail(problem: str, tensor: str | None = None, rule: str = "dcp-metadata") -> FormatError:
         return FormatError(problem, target=name, rule=rule, tensor=tensor)

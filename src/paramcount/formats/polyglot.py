@@ -70,7 +70,8 @@ def _judge_legacy(blob: Blob, head: bytes, limits: Limits) -> None:
             "the file from byte 0 (as torch.load and pickle.load read it)" if not offset else f"its {where}",
             PLAIN if not main else ALLOWLIST,
             limits,
-            classes_are_unsafe=not main,
+            # what paramcount counts is the file's other format: a class this reading would import is unsafe
+            classes_are_unsafe=True,
             persistent=main,
             first=head if offset == 0 else b"",
         )
@@ -219,7 +220,8 @@ def _judge_tar(blob: Blob, limits: Limits) -> None:
         content = _Slice(blob, info.offset_data, min(info.size, max(blob.size - info.offset_data, 0)))
         where = f"tar member {member!r}"
         if member == "pickle":
-            _try(content, 0, where, ALLOWLIST, limits, classes_are_unsafe=False, persistent=True)
+            # paramcount counts no tar: a class its object pickle would import is unsafe, not untrusted
+            _try(content, 0, where, ALLOWLIST, limits, classes_are_unsafe=True, persistent=True)
             return
         if not _judge_records(content, where, PLAIN, limits, storages=member == "storages"):
             return

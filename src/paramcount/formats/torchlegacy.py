@@ -126,8 +126,8 @@ def read_tar(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None)
 
     polyglot.judge(blob, blob.read(0, min(blob.size, 512)), limits)
     raise TargetError(
-        "is a tar archive, the earliest torch.save format, which this version does not count (its pickles were judged "
-        "and are safe)",
+        "is a tar archive, the earliest torch.save format, which this version does not count (its pickles were judged: "
+        "none names anything outside the allowlist)",
         target=blob.name,
         fix="re-save it with a current torch (torch.load refuses it with weights_only=True)",
     )

@@ -89,6 +89,10 @@ ALLOWLIST = Allowlist(
         *((f"{_REBUILD}{n}", 5, "hooks") for n in ("_rebuild_tensor_v2", "_rebuild_tensor_v3")),
         (f"{_REBUILD}_rebuild_qtensor", 6, "hooks"),
         *((f"{_REBUILD}{n}", 2, "hooks") for n in ("_rebuild_parameter", "_rebuild_parameter_with_state")),
+        # ... and _rebuild_from_type_v2 and _rebuild_parameter_with_state setattr their state on the result
+        # (torch._utils._set_obj_state), so a __setstate__ in it is what a later BUILD calls.
+        ("torch._tensor._rebuild_from_type_v2", 3, "state"),
+        (f"{_REBUILD}_rebuild_parameter_with_state", 3, "state"),
     ),
     # Third-party functions a whole-model torch.save calls to rebuild an object by module and name: transformers 5
     # wraps some functions in kernels' hub layers, which pickle as _rebuild_kernel_func(module, name).

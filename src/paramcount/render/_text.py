@@ -12,7 +12,12 @@ locale) gets ASCII stand-ins for them, and backslash escapes for anything else i
 
 from __future__ import annotations
 
-__all__ = ["encodable", "printable"]
+from paramcount._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["encodable", "fitter", "printable"]
 
 # What the renderers draw with (box drawing, ellipsis, multiplication sign, dashes, minus, comparisons, plus-minus,
 # almost equal, middle dot), and an ASCII stand-in for each.
@@ -69,3 +74,21 @@ def encodable(text: str, encoding: str | None) -> str:
     except LookupError:
         encoding = "ascii"
     return text.translate(_ASCII).encode(encoding, "backslashreplace").decode(encoding)
+
+
+def fitter(encoding: str | None) -> Callable[[str], str] | None:
+    """For a stream of ``encoding``: ``None`` when it takes the table's drawing characters (UTF-8), else the
+    function that makes each piece of text encodable, so that a renderer can apply it *before* it measures
+    columns (``…`` turned into ``...`` after the layout would push a row out of line).
+
+    >>> fitter("utf-8") is None, fitter("ascii")("a \u2502 b")
+    (True, 'a | b')
+    """
+    try:
+        _DRAWN.encode(encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return lambda text: encodable(text, encoding)
+    return None
+
+
+_DRAWN = "".join(chr(c) for c in (0x2500, 0x2502, 0x251C, 0x2514, 0x2026, 0x00D7, 0x2013, 0x2212, 0x2264, 0x00B1))

@@ -73,6 +73,7 @@ def _table(section: Section) -> object:
         padding=(0, 1),
     )
     for index, (header, numeric) in enumerate(zip(section.headers, section.numeric, strict=True)):
+        widest = max((len(row[index]) for row in section.rows), default=0)
         table.add_column(
             header,
             justify="right" if numeric else "left",
@@ -80,6 +81,8 @@ def _table(section: Section) -> object:
             overflow="ellipsis",
             style="cyan" if numeric and index > 0 else None,
             ratio=None,
+            # a number is never cut (the plain table's rule): narrow terminals shrink the names instead
+            min_width=max(widest, len(header)) if numeric else None,
         )
     for row in section.rows:
         cells = []

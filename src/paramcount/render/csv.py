@@ -4,8 +4,9 @@ Columns after ``shared_with`` (schema version 2): ``trainable`` and ``frozen`` (
 of the total (a fraction), and for a block in a run of repeated blocks the run's first path and length.
 
 Paths and types come from files: a text cell a spreadsheet would take for a formula (one starting with ``=``,
-``+``, ``-``, ``@``, a tab or a carriage return) is written with a ``'`` in front, as OWASP advises; the JSON
-document keeps every name exactly.
+``+``, ``-``, ``@``, a tab or a carriage return) is written with a ``'`` in front, as OWASP advises, and control
+characters are shown as escapes (a CSV is often printed to a terminal); the JSON document keeps every name
+exactly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import csv
 import io
 
 from paramcount._typing import TYPE_CHECKING
+from paramcount.render._text import printable
 
 if TYPE_CHECKING:
     from paramcount.report import Report
@@ -38,11 +40,12 @@ _COLUMNS = (
 
 
 def _text(cell: str) -> str:
-    """A text cell no spreadsheet runs as a formula.
+    """A text cell no spreadsheet runs as a formula and no terminal acts on (control characters as escapes).
 
-    >>> _text("=1+1"), _text("-x"), _text("layers.0")
-    ("'=1+1", "'-x", 'layers.0')
+    >>> _text("=1+1"), _text("-x"), _text("layers.0"), _text("a" + chr(27) + "[2J")
+    ("'=1+1", "'-x", 'layers.0', 'a\\\\x1b[2J')
     """
+    cell = printable(cell)
     return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
 
 

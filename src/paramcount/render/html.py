@@ -111,7 +111,10 @@ document.getElementById('zoom-out').onclick=function(){draw(byPath['']);};
 def render(report: Report) -> str:
     """The report as one self-contained HTML page (no network: styles, script and data are inline)."""
     document = report.to_dict()
-    data = json.dumps(document, separators=(",", ":")).replace("</", "<\\/")
+    # Inside <script>, "<!--" and "</script" change how the page is parsed (a tensor name holding "<!--<script>"
+    # swallowed the page's own script): every "<", ">" and "&" is written as a JSON escape instead.
+    data = json.dumps(document, separators=(",", ":"))
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     title = escape(report.target)
     body = _body(report, document, interactive=True)
     return (

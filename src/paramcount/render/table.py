@@ -7,15 +7,24 @@ from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.render._layout import Section, sections, source_line
-from paramcount.render._text import printable
+from paramcount.render._text import fitter, printable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from paramcount.report import Report
 
 __all__ = ["render", "section_lines"]
 
 
-def render(report: Report, *, expand: bool = False, tensors: bool = False, width: int | None = None) -> str:
+def render(
+    report: Report,
+    *,
+    expand: bool = False,
+    tensors: bool = False,
+    width: int | None = None,
+    encoding: str | None = None,
+) -> str:
     """The report as aligned text with a final newline.
 
     Args:
@@ -24,7 +33,15 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
         tensors: add the list of tensors.
         width: the terminal's width: table rows are fitted to it (names and types cut in the middle, never
             wrapped), and notes and warnings wrapped; ``None`` for no limit.
+        encoding: the encoding of the stream the text goes to: where it cannot take the drawing characters, every
+            piece of text is made ASCII before the columns are measured.
     """
+    fit = fitter(encoding)
+    text = _render(report, expand=expand, tensors=tensors, width=width, fit=fit)
+    return fit(text) if fit is not None else text
+
+
+def _render(report: Report, *, expand: bool, tensors: bool, width: int | None, fit: Callable[[str], str] | None) -> str:
     lines = [printable(report.target)]
     if report.format is not None:
         lines.append(f"format: {report.format}, {len(report.files)} file(s) read")
@@ -36,7 +53,7 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
         lines = [wrapped for line in lines for wrapped in _wrap(line, width)]
     for section in sections(report, tree=True, expand=expand, tensors=tensors):
         lines.append("")
-        lines.extend(section_lines(section, width))
+        lines.extend(section_lines(section, width, fit=fit))
     if report.memory is not None:
         lines.append("")
         for assumption in map(printable, report.memory.assumptions):
@@ -52,13 +69,19 @@ _LEAST = 8  # the narrowest a text column is cut to
 _COMFORT = 16  # a text column is cut to this before optional columns are dropped
 
 
-def section_lines(section: Section, width: int | None = None) -> list[str]:
+def section_lines(section: Section, width: int | None = None, *, fit: Callable[[str], str] | None = None) -> list[str]:
     """One section as aligned lines: its title, a header and a rule when it has headers, then its rows.
 
     With ``width``, text columns (the first ones first) are narrowed to fit, each cell cut in the middle with an
-    ellipsis, so that a row never wraps; numbers are never cut.
+    ellipsis, so that a row never wraps; numbers are never cut. ``fit`` (:func:`~paramcount.render._text.fitter`)
+    makes every cell encodable before the columns are measured; cut cells are then marked with ``~``.
     """
     rows = [section.headers, *section.rows]
+    if fit is not None:
+        rows = [tuple(fit(cell) for cell in row) for row in rows]
+        section = section._replace(title=fit(section.title))
+    mark, tree = ("\u2026", "\u2502\u251c\u2514\u2500 ") if fit is None else ("~", "|`- ")
+    rule = "\u2500" if fit is None else "-"
     numeric = section.numeric
     widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
     if width is not None:
@@ -88,7 +111,7 @@ def section_lines(section: Section, width: int | None = None) -> list[str]:
             narrowed[max(candidates, key=lambda c: narrowed[c])] -= 1
         for column, (before, after) in enumerate(zip(widths, narrowed, strict=True)):
             if after < before:
-                rows = [(*row[:column], _middle(row[column], after), *row[column + 1 :]) for row in rows]
+                rows = [(*row[:column], _middle(row[column], after, mark, tree), *row[column + 1 :]) for row in rows]
         widths = narrowed
 
     numbers = numeric
@@ -105,12 +128,12 @@ def section_lines(section: Section, width: int | None = None) -> list[str]:
         out = _wrap(section.title, width)
     if any(section.headers):
         out.append(line(rows[0]))
-        out.append((" " * _GAP).join("\u2500" * width for width in widths))
+        out.append((" " * _GAP).join(rule * width for width in widths))
     out.extend(line(row) for row in rows[1:])
     return out
 
 
-def _middle(text: str, width: int) -> str:
+def _middle(text: str, width: int, mark: str = "\u2026", tree: str = "\u2502\u251c\u2514\u2500 ") -> str:
     """``text`` cut to ``width`` characters by dropping the middle of its name; a tree label keeps its last branch.
 
     >>> _middle("model.layers.0.self_attn.q_proj", 16)
@@ -122,16 +145,16 @@ def _middle(text: str, width: int) -> str:
     """
     if len(text) <= width:
         return text
-    name = text.lstrip("\u2502\u251c\u2514\u2500 ")
+    name = text.lstrip(tree)
     branches = text[: len(text) - len(name)]
     if len(branches) + min(len(name), 4) > width:  # a deep tree: keep the last branch, cut the ones before
-        branches = "\u2026" + branches[-3:] if branches else ""
+        branches = mark + branches[-3:] if branches else ""
     room = width - len(branches)
     if len(name) <= room:
         return branches + name
     keep = max(room - 1, 1)
     head = (keep + 1) // 2
-    return branches + name[:head] + "\u2026" + name[len(name) - (keep - head) :]
+    return branches + name[:head] + mark + name[len(name) - (keep - head) :]
 
 
 def _wrap(line: str, width: int) -> list[str]:
