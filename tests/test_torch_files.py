@@ -10,6 +10,7 @@ import pickle
 import struct
 import warnings
 import zipfile
+import zlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -631,13 +632,17 @@ def test_an_untyped_storage_viewed_in_whole_elements_loads_as_torch_loads_it(tmp
     assert error.rule == "pickle-bounds"
 
 
-def test_corrupt_deflate_stream(tmp_path: Path) -> None:
+def test_corrupt_deflate_stream_is_unsafe(tmp_path: Path) -> None:
+    """torch's reader does not refuse a data.pkl whose deflate stream is corrupt from its first byte: it unpickles
+    the buffer it allocated, uninitialised (torch.load fails or not depending on what the memory held)."""
     data = bytearray(zip_bytes([("a/data.pkl", GOOD_PKL * 4)], compression=zipfile.ZIP_DEFLATED))
     start = data.index(b"a/data.pkl") + len("a/data.pkl")
     data[start : start + 8] = b"\xff" * 8  # the deflate stream begins right after the local header's name
-    expected, error = agrees_with_torch(tmp_path, bytes(data))
-    assert expected is None
-    assert error.rule in ("zip-deflate", "zip-size")
+    path = tmp_path / "x.pt"
+    path.write_bytes(bytes(data))
+    assert len(torch._C.PyTorchFileReader(str(path)).get_record("data.pkl")) == len(GOOD_PKL) * 4  # no refusal
+    with pytest.raises(UnsafeTargetError, match="uninitialised memory"):
+        paramcount.count(str(path))
 
 
 @pytest.mark.parametrize(
@@ -857,6 +862,88 @@ def test_a_data_pkl_marked_as_a_directory_is_unsafe_as_torch_reads_uninitialised
     assert len(record) == len(pkl)  # the oracle: torch hands over the claimed size, not the stored bytes
     with pytest.raises(UnsafeTargetError, match="uninitialised memory"):
         paramcount.count(str(path))
+
+
+def _deflated_data_pkl(stream: bytes, size: int) -> bytes:
+    """A torch zip whose ``data.pkl`` is the raw deflate ``stream``, its entry claiming ``size`` bytes."""
+    data = bytearray(zip_bytes([("archive/data.pkl", b"\0" * len(stream)), ("archive/data/0", bytes(16))]))
+    name_length, extra_length = struct.unpack_from("<2H", data, 26)
+    start = 30 + name_length + extra_length
+    data[start : start + len(stream)] = stream
+    central = data.find(b"PK\x01\x02")
+    for at in (0, central):  # method and uncompressed size, in the local header and the directory
+        struct.pack_into("<H", data, at + (8 if at == 0 else 10), 8)
+        struct.pack_into("<I", data, at + (22 if at == 0 else 24), size)
+    return bytes(data)
+
+
+def _deflate(data: bytes, flush: int = zlib.Z_FINISH) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(flush)
+
+
+MALICIOUS_PKL = b"\x80\x02" + _global("os", "system") + b"X\x04\x00\x00\x00true\x85R."
+
+
+@pytest.mark.parametrize(
+    ("stream", "size", "expected"),
+    [
+        # the stream gives more than the entry says: torch reads the first `size` bytes (a malicious pickle)
+        (_deflate(MALICIOUS_PKL + b"}" * 40), len(MALICIOUS_PKL), "unsafe"),
+        # the stream ends short: torch's reader refuses it ("unexpected decompressed size")
+        (_deflate(GOOD_PKL), len(GOOD_PKL) + 50, "malformed"),
+        # not deflate at all (the fuzz target's finding): torch unpickles the buffer it allocated, uninitialised
+        (b"\xff" * 64, len(GOOD_PKL), "unsafe"),
+        # a whole pickle, then a broken block: torch reads the pickle and ignores the uninitialised rest
+        (_deflate(GOOD_PKL, zlib.Z_SYNC_FLUSH) + b"\xff\xff", len(GOOD_PKL) + 10, 4),
+        # a whole pickle, then no more input
+        (_deflate(GOOD_PKL, zlib.Z_SYNC_FLUSH), len(GOOD_PKL) + 10, 4),
+        # the stream breaks inside the pickle: the rest of it would be uninitialised memory
+        (_deflate(GOOD_PKL, zlib.Z_SYNC_FLUSH)[:20], len(GOOD_PKL), "unsafe"),
+    ],
+    ids=["longer", "shorter", "not-deflate", "broken-after-stop", "cut-after-stop", "cut-inside"],
+)
+def test_a_deflated_data_pkl_is_extracted_as_torchs_reader_extracts_it(
+    tmp_path: Path, stream: bytes, size: int, expected: int | str
+) -> None:
+    """miniz inflates into a buffer of the entry's size and reports an error only when the stream ends short; on
+    any other failure torch's getRecord uses the buffer as it is. paramcount reads what torch's reader decodes
+    (``torch._C.PyTorchFileReader`` is the oracle) and calls unsafe what would come from uninitialised memory."""
+    from paramcount.blob import LocalFile
+    from paramcount.formats import zip as zip_format
+
+    path = tmp_path / "deflated.pt"
+    path.write_bytes(_deflated_data_pkl(stream, size))
+    try:
+        torch_reads: bytes | None = bytes(torch._C.PyTorchFileReader(str(path)).get_record("data.pkl"))
+    except RuntimeError:
+        torch_reads = None
+    with LocalFile(path) as blob:
+        directory = zip_format.miniz(blob)
+        entry = zip_format.locate(directory, b"archive/data.pkl")
+        assert entry is not None
+        ours: bytes | FormatError
+        try:
+            ours = zip_format.extract(blob, entry, directory, limit=2**20)
+        except FormatError as e:
+            ours = e
+    if isinstance(ours, zip_format.PartialMemberError):
+        # torch reads the decoded prefix, then its buffer as it was
+        assert torch_reads is not None and torch_reads[: len(ours.prefix)] == ours.prefix
+    elif isinstance(ours, FormatError):
+        assert torch_reads is None
+    else:
+        assert ours == torch_reads
+    if expected == "unsafe":
+        with pytest.raises(UnsafeTargetError):
+            paramcount.count(str(path))
+    elif expected == "malformed":
+        with pytest.raises(FormatError):
+            paramcount.count(str(path))
+    else:
+        report = paramcount.count(str(path))
+        assert report.parameters.total == expected
+        assert any("uninitialised" in w for w in report.warnings)
 
 
 def _g(module: str, name: str) -> bytes:

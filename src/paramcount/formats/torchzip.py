@@ -68,7 +68,10 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
     # torch's data.pkl first, as torch extracts it; then every other pickle, under both readings. Both are judged
     # before anything torch would refuse is refused: another loader may still read them.
     data, unread = _main(blob, directory, main, limits)
-    evaluated = _evaluate_main(data, name, limits)
+    partial = unread if isinstance(unread, zip.PartialMemberError) else None
+    if partial is not None:
+        data, unread = partial.prefix, None
+    evaluated = _evaluate_main(data, name, limits, partial=partial)
     _judge_pickles(blob, [d for d in (directory, python) if d is not None], main if data is not None else None, limits)
     if directory is None:
         assert refused is not None
@@ -108,7 +111,12 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
         used.add(record.position)
         stored += storage.bytes
     warnings = [*tensors.warnings, *_warnings(blob, directory, python, prefix=prefix, used=used, limits=limits)]
-    if result.end != len(data):
+    if partial is not None:
+        warnings.append(
+            f"data.pkl's deflate stream breaks after {len(data)} of its {partial.size} bytes: torch reads its pickle "
+            "from them and ignores the rest of its buffer, which it leaves uninitialised"
+        )
+    elif result.end != len(data):
         # torch.load unpickles one pickle and ignores the rest, so the file loads: the rest is only flagged
         warnings.append(f"data.pkl has {len(data) - result.end} bytes after its STOP opcode, which torch ignores")
     return FileRead(
@@ -149,9 +157,13 @@ def _main(
 
 
 def _evaluate_main(
-    data: bytes | None, target: str, limits: Limits
+    data: bytes | None, target: str, limits: Limits, *, partial: zip.PartialMemberError | None = None
 ) -> _pickle.Result | _pickle.MalformedPickleError | None:
-    """``data.pkl`` evaluated; unsafe at once, malformed kept for later (torch may refuse the archive first)."""
+    """``data.pkl`` evaluated; unsafe at once, malformed kept for later (torch may refuse the archive first).
+
+    ``partial``: ``data`` is the prefix a broken deflate stream decoded, the rest of torch's buffer uninitialised:
+    a pickle that ends within it is read as torch reads it, one that runs past it cannot be followed (unsafe).
+    """
     if data is None:
         return None
     try:
@@ -159,6 +171,12 @@ def _evaluate_main(
     except _pickle.MalformedPickleError as e:
         if e.unsafe or e.classes or e.limit is not None:
             raise _pickle.error(e, target=target, where="data.pkl") from e
+        if partial is not None and isinstance(e, _pickle.TruncatedPickleError):
+            raise _cannot_follow(
+                target,
+                f"data.pkl's deflate stream breaks after {len(data)} of its {partial.size} bytes, before its pickle "
+                "ends: torch would unpickle the rest from uninitialised memory",
+            ) from None
         return e
     if result.unsafe:
         raise _pickle.unsafe_error(target, "data.pkl", result.unsafe)

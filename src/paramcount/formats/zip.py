@@ -310,16 +310,9 @@ def extract(
             data = blob.read(offset, length)
     else:
         available = min(entry.compressed_size, max(blob.size - offset, 0))
-        data = _inflate(
-            blob.read(offset, available),
-            entry,
-            limit=limit,
-            limits=limits,
-            target=blob.name,
-            fail=fail,
-            exact=torch,
-            field=field,
-        )
+        if torch:
+            return _tinfl(blob, offset, available, entry, limits=limits, fail=fail)
+        data = _inflate(blob, offset, available, entry, limit=limit, limits=limits, target=blob.name, field=field)
     return data  # no CRC check: torch builds miniz with MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS, zipfile checks late
 
 
@@ -420,39 +413,118 @@ def _over(problem: str, limit: int, field: str | None, target: str, member: str)
     return FormatError(f"{problem}, over the cap of {limit}", target=target, rule="zip-limit", member=member)
 
 
+class PartialMemberError(FormatError):
+    """torch's reader hands over a deflated member whose stream broke (or ran out) before it gave the entry's size.
+
+    miniz inflates into a buffer of the entry's size and reports no error when the stream fails or needs more input
+    (only when it ends short), and torch's ``getRecord`` uses the buffer as it is: the decoded bytes, then whatever
+    the memory held (the zip-oracle fuzz target found it). ``prefix`` is what the stream decoded.
+    """
+
+    def __init__(self, problem: str, *, target: str, member: str, prefix: bytes, size: int) -> None:
+        super().__init__(problem, target=target, rule="zip-partial", member=member)
+        self.prefix = prefix
+        self.size = size
+
+
+_STEP = 1 << 20  # compressed bytes read, and bytes inflated, per step
+
+
+def _tinfl(blob: Blob, offset: int, available: int, entry: Entry, *, limits: Limits, fail: object) -> bytes:
+    """A deflated member as torch's ``getRecord`` extracts it: miniz's ``tinfl`` into a buffer of ``entry.size``.
+
+    A stream that fills the buffer gives it, whatever follows (more output, a broken block, no end); one that ends
+    short is an error; one that breaks or runs out of input short leaves the rest of the buffer uninitialised.
+
+    Raises:
+        FormatError: the stream ends before ``entry.size`` bytes (``zip-size``), or a limit is exceeded.
+        PartialMemberError: it breaks or runs out before ``entry.size`` bytes.
+    """
+    size = entry.size
+    decompressor: Any = zlib.decompressobj(-15)
+    out: list[bytes] = []
+    held = 0
+    broken = False
+    for start in range(0, available, _STEP):
+        if held >= size or decompressor.eof:
+            break
+        piece = blob.read(offset + start, min(_STEP, available - start))
+        while held < size and piece:
+            before = decompressor.copy()
+            try:
+                chunk = decompressor.decompress(piece, min(_STEP, size - held))
+            except zlib.error:
+                chunk = _decodable(before, piece, min(_STEP, size - held))
+                broken = True
+            inflate(len(chunk), limits, target=blob.name, member=entry.name)
+            held += len(chunk)
+            out.append(chunk)
+            if broken or decompressor.eof:
+                break
+            piece = decompressor.unconsumed_tail
+        if broken:
+            break
+    data = b"".join(out)
+    if held >= size:
+        return data
+    if decompressor.eof and not broken:
+        raise fail(f"inflates to {held} bytes, not the {size} its entry says", "zip-size")  # type: ignore[operator]
+    how = "breaks" if broken else "runs out"
+    raise PartialMemberError(
+        f"has a deflate stream that {how} after {held} of its {size} bytes; torch's zip reader reports no error "
+        "and hands over the rest of its buffer as it was",
+        target=blob.name,
+        member=entry.name,
+        prefix=data,
+        size=size,
+    )
+
+
+def _decodable(state: Any, piece: bytes, most: int) -> bytes:
+    """What a stream decodes from ``state`` before it breaks, up to ``most`` bytes. Python's zlib drops a failing
+    call's output, and it fails as soon as the bits that break the stream are in its input, even when the output
+    it was asked for is complete (a broken block header after the last byte): so the longest input prefix that
+    decodes without error is bisected, over copies of the state, and its output kept."""
+    low, high = 0, len(piece)  # the first ``low`` bytes decode; more than ``high`` fail
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            state.copy().decompress(piece[:middle], most)
+            low = middle
+        except zlib.error:
+            high = middle - 1
+    return bytes(state.copy().decompress(piece[:low], most)) if low else b""
+
+
 def _inflate(
-    data: bytes,
+    blob: Blob,
+    offset: int,
+    available: int,
     entry: Entry,
     *,
     limit: int,
     limits: Limits,
     target: str,
-    fail: object,
-    exact: bool,
     field: str | None = None,
 ) -> bytes:
-    """Decompress ``data`` in bounded steps, each step's output charged to the count's ``total_inflated_bytes``
-    before it is kept.
+    """A member as Python's zipfile decompresses it: whatever its compressed bytes give, up to ``limit``, in bounded
+    steps, each step's output charged to the count's ``total_inflated_bytes`` before it is kept.
 
-    ``exact`` (miniz): the stream must end and give exactly ``entry.size`` bytes. Otherwise (zipfile) whatever the
-    compressed bytes give, up to ``limit``.
+    Raises:
+        FormatError: it inflates past ``limit``; zipfile cannot decompress it (``zip-deflate``).
     """
     decompressor: Any = _decompressor(entry.method)
-    cap = entry.size if exact else limit
     out: list[bytes] = []
     held = 0
-    step = 1 << 20
     try:
-        for start in range(0, max(len(data), 1), step):
-            piece = data[start : start + step]
+        for start in range(0, max(available, 1), _STEP):
+            piece = blob.read(offset + start, min(_STEP, max(available - start, 0)))
             while True:
-                chunk = decompressor.decompress(piece, min(step, cap + 1 - held))
+                chunk = decompressor.decompress(piece, min(_STEP, limit + 1 - held))
                 inflate(len(chunk), limits, target=target, member=entry.name)
                 held += len(chunk)
                 out.append(chunk)
-                if held > cap:
-                    if exact:
-                        raise fail("inflates to more bytes than its entry says", "zip-size")  # type: ignore[operator]
+                if held > limit:
                     problem = f"member {quote(entry.name, 120)} inflates past {limit} bytes"
                     raise _over(problem, limit, field, target, entry.name)
                 if decompressor.eof:
@@ -469,14 +541,10 @@ def _inflate(
             if decompressor.eof:
                 break
     except FormatError:
-        raise  # a limit exceeded, a size the entry contradicts
-    except (zlib.error, ValueError, EOFError, OSError, LookupError) as e:
-        if exact:
-            raise fail(f"does not inflate ({e})", "zip-deflate") from None  # type: ignore[operator]
-    result = b"".join(out)
-    if exact and (not decompressor.eof or len(result) != entry.size):
-        raise fail(f"inflates to {len(result)} bytes, not the {entry.size} its entry says", "zip-size")  # type: ignore[operator]
-    return result
+        raise  # a limit exceeded
+    except (zlib.error, ValueError, EOFError, OSError, LookupError):
+        pass  # zipfile raises too, but a streaming reader (pickle.load) has acted on what came before: judge that
+    return b"".join(out)
 
 
 def _miniz_end(blob: Blob) -> int:
