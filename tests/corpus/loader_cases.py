@@ -9,7 +9,8 @@ the loader named in its ``oracle`` (checked in tests/test_differential.py), and 
   first pickles, before the object pickle's payload;
 * zips torch's reader opens that a stricter reading refused (a comment ending in a fake end-record signature, a
   directory longer than its end record says, bytes between the directory and the end record, an unused member whose
-  local header differs, ``data.pkl`` spelled ``DATA.PKL``, a benign ``data.pkl`` beside a malicious ``data.PKL``);
+  local header differs, ``data.pkl`` spelled ``DATA.PKL``, a benign ``data.pkl`` beside a malicious ``data.PKL``, a
+  deflated ``data.pkl`` whose stream gives more than its entry claims);
 * NumPy object arrays spelled the ways numpy's parser reads (an escape for ``O``, ``'object'``, a header over
   64 KiB), in ``.npy`` and ``.npz``;
 * gadgets through allowlisted functions (``_rebuild_from_type_v2`` calling ``torch`` + ``os.system`` or
@@ -166,6 +167,22 @@ def _directory_longer(data: bytes) -> bytes:
 def _gap_before_end(data: bytes) -> bytes:
     at = data.rindex(b"PK\x05\x06")
     return data[:at] + b"\0" * 16 + data[at:]
+
+
+def _deflated_beyond_entry(folder: Path) -> str:
+    """A torch zip whose ``data.pkl`` is deflated and its entry claims fewer bytes than the stream gives: miniz fills
+    a buffer of the claimed size and torch unpickles it, the payload before the cut (paramcount called it malformed
+    until it read the stream as miniz does)."""
+    pkl = payload(folder)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("archive/data.pkl"), pkl + b"}" * 64, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("archive/version", b"3\n")
+    data = bytearray(buffer.getvalue())
+    struct.pack_into("<I", data, 22, len(pkl))  # the local header's uncompressed size
+    struct.pack_into("<I", data, data.index(b"PK\x01\x02") + 24, len(pkl))  # the directory's
+    (folder / "model.pt").write_bytes(bytes(data))
+    return str(folder / "model.pt")
 
 
 def _unused_local_renamed(data: bytes) -> bytes:
@@ -398,6 +415,7 @@ def cases() -> list[Case]:
         _zip(_torch_zip(payload, good, ("archive/unused", b"x")), _unused_local_renamed),
         ("torch", "os.system"),
     )
+    add("zip-deflated-beyond-entry", _deflated_beyond_entry, ("torch", "os.system"))
     add(
         "zip-upper-case-only",
         _zip(lambda f: [("archive/DATA.PKL", payload(f)), ("archive/version", b"3\n")]),
