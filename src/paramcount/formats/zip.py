@@ -510,8 +510,11 @@ def _inflate(
     """A member as Python's zipfile decompresses it: whatever its compressed bytes give, up to ``limit``, in bounded
     steps, each step's output charged to the count's ``total_inflated_bytes`` before it is kept.
 
+    A stream that breaks gives what it decoded before the break: zipfile raises there, but a streaming reader
+    (``pickle.load``) has acted on what came before.
+
     Raises:
-        FormatError: it inflates past ``limit``; zipfile cannot decompress it (``zip-deflate``).
+        FormatError: it inflates past ``limit``.
     """
     decompressor: Any = _decompressor(entry.method)
     out: list[bytes] = []
