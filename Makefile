@@ -69,12 +69,14 @@ sweep: $(STAMP)
 	$(BIN)/python scripts/sweep.py --whole-module
 
 # Regenerate paramcount's architecture table (src/paramcount/architectures/) from the installed transformers, and the
-# tables of torch's tensor operations a pickle may hold (src/paramcount/formats/torch_functions.json) from torch and of
-# transformers' Enum classes (formats/enums.json).
+# tables of torch's tensor operations a pickle may hold (src/paramcount/formats/torch_functions.json) from torch, of
+# transformers' Enum classes (formats/enums.json), and of the classes of torch, transformers and kernels whose
+# __setstate__ is not audited (formats/setstate.json).
 architectures: $(STAMP)
 	$(BIN)/python scripts/architectures.py
 	$(BIN)/python scripts/torch_functions.py
 	$(BIN)/python scripts/enums.py
+	$(BIN)/python scripts/setstate.py
 
 # Coverage-guided fuzzing (atheris) of each reader, and of paramcount against the real loaders (the -oracle
 # targets), for FUZZ_SECONDS each; findings land in fuzz/findings/.

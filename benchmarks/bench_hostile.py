@@ -12,7 +12,8 @@ The shapes:
 * ``zip-three-bombs``: a 58 KB torch zip of three deflated pickles, each a 20-million-opcode stream;
 * ``zip-thousand-pickles``: a 19 MB zip of 1,000 deflated 20-million-opcode pickles;
 * ``pickle-20mb-*``: 20 MB pickles built to be expensive to evaluate (container items, globals, calls, memo
-  entries, stack, strings, protocol-0 text arguments, the evaluator's longest branches);
+  entries, stack, strings, protocol-0 text arguments, the evaluator's longest branches, one big state given to an
+  instance again and again);
 * ``pickle-200mb-wide-strings``: 200 strings of 1 MB, each with one emoji (4 bytes a character once decoded);
 * ``zip-two-250mb-pickles``: a torch zip of two stored 250 MB pickles of memoized byte strings;
 * ``safetensors-1.2m-entries``: a 70 MB safetensors header listing 1.2 million zero-size tensors;
@@ -63,6 +64,12 @@ PICKLES = {
     "obj": b"\x80\x04cbuiltins\nset\n\x94" + b"(h\x00o0" * (20_000_000 // 5) + b"N.",
     # a tuple of two copies of the last one, over and over: a DAG that doubles
     "dag": b"\x80\x04N" + b"\x94h\x00\x86" * 4 + b"\x94" + b"(h\x00h\x00t\x94" * (20_000_000 // 8) + b".",
+    # an OrderedDict of a million copies of one pair, given as the state of one instance 6 million times
+    "build-states": b"\x80\x04ccollections\nOrderedDict\n](X\x01\x00\x00\x00aK\x01\x86q\x01"
+    + b"h\x01" * 999_999
+    + b"e\x85Rq\x02cargparse\nNamespace\n)\x81"
+    + b"h\x02b" * ((20_000_000 - 2_000_000) // 3)
+    + b".",
 }
 
 

@@ -92,8 +92,10 @@ def zip_oracle(data: bytes) -> None:
         entry = zip_format.locate(directory, first[: first.index(b"/") + 1] + b"data.pkl")
     except (ParamcountError, IndexError, ValueError):
         directory = entry = None
-    if entry is not None and entry.size > 1 << 26:
-        return  # torch's reader allocates what the entry claims before it reads: the oracle would run out of memory
+    if directory is not None and any(e.size > 1 << 26 for e in directory.entries):
+        # torch's reader allocates what an entry claims before it reads it (data.pkl, the version record it reads
+        # when it opens the archive): the oracle would run out of memory
+        return
     try:
         reader = torch._C.PyTorchFileReader(io.BytesIO(data))
         reader.get_all_records()  # torch.load lists the records (looking for TorchScript) before it reads data.pkl

@@ -22,6 +22,7 @@ it and changing it are only written down.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import io
 import json
@@ -29,9 +30,10 @@ import os
 import pickle
 import subprocess
 import sys
+import types
 from typing import Any, NamedTuple
 
-__all__ = ["Resolved", "Trace", "run_loaders", "unpickle"]
+__all__ = ["UNPICKLING", "Resolved", "Trace", "run_loaders", "unpickle"]
 
 
 class Resolved(NamedTuple):
@@ -70,7 +72,14 @@ HARMLESS: dict[tuple[str, str], Any] = {
     ("functools", "partial"): functools.partial,
     ("builtins", "type"): type,
     ("__builtin__", "type"): type,
+    # plain data (paramcount's PLAIN_DATA): an attribute a state gives it answers a method a loader calls by name
+    ("argparse", "Namespace"): argparse.Namespace,
+    ("types", "SimpleNamespace"): types.SimpleNamespace,
 }
+
+#: Classes whose real ``__setstate__`` the loader oracle runs, with ``pickle.loads`` recorded like the loader's own
+#: unpickler: a ``__setstate__`` that unpickles a second pickle from its state.
+UNPICKLING = ("torch.utils.data.datapipes.datapipe._DataPipeSerializationWrapper",)
 
 
 class _Record:
@@ -291,6 +300,10 @@ for line in open(sys.argv[1]):
     path, loader, names = job["path"], job["loader"], frozenset(job.get("allowed", ()))
     record = _Record()
     result = {"loader": loader, "path": path}
+    # a __setstate__ that unpickles its state (tests.oracles.UNPICKLING) goes through the same recording
+    pickle.loads = lambda data, *args, **kwargs: recording(pickle.Unpickler, record, persistent=False)(
+        io.BytesIO(data)
+    ).load()
     signal.alarm(10)
     try:
         if loader in ("torch", "torch-weights-only"):

@@ -27,7 +27,7 @@ from paramcount.formats import zip
 from paramcount.formats.pickled import ALLOWLIST as PLAIN
 from paramcount.formats.torchpickle import ALLOWLIST as TORCH
 from tests.corpus import CANARY, cases
-from tests.oracles import run_loaders
+from tests.oracles import UNPICKLING, run_loaders
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,7 +70,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
         files = [target] if os.path.isfile(target) else [f for f in _files(folder) if f.endswith(".metadata")]
         built.append({"case": case, "target": target, "files": files, "verdict": _verdict(target)})
         for file in files:
-            jobs.extend({"path": file, "loader": loader, "allowed": sorted(PLAIN.names)} for loader in LOADERS)
+            allowed = sorted({*PLAIN.names, *UNPICKLING})
+            jobs.extend({"path": file, "loader": loader, "allowed": allowed} for loader in LOADERS)
     results = run_loaders(jobs)
     by_file: dict[tuple[str, str], dict[str, Any]] = {(r["path"], r["loader"]): r for r in results}
     for item in built:

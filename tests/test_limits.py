@@ -231,6 +231,23 @@ def test_a_string_that_could_decode_wide_is_charged_before_it_is_decoded(tmp_pat
             assert paramcount.count(path, limits={"pickle_bytes": 300}).parameters.total == 0
 
 
+def test_a_state_given_again_and_again_is_charged_each_time(tmp_path: Path) -> None:
+    """One OrderedDict of 1,000 pairs given as the BUILD state of an instance 10,000 times: a 20 KB pickle asking
+    for 10 million attribute settings (the attacker review's 5 MB file asked for 10^12). Each pair given costs 4
+    against pickle-values, so the evaluation stops after about 5,000 of them, naming the limit."""
+    pairs = b"](\x8c\x01aK\x01\x86q\x01" + b"h\x01" * 999 + b"e"
+    build = (
+        b"\x80\x04" + b"\x8c\x0bcollections\x8c\x0bOrderedDict\x93" + pairs + b"\x85Rq\x02"  # the state, in memo 2
+        b"\x8c\x08argparse\x8c\tNamespace\x93)\x81"  # an instance (plain data)
+         + b"h\x02b" * 10_000 + b"0}."
+    )
+    path = _zip_pickle(build)(tmp_path)
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(path)
+    assert caught.value.rule == "limit-pickle-values"
+    assert "BUILD states" in str(caught.value)
+
+
 def test_running_out_of_memory_is_one_line_exit_3(tmp_path: Path) -> None:
     """Under an address-space cap below what the defaults allow, the count ends in one line, not a traceback."""
     unit = b"B" + struct.pack("<I", 2**20) + b"x" * 2**20 + b"\x94"

@@ -286,6 +286,77 @@ BERT = _global(*BERT_NAME.rsplit(".", 1)) + b")\x81"  # an instance, by NEWOBJ
 CACHED_FILE = _global("transformers.utils.hub", "cached_file")  # a third-party function
 
 
+def _namespace_gadget(method: str, wrap: str) -> Callable[[Path], bytes]:
+    """``{"w": tensor, "g": ...}`` where a ``Namespace`` whose attribute ``method`` is ``partial(numpy.savetxt,
+    CANARY)`` is handed to torch code that calls that method by name: ``wrap`` ``"state"``, the state of
+    ``_rebuild_parameter_with_state`` (``_set_obj_state`` calls ``state.items()``); ``"ordered"``, the argument of
+    ``OrderedDict`` (which calls ``keys()``). An argparse ``Namespace`` is plain data; what it holds is not (the
+    attacker review's finding)."""
+
+    def make(folder: Path) -> bytes:
+        import argparse
+        import functools
+        from collections import OrderedDict
+
+        import numpy
+        import torch
+
+        from tests.crafted import Rebuild, dumps, tensor
+
+        gadget = argparse.Namespace(**{method: functools.partial(numpy.savetxt, str(folder / CANARY))})
+        rebuild = torch._utils._rebuild_parameter_with_state
+        value = (
+            Rebuild(rebuild, tensor("0", 4, (4,), (1,)), False, OrderedDict(), gadget)
+            if wrap == "state"
+            else Rebuild(OrderedDict, gadget)
+        )
+        return dumps({"w": tensor("0", 4, (4,), (1,)), "g": value})
+
+    return make
+
+
+class _NewObject:
+    """Pickles as ``NEWOBJ`` of ``cls`` and a ``BUILD`` of ``state``, as ``torch.save(model)`` writes objects."""
+
+    def __init__(self, cls: type, state: object) -> None:
+        self.cls = cls
+        self.state = state
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # pickle checks NEWOBJ's class against the object's
+        return self.cls
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        import copyreg
+
+        return copyreg.__newobj__, (self.cls,), self.state  # type: ignore[attr-defined]
+
+
+def _setstate_unpickles(folder: Path) -> bytes:
+    """An instance of torch's ``_DataPipeSerializationWrapper``, whose ``__setstate__`` is ``pickle.loads`` of its
+    state: the payload is a second pickle, inside the state's bytes (the attacker review's finding)."""
+    from torch.utils.data.datapipes.datapipe import _DataPipeSerializationWrapper
+
+    from tests.crafted import dumps, tensor
+
+    wrapper = _NewObject(_DataPipeSerializationWrapper, (payload(folder), False))
+    return dumps({"w": tensor("0", 4, (4,), (1,)), "d": wrapper})
+
+
+def _python_build_with_namespace_state(folder: Path) -> bytes:
+    """``BUILD`` of an instance with a ``Namespace`` as its state: the pure-Python unpickler calls
+    ``state.items()``, which its ``items`` attribute answers (the C unpickler wants a dict)."""
+    import argparse
+    import functools
+
+    import numpy
+
+    gadget = argparse.Namespace(items=functools.partial(numpy.savetxt, str(folder / CANARY)))
+    from tests.crafted import dumps
+
+    return dumps(_NewObject(argparse.Namespace, gadget))
+
+
 def _instance_method(name: bytes, trigger: bytes, held: Callable[[Path], bytes]) -> Callable[[Path], bytes]:
     """An instance whose ``BUILD`` state sets ``name`` to what ``held`` holds; ``trigger`` then makes the
     unpickler look ``name`` up on the instance and call it (protocol 4)."""
@@ -507,6 +578,29 @@ def cases() -> list[Case]:
         "global-at-the-end-without-newline",
         _file("model.pkl", lambda _: b"\x80\x02cos\nsystem"),
         ("pickle-python", "os.syste"),
+    )
+    # Methods loading code calls by name on a value the file chose, answered by an attribute a BUILD state set;
+    # a __setstate__ that unpickles its state (the second attacker review's findings)
+    tensor_record = ("archive/data/0", bytes(16))
+    gadgets = (("items-in-rebuild-state", "items", "state"), ("keys-into-ordered-dict", "keys", "ordered"))
+    for label, attribute, wrap in gadgets:
+        add(f"namespace-{label}", _zip(_torch_zip(_namespace_gadget(attribute, wrap), tensor_record)), savetxt)
+    add(
+        "namespace-state-of-python-build",
+        _file("model.pkl", _python_build_with_namespace_state),
+        ("pickle-python", "numpy.savetxt", "called"),
+    )
+    add(
+        "setstate-unpickles-its-state",
+        _zip(_torch_zip(_setstate_unpickles, tensor_record)),
+        ("torch", "os.system", "called"),
+    )
+    # A FRAME claiming more than the file holds: the C unpickler stops, the pure-Python one reads the rest as the
+    # frame and runs it (the pickle-oracle fuzz target found it)
+    add(
+        "frame-longer-than-the-file",
+        _file("model.pkl", lambda f: b"\x80\x04\x95" + struct.pack("<Q", len(payload(f)) + 1000) + payload(f)),
+        ("pickle-python", "os.system", "called"),
     )
     add("tar-pickle-member", _tar("pickle", payload), ("torch", "os.system"))
     add("tar-storages-member", _tar("storages", payload), ("torch", "os.system"))

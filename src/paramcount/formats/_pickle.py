@@ -65,6 +65,7 @@ import struct
 import sys
 import warnings
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+from types import MappingProxyType
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import FormatError, UnsafeTargetError, quote
@@ -72,6 +73,7 @@ from paramcount.formats.torch_functions import is_tensor_operation
 from paramcount.limits import DEFAULT, Limits, charge, exceeded, remaining
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from paramcount.blob import Blob
@@ -272,7 +274,8 @@ class Allowlist(NamedTuple):
             it creates an instance of it (``_rebuild_from_type_v2``'s new type); ``"called"``: it calls it
             (``_rebuild_from_type_v2``'s function); ``"hooks"``: it keeps it as a tensor's backward hooks, whose
             values autograd calls; ``"state"``: it sets its items as attributes of its result (a later ``BUILD``
-            calls a ``__setstate__`` set that way).
+            calls a ``__setstate__`` set that way), calling its ``items()``; ``"mapping"``: it calls its ``keys()``
+            (``OrderedDict(x)``).
         mutable: ``(callable, opcodes)`` pairs: allowlisted callables whose results the opcodes named (a
             space-separated string of ``SETITEM``, ``APPEND``, ``ADDITEMS``, ``BUILD``) may change, as torch's
             weights-only unpickler lets ``BUILD`` and ``SETITEM`` change an ``OrderedDict``.
@@ -290,6 +293,9 @@ class Allowlist(NamedTuple):
             ``formats/enums.json``). Calling one with one of its members' values looks the member up and runs none
             of the package's code (untrusted); any other call of it is unsafe (its ``_missing_`` runs, or it
             builds a new class).
+        setstate: classes (``module.name``) whose ``__setstate__`` does more with a state than store it, and the
+            ``__setstate__`` each resolves to (a generated table, ``formats/setstate.json``): giving an instance
+            of one a state (``BUILD``, a rebuild's state) runs that code with what the file chose, unsafe.
     """
 
     names: frozenset[str]
@@ -301,6 +307,7 @@ class Allowlist(NamedTuple):
     encodings: frozenset[str] = frozenset({"latin1", "latin-1", "latin_1"})
     builders: frozenset[str] = frozenset()
     enums: tuple[tuple[str, frozenset[object]], ...] = ()
+    setstate: Mapping[str, str] = MappingProxyType({})
 
     def allows(self, g: Global) -> bool:
         if g.allowed is None:
@@ -322,6 +329,7 @@ class Allowlist(NamedTuple):
             self.encodings | other.encodings,
             self.builders | other.builders,
             self.enums + other.enums,
+            {**self.setstate, **other.setstate},
         )
 
 
@@ -451,7 +459,9 @@ def _underflow(at: int) -> MalformedPickleError:
     return MalformedPickleError("pops an empty stack", at)
 
 
-def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *, persistent: bool = True) -> Result:
+def evaluate(
+    data: bytes, allowlist: Allowlist, limits: Limits | None = None, *, persistent: bool = True, complete: bool = True
+) -> Result:
     """Evaluate one pickle at the start of ``data`` inertly.
 
     Args:
@@ -461,13 +471,15 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *,
             reading the bytes.
         persistent: the loader has a ``persistent_load`` (torch's object pickles do); without one, both
             unpicklers stop at ``PERSID``/``BINPERSID``.
+        complete: ``data`` runs to the end of its file (a ``FRAME`` longer than the rest is then the rest, as the
+            pure-Python unpickler reads it); else it is a window of a longer file, and running out is truncation.
 
     Raises:
         TruncatedPickleError: ``data`` ended before ``STOP``.
         MalformedPickleError: the pickle is malformed or exceeds a limit; ``unsafe`` lists unsafe findings before.
     """
     limits = limits or DEFAULT
-    machine = _Machine(allowlist, limits, data, persistent)
+    machine = _Machine(allowlist, limits, data, persistent, complete=complete)
     charged = True
     try:
         with warnings.catch_warnings():
@@ -499,6 +511,10 @@ def evaluate(data: bytes, allowlist: Allowlist, limits: Limits | None = None, *,
         if charged:
             charge(machine.count, limits)
     classes, class_findings = machine.classes()
+    if machine.short_frame is not None and not machine.unsafe():
+        # the C unpickler stopped at the FRAME; what the pure-Python one read after it is judged, and was safe
+        problem, at = machine.short_frame
+        raise MalformedPickleError(problem, at, classes=class_findings)
     return Result(
         machine.root,
         machine.end,
@@ -531,7 +547,7 @@ def looks_like_pickle(head: bytes, *, complete: bool) -> bool:
     """Whether the first bytes of a file are a pickle stream as far as they go: they evaluate, run out before
     ``STOP``, name an unsafe global, or fail only after :data:`_NOT_A_PICKLE` bytes."""
     try:
-        evaluate(head, Allowlist(frozenset()), _SNIFF_LIMITS)
+        evaluate(head, Allowlist(frozenset()), _SNIFF_LIMITS, complete=complete)
     except TruncatedPickleError as e:
         return bool(e.unsafe) or e.offset >= _NOT_A_PICKLE or not complete
     except MalformedPickleError as e:
@@ -542,7 +558,7 @@ def looks_like_pickle(head: bytes, *, complete: bool) -> bool:
 def stops_early(head: bytes, *, complete: bool) -> bool:
     """Whether both unpicklers stop within ``head`` (before its end, or at the end of a whole file) without
     having named any global: the common answer for a file that is not a pickle, found without an allowlist."""
-    machine = _Machine(Allowlist(frozenset()), _SNIFF_LIMITS, head, persistent=False)
+    machine = _Machine(Allowlist(frozenset()), _SNIFF_LIMITS, head, persistent=False, complete=complete)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -634,7 +650,7 @@ def read_stream(
             data = blob.read(offset, length)
         length = len(data)
         try:
-            return evaluate(data, allowlist, limits, persistent=persistent)
+            return evaluate(data, allowlist, limits, persistent=persistent, complete=length >= blob.size - offset)
         except TruncatedPickleError as e:
             if length >= blob.size - offset:
                 raise
@@ -714,11 +730,15 @@ _SNIFF_LIMITS = DEFAULT._replace(pickle_opcodes=100_000)
 class _Machine:
     """The pickle machine over inert values (the module docstring says what each opcode does)."""
 
-    def __init__(self, allowlist: Allowlist, limits: Limits, data: bytes, persistent: bool) -> None:
+    def __init__(
+        self, allowlist: Allowlist, limits: Limits, data: bytes, persistent: bool, *, complete: bool = False
+    ) -> None:
         self.allowlist = allowlist
         self.limits = limits
         self.data = data
         self.persistent = persistent
+        self.complete = complete  # data runs to the end of the file
+        self.short_frame: tuple[str, int] | None = None  # a FRAME claimed more than the file holds: why, where
         self.roles: dict[str, list[tuple[int, str]]] = {}
         for callable_, position, role in allowlist.arguments:
             self.roles.setdefault(callable_, []).append((position, role))
@@ -734,7 +754,7 @@ class _Machine:
         self.position = 0
         self.count = 0
         self.items = 0  # container items added so far
-        self.key_values = 0  # values inside tuple dict keys so far (what hashing them visits)
+        self.walked = 0  # values inside tuple dict keys and pairs of BUILD states walked so far
         self.wide = 0  # bytes that strings decoded so far may take beyond their encoded size (see _widen)
         self.hooked: dict[int, Any] = {}  # values _hooks has walked, by id
 
@@ -1040,12 +1060,17 @@ class _Machine:
                     (n,) = unpack_from("<Q", data, pos)
                     pos += 8
                     if pos + n > size:
-                        # Both unpicklers read a whole frame before its first opcode: past the end is truncation.
-                        raise TruncatedPickleError(f"its frame at offset {at} runs past the end of the data", at)
+                        if not self.complete:  # a window of the file: read more
+                            raise TruncatedPickleError(f"its frame at offset {at} runs past the end of the data", at)
+                        # The C unpickler stops here; the pure-Python one reads the rest of the file as the frame
+                        # (its file_read returns what there is) and goes on (the pickle-oracle fuzz target found it).
+                        problem = f"its FRAME at offset {at} claims {n} bytes, more than the file holds"
+                        self.short_frame = (problem, at)
+                        n = size - pos
                     if n:
                         frame_end = bound = pos + n
                 elif op == 0x2E:  # STOP
-                    if frame_end >= 0 and pos < frame_end:
+                    if frame_end >= 0 and pos < frame_end and self.short_frame is None:
                         raise _EvasionError(
                             f"stops at offset {at} with {frame_end - pos} bytes of its frame unread: the next pickle "
                             "would start elsewhere for the C unpickler",
@@ -1199,7 +1224,7 @@ class _Machine:
     def _overrun(self, end: int, frame_end: int) -> None:
         """An argument ending at ``end`` runs past the data (truncation) or past its frame (unsafe)."""
         name = _opcode_name(self.data[self.position])
-        if frame_end >= 0 and end > frame_end:
+        if frame_end >= 0 and end > frame_end and not (self.short_frame and frame_end == len(self.data)):
             raise _EvasionError(
                 f"{name} at offset {self.position} runs past the end of its frame ({frame_end}): the C unpickler "
                 "reading from a file would take its argument from after the frame, pickle.loads and the pure-Python "
@@ -1337,7 +1362,15 @@ class _Machine:
             elif role == "hooks":
                 self._hooks(value, func, opcode)
             elif role == "state":
+                self._methods_called(value, "items", f"{opcode} of {func.shown}, with its state", pair=True)
                 self._give_attributes(result, value)
+                for made, kind in self.roles.get(key, ()):
+                    # _rebuild_from_type_v2 calls the new type's __setstate__ with the state unless it is Tensor's
+                    cls = arguments[made] if kind == "class" and made < len(arguments) else None
+                    if isinstance(cls, Global) and self.allowlist.setstate.get(cls.key) != "torch.Tensor":
+                        self._setstate(cls, f"{opcode} of {func.shown} at offset {offset} gives a state to")
+            elif role == "mapping":
+                self._methods_called(value, "keys", f"{opcode} of {func.shown}, with its argument")
         if key == "_codecs.encode":
             encoding = arguments[1] if len(arguments) > 1 else "utf-8"
             if not (isinstance(encoding, str) and encoding.lower() in self.allowlist.encodings):
@@ -1462,19 +1495,38 @@ class _Machine:
         (a known gadget: ``BUILD {"__setstate__": f}`` then ``BUILD x`` calls ``f(x)``). ``torch.nn.Module``'s
         ``__getattr__`` finds a name missing from the class in the module's parameters, buffers and submodules, so
         those are searched too. What is found is called; then the new state's attributes are recorded."""
-        attributes = target._attributes
-        if attributes:
-            for name in _LOOKED_UP.get(opcode, ()):
-                found = [attributes[name]] if name in attributes else []
-                for where in _MODULE_DICTS:
-                    inner = attributes.get(where)
-                    inner = inner.items if isinstance(inner, Call) and inner._items else inner
-                    if isinstance(inner, dict) and name in inner:
-                        found.append(inner[name])
-                for value in found:
-                    self._calls(value, f"{opcode}, as the instance's {name}")
+        for name in _LOOKED_UP.get(opcode, ()):
+            for value in _found(target, name):
+                self._calls(value, f"{opcode}, as the instance's {name}")
         if opcode == "BUILD":
             self._give_attributes(target, items[0])
+
+    def _setstate(self, cls: Any, how: str) -> None:
+        """An instance of ``cls`` is given a state: its class's ``__setstate__`` runs with it (any state, even
+        ``None``: both unpicklers call it whenever the class has one). One that is not known to only store it is
+        unsafe; a class outside the table runs its package's code, as instantiating it does (untrusted)."""
+        if not isinstance(cls, Global):
+            return
+        owner = self.allowlist.setstate.get(cls.key)
+        if owner is not None:
+            self.findings.append(
+                f"{how} an instance of {cls.shown} (offset {cls.offset}), whose __setstate__ ({owner}) does more with "
+                "the state than store it: loading runs it with what the file chose"
+            )
+
+    def _methods_called(self, value: Any, name: str, how: str, *, pair: bool = False) -> None:
+        """A loader calls the method ``name`` of ``value``, a value the file chose: the pure-Python unpickler's
+        ``BUILD`` and torch's ``_set_obj_state`` call ``state.items()`` (for a state of any type), ``OrderedDict(x)``
+        calls ``x.keys()``. An attribute a ``BUILD`` state gave an instance hides its class's method and is what is
+        called; the attribute of a global (a module's or a class's: only the package knows what it is) and a
+        persistent id's object are called too. ``pair``: a state, which may be a ``(state, slotstate)`` pair."""
+        parts = value if pair and type(value) is tuple and len(value) == 2 else (value,)
+        for part in parts:
+            if isinstance(part, (Global, PersId)):
+                self._calls(part, f"{how}'s {name}()")
+            elif isinstance(part, Call):
+                for found in _found(part, name):
+                    self._calls(found, f"{how}'s {name}(), an attribute its BUILD state set")
 
     def _give_attributes(self, target: Call, state: Any) -> None:
         """Record the instance attributes ``state`` gives ``target`` (a ``BUILD`` state, or the state a rebuild
@@ -1482,6 +1534,7 @@ class _Machine:
         set by ``SETITEM`` or passed as pairs), or a ``(state, slotstate)`` pair of them."""
         parts = state if type(state) is tuple and len(state) == 2 else (state,)
         for part in parts:
+            self._walk(_PAIR_COST * _pair_count(part), "gives instances too many attributes in its BUILD states")
             for key, value in _pairs(part):
                 if type(key) is str:
                     target.attributes[key] = value
@@ -1500,13 +1553,14 @@ class _Machine:
                 f"a dict key is a tuple of more than {_MAX_KEY_VALUES} nested values: hashing it would not end",
                 self.position,
             )
-        self.key_values += size
-        if self.key_values > self.limits.pickle_values:
-            raise MalformedPickleError(
-                "its tuple dict keys hold too many nested values",
-                self.position,
-                limit=("pickle_values", self.limits.pickle_values),
-            )
+        self._walk(size, "holds tuple dict keys of too many nested values")
+
+    def _walk(self, n: int, problem: str) -> None:
+        """Charge ``n`` values walked (a tuple key hashed, the pairs of a state given to an instance) to the
+        pickle's ``pickle_values``: each walk is linear, but a pickle can ask for the same walk a million times."""
+        self.walked += n
+        if self.walked > self.limits.pickle_values:
+            raise MalformedPickleError(problem, self.position, limit=("pickle_values", self.limits.pickle_values))
 
     def _change(self, target: Any, opcode: str, items: list[Any]) -> None:
         """Apply a mutating opcode to ``target`` where torch's weights-only unpickler would, else record a finding.
@@ -1515,6 +1569,13 @@ class _Machine:
         the change is still seen.
         """
         kind = opcode.rstrip("S") if opcode != "ADDITEMS" else opcode  # SETITEMS -> SETITEM, APPENDS -> APPEND
+        if opcode == "BUILD":
+            # the pure-Python unpickler calls state.items() (and slotstate.items()) whatever their type, and a
+            # __setstate__ that updates a __dict__ with it calls its keys()
+            for method in ("items", "keys"):
+                self._methods_called(items[0], method, f"BUILD at offset {self.position}, with its state", pair=True)
+            if isinstance(target, Call) and target.opcode in ("NEWOBJ", "NEWOBJ_EX"):
+                self._setstate(target.func, f"BUILD at offset {self.position} gives a state to")
         if isinstance(target, Call):
             self._instance_methods(target, opcode, items)
         if kind == "SETITEM":
@@ -1600,6 +1661,39 @@ def _pairs(value: Any) -> list[tuple[Any, Any]]:
             found.extend(first.items())
         elif isinstance(first, (list, tuple)):
             found.extend(tuple(p) for p in first if isinstance(p, (list, tuple)) and len(p) == 2)
+    return found
+
+
+#: What a pair of a state given to an instance costs against ``pickle_values``: recording it is several times the
+#: work of walking a value (a 2 MB pickle can give a million pairs to a million instances).
+_PAIR_COST = 4
+
+
+def _pair_count(value: Any) -> int:
+    """How many pairs :func:`_pairs` walks for ``value``, counted without walking them."""
+    if type(value) is dict:
+        return len(value)
+    if not isinstance(value, Call):
+        return 0
+    count = len(value._items) if value._items else 0
+    args = value.args if isinstance(value.args, tuple) else ()
+    if args and isinstance(args[0], (dict, list, tuple)):
+        count += len(args[0])
+    return count
+
+
+def _found(target: Call, name: str) -> list[Any]:
+    """What an attribute lookup of ``name`` on the instance ``target`` finds among what its ``BUILD`` states gave
+    it: the attribute itself, and (``torch.nn.Module``'s ``__getattr__``) a parameter, buffer or submodule."""
+    attributes = target._attributes
+    if not attributes:
+        return []
+    found = [attributes[name]] if name in attributes else []
+    for where in _MODULE_DICTS:
+        inner = attributes.get(where)
+        inner = inner.items if isinstance(inner, Call) and inner._items else inner
+        if isinstance(inner, dict) and name in inner:
+            found.append(inner[name])
     return found
 
 

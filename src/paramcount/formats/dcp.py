@@ -62,6 +62,7 @@ ALLOWLIST = Allowlist(
             "collections.OrderedDict",
         }
     ),
+    arguments=(("collections.OrderedDict", 0, "mapping"),),
     mutable=(*((name, "BUILD") for name in _CLASSES), ("collections.OrderedDict", "SETITEM BUILD")),
 )
 _OPTIMIZER = re.compile(r"^optim", re.IGNORECASE)

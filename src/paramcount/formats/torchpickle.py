@@ -22,6 +22,7 @@ from paramcount.dtypes import TORCH, TORCH_STORAGES, DType
 from paramcount.errors import FormatError, quote
 from paramcount.formats._pickle import Allowlist, Call, Global, InertSet, PersId
 from paramcount.formats.enums import members
+from paramcount.formats.setstate import classes
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Kind, ModuleRecord, Note, Role, TensorRecord
 
@@ -93,6 +94,8 @@ ALLOWLIST = Allowlist(
         # (torch._utils._set_obj_state), so a __setstate__ in it is what a later BUILD calls.
         ("torch._tensor._rebuild_from_type_v2", 3, "state"),
         (f"{_REBUILD}_rebuild_parameter_with_state", 3, "state"),
+        # OrderedDict(x) calls x.keys() when x has one: an attribute a BUILD state gave an instance
+        ("collections.OrderedDict", 0, "mapping"),
     ),
     # Third-party functions a whole-model torch.save calls to rebuild an object by module and name: transformers 5
     # wraps some functions in kernels' hub layers, which pickle as _rebuild_kernel_func(module, name).
@@ -101,6 +104,8 @@ ALLOWLIST = Allowlist(
     # and look Enum members up by value (transformers' BackboneType): untrusted, as instantiating a class is.
     builders=frozenset({"functools.partial"}),
     enums=members(),
+    # ... and give their instances states: a class whose __setstate__ does more than store one is unsafe to build
+    setstate=classes(),
     # torch's weights-only unpickler: BUILD and SETITEM(S) may change an OrderedDict (its _metadata, its items);
     # a set built by REDUCE takes ADDITEMS as a set does.
     mutable=(
