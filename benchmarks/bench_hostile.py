@@ -70,6 +70,8 @@ PICKLES = {
     + b"e\x85Rq\x02cargparse\nNamespace\n)\x81"
     + b"h\x02b" * ((20_000_000 - 2_000_000) // 3)
     + b".",
+    # an instance of a class whose __setstate__ is unsafe, given an empty state 10 million times
+    "build-unsafe": b"\x80\x04ctorch.optim.sgd\nSGD\n)\x81" + b"Nb" * ((20_000_000 - 30) // 2) + b".",
 }
 
 

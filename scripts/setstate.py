@@ -35,6 +35,9 @@ SKIPPED = (".tests", ".testing", "._test", ".test_", "__main__", ".benchmarks")
 #: one there), import, or unpickle. Read in torch 2.13, transformers 5.25, kernels 0.19.
 AUDITED = {
     "builtins.BaseException": "setattr of each item",
+    # Module's defaults go through Module.__setattr__, which tests names against the state's _parameters, _buffers
+    # and _modules (RNNBase's also indexes _all_weights and iterates _flat_weights): the evaluator requires those
+    # to be plain containers (_pickle._TOUCHED_STATE)
     "torch.nn.modules.module.Module": "__dict__.update(state) (a dict: the BUILD state rule covers keys()), defaults",
     "torch.nn.modules.conv._ConvNd": "Module's, then a default padding_mode",
     "torch.ao.nn.quantized.modules.conv._ConvNd": "attributes from state[0..14], set_weight_bias(prepack of tensors)",
@@ -86,9 +89,12 @@ def import_all(package: str) -> None:
 
 
 def document() -> dict[str, object]:
-    """The table for the installed packages: ``{"classes": {"module.name": "__setstate__ owner"}}``."""
+    """The table for the installed packages: ``{"classes": {"module.name": "__setstate__ owner"}, "metaclasses":
+    {"module.name": "class"}}`` (a metaclass's instances are classes: instantiating one builds a class from the
+    name, bases and namespace the file chose, as ``type`` does)."""
     versions: dict[str, object] = {}
     table: dict[str, str] = {}
+    metaclasses: dict[str, str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for package in PACKAGES:
@@ -108,10 +114,16 @@ def document() -> dict[str, object]:
                     continue
                 if not isinstance(value, type):
                     continue
+                if issubclass(value, type):
+                    metaclasses[f"{name}.{attribute}"] = f"{value.__module__}.{value.__qualname__}"
                 found = owner(value)
                 if found is not None and found not in AUDITED:
                     table[f"{name}.{attribute}"] = found
-    return {"versions": versions, "classes": dict(sorted(table.items()))}
+    return {
+        "versions": versions,
+        "classes": dict(sorted(table.items())),
+        "metaclasses": dict(sorted(metaclasses.items())),
+    }
 
 
 def main() -> int:
@@ -119,7 +131,12 @@ def main() -> int:
     OUT.write_text(json.dumps(table, indent=0, sort_keys=True) + "\n")
     classes = table["classes"]
     assert isinstance(classes, dict)
-    print(f"{OUT}: {len(classes)} class names, {len(set(classes.values()))} __setstate__ implementations")
+    metaclasses = table["metaclasses"]
+    assert isinstance(metaclasses, dict)
+    print(
+        f"{OUT}: {len(classes)} class names, {len(set(classes.values()))} __setstate__ implementations, "
+        f"{len(metaclasses)} metaclass names"
+    )
     return 0
 
 

@@ -208,6 +208,8 @@ def _npz(member: Callable[[Path], bytes]) -> Callable[[Path], str]:
 
 NUMPY = {
     "escaped-object": lambda f: npy(_npy_header(b"'\\x4f'"), b"\x80\x02" + payload(f)),
+    # NumPy 2's StringDType is stored as a pickle too (the attacker review found it)
+    "string-dtype": lambda f: npy(_npy_header(b"'T'"), b"\x80\x02" + payload(f)),
     "object-by-name": lambda f: npy(_npy_header(b"'object'"), b"\x80\x02" + payload(f)),
     "header-over-64k": lambda f: _npy_v2(_npy_header(b"'|O'", 70_000), b"\x80\x02" + payload(f)),
 }
@@ -341,6 +343,58 @@ def _setstate_unpickles(folder: Path) -> bytes:
 
     wrapper = _NewObject(_DataPipeSerializationWrapper, (payload(folder), False))
     return dumps({"w": tensor("0", 4, (4,), (1,)), "d": wrapper})
+
+
+def _datapipe(folder: Path) -> object:
+    """A torch ``MapperIterDataPipe`` whose state makes iterating it call ``numpy.savetxt(CANARY, ...)``: what runs
+    when loading iterates it (``set(x)``), or tests a name against it (``name in self._parameters``)."""
+    import numpy
+    from torch.utils.data.datapipes.iter.callable import MapperIterDataPipe
+
+    state = {"datapipe": [(str(folder / CANARY), [1.0])], "fn": numpy.savetxt, "input_col": [0, 1], "output_col": None}
+    return _NewObject(MapperIterDataPipe, state)
+
+
+def _iterated(folder: Path) -> bytes:
+    """``set(datapipe)``: an allowlisted callable iterates an instance of a class the file chose."""
+    from tests.crafted import Rebuild, dumps, tensor
+
+    return dumps({"w": tensor("0", 4, (4,), (1,)), "g": Rebuild(set, _datapipe(folder))})
+
+
+def _module_parameters(folder: Path) -> bytes:
+    """An ``nn.Identity`` whose state's ``_parameters`` is a datapipe: ``Module.__setstate__`` sets its missing hook
+    dicts through ``Module.__setattr__``, which tests each name against ``_parameters``."""
+    import torch
+
+    from tests.crafted import dumps, tensor
+
+    module = _NewObject(torch.nn.Identity, {"training": True, "_parameters": _datapipe(folder)})
+    return dumps({"w": tensor("0", 4, (4,), (1,)), "m": module})
+
+
+def _appended(folder: Path) -> bytes:
+    """``APPEND`` to a torch ``AppendingByteSerializer``, whose ``append`` calls the ``_serialize_fn`` of its
+    state: the class's own method runs (protocol 4)."""
+    serializer = (
+        _global("torch.utils._appending_byte_serializer", "AppendingByteSerializer")
+        + b")\x81}("
+        + _text("_serialize_fn")
+        + _global("numpy", "savetxt")
+        + _text("_writer")
+        + _text(str(folder / CANARY))
+        + b"ub]]G?\xf0\x00\x00\x00\x00\x00\x00aaa"
+    )
+    return b"\x80\x04}(" + _text("s") + serializer + b"u."
+
+
+def _metaclass(folder: Path) -> bytes:
+    """``NEWOBJ`` of torch's ``_DataPipeMeta`` builds a class whose ``__setstate__`` is a partial of
+    ``numpy.savetxt``, which a ``BUILD`` on the class then calls (protocol 4)."""
+    partial = _global("functools", "partial") + _global("numpy", "savetxt") + _text(str(folder / CANARY)) + b"\x86R"
+    namespace = b"}" + _text("__setstate__") + partial + b"s"
+    cls = _global("torch.utils.data.datapipes._typing", "_DataPipeMeta") + _text("X") + b")" + namespace + b"\x87\x81"
+    return b"\x80\x04}(" + _text("g") + cls + b"]]G?\xf0\x00\x00\x00\x00\x00\x00aab" + b"u."
 
 
 def _python_build_with_namespace_state(folder: Path) -> bytes:
@@ -602,6 +656,15 @@ def cases() -> list[Case]:
         _file("model.pkl", lambda f: b"\x80\x04\x95" + struct.pack("<Q", len(payload(f)) + 1000) + payload(f)),
         ("pickle-python", "os.system", "called"),
     )
+    # Classes the file chose whose own code loading runs (the third attacker review): iterated by an allowlisted
+    # callable, tested against by Module.__setattr__, appended to, instantiated as a metaclass
+    add("datapipe-iterated-by-set", _zip(_torch_zip(_iterated, tensor_record)), savetxt)
+    add("datapipe-as-module-parameters", _zip(_torch_zip(_module_parameters, tensor_record)), savetxt)
+    add("instance-append-runs-its-class", _zip(_torch_zip(_appended)), savetxt)
+    add("metaclass-builds-a-class", _zip(_torch_zip(_metaclass)), savetxt)
+    # INST without a MARK: the pure-Python unpickler imports before it looks for the MARK (pickle-oracle finding)
+    inst = _file("model.pkl", lambda _: b"\x80\x02K\x01ios\nsystem\n.")
+    add("inst-without-mark", inst, ("pickle-python", "os.system"))
     add("tar-pickle-member", _tar("pickle", payload), ("torch", "os.system"))
     add("tar-storages-member", _tar("storages", payload), ("torch", "os.system"))
     return found

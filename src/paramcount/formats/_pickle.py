@@ -296,6 +296,8 @@ class Allowlist(NamedTuple):
         setstate: classes (``module.name``) whose ``__setstate__`` does more with a state than store it, and the
             ``__setstate__`` each resolves to (a generated table, ``formats/setstate.json``): giving an instance
             of one a state (``BUILD``, a rebuild's state) runs that code with what the file chose, unsafe.
+        metaclasses: classes (``module.name``) whose instances are classes: instantiating one builds a class from
+            what the file chose, as ``type`` does (unsafe).
     """
 
     names: frozenset[str]
@@ -308,6 +310,7 @@ class Allowlist(NamedTuple):
     builders: frozenset[str] = frozenset()
     enums: tuple[tuple[str, frozenset[object]], ...] = ()
     setstate: Mapping[str, str] = MappingProxyType({})
+    metaclasses: frozenset[str] = frozenset()
 
     def allows(self, g: Global) -> bool:
         if g.allowed is None:
@@ -330,6 +333,7 @@ class Allowlist(NamedTuple):
             self.builders | other.builders,
             self.enums + other.enums,
             {**self.setstate, **other.setstate},
+            self.metaclasses | other.metaclasses,
         )
 
 
@@ -411,6 +415,7 @@ _MAX_DIGITS = 4300  # Python's default limit on decimal digits converted (sys.in
 _REFUSED = "which torch's weights-only unpickler refuses"
 _CHECK_EVERY = 255  # opcodes between checks of the stack size (it grows by at most one value an opcode)
 # Values no mutating opcode can change in either unpickler: it fails there, and nothing after runs.
+_SCALARS = frozenset({type(None), int, float, complex, str, bytes, bool})
 _IMMUTABLE = (tuple, str, bytes, int, float, complex, bool, type(None), Opaque)
 
 # Number syntax of the text opcodes (INT, LONG, FLOAT, PUT, GET), as the two unpicklers accept it; compiled on
@@ -453,6 +458,10 @@ _TEXT = frozenset(b"ILFSVpgP")
 #: What an opcode whose argument is a line of text counts for against the opcode limits: parsing it the way both
 #: unpicklers do (a C integer, a Python literal, a quoted string, two names) costs several plain opcodes.
 _TEXT_COST = 4
+#: What a BUILD counts for: judging it (the state's methods, the class's __setstate__, the attributes it gives)
+#: costs several plain opcodes, and a 5 MB pickle can ask for it two million times (an attacker review). A
+#: whole-model save has one BUILD an object: a few thousand.
+_BUILD_COST = 8
 
 
 def _underflow(at: int) -> MalformedPickleError:
@@ -746,7 +755,8 @@ class _Machine:
         self.mutable = {name: frozenset(opcodes.split()) for name, opcodes in allowlist.mutable}
         self.enums = dict(allowlist.enums)
         self.globals: list[Global] = []
-        self.findings: list[str] = []  # unsafe changes to tensors and storages, unjudgeable arguments
+        self.findings: list[str] = _Findings()  # unsafe changes to tensors and storages, unjudgeable arguments
+        self.reported: dict[int, Global] = {}  # classes whose __setstate__ was found unsafe, by id
         self.malformed: list[str] = []
         self.root: Any = None
         self.end = 0
@@ -983,6 +993,7 @@ class _Machine:
                     if len(stack) < 2:
                         raise _underflow(at)
                     state = stack.pop()
+                    count += _BUILD_COST - 1
                     change(stack[-1], "BUILD", [state])
                 elif op == 0x4A:  # BININT
                     if pos + 4 > bound:
@@ -1002,7 +1013,11 @@ class _Machine:
                     stack[-1] = PersId(stack[-1], at)
                 elif op in {0x63, 0x69}:  # GLOBAL, INST
                     count += _TEXT_COST - 1
-                    items = pop_mark() if op == 0x69 else []  # pop first: stack is rebound (the fuzzer found it)
+                    # INST pops its MARK first (stack is rebound; the fuzzer found it). Without one the C unpickler
+                    # fails at once; the pure-Python one reads both lines and imports the module first (the
+                    # pickle-oracle fuzz target found it), so the global is recorded before the failure.
+                    unmarked = op == 0x69 and not marks
+                    items = pop_mark() if op == 0x69 and not unmarked else []
                     end = find(b"\n", pos, bound)
                     stop = find(b"\n", end + 1, bound) if end >= 0 else -1
                     if stop < 0:
@@ -1018,6 +1033,8 @@ class _Machine:
                     g = self._new_global(raw_module.decode("utf-8"), raw_name.decode("utf-8"))
                     if not raw_name:  # find_class imports the module, then finds no attribute "": both fail after it
                         raise MalformedPickleError("GLOBAL or INST has an empty name", at)
+                    if unmarked:
+                        raise MalformedPickleError("an opcode needs a MARK but none is open", at)
                     stack.append(g if op == 0x63 else call(g, tuple(items), "INST"))
                 elif op == 0x93:  # STACK_GLOBAL
                     if len(stack) < 2:
@@ -1188,6 +1205,8 @@ class _Machine:
                 elif op == 0x91:  # FROZENSET
                     items = pop_mark()
                     add_items(len(items))
+                    for member in items:
+                        self._opaque_used(member, "FROZENSET (which hashes its members)")
                     stack.append(tuple(items))
                 elif op == 0x6F:  # OBJ
                     items = pop_mark()
@@ -1321,6 +1340,11 @@ class _Machine:
             return result
         if opcode in ("NEWOBJ", "NEWOBJ_EX") and func.key not in self.allowlist.builders:
             func.instantiated = True
+            if func.key in self.allowlist.metaclasses:
+                self.findings.append(
+                    f"{opcode} at offset {offset} instantiates the metaclass {func.shown}: it builds a class from "
+                    "the name, bases and namespace the file chose, as type does"
+                )
             return result
         key = func.key
         if key == "builtins.getattr" and self._getattr(func, args, result):
@@ -1371,6 +1395,11 @@ class _Machine:
                         self._setstate(cls, f"{opcode} of {func.shown} at offset {offset} gives a state to")
             elif role == "mapping":
                 self._methods_called(value, "keys", f"{opcode} of {func.shown}, with its argument")
+        kept = {position for position, role in self.roles.get(key, ()) if role in ("state", "hooks")}
+        for position, value in enumerate(arguments):
+            if position not in kept:
+                for inner in (value, *(value if type(value) in (tuple, list) else ())):
+                    self._opaque_used(inner, f"{opcode} of {func.shown} (which iterates, indexes or reads it)")
         if key == "_codecs.encode":
             encoding = arguments[1] if len(arguments) > 1 else "utf-8"
             if not (isinstance(encoding, str) and encoding.lower() in self.allowlist.encodings):
@@ -1501,14 +1530,27 @@ class _Machine:
         if opcode == "BUILD":
             self._give_attributes(target, items[0])
 
+    def _opaque_used(self, value: Any, how: str) -> None:
+        """Loading uses ``value`` in a way that runs its class's code (hashes it, iterates it, calls one of its
+        methods): unsafe when it is an instance of a class the file chose (``NEWOBJ``), whose methods then run with
+        the state the file gave it (a torch datapipe's ``__iter__`` calls the function in its state). An instance
+        only held, stored in a container or a state, runs nothing; plain data (``argparse.Namespace``) has no such
+        methods, and an allowlisted class's were read (DCP's frozen ``MetadataIndex`` is hashed as a dict key)."""
+        if _opaque(value) and not self.allowlist.allows(value.func):  # allowlisted: DCP's dataclasses, audited
+            self.findings.append(
+                f"{_made(value)} is used by {how} at offset {self.position}: its class's code runs with the state "
+                "the file gave it"
+            )
+
     def _setstate(self, cls: Any, how: str) -> None:
         """An instance of ``cls`` is given a state: its class's ``__setstate__`` runs with it (any state, even
         ``None``: both unpicklers call it whenever the class has one). One that is not known to only store it is
         unsafe; a class outside the table runs its package's code, as instantiating it does (untrusted)."""
-        if not isinstance(cls, Global):
+        if not isinstance(cls, Global) or id(cls) in self.reported:
             return
         owner = self.allowlist.setstate.get(cls.key)
         if owner is not None:
+            self.reported[id(cls)] = cls  # once per global: a pickle can give its instances states a million times
             self.findings.append(
                 f"{how} an instance of {cls.shown} (offset {cls.offset}), whose __setstate__ ({owner}) does more with "
                 "the state than store it: loading runs it with what the file chose"
@@ -1538,6 +1580,8 @@ class _Machine:
             for key, value in _pairs(part):
                 if type(key) is str:
                     target.attributes[key] = value
+                    if key in _TOUCHED_STATE:
+                        self._opaque_used(value, f"BUILD (a __setstate__ tests names against the state's {key})")
 
     def _check_key(self, key: Any) -> None:
         """Refuse a dict key whose hash would never finish: a tuple nested over itself (2^80 paths in 500 bytes).
@@ -1545,8 +1589,11 @@ class _Machine:
         Hashing a tuple visits every path through it; the C unpickler would hang on such a key too. Every tuple key
         is measured before it is hashed, and all of them together share the ``pickle_values`` budget.
         """
+        self._opaque_used(key, "a dict key (hashed as it is set)")
         if type(key) is not tuple or not key:
             return
+        for inner in key:
+            self._opaque_used(inner, "a dict key's item (hashed as the key is set)")
         size = _tree_size(key, _MAX_KEY_VALUES)
         if size > _MAX_KEY_VALUES:
             raise MalformedPickleError(
@@ -1568,12 +1615,29 @@ class _Machine:
         Evaluation goes on either way (unless both unpicklers would fail on ``target``), so that a payload after
         the change is still seen.
         """
+        given = items[0]
+        if (
+            opcode == "BUILD"
+            and type(target) is Call
+            and (type(given) in _SCALARS or (type(given) in (dict, tuple, list) and not given))
+            and not target._attributes
+            and isinstance(target.func, Global)
+            and not self.allowlist.allows(target.func)
+        ):
+            # The cheapest BUILD to repeat, so the one a hostile pickle repeats (millions of times in 5 MB): a state
+            # with no items (None, a number, a string, an empty container) for an instance of a class outside the
+            # allowlist. What the general path below does with it: its class's __setstate__ runs; nothing else.
+            if target.opcode in ("NEWOBJ", "NEWOBJ_EX") and target.func.key in self.allowlist.setstate:
+                self._setstate(target.func, f"BUILD at offset {self.position} gives a state to")
+            target.state = given
+            return
         kind = opcode.rstrip("S") if opcode != "ADDITEMS" else opcode  # SETITEMS -> SETITEM, APPENDS -> APPEND
         if opcode == "BUILD":
-            # the pure-Python unpickler calls state.items() (and slotstate.items()) whatever their type, and a
-            # __setstate__ that updates a __dict__ with it calls its keys()
-            for method in ("items", "keys"):
-                self._methods_called(items[0], method, f"BUILD at offset {self.position}, with its state", pair=True)
+            if isinstance(given, (Global, Call, PersId, tuple)):
+                # the pure-Python unpickler calls state.items() (and slotstate.items()) whatever their type, and a
+                # __setstate__ that updates a __dict__ with it calls its keys()
+                for method in ("items", "keys"):
+                    self._methods_called(given, method, f"BUILD at offset {self.position}, with its state", pair=True)
             if isinstance(target, Call) and target.opcode in ("NEWOBJ", "NEWOBJ_EX"):
                 self._setstate(target.func, f"BUILD at offset {self.position} gives a state to")
         if isinstance(target, Call):
@@ -1581,6 +1645,11 @@ class _Machine:
         if kind == "SETITEM":
             for key in items[::2]:
                 self._check_key(key)
+        if kind == "ADDITEMS":
+            for member in items:
+                self._opaque_used(member, "ADDITEMS (which hashes what it adds to a set)")
+        if kind in ("SETITEM", "APPEND", "ADDITEMS"):
+            self._opaque_used(target, f"{opcode} (which calls a method of the object it changes)")
         if kind == "SETITEM" and type(target) is dict:
             for i in range(0, len(items), 2):
                 target[items[i]] = items[i + 1]  # TypeError for an unhashable key: malformed, as in C
@@ -1625,6 +1694,35 @@ class _Machine:
             # Both unpicklers fail here (no __setitem__, append, add or __dict__): nothing after it runs.
             raise MalformedPickleError(f"{opcode} on {_kind(target)}, which it cannot change", self.position)
         self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}, {_REFUSED}")
+
+
+def _opaque(value: Any) -> bool:
+    """An instance of a class the file chose (``NEWOBJ``), other than plain data."""
+    return (
+        isinstance(value, Call)
+        and value.opcode in ("NEWOBJ", "NEWOBJ_EX")
+        and isinstance(value.func, Global)
+        and value.func.key not in PLAIN_DATA
+    )
+
+
+#: Names in a state that ``torch.nn.Module.__setstate__`` (through ``Module.__setattr__`` and ``__getattr__``,
+#: ``name in self._parameters``) and ``RNNBase.__setstate__`` (``self._all_weights[0][0]``, iterating
+#: ``_flat_weights``) use, and ``PretrainedConfig.__getattribute__`` (``key in attribute_map``): an instance of a
+#: class the file chose there runs its ``__contains__``, ``__getitem__`` or ``__iter__`` (the attacker review put a
+#: torch datapipe in ``_parameters``).
+_TOUCHED_STATE = frozenset(
+    {"_parameters", "_buffers", "_modules", "_all_weights", "_flat_weights", "_flat_weights_names", "attribute_map"}
+)
+
+
+class _Findings(list["str"]):  # quoted: typing is not imported at run time (paramcount._typing)
+    """Findings, the first 1,000 kept: a pickle can repeat one a million times (one per BUILD), and the error
+    line shows the first few."""
+
+    def append(self, line: str) -> None:
+        if len(self) < 1000:
+            super().append(line)
 
 
 def _made(value: Call | PersId) -> str:

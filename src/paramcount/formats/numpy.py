@@ -10,11 +10,12 @@ Neither holds a model, so both are otherwise refused (exit 3).
 **The header is read the way numpy reads it** (``_read_array_header``): versions 1.0, 2.0 and 3.0 only; the header
 decoded as Latin-1 (UTF-8 for 3.0); numpy lifts its header size limit when ``allow_pickle=True``, so any size is read
 here (within ``npy-header-bytes``). numpy then evaluates the header as a Python literal and builds a dtype from its
-``descr``; paramcount neither evaluates nor builds anything, so it takes every header as possibly holding objects
-except the plain form numpy writes for numbers (one quoted type string without an ``O`` and without an escape, which
-could spell one: ``'\\x4f'`` is ``'O'``). An object type is always spelled with an ``O`` (``'O'``, ``'|O8'``,
-``'object'``, ``'i4,O'``, a field of a structured type). Judging a numeric array as a pickle costs one failed
-evaluation and never hides a payload.
+``descr``, and unpickles the data when the dtype holds objects (``hasobject``): ``O`` and NumPy 2's ``StringDType``,
+``T``. paramcount neither evaluates nor builds anything, so it takes every header as possibly holding objects except
+the plain form numpy writes for numbers, bytes, text and dates (one quoted type string of a kind other than ``O``
+and ``T``, without an escape, which could spell one: ``'\\x4f'`` is ``'O'``; ``'object'``, ``'i4,O'`` and
+structured types are not that form). Judging a numeric array as a pickle costs one failed evaluation and never
+hides a payload.
 """
 
 from __future__ import annotations
@@ -116,9 +117,12 @@ def _holds_objects(raw: bytes, encoding: str) -> bool:
 
 
 # The header numpy writes for an array of numbers: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
-# padded with spaces and a newline; the type string holds no O (objects) and no backslash (an escape can spell one).
+# padded with spaces and a newline. The type string is one numpy writes for numbers, bytes, text or dates (a byte
+# order, a kind other than O and T, a size, a date unit): objects are O, and NumPy 2's StringDType, T, is stored as
+# a pickle too (the attacker review found it); an escape, 'object' or a structured type is not matched either.
+_TYPE = r"[<>|=]?[?bBhHiIlLqQpPefdgFDGSaUVMmcu]\d*(?:\[\d*[a-zA-Z]+\])?"
 _NUMERIC = re.compile(
-    r"\{\s*'descr'\s*:\s*(?:'[^'\\Oo]*'|\"[^\"\\Oo]*\")\s*,\s*'fortran_order'\s*:\s*(?:True|False)\s*,"
+    rf"\{{\s*'descr'\s*:\s*(?:'{_TYPE}'|\"{_TYPE}\")\s*,\s*'fortran_order'\s*:\s*(?:True|False)\s*,"
     r"\s*'shape'\s*:\s*\(\s*(?:\d+\s*,\s*)*(?:\d+\s*)?\)\s*,?\s*\}\s*"
 )
 

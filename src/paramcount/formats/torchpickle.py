@@ -22,7 +22,7 @@ from paramcount.dtypes import TORCH, TORCH_STORAGES, DType
 from paramcount.errors import FormatError, quote
 from paramcount.formats._pickle import Allowlist, Call, Global, InertSet, PersId
 from paramcount.formats.enums import members
-from paramcount.formats.setstate import classes
+from paramcount.formats.setstate import classes, metaclasses
 from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.records import Kind, ModuleRecord, Note, Role, TensorRecord
 
@@ -106,6 +106,7 @@ ALLOWLIST = Allowlist(
     enums=members(),
     # ... and give their instances states: a class whose __setstate__ does more than store one is unsafe to build
     setstate=classes(),
+    metaclasses=metaclasses(),
     # torch's weights-only unpickler: BUILD and SETITEM(S) may change an OrderedDict (its _metadata, its items);
     # a set built by REDUCE takes ADDITEMS as a set does.
     mutable=(
