@@ -57,6 +57,15 @@ def _grows_memo(data: bytes) -> bool:
     return re.search(rb"p[ \t\n\r\f\v]*[+-]?0*[1-9][0-9]{7}", data) is not None
 
 
+def _allocates(data: bytes) -> bool:
+    """Whether the bytes may hold a BINUNICODE8, BINBYTES8 or BYTEARRAY8 claiming over 64 MiB anywhere: both
+    unpicklers allocate the claimed size before they read (``bytearray(size)``)."""
+    for found in re.finditer(rb"[\x8d\x8e\x96](?=[\s\S]{8})", data):
+        if int.from_bytes(data[found.start() + 1 : found.start() + 9], "little") > 1 << 26:
+            return True
+    return False
+
+
 def pickle_oracle(data: bytes) -> None:
     try:
         _PICKLE_READER.read(BytesBlob(data, name="fuzz.pkl"), DEFAULT, None)
@@ -69,6 +78,8 @@ def pickle_oracle(data: bytes) -> None:
         verdict = f"refused ({e.rule}: {str(e)[:120]})"
     except ParamcountError as e:
         verdict = f"refused ({type(e).__name__}: {str(e)[:120]})"
+    if _allocates(data):
+        return  # both unpicklers allocate what an 8-byte length claims before reading: the fuzzer's memory limit
     for c in (True, False):
         if c and _grows_memo(data):
             continue  # the C unpickler would allocate gigabytes for its memo: the fuzzer's memory limit, not a finding

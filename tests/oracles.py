@@ -80,13 +80,15 @@ HARMLESS: dict[tuple[str, str], Any] = {
 #: Classes of torch whose real code the loader oracle runs (the corpus's gadgets through them; the functions the file
 #: gives them are stand-ins): a ``__setstate__`` that unpickles its state (``pickle.loads`` is recorded like the
 #: loader's own unpickler), a datapipe whose iteration calls its ``fn``, a module whose ``__setstate__`` tests names
-#: against its ``_parameters``, a serializer whose ``append`` calls its ``_serialize_fn``, a metaclass.
+#: against its ``_parameters``, a serializer whose ``append`` calls its ``_serialize_fn``, a metaclass, a SymInt whose
+#: ``__hash__`` calls its node's ``is_nested_int``.
 UNPICKLING = (
     "torch.utils.data.datapipes.datapipe._DataPipeSerializationWrapper",
     "torch.utils.data.datapipes.iter.callable.MapperIterDataPipe",
     "torch.nn.modules.linear.Identity",
     "torch.utils._appending_byte_serializer.AppendingByteSerializer",
     "torch.utils.data.datapipes._typing._DataPipeMeta",
+    "torch.SymInt",
 )
 
 

@@ -248,6 +248,20 @@ def test_a_state_given_again_and_again_is_charged_each_time(tmp_path: Path) -> N
     assert "BUILD states" in str(caught.value)
 
 
+def test_paths_repeated_down_a_deep_graph_are_charged(tmp_path: Path) -> None:
+    """Every value's path repeats its parent's: 300 dicts nested under one memoized 2,000-character key would name
+    their values with 90 million characters (the attacker review's 145 KB file asked for 500 GB). Each 16
+    characters built count as a value walked, so a low pickle-values stops it, naming the limit."""
+    key = b"X" + struct.pack("<I", 2000) + b"k" * 2000 + b"\x94"  # memo 0
+    pkl = b"\x80\x04}" + key + b"}" + b"h\x00}" * 299 + b"h\x00N" + b"s" * 301 + b"."
+    path = _zip_pickle(pkl)(tmp_path)
+    assert paramcount.count(path).parameters.total == 0  # fine under the defaults
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(path, limits={"pickle_values": 100_000})
+    assert caught.value.rule == "limit-pickle-values"
+    assert "paths" in str(caught.value)
+
+
 def test_running_out_of_memory_is_one_line_exit_3(tmp_path: Path) -> None:
     """Under an address-space cap below what the defaults allow, the count ends in one line, not a traceback."""
     unit = b"B" + struct.pack("<I", 2**20) + b"x" * 2**20 + b"\x94"

@@ -181,6 +181,22 @@ _GETATTR = _global("builtins", "getattr")
         (_GETATTR + _MODEL + b"\x8c\x08__init__\x86R", "getattr"),
         (_GETATTR + _MODEL + b"\x8c\x09load_hook\x86R)R", "load_hook at offset 74, called by REDUCE"),
         (_GETATTR + _global("transformers.models.bert.modeling_bert", "Bert") + b"\x8c\x07__new__\x86R", "getattr"),
+        # torch.builtins is the builtins module: getattr reaches builtins.map, whose instance calls what it holds
+        # when iterated (the fourth attacker review ran numpy.savetxt through it with torch.load)
+        (
+            _GETATTR + _global("torch", "builtins") + b"\x8c\x03map\x86R" + _global("numpy", "savetxt") + b"]\x86\x81",
+            "reached through attributes",
+        ),
+        # the same instance iterated by set(): its class's code runs
+        (
+            _global("builtins", "set")
+            + _GETATTR
+            + _global("torch", "builtins")
+            + b"\x8c\x03map\x86R"
+            + _global("numpy", "savetxt")
+            + b"]\x86\x81\x85R",
+            "which iterates, indexes or reads it",
+        ),
     ],
     ids=[
         "enum-not-a-member",
@@ -189,6 +205,8 @@ _GETATTR = _global("builtins", "getattr")
         "dunder-of-instance",
         "method-called",
         "dunder-of-class",
+        "class-through-attributes",
+        "class-through-attributes-iterated",
     ],
 )
 def test_what_whole_model_saves_may_hold_turns_unsafe_when_misused(tmp_path: Path, pkl: bytes, finding: str) -> None:

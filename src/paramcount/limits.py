@@ -37,8 +37,8 @@ class Limits(NamedTuple):
         pickle_memo: memo entries of one pickle.
         pickle_stack: values on one pickle's stack, counting those saved by MARK.
         nesting: MARK nesting depth of one pickle.
-        pickle_values: values walked in one pickle's object graph (each shared object once), and pairs of states
-            given to instances (4 each, every time one is given).
+        pickle_values: values walked in one pickle's object graph (each shared object once), pairs of states
+            given to instances (4 each, every time one is given), and every 16 characters of the paths naming values.
         pickle_items: items added to containers (lists, dicts, tuples, sets) by one pickle.
         pickle_globals: globals one pickle names (``GLOBAL``, ``STACK_GLOBAL``, ``INST``, and what a ``getattr`` or
             a reconstructor reaches); a whole-model save names each class and function once, a few hundred.

@@ -397,6 +397,23 @@ def _metaclass(folder: Path) -> bytes:
     return b"\x80\x04}(" + _text("g") + cls + b"]]G?\xf0\x00\x00\x00\x00\x00\x00aab" + b"u."
 
 
+def _hashed_deep(folder: Path) -> bytes:
+    """``{((symint,),): 1}``: a ``torch.SymInt`` whose ``node`` is a ``Namespace`` with ``is_nested_int`` set to
+    ``partial(numpy.savetxt, CANARY)``, two tuples deep in a dict key. Hashing the key hashes the SymInt, whose
+    ``__hash__`` calls ``self.node.is_nested_int()`` (the fourth attacker review)."""
+    namespace = (
+        _global("argparse", "Namespace")
+        + b")\x81}"
+        + _text("is_nested_int")
+        + _global("functools", "partial")
+        + _global("numpy", "savetxt")
+        + _text(str(folder / CANARY))
+        + b"\x86Rsb"
+    )
+    symint = _global("torch", "SymInt") + b")\x81}" + _text("node") + namespace + b"sb"
+    return b"\x80\x04}(" + _text("k") + b"}" + symint + b"\x85\x85K\x01su."
+
+
 def _python_build_with_namespace_state(folder: Path) -> bytes:
     """``BUILD`` of an instance with a ``Namespace`` as its state: the pure-Python unpickler calls
     ``state.items()``, which its ``items`` attribute answers (the C unpickler wants a dict)."""
@@ -662,6 +679,7 @@ def cases() -> list[Case]:
     add("datapipe-as-module-parameters", _zip(_torch_zip(_module_parameters, tensor_record)), savetxt)
     add("instance-append-runs-its-class", _zip(_torch_zip(_appended)), savetxt)
     add("metaclass-builds-a-class", _zip(_torch_zip(_metaclass)), savetxt)
+    add("instance-hashed-deep-in-a-key", _zip(_torch_zip(_hashed_deep)), savetxt)
     # INST without a MARK: the pure-Python unpickler imports before it looks for the MARK (pickle-oracle finding)
     inst = _file("model.pkl", lambda _: b"\x80\x02K\x01ios\nsystem\n.")
     add("inst-without-mark", inst, ("pickle-python", "os.system"))

@@ -794,6 +794,11 @@ class _Machine:
                         f"{g.shown} at offset {g.offset}, instantiated: a class of the standard library that is not "
                         "plain data (its objects can run code the file chose when they are used)"
                     )
+                elif _through_attributes(g):
+                    lines.append(
+                        f"{g.shown} at offset {g.offset}, instantiated: a class reached through attributes, which can "
+                        "be anything (torch.builtins is the builtins module)"
+                    )
             elif g.via not in (_OF_INSTANCE, _OF_CLASS):
                 why = held(g)
                 if why is not None:
@@ -818,7 +823,9 @@ class _Machine:
                 continue
             if g.operand or (not g.instantiated and g.via not in (_OF_INSTANCE, _OF_CLASS) and held(g) is not None):
                 continue
-            if g.instantiated and g.resolved[0].partition(".")[0] in _stdlib() and g.key not in PLAIN_DATA:
+            if g.instantiated and (
+                (g.resolved[0].partition(".")[0] in _stdlib() and g.key not in PLAIN_DATA) or _through_attributes(g)
+            ):
                 continue  # unsafe: see unsafe()
             if g.shown not in names:
                 names[g.shown] = None
@@ -1206,7 +1213,7 @@ class _Machine:
                     items = pop_mark()
                     add_items(len(items))
                     for member in items:
-                        self._opaque_used(member, "FROZENSET (which hashes its members)")
+                        self._opaque_within(member, "FROZENSET (which hashes its members)")
                     stack.append(tuple(items))
                 elif op == 0x6F:  # OBJ
                     items = pop_mark()
@@ -1324,9 +1331,9 @@ class _Machine:
     def _call(self, func: Any, args: Any, opcode: str) -> Call:
         """The inert result of calling ``func``, marking what loading does with the globals involved."""
         offset = self.position
-        result = Call(func, args, opcode, offset)
         if isinstance(func, Call) and func.names is not None:
-            func = func.names  # calling what a reconstructor reached: a call of that global
+            func = func.names  # calling what a reconstructor reached: a call of that global (and its result is)
+        result = Call(func, args, opcode, offset)
         if isinstance(func, (Call, PersId)):
             # an object loading made (a partial, an instance, a class built by type()) or only the loader knows
             if opcode in ("NEWOBJ", "NEWOBJ_EX"):
@@ -1398,8 +1405,8 @@ class _Machine:
         kept = {position for position, role in self.roles.get(key, ()) if role in ("state", "hooks")}
         for position, value in enumerate(arguments):
             if position not in kept:
-                for inner in (value, *(value if type(value) in (tuple, list) else ())):
-                    self._opaque_used(inner, f"{opcode} of {func.shown} (which iterates, indexes or reads it)")
+                how = f"{opcode} of {func.shown} (which iterates, indexes or reads it)"
+                self._opaque_within(value, how, lists=True)
         if key == "_codecs.encode":
             encoding = arguments[1] if len(arguments) > 1 else "utf-8"
             if not (isinstance(encoding, str) and encoding.lower() in self.allowlist.encodings):
@@ -1530,6 +1537,27 @@ class _Machine:
         if opcode == "BUILD":
             self._give_attributes(target, items[0])
 
+    def _opaque_within(self, value: Any, how: str, *, lists: bool = False) -> None:
+        """:meth:`_opaque_used` for ``value`` and everything in it that using it reaches: the items of tuples
+        (hashing a tuple hashes them, at any depth) and, with ``lists``, of lists (a callable that takes it apart).
+        Each container is walked once, charged to ``pickle_values``."""
+        self._opaque_used(value, how)
+        kinds = (tuple, list) if lists else (tuple,)
+        if type(value) not in kinds:
+            return
+        pending, seen = [value], set()
+        while pending:
+            item = pending.pop()
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            self._walk(len(item), "holds containers of too many values where loading hashes or reads them")
+            for inner in item:
+                if type(inner) in kinds:
+                    pending.append(inner)
+                else:
+                    self._opaque_used(inner, how)
+
     def _opaque_used(self, value: Any, how: str) -> None:
         """Loading uses ``value`` in a way that runs its class's code (hashes it, iterates it, calls one of its
         methods): unsafe when it is an instance of a class the file chose (``NEWOBJ``), whose methods then run with
@@ -1589,11 +1617,9 @@ class _Machine:
         Hashing a tuple visits every path through it; the C unpickler would hang on such a key too. Every tuple key
         is measured before it is hashed, and all of them together share the ``pickle_values`` budget.
         """
-        self._opaque_used(key, "a dict key (hashed as it is set)")
+        self._opaque_within(key, "a dict key (hashed as it is set, with everything in it)")
         if type(key) is not tuple or not key:
             return
-        for inner in key:
-            self._opaque_used(inner, "a dict key's item (hashed as the key is set)")
         size = _tree_size(key, _MAX_KEY_VALUES)
         if size > _MAX_KEY_VALUES:
             raise MalformedPickleError(
@@ -1647,7 +1673,7 @@ class _Machine:
                 self._check_key(key)
         if kind == "ADDITEMS":
             for member in items:
-                self._opaque_used(member, "ADDITEMS (which hashes what it adds to a set)")
+                self._opaque_within(member, "ADDITEMS (which hashes what it adds to a set)")
         if kind in ("SETITEM", "APPEND", "ADDITEMS"):
             self._opaque_used(target, f"{opcode} (which calls a method of the object it changes)")
         if kind == "SETITEM" and type(target) is dict:
@@ -1694,6 +1720,13 @@ class _Machine:
             # Both unpicklers fail here (no __setitem__, append, add or __dict__): nothing after it runs.
             raise MalformedPickleError(f"{opcode} on {_kind(target)}, which it cannot change", self.position)
         self.malformed.append(f"{opcode} at offset {self.position} changes {_kind(target)}, {_REFUSED}")
+
+
+def _through_attributes(g: Global) -> bool:
+    """Whether ``g`` names its object through attributes (``torch`` + ``builtins.map``, or ``getattr`` of a
+    module's attribute), which can reach any object: a module another imports is its attribute."""
+    module, name = g.resolved
+    return "." in name or not name.isidentifier() or not all(part.isidentifier() for part in module.split("."))
 
 
 def _opaque(value: Any) -> bool:

@@ -302,6 +302,12 @@ class _Walker:
                 continue
             seen.add(id(value))
             children: list[tuple[Any, str, Role | None, str | None, str]] = []
+            # Each child's path repeats its parent's: a deep graph under a long key builds quadratic text (an
+            # attacker review's 145 KB file asked for 500 GB). Every 16 characters built count as a value walked.
+            visited += (len(path) >> 4) * _width(value)
+            if visited > self.limits.pickle_values:
+                problem = "its values' paths are too long to name"
+                raise exceeded("pickle_values", problem, self.limits.pickle_values, target=self.name)
             if isinstance(value, dict):
                 for key, item in value.items():
                     child_section = within
@@ -537,6 +543,16 @@ def size(
     if len(value) > limits.dimensions:
         raise exceeded("dimensions", f"has {len(value)} dimensions", limits.dimensions, target=target, tensor=tensor)
     return value
+
+
+def _width(value: Any) -> int:
+    """How many children :meth:`_Extractor.walk` names for ``value``, counted without naming them."""
+    if isinstance(value, (dict, list, tuple)):
+        return len(value)
+    if isinstance(value, Call):
+        parts = (value.args, value._items, value._appended, value.state)
+        return sum(len(p) if isinstance(p, (dict, list, tuple)) else 1 for p in parts if p is not None)
+    return 0
 
 
 def _join(path: str, key: Any) -> str:
