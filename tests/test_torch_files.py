@@ -704,9 +704,15 @@ def test_dag_bomb_and_deep_nesting_are_walked_once(tmp_path: Path) -> None:
         x = [x, x]
     bomb = {"dag": x, "w": tensor("0", 4, (4,), (1,))}
     assert paramcount.count(craft(tmp_path, bomb, {"0": 16})).parameters.total == 4
-    n = 100_000
+    n = 10_000  # ten times the recursion limit: walked iteratively
     deep = b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b"."
     assert paramcount.count(str(torch_zip(tmp_path / "deep.pt", deep, {}))).parameters.total == 0
+    # 100,000 levels name their values with 10^10 characters of paths: refused by a named limit, not built
+    n = 100_000
+    deeper = b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b"."
+    with pytest.raises(FormatError) as caught:
+        paramcount.count(str(torch_zip(tmp_path / "deeper.pt", deeper, {})))
+    assert caught.value.rule == "limit-pickle-values"
 
 
 def test_legacy_stream_rules(tmp_path: Path) -> None:
@@ -879,6 +885,36 @@ def test_a_data_pkl_marked_as_a_directory_is_unsafe_as_torch_reads_uninitialised
     record = bytes(torch._C.PyTorchFileReader(io.BytesIO(bytes(data))).get_record("data.pkl"))
     assert len(record) == len(pkl)  # the oracle: torch hands over the claimed size, not the stored bytes
     with pytest.raises(UnsafeTargetError, match="uninitialised memory"):
+        paramcount.count(str(path))
+
+
+def _datapipe_bytes() -> bytes:
+    """NEWOBJ of torch's MapperIterDataPipe, its state making iteration call numpy.savetxt (protocol 4)."""
+    state = b"}(" + b"\x8c\x08datapipe]\x8c\x01xa" + b"\x8c\x02fn" + _global("numpy", "savetxt") + b"u"
+    return _global("torch.utils.data.datapipes.iter.callable", "MapperIterDataPipe") + b")\x81" + state + b"b"
+
+
+_PWS = _global("torch._utils", "_rebuild_parameter_with_state")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _global("builtins", "frozenset") + _datapipe_bytes() + b"\x85\x85\x81",  # frozenset.__new__ iterates it
+        _global("torch", "Size") + _datapipe_bytes() + b"\x85\x85\x81",  # so does torch.Size.__new__
+        _global("torch.nn.modules.linear", "Identity") + b")\x81" + _datapipe_bytes() + b"b",  # the whole state
+        b"(\x8c\x07storage" + _global("torch", "FloatStorage") + _datapipe_bytes() + b"\x8c\x03cpuK\x04tQ",  # pid key
+        _PWS + b"(N\x89" + _global("collections", "OrderedDict") + b")R" + _datapipe_bytes() + b"tR",  # rebuild state
+    ],
+    ids=["newobj-frozenset", "newobj-size", "module-state", "persistent-id", "rebuild-state"],
+)
+def test_an_instance_the_file_chose_is_unsafe_wherever_loading_takes_it_apart(tmp_path: Path, value: bytes) -> None:
+    """The fifth attacker review's places where torch.load runs the class's code of an instance the file made
+    (a datapipe's iteration calls the function in its state): the arguments of NEWOBJ, a BUILD state that is an
+    instance, a persistent id's items (torch's persistent_load hashes the key), a rebuild's state (_set_obj_state
+    tests it and calls its items())."""
+    path = torch_zip(tmp_path / "evil.pt", b"\x80\x04}\x8c\x01g" + value + b"s.", {})
+    with pytest.raises(UnsafeTargetError, match="its class's code runs"):
         paramcount.count(str(path))
 
 

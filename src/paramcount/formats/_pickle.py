@@ -1017,6 +1017,8 @@ class _Machine:
                         raise _underflow(at)
                     if not self.persistent:
                         raise MalformedPickleError("has a persistent id, which a plain pickle.load refuses", at)
+                    # torch's persistent_load compares, hashes and formats the id's items before it looks anything up
+                    self._opaque_within(stack[-1], "a persistent id (its loader compares, hashes and formats it)")
                     stack[-1] = PersId(stack[-1], at)
                 elif op in {0x63, 0x69}:  # GLOBAL, INST
                     count += _TEXT_COST - 1
@@ -1347,6 +1349,21 @@ class _Machine:
             return result
         if opcode in ("NEWOBJ", "NEWOBJ_EX") and func.key not in self.allowlist.builders:
             func.instantiated = True
+            # cls.__new__(cls, *args) uses its arguments: frozenset and torch.Size iterate them, an Enum looks its
+            # value up (hashing and comparing it)
+            self._opaque_within(args, f"{opcode} of {func.shown} (whose __new__ takes its arguments apart)", lists=True)
+            members = self.enums.get(func.key)
+            if members is not None and not (
+                opcode == "NEWOBJ"
+                and isinstance(args, tuple)
+                and len(args) == 1
+                and type(args[0]) in (str, int, float, bool, type(None))
+                and args[0] in members
+            ):
+                self.findings.append(
+                    f"{func.shown} at offset {func.offset}, instantiated by {opcode} at offset {offset} with arguments "
+                    "other than one of its members' values (an Enum class then runs its _missing_)"
+                )
             if func.key in self.allowlist.metaclasses:
                 self.findings.append(
                     f"{opcode} at offset {offset} instantiates the metaclass {func.shown}: it builds a class from "
@@ -1393,6 +1410,10 @@ class _Machine:
             elif role == "hooks":
                 self._hooks(value, func, opcode)
             elif role == "state":
+                # _set_obj_state tests the state (or each part of a pair), calls its items() and, for a tuple of
+                # another length, formats it into its error: an instance there runs its class's code
+                how = f"{opcode} of {func.shown} (which tests and takes apart its state)"
+                self._opaque_within(value, how, lists=True)
                 self._methods_called(value, "items", f"{opcode} of {func.shown}, with its state", pair=True)
                 self._give_attributes(result, value)
                 for made, kind in self.roles.get(key, ()):
@@ -1659,6 +1680,10 @@ class _Machine:
             return
         kind = opcode.rstrip("S") if opcode != "ADDITEMS" else opcode  # SETITEMS -> SETITEM, APPENDS -> APPEND
         if opcode == "BUILD":
+            # a state that is an instance of a class the file chose (or a pair part that is one): any __setstate__,
+            # and the pure-Python default, takes it apart (Module.__setstate__'s __dict__.update iterates it)
+            for part in given if type(given) is tuple and len(given) == 2 else (given,):
+                self._opaque_used(part, "BUILD (a __setstate__ takes its state apart)")
             if isinstance(given, (Global, Call, PersId, tuple)):
                 # the pure-Python unpickler calls state.items() (and slotstate.items()) whatever their type, and a
                 # __setstate__ that updates a __dict__ with it calls its keys()
