@@ -1352,18 +1352,7 @@ class _Machine:
             # cls.__new__(cls, *args) uses its arguments: frozenset and torch.Size iterate them, an Enum looks its
             # value up (hashing and comparing it)
             self._opaque_within(args, f"{opcode} of {func.shown} (whose __new__ takes its arguments apart)", lists=True)
-            members = self.enums.get(func.key)
-            if members is not None and not (
-                opcode == "NEWOBJ"
-                and isinstance(args, tuple)
-                and len(args) == 1
-                and type(args[0]) in (str, int, float, bool, type(None))
-                and args[0] in members
-            ):
-                self.findings.append(
-                    f"{func.shown} at offset {func.offset}, instantiated by {opcode} at offset {offset} with arguments "
-                    "other than one of its members' values (an Enum class then runs its _missing_)"
-                )
+            self._enum_lookup(func, args, opcode, "NEWOBJ", "instantiated")
             if func.key in self.allowlist.metaclasses:
                 self.findings.append(
                     f"{opcode} at offset {offset} instantiates the metaclass {func.shown}: it builds a class from "
@@ -1379,19 +1368,7 @@ class _Machine:
             reconstructor = self.reconstructors.get(func.qualname)
             if reconstructor is not None:
                 self._reconstruct(func, args, reconstructor, result)
-            members = self.enums.get(key)
-            if members is not None and not (
-                opcode == "REDUCE"
-                and isinstance(args, tuple)
-                and len(args) == 1
-                and type(args[0]) in (str, int, float, bool, type(None))
-                and args[0] in members
-            ):
-                self.findings.append(
-                    f"{func.shown} at offset {func.offset}, called by {opcode} at offset {offset} with arguments "
-                    f"other than one of its members' values (an Enum class then runs its _missing_ or builds a "
-                    f"new class)"
-                )
+            self._enum_lookup(func, args, opcode, "REDUCE", "called")
             return result
         arguments = args if isinstance(args, tuple) else ()
         for position, role in self.roles.get(key, ()):
@@ -1436,6 +1413,25 @@ class _Machine:
                     f"encoding {quote(encoding, 40)}: looking a codec up by name can import a module"
                 )
         return result
+
+    def _enum_lookup(self, func: Global, args: Any, opcode: str, lookup: str, how: str) -> None:
+        """An ``Enum`` class of the table (``func``) called or instantiated: a member lookup (``lookup`` with one of
+        its members' values) is untrusted; anything else runs its ``_missing_`` or builds a new class, unsafe."""
+        members = self.enums.get(func.key)
+        if members is None:
+            return
+        if (
+            opcode == lookup
+            and isinstance(args, tuple)
+            and len(args) == 1
+            and type(args[0]) in (str, int, float, bool, type(None))
+            and args[0] in members
+        ):
+            return
+        self.findings.append(
+            f"{func.shown} at offset {func.offset}, {how} by {opcode} at offset {self.position} with arguments "
+            "other than one of its members' values (an Enum class then runs its _missing_ or builds a new class)"
+        )
 
     def _called_argument(self, value: Any, by: Global, opcode: str) -> None:
         """An argument an allowlisted function calls (``_rebuild_from_type_v2``'s ``func``, a backward hook)."""
