@@ -683,6 +683,13 @@ def cases() -> list[Case]:
     # INST without a MARK: the pure-Python unpickler imports before it looks for the MARK (pickle-oracle finding)
     inst = _file("model.pkl", lambda _: b"\x80\x02K\x01ios\nsystem\n.")
     add("inst-without-mark", inst, ("pickle-python", "os.system"))
+    # A module line that ends a FRAME longer than the file: the pure-Python unpickler reads the name from the file's
+    # end, b"", and imports the module (the pickle-oracle fuzz target found it)
+    add(
+        "global-ending-a-short-frame",
+        _file("model.pkl", lambda _: b"\x80\x04\x95" + struct.pack("<Q", 100) + b"cantigravity\n"),
+        ("pickle-python", "antigravity."),
+    )
     add("tar-pickle-member", _tar("pickle", payload), ("torch", "os.system"))
     add("tar-storages-member", _tar("storages", payload), ("torch", "os.system"))
     return found

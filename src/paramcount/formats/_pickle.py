@@ -1030,7 +1030,10 @@ class _Machine:
                     end = find(b"\n", pos, bound)
                     stop = find(b"\n", end + 1, bound) if end >= 0 else -1
                     if stop < 0:
-                        if frame_end < 0:
+                        # Outside a frame, the pure-Python unpickler's readline returns the rest; inside a frame
+                        # that runs to the end of the file, only a frame used up exactly falls back to reading the
+                        # file, which gives b"": the module line ending the data imports with an empty name.
+                        if frame_end < 0 or (self.short_frame is not None and end + 1 == len(data)):
                             self._last_line_global(pos, end)
                         self._overrun_line(pos, frame_end)
                     raw_module, raw_name = data[pos:end], data[end + 1 : stop]
