@@ -406,7 +406,7 @@ class _EvasionError(MalformedPickleError):
 
 
 _HIGHEST_PROTOCOL = 5
-_FIRST_WINDOW = 1 << 16  # bytes read first for a pickle in a stream; grown fourfold while it is truncated
+_FIRST_WINDOW = 1 << 16  # bytes read first for a pickle in a stream; grown sixteenfold while it is truncated
 # Bytes that fail to evaluate before this offset, with nothing unsafe in them, are not a pickle at all.
 _NOT_A_PICKLE = 16
 _SHOWN_FINDINGS = 1000  # characters of findings an unsafe error shows
@@ -667,7 +667,7 @@ def read_stream(
                 raise MalformedPickleError(
                     f"runs past its first {length} bytes", e.offset, e.unsafe, limit=("pickle_bytes", length)
                 ) from None
-            window = max(window, length) * 4
+            window = max(window, length) * 16
             data = b""
 
 
