@@ -415,6 +415,7 @@ _MAX_DIGITS = 4300  # Python's default limit on decimal digits converted (sys.in
 _REFUSED = "which torch's weights-only unpickler refuses"
 _CHECK_EVERY = 255  # opcodes between checks of the stack size (it grows by at most one value an opcode)
 # Values no mutating opcode can change in either unpickler: it fails there, and nothing after runs.
+_NEWOBJ = frozenset({"NEWOBJ", "NEWOBJ_EX"})  # the opcodes that make an instance of a class: cls.__new__(cls, ...)
 _SCALARS = frozenset({type(None), int, float, complex, str, bytes, bool})
 _IMMUTABLE = (tuple, str, bytes, int, float, complex, bool, type(None), Opaque)
 
@@ -1341,7 +1342,7 @@ class _Machine:
         result = Call(func, args, opcode, offset)
         if isinstance(func, (Call, PersId)):
             # an object loading made (a partial, an instance, a class built by type()) or only the loader knows
-            if opcode in ("NEWOBJ", "NEWOBJ_EX"):
+            if opcode in _NEWOBJ:
                 self.findings.append(
                     f"{opcode} at offset {offset} instantiates {_made(func)}: a class only known at load time"
                 )
@@ -1350,7 +1351,7 @@ class _Machine:
             return result
         if not isinstance(func, Global):
             return result
-        if opcode in ("NEWOBJ", "NEWOBJ_EX") and func.key not in self.allowlist.builders:
+        if opcode in _NEWOBJ and func.key not in self.allowlist.builders:
             func.instantiated = True
             # cls.__new__(cls, *args) uses its arguments: frozenset and torch.Size iterate them, an Enum looks its
             # value up (hashing and comparing it)
@@ -1509,7 +1510,7 @@ class _Machine:
         if isinstance(owner, Call):
             # A method of an instance (pickle writes a bound method as getattr(instance, name)): the class's
             # code finds it, or the instance's state, which is judged where it is given.
-            if not (owner.opcode in ("NEWOBJ", "NEWOBJ_EX") and isinstance(owner.func, Global) and _plain(attribute)):
+            if not (owner.opcode in _NEWOBJ and isinstance(owner.func, Global) and _plain(attribute)):
                 return False
             module, name = owner.func.resolved
             via = _OF_INSTANCE
@@ -1673,7 +1674,7 @@ class _Machine:
             # The cheapest BUILD to repeat, so the one a hostile pickle repeats (millions of times in 5 MB): a state
             # with no items (None, a number, a string, an empty container) for an instance of a class outside the
             # allowlist. What the general path below does with it: its class's __setstate__ runs; nothing else.
-            if target.opcode in ("NEWOBJ", "NEWOBJ_EX") and target.func.key in self.allowlist.setstate:
+            if target.opcode in _NEWOBJ and target.func.key in self.allowlist.setstate:
                 self._setstate(target.func, f"BUILD at offset {self.position} gives a state to")
             target.state = given
             return
@@ -1688,7 +1689,7 @@ class _Machine:
                 # __setstate__ that updates a __dict__ with it calls its keys()
                 for method in ("items", "keys"):
                     self._methods_called(given, method, f"BUILD at offset {self.position}, with its state", pair=True)
-            if isinstance(target, Call) and target.opcode in ("NEWOBJ", "NEWOBJ_EX"):
+            if isinstance(target, Call) and target.opcode in _NEWOBJ:
                 self._setstate(target.func, f"BUILD at offset {self.position} gives a state to")
         if isinstance(target, Call):
             self._instance_methods(target, opcode, items)
@@ -1757,7 +1758,7 @@ def _opaque(value: Any) -> bool:
     """An instance of a class the file chose (``NEWOBJ``), other than plain data."""
     return (
         isinstance(value, Call)
-        and value.opcode in ("NEWOBJ", "NEWOBJ_EX")
+        and value.opcode in _NEWOBJ
         and isinstance(value.func, Global)
         and value.func.key not in PLAIN_DATA
     )
