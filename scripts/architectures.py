@@ -54,20 +54,107 @@ def with_tie(config: Any, tie: bool) -> Any:
 
 
 def entry(cls: Any, config: Any) -> dict[str, Any]:
-    """The table entry of one class: its checkpoint's names when tied and, where they differ, when untied."""
+    """The table entry of one class: what its loader expects and does, when tied and, where they differ, untied."""
     from paramcount.sources.hf import build, describe
 
     tied = describe(build(cls, with_tie(config, True), cls.__name__))
     untied = describe(build(cls, with_tie(config, False), cls.__name__))
+    keys = tied.pop("keys")
+    untied_keys = untied.pop("keys")
     tied["parameters"] = sorted(set(tied["parameters"]) | set(untied["parameters"]))
     tied["buffers"] = sorted(set(tied["buffers"]) | set(untied["buffers"]))
-    if untied["ties"] != tied["ties"]:
+    if untied["ties"] != tied["ties"] or untied["tie_keys"] != tied["tie_keys"]:
         tied["untied"] = untied["ties"]
+        tied["untied_keys"] = untied["tie_keys"]
     # Shapes of parameters a checkpoint leaves out depend on the configuration: a count builds the model for them.
     tied["unsaved"] = sorted(tied["unsaved"])
-    if not tied["unsaved"]:
-        del tied["unsaved"]
+    for key in ("unsaved", "ties", "tie_keys", "transforms", "ignore_missing", "ignore_unexpected"):
+        if not tied[key]:
+            del tied[key]
+    stacks = stacks_of(keys)
+    if stacks is None or stacks_of(untied_keys) != stacks:
+        tied["uniform"] = False  # layers differ from one another: only a build lists missing keys exactly
+    else:
+        tied["stacks"] = {name: {"length": n, "config": configured(cls, config, name, n)} for name, n in stacks.items()}
     return tied
+
+
+def stacks_of(keys: list[str]) -> dict[str, int] | None:
+    """Each module list's length (``{"model.layers": 32}``), when every layer holds the same names; else ``None``."""
+    from paramcount.sources.architecture import expand, pattern
+
+    lengths: dict[str, dict[str, int]] = {}
+    for key in keys:
+        parts = key.split(".")
+        for j, part in enumerate(parts):
+            if part.isdigit():
+                concrete = ".".join(parts[:j])
+                per = lengths.setdefault(pattern(concrete), {})
+                per[concrete] = max(per.get(concrete, 0), int(part) + 1)
+    stacks: dict[str, int] = {}
+    for name, per in lengths.items():
+        if len(set(per.values())) != 1:
+            return None
+        stacks[name] = next(iter(per.values()))
+    patterns = sorted({pattern(k) for k in keys})
+    if {n for p in patterns for n in expand(p, stacks)} != set(keys):
+        return None
+    return stacks
+
+
+_PERTURBED: dict[tuple[str, str], dict[str, int] | None] = {}
+
+
+def configured(cls: Any, config: Any, stack: str, length: int) -> list[str]:
+    """The config.json key (a path: ``text_config.num_hidden_layers``, with its aliases) whose value is the length
+    of ``stack``, found by building the class with each candidate key changed; ``[]`` when none is."""
+    from paramcount.sources.hf import build, describe
+
+    document = config.to_dict()
+    value = 1 if length > 1 else 2
+    found: list[str] = []
+    for path in candidates(document, length)[:12]:
+        key = (cls.__name__, path)
+        if key not in _PERTURBED:
+            changed = json.loads(json.dumps(document))
+            *parents, leaf = path.split(".")
+            place = changed
+            for parent in parents:
+                place = place[parent]
+            for name, other in list(place.items()):  # per-layer lists (layer_types) follow the layer count
+                if leaf != name and isinstance(other, list) and len(other) == length:
+                    place[name] = other[:value] if value < length else other + other[-1:] * (value - length)
+            place[leaf] = value
+            try:
+                _PERTURBED[key] = stacks_of(
+                    describe(build(cls, config.__class__.from_dict(changed), "perturbed"))["keys"]
+                )
+            except Exception:  # the changed value is not a valid configuration: not this key
+                _PERTURBED[key] = None
+        stacks = _PERTURBED[key]
+        if stacks is not None and stacks.get(stack) == value:
+            found.append(path)
+    if not found:
+        return []
+    path = found[0]
+    *parents, leaf = path.split(".")
+    owner = config
+    for parent in parents:
+        owner = getattr(owner, parent, None)
+    aliases = [a for a, b in (getattr(owner, "attribute_map", None) or {}).items() if b == leaf]
+    return [path] + [".".join([*parents, a]) for a in aliases]
+
+
+def candidates(document: dict[str, Any], length: int) -> list[str]:
+    """Config keys (one level into sub-configurations) whose value is ``length``, likeliest first."""
+    found: list[str] = []
+    for key, value in document.items():
+        if isinstance(value, dict):
+            found.extend(f"{key}.{k}" for k, v in value.items() if type(v) is int and v == length)
+        elif type(value) is int and value == length:
+            found.append(key)
+    hints = ("layer", "depth", "expert", "block", "num_", "n_")
+    return sorted(found, key=lambda k: (not any(h in k.rpartition(".")[2] for h in hints), k))
 
 
 def model_type_file(model_type: str, names: list[str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -101,6 +188,26 @@ def model_type_file(model_type: str, names: list[str]) -> tuple[dict[str, Any], 
     return document, failed
 
 
+#: the renames transformers applies to every class's checkpoints (``LayerNorm.gamma``), stored once; not a model_type
+LEGACY = "legacy.rules.json"
+
+
+def write_legacy(out: str) -> None:
+    import transformers
+    from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+
+    from paramcount.sources.hf import transform_entry
+
+    transforms = [transform_entry(t) for t in get_checkpoint_conversion_mapping("legacy") or []]  # type: ignore[no-untyped-call]
+    if any(t is None for t in transforms):
+        raise SystemExit(
+            "transformers' legacy renames include a kind paramcount cannot replay: extend sources/loader.py"
+        )
+    with open(os.path.join(out, LEGACY), "w", encoding="utf-8") as f:
+        json.dump({"transformers": transformers.__version__, "transforms": transforms}, f, separators=(",", ":"))
+        f.write("\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated model_types (default: all)")
@@ -108,6 +215,7 @@ def main() -> int:
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     started = time.perf_counter()
+    write_legacy(args.out)
     by_type = classes_by_model_type()
     wanted = args.only.split(",") if args.only else sorted(by_type)
     described = failed_count = 0

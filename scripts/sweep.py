@@ -10,7 +10,17 @@ parameter names). Prints one line per class that does not match and a summary:
 Classes whose tiny configuration does not build (sizes with constraints the generic shrinking breaks, a missing
 optional library) are "not built", not failures of paramcount.
 
-    python scripts/sweep.py [--only llama,bart] [--mode table|build] [--whole-module]
+    python scripts/sweep.py [--only llama,bart] [--mode table|build] [--whole-module] [--spelling S,...]
+
+``--spelling`` chooses how each folder is written (default ``pretrained``; ``all`` for every one):
+
+- ``pretrained``: ``save_pretrained`` (the checkpoint spelling: Mixtral's per-expert ``w1``/``w2``/``w3``);
+- ``runtime``: config.json and a safetensors file of ``model.state_dict()`` with the names the model has at run
+  time (fused ``experts.gate_up_proj``), each tied name stored as its own copy, as a Trainer or accelerate save;
+- ``torch``: config.json and ``torch.save(model.state_dict())`` as ``pytorch_model.bin`` (ties share storage).
+
+A folder counts only when transformers itself loads it (``from_pretrained`` with empty missing, unexpected and
+mismatched keys); others are "not loadable", not failures of paramcount.
 
 With ``--whole-module`` each model is instead written with ``torch.save(model)`` (a pickle of the module, its
 classes and the functions it holds, as a whole-model checkpoint is) and the file is counted: it must count like the
@@ -43,11 +53,45 @@ def oracle(model: Any) -> tuple[int, int]:
     return parameters, buffers
 
 
+SPELLINGS = ("pretrained", "runtime", "torch")
+
+
+def write(model: Any, target: str, spelling: str) -> None:
+    """Write ``model`` to ``target`` in one spelling (see the module's docstring)."""
+    import torch
+
+    if spelling == "module":
+        torch.save(model, target)
+    elif spelling == "pretrained":
+        model.save_pretrained(target)
+    elif spelling == "runtime":
+        from safetensors.torch import save_file
+
+        model.config.save_pretrained(target)
+        state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+        save_file(state, os.path.join(target, "model.safetensors"), metadata={"format": "pt"})
+    elif spelling == "torch":
+        model.config.save_pretrained(target)
+        torch.save(model.state_dict(), os.path.join(target, "pytorch_model.bin"))
+    else:
+        raise SystemExit(f"unknown spelling {spelling!r}: {', '.join(SPELLINGS)}")
+
+
+def loads(model: Any, folder: str) -> bool:
+    """Whether transformers loads ``folder`` into ``model``'s class with nothing missing, unexpected or mismatched."""
+    try:
+        _, info = type(model).from_pretrained(folder, output_loading_info=True)
+    except Exception:  # transformers cannot load this spelling of this class
+        return False
+    return not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated model_types")
     parser.add_argument("--mode", default="table", choices=("table", "build"))
     parser.add_argument("--whole-module", action="store_true", help="torch.save(model) instead of save_pretrained")
+    parser.add_argument("--spelling", default="pretrained", help="pretrained, runtime, torch (comma-separated) or all")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import transformers
@@ -57,53 +101,59 @@ def main() -> int:
     transformers.logging.set_verbosity_error()
     by_type = classes_by_model_type()
     wanted = args.only.split(",") if args.only else sorted(by_type)
-    tried = built = saved = matched = mismatched = errors = 0
+    spellings = SPELLINGS if args.spelling == "all" else tuple(args.spelling.split(","))
+    tried = built = saved = matched = mismatched = errors = unloadable = 0
     sources: dict[str, int] = {}
     verdicts: dict[str, int] = {}
     started = time.perf_counter()
     for model_type in wanted:
         for name in by_type.get(model_type, []):
-            tried += 1
             try:
                 model = tiny_model(name, model_type)
             except Exception:  # the tiny config does not build: not paramcount's failure
+                tried += 1 if args.whole_module else len(spellings)
                 continue
-            built += 1
-            folder = tempfile.mkdtemp(prefix="sweep-")
-            try:
-                target = os.path.join(folder, "model.pt") if args.whole_module else folder
+            for spelling in ("module",) if args.whole_module else spellings:
+                tried += 1
+                built += 1
+                folder = tempfile.mkdtemp(prefix="sweep-")
                 try:
+                    target = os.path.join(folder, "model.pt") if args.whole_module else folder
+                    try:
+                        write(model, target, spelling)
+                    except Exception:  # cannot be saved (shared untied storage, a local function, ...)
+                        continue
+                    saved += 1
+                    if not args.whole_module and not loads(model, folder):
+                        unloadable += 1
+                        continue
+                    expected = oracle(model)
+                    try:
+                        report = paramcount.count(target, architecture=args.mode)
+                    except Exception as e:  # paramcount's failure: report it
+                        errors += 1
+                        print(f"ERROR {model_type} {name} {spelling}: {type(e).__name__}: {str(e)[:300]}", flush=True)
+                        continue
                     if args.whole_module:
-                        import torch
-
-                        torch.save(model, target)
+                        verdicts[report.verdict or "none"] = verdicts.get(report.verdict or "none", 0) + 1
+                        expected = (expected[0], report.buffers.total)  # a module pickle's buffers: all its _buffers
+                    got = (report.parameters.total, report.buffers.total)
+                    source = report.architecture.source if report.architecture else "none"
+                    sources[source] = sources.get(source, 0) + 1
+                    if got == expected:
+                        matched += 1
                     else:
-                        model.save_pretrained(folder)
-                except Exception:  # it cannot be saved (a model with shared, untied storage, a local function, ...)
-                    continue
-                saved += 1
-                expected = oracle(model)
-                try:
-                    report = paramcount.count(target, architecture=args.mode)
-                except Exception as e:  # paramcount's failure: report it
-                    errors += 1
-                    print(f"ERROR {model_type} {name}: {type(e).__name__}: {str(e)[:300]}", flush=True)
-                    continue
-                if args.whole_module:
-                    verdicts[report.verdict or "none"] = verdicts.get(report.verdict or "none", 0) + 1
-                    expected = (expected[0], report.buffers.total)  # a module pickle's buffers: all its _buffers
-                got = (report.parameters.total, report.buffers.total)
-                source = report.architecture.source if report.architecture else "none"
-                sources[source] = sources.get(source, 0) + 1
-                if got == expected:
-                    matched += 1
-                else:
-                    mismatched += 1
-                    print(f"MISMATCH {model_type} {name}: file {got} live {expected} ({source})", flush=True)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                        mismatched += 1
+                        print(
+                            f"MISMATCH {model_type} {name} {spelling}: file {got} live {expected} ({source}) "
+                            f"{report.warnings[:2]}",
+                            flush=True,
+                        )
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
     print(
-        f"tried {tried}, built {built}, saved {saved}, file = live {matched}, mismatched {mismatched}, "
+        f"tried {tried}, built {built}, saved {saved}, not loadable by transformers {unloadable}, "
+        f"file = live {matched}, mismatched {mismatched}, "
         f"count errors {errors}; knowledge from {sources}; verdicts {verdicts}; {time.perf_counter() - started:.0f} s"
     )
     return 1 if mismatched or errors else 0

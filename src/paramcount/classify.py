@@ -46,6 +46,8 @@ REASONS: dict[Role, str] = {
     "it replaces that layer when the adapter is loaded, it does not add to the model",
     Role.UNEXPECTED: "stored in the file but not a tensor of the architecture config.json names: the model would "
     "not load it",
+    Role.IGNORED: "stored, but the architecture's loader ignores it by rule (transformers' "
+    "_keys_to_ignore_on_load_unexpected, or an older checkpoint's rotary inv_freq or position_ids): loading drops it",
 }
 
 _SUFFIXES: dict[str, Role] = {

@@ -69,6 +69,8 @@ class Role(str, Enum):
     UNEXPECTED = "unexpected"
     #: a copy of a base-model layer saved with a PEFT adapter (modules_to_save, embedding layers)
     BASE_COPY = "base-layer-copy"
+    #: stored, but the architecture's loader drops it by rule (a stale buffer of an older checkpoint)
+    IGNORED = "ignored-at-load"
 
 
 @unique
@@ -193,6 +195,8 @@ class Architecture(NamedTuple):
         unexpected: stored tensor names the class does not have (not counted as parameters).
         missing: names (layer indices as ``*``) the class has that no stored tensor matches.
         tied_copies: names stored as separate copies of a tensor the model ties, counted once.
+        ignored: stored names the class's loader ignores by rule (stale buffers of older checkpoints), not counted.
+        converted: stored names the loader renames or fuses into the model's own spelling (counted as stored).
     """
 
     name: str | None
@@ -203,6 +207,8 @@ class Architecture(NamedTuple):
     unexpected: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     tied_copies: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    converted: int = 0
 
 
 class Source(NamedTuple):

@@ -627,6 +627,8 @@ def _document(report: Report) -> dict[str, Any]:
             "unexpected": {"count": len(a.unexpected), "names": list(a.unexpected)},
             "missing": {"count": len(a.missing), "names": list(a.missing)},
             "tied_copies": {"count": len(a.tied_copies), "names": list(a.tied_copies)},
+            "ignored": {"count": len(a.ignored), "names": list(a.ignored)},
+            "converted": a.converted,
         }
     if report.adapter is not None:
         ad = report.adapter

@@ -26,12 +26,13 @@ import os
 import re
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.classify import tie_output_head
+from paramcount.classify import classify, tie_output_head
 from paramcount.errors import TargetError, UsageError, quote
 from paramcount.records import Architecture, Inventory, Kind, Note, Role, TensorRecord
+from paramcount.sources import loader
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
 __all__ = [
@@ -62,6 +63,26 @@ def pattern(name: str) -> str:
     'model.layers.*.mlp.experts.*.w1.weight'
     """
     return _INDEX.sub("*", name)
+
+
+def expand(name: str, stacks: Mapping[str, int]) -> list[str]:
+    """Every name a layer-index pattern stands for, given each module list's length (``[]`` when one is unknown).
+
+    >>> expand("layers.*.experts.*.w1", {"layers": 2, "layers.*.experts": 2})
+    ['layers.0.experts.0.w1', 'layers.0.experts.1.w1', 'layers.1.experts.0.w1', 'layers.1.experts.1.w1']
+    """
+    parts = name.split(".")
+    names = [""]
+    for j, part in enumerate(parts):
+        dot = "." if j else ""
+        if part != "*":
+            names = [n + dot + part for n in names]
+            continue
+        length = stacks.get(".".join(parts[:j]))
+        if length is None:
+            return []
+        names = [f"{n}{dot}{i}" for n in names for i in range(length)]
+    return names
 
 
 def check_mode(mode: str) -> str:
@@ -99,34 +120,47 @@ def choose(document: Mapping[str, Any]) -> Choice:
 
 
 class Knowledge(NamedTuple):
-    """What a checkpoint of one class holds, as layer-index patterns (:func:`pattern`).
+    """What one class's loader expects of a checkpoint, in the names the model has at run time (layer indices as
+    ``*``, :func:`pattern`), and the rules it loads a checkpoint by.
 
     Attributes:
         name: the class.
         model_type: its configuration's model_type.
         chosen: how the class was chosen.
         source: ``"table"`` or ``"build"``.
-        prefix: the base model's attribute name (``"model"``), which a headless checkpoint's names lack.
-        parameters: patterns of stored parameters.
-        buffers: patterns of stored (persistent) buffers.
+        rules: how the loader renames, fuses, prefixes and ignores stored names (:class:`loader.Rules`).
+        parameters: patterns of the model's parameters in its state dict.
+        buffers: patterns of its persistent buffers.
         ties: groups of patterns that name one tensor in the model as configured.
         base: the model_type's base class, for messages.
         unsaved: parameters a checkpoint leaves out because the model makes them at load (Marian's sinusoidal
             positions), as ``(name, shape, dtype)``; from a build only (shapes depend on the configuration).
-        needs_build: the table knows the class leaves some parameters out, whose shapes only a build can give.
+        needs_build: the class has a weight transform paramcount cannot replay.
+        keys: every key of the model's state dict (a build), for exact missing keys; ``None`` from the table.
+        stacks: the table's module lists: pattern -> (default length, the config.json keys that set it); ``None``
+            when layers differ from one another (exact missing keys then need a build).
+        unsaved_names: the table's names of the parameters a checkpoint leaves out (their shapes need a build,
+            unless the checkpoint stores them after all).
     """
 
     name: str
     model_type: str | None
     chosen: str
     source: str
-    prefix: str
+    rules: loader.Rules
     parameters: frozenset[str]
     buffers: frozenset[str]
     ties: tuple[tuple[str, ...], ...]
     base: str | None = None
     unsaved: tuple[tuple[str, tuple[int, ...], str], ...] = ()
     needs_build: bool = False
+    keys: frozenset[str] | None = None
+    stacks: Mapping[str, tuple[int, tuple[str, ...]]] | None = None
+    unsaved_names: tuple[str, ...] = ()
+
+    @property
+    def prefix(self) -> str:
+        return self.rules.prefix
 
 
 _FILES: dict[str, dict[str, Any] | None] = {}
@@ -146,6 +180,17 @@ def _table_file(model_type: str) -> dict[str, Any] | None:
             found = None
     _FILES[model_type] = found
     return found
+
+
+_LEGACY: list[list[dict[str, Any]]] = []
+
+
+def _legacy() -> list[dict[str, Any]]:
+    """transformers' renames shared by every class (``LayerNorm.gamma``), stored once beside the table."""
+    if not _LEGACY:
+        with open(os.path.join(_TABLE, "legacy.rules.json"), encoding="utf-8") as f:
+            _LEGACY.append(json.load(f)["transforms"])
+    return _LEGACY[0]
 
 
 def tie_flag(document: Mapping[str, Any], default: object = None) -> bool | None:
@@ -170,19 +215,27 @@ def from_table(document: Mapping[str, Any], choice: Choice) -> Knowledge | None:
         return None
     tied = tie_flag(document, table.get("tie_word_embeddings"))
     ties: list[list[str]] = entry.get("ties") or []
+    tie_keys = entry.get("tie_keys") or []
     if tied is False and "untied" in entry:
         ties = entry["untied"] or []
+        tie_keys = entry.get("untied_keys") or []
+    rules = loader.rules_of({**entry, "tie_keys": tie_keys}, _legacy())
+    stacks = entry.get("stacks")
     return Knowledge(
         name=choice.name,
         model_type=choice.model_type,
         chosen=choice.chosen,
         source="table",
-        prefix=str(entry.get("prefix", "")),
+        rules=rules,
         parameters=frozenset(entry.get("parameters", ())),
         buffers=frozenset(entry.get("buffers", ())),
         ties=tuple(tuple(group) for group in ties),
         base=table.get("auto"),
-        needs_build=bool(entry.get("unsaved")),
+        needs_build=bool(entry.get("untranslatable")),
+        unsaved_names=tuple(entry.get("unsaved", ())),
+        stacks=None
+        if not isinstance(stacks, dict)
+        else {k: (int(v["length"]), tuple(v.get("config", ()))) for k, v in stacks.items()},
     )
 
 
@@ -197,17 +250,20 @@ def from_build(document: Mapping[str, Any], choice: Choice, target: str) -> Know
     model = _build(document, choice, target)
     described = hf.describe(model)
     table = _table_file(choice.model_type) if choice.model_type else None
+    table_knowledge = from_table(document, choice)
     return Knowledge(
         name=type(model).__name__,
         model_type=choice.model_type,
         chosen=choice.chosen,
         source="build",
-        prefix=described["prefix"],
+        rules=loader.rules_of(described, _legacy()),
         parameters=frozenset(described["parameters"]),
         buffers=frozenset(described["buffers"]),
         ties=tuple(tuple(group) for group in described["ties"]),
         base=table.get("auto") if table else None,
         unsaved=tuple((name, tuple(shape), dtype) for name, (shape, dtype) in described["unsaved"].items()),
+        keys=frozenset(described["keys"]),
+        stacks=table_knowledge.stacks if table_knowledge is not None else None,  # which config keys set the lengths
     )
 
 
@@ -270,14 +326,18 @@ def _in_transformers(choice: Choice) -> bool:
 
 
 class _Match(NamedTuple):
-    """Stored records matched with one class's knowledge."""
+    """Stored records matched with one class's knowledge, as its loader would load them."""
 
     records: list[TensorRecord]
     matched: int
     unexpected: list[TensorRecord]
+    ignored: list[TensorRecord]
     missing: list[str]
     copies: list[tuple[str, str]]
     made: list[str]
+    converted: list[tuple[str, str]]
+    short: list[str]
+    unmade: list[str]
 
 
 def _model_name(record: TensorRecord) -> str:
@@ -295,47 +355,121 @@ def _candidates(records: list[TensorRecord]) -> list[int]:
     return [i for i, r in enumerate(records) if r.kind in (Kind.PARAMETER, Kind.BUFFER)]
 
 
-def _match(records: list[TensorRecord], knowledge: Knowledge, target: str) -> _Match | str:
-    """Re-label ``records`` by ``knowledge``; when most stored names are not the class's, the first such name.
+#: the most model keys a configuration may make paramcount list (a config.json claiming 10^9 layers is not expanded)
+_MOST_KEYS = 2_000_000
 
-    Raises:
-        TargetError: the names are the class's with its base prefix added or removed: the configuration names a
-            model with a head beside a base model's weights, or the other way round.
-    """
+
+def _configured(knowledge: Knowledge, document: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+    """The module lists whose length config.json sets: pattern -> (length, the key that set it)."""
+    lengths: dict[str, tuple[int, str]] = {}
+    for stack, (default, paths) in (knowledge.stacks or {}).items():
+        if not paths:
+            continue
+        for path in paths:
+            value: Any = document
+            for part in path.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if type(value) is int and value >= 0:
+                lengths[stack] = (value, path)
+                break
+        else:
+            lengths[stack] = (default, paths[0])
+    return lengths
+
+
+def _in_range(key: str, lengths: Mapping[str, tuple[int, str]]) -> bool:
+    """Whether each layer index of ``key`` is below its module list's configured length."""
+    if not lengths or "." not in key:
+        return True
+    parts = key.split(".")
+    for j, part in enumerate(parts):
+        if part.isdigit():
+            length = lengths.get(pattern(".".join(parts[:j])))
+            if length is not None and int(part) >= length[0]:
+                return False
+    return True
+
+
+def _observed(keys: set[str]) -> dict[str, int]:
+    """Each module list's length as the loaded keys show it (highest index + 1)."""
+    found: dict[str, int] = {}
+    for key in keys:
+        parts = key.split(".")
+        for j, part in enumerate(parts):
+            if part.isdigit():
+                stack = pattern(".".join(parts[:j]))
+                found[stack] = max(found.get(stack, 0), int(part) + 1)
+    return found
+
+
+def _regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """transformers' alternation of ignore patterns (``_adjust_missing_and_unexpected_keys``)."""
+    return re.compile("|".join(f"({p})" for p in patterns)) if patterns else None
+
+
+def _match(records: list[TensorRecord], knowledge: Knowledge, document: Mapping[str, Any]) -> _Match | str:
+    """Re-label ``records`` as ``knowledge``'s loader would load them; when most stored names load into nothing,
+    the first such name."""
     positions = _candidates(records)
     if not positions:
-        return _Match(records, 0, [], [], [], [])
+        return _Match(records, 0, [], [], [], [], [], [], [], [])
+    known = knowledge.parameters | knowledge.buffers
+    configured = _configured(knowledge, document)
+    exact = knowledge.keys
+
+    def expected(key: str) -> bool:
+        if exact is not None:
+            return key in exact
+        return pattern(key) in known and _in_range(key, configured)
+
+    names = {i: _model_name(records[i]) for i in positions}
+    loaded = loader.load(set(names.values()), knowledge.rules, expected)
+    matched = sum(1 for i in positions if loaded.keys[names[i]])
+    if matched * 2 < len(positions):
+        return next(records[i].name for i in positions if not loaded.keys[names[i]])
+    ignore_unexpected = _regex(knowledge.rules.ignore_unexpected)
     members = {p: g for g, group in enumerate(knowledge.ties) for p in group}
-    known = knowledge.parameters | knowledge.buffers | members.keys()
-    keys = [pattern(_model_name(records[i])) for i in positions]
-    matched = sum(1 for key in keys if key in known)
-    if matched * 2 < len(keys):
-        _check_prefix(keys, knowledge, known, target)
-        return next(records[i].name for i, key in zip(positions, keys, strict=True) if key not in known)
     out = list(records)
     unexpected: list[TensorRecord] = []
+    ignored: list[TensorRecord] = []
+    converted: list[tuple[str, str]] = []
     present: set[str] = set()
     tied: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-    for i, key in zip(positions, keys, strict=True):
+    for i in positions:
         r = records[i]
-        if key in knowledge.buffers:
+        into = loaded.keys[names[i]]
+        if not into:
+            if ignore_unexpected is not None and all(ignore_unexpected.search(k) for k in loaded.unexpected[names[i]]):
+                why = r.notes[0] if r.notes and isinstance(r.notes[0], Role) and r.kind is Kind.BUFFER else None
+                role = why if why in (Role.ROTARY_FREQUENCIES, Role.ATTENTION_MASK, Role.POSITION_IDS) else None
+                out[i] = r._replace(
+                    kind=Kind.TENSOR, trainable=None, persistent=None, notes=(role or Role.IGNORED, *_flags(r))
+                )
+                ignored.append(r)
+            else:
+                out[i] = r._replace(
+                    kind=Kind.TENSOR, trainable=None, persistent=None, notes=(Role.UNEXPECTED, *_flags(r))
+                )
+                unexpected.append(r)
+            continue
+        key = into[0]
+        if key != names[i]:
+            converted.append((r.name, key))
+        present.update(into)
+        shape = pattern(key)
+        if shape in knowledge.buffers and shape not in knowledge.parameters:
             why = r.notes[0] if r.kind is Kind.BUFFER and r.notes and isinstance(r.notes[0], Role) else None
             why = None if why is Role.KNOWN_BUFFER else why
             out[i] = r._replace(
                 kind=Kind.BUFFER, trainable=None, persistent=True, notes=(why or Role.BUFFER, *_flags(r))
             )
-        elif key in known:
-            out[i] = r._replace(kind=Kind.PARAMETER, persistent=None, notes=_flags(r))
         else:
-            out[i] = r._replace(kind=Kind.TENSOR, trainable=None, persistent=None, notes=(Role.UNEXPECTED, *_flags(r)))
-            unexpected.append(r)
-            continue
-        present.add(key)
-        exact = members.get(_model_name(r))  # a tie of some indices only is kept by exact names
-        if exact is not None:
-            tied.setdefault((exact, ()), []).append(i)
-        elif (group := members.get(key)) is not None:
-            tied.setdefault((group, tuple(_INDEX.findall(_model_name(r)))), []).append(i)
+            out[i] = r._replace(kind=Kind.PARAMETER, persistent=None, notes=_flags(r))
+        by_name = members.get(key)  # a tie of some indices only is kept by exact names
+        if by_name is not None:
+            tied.setdefault((by_name, ()), []).append(i)
+        elif (group := members.get(shape)) is not None:
+            tied.setdefault((group, tuple(_INDEX.findall(key))), []).append(i)
     copies: list[tuple[str, str]] = []
     for same in tied.values():
         first = out[same[0]]
@@ -344,13 +478,10 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, target: str) -> _M
             if r.identity != first.identity and r.shape == first.shape and r.dtype == first.dtype:
                 out[i] = r._replace(identity=first.identity)
                 copies.append((r.name, first.name))
-    reached = {g for g, group in enumerate(knowledge.ties) if any(p in present for p in group)}
-    missing = sorted(
-        p for p in knowledge.parameters | knowledge.buffers if p not in present and members.get(p) not in reached
-    )
+    missing, short = _missing(knowledge, present, configured)
     stored = {r.name for r in records}
     made = [name for name, _, _ in knowledge.unsaved if name not in stored]
-    for name, shape, dtype in knowledge.unsaved:
+    for name, shape_, dtype in knowledge.unsaved:
         if name in stored:
             continue
         out.append(
@@ -358,8 +489,8 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, target: str) -> _M
                 name=name,
                 module=name.rpartition(".")[0],
                 kind=Kind.PARAMETER,
-                shape=shape,
-                elements=math.prod(shape),
+                shape=shape_,
+                elements=math.prod(shape_),
                 dtype=dtype,
                 stored_elements=0,
                 stored_bytes=0,
@@ -367,35 +498,101 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, target: str) -> _M
                 notes=(Note.NOT_STORED,),
             )
         )
-    return _Match(out, len(keys) - len(unexpected), unexpected, missing, copies, made)
+    missing = [m for m in missing if m not in made]
+    unmade = [name for name in knowledge.unsaved_names if name not in stored]  # shapes only a build knows
+    return _Match(
+        out,
+        len(positions) - len(unexpected) - len(ignored),
+        unexpected,
+        ignored,
+        missing,
+        copies,
+        made,
+        converted,
+        short,
+        unmade,
+    )
+
+
+def _missing(
+    knowledge: Knowledge, present: set[str], configured: Mapping[str, tuple[int, str]]
+) -> tuple[list[str], list[str]]:
+    """The model keys no stored tensor loads into, after ties and the ignore rules, as transformers reports them:
+    exact names where the model's keys are known (a build, or a table whose layers are all alike), else patterns.
+    Also what config.json sets longer than the weights are (``"num_hidden_layers = 4 ..."``)."""
+    known = knowledge.parameters | knowledge.buffers
+    keys: set[str] | None = None
+    short: list[str] = []
+    observed = _observed(present)
+    for stack, (length, path) in configured.items():
+        if stack in observed and observed[stack] < length:
+            short.append(f"config.json's {path} is {length:,}, but the weights hold {observed[stack]:,} of {stack}")
+    if knowledge.keys is not None:
+        keys = set(knowledge.keys)
+    elif knowledge.stacks is not None:
+        lengths = {s: observed.get(s, default) for s, (default, _) in knowledge.stacks.items()}
+        lengths.update((stack, length) for stack, (length, _) in configured.items())
+        if sum(_size(p, lengths) for p in known) <= _MOST_KEYS:
+            keys = {n for p in known for n in expand(p, lengths)}
+    ignore = _regex(knowledge.rules.ignore_missing)
+    if keys is None:
+        present_patterns = {pattern(k) for k in present}
+        members = {p: g for g, group in enumerate(knowledge.ties) for p in group}
+        reached = {g for g, group in enumerate(knowledge.ties) if any(p in present_patterns for p in group)}
+        missing = {p for p in known if p not in present_patterns and members.get(p) not in reached}
+    else:
+        missing = keys - present
+        _tie(missing, _tie_pairs(knowledge.rules.tie_keys, keys))
+    return sorted((m for m in missing if ignore is None or ignore.search(m) is None), key=loader.natural_key), short
+
+
+def _size(name: str, lengths: Mapping[str, int]) -> int:
+    parts = name.split(".")
+    size = 1
+    for j, part in enumerate(parts):
+        if part == "*":
+            size *= lengths.get(".".join(parts[:j]), 0)
+    return size
+
+
+def _tie_pairs(pairs: tuple[tuple[str, str], ...], keys: set[str]) -> list[tuple[str, str]]:
+    """The table's tie pairs as concrete names of this model (a pattern pair at every layer index)."""
+    out: list[tuple[str, str]] = []
+    by_pattern: dict[str, list[str]] = {}
+    for target, source in pairs:
+        if "*" not in target:
+            out.append((target, source))
+            continue
+        if not by_pattern:
+            for key in sorted(keys, key=loader.natural_key):
+                by_pattern.setdefault(pattern(key), []).append(key)
+        for concrete in by_pattern.get(target, ()):
+            parts, indices = source.split("."), iter(_INDEX.findall(concrete))
+            out.append((concrete, ".".join(next(indices, "*") if p == "*" else p for p in parts)))
+    return out
+
+
+def _tie(missing: set[str], pairs: list[tuple[str, str]]) -> None:
+    """Remove from ``missing`` what ``tie_weights(missing_keys=...)`` fills at load, as transformers does it."""
+    for i, (target, source) in enumerate(pairs):
+        source_there, target_there = source not in missing, target not in missing
+        if source_there and target_there:
+            continue
+        filled = target
+        if target_there:  # the source is missing: transformers ties the other way round
+            filled = source
+        elif not source_there:
+            for other_target, other_source in pairs[i + 1 :]:
+                if other_source == source and other_target not in missing:
+                    break
+            else:
+                continue  # both missing and nothing else holds the tensor: still missing
+        missing.discard(filled)
 
 
 def _flags(record: TensorRecord) -> tuple[Note, ...]:
     """A record's notes without its role."""
     return tuple(n for n in record.notes if isinstance(n, Note))
-
-
-def _check_prefix(keys: list[str], knowledge: Knowledge, known: frozenset[str] | set[str], target: str) -> None:
-    prefix = knowledge.prefix + "." if knowledge.prefix else ""
-    if not prefix:
-        return
-    added = sum(1 for key in keys if prefix + key in known)
-    stripped = sum(1 for key in keys if key.startswith(prefix) and key[len(prefix) :] in known)
-    base = knowledge.base or "its base model"
-    if added * 2 >= len(keys):
-        raise TargetError(
-            f"config.json names {knowledge.name}, but the weights are a base model's ({base}): their names lack "
-            f"the {prefix!r} prefix {knowledge.name} has",
-            target=target,
-            fix=f"set config.json's architectures to [{base!r}], or count the weights file alone",
-        )
-    if stripped * 2 >= len(keys):
-        raise TargetError(
-            f"config.json names {knowledge.name}, but the weights are a model's with a head: their names carry a "
-            f"{prefix!r} prefix that {knowledge.name} does not have",
-            target=target,
-            fix="set config.json's architectures to the class that saved them, or count the weights file alone",
-        )
 
 
 def apply(
@@ -407,8 +604,7 @@ def apply(
         The records, the architecture section, notes and warnings.
 
     Raises:
-        TargetError: the configuration disagrees with the weights (a base model's weights beside a configuration
-            with a head, or names that are mostly not the class's).
+        TargetError: the configuration disagrees with the weights (names that are mostly not the class's).
     """
     choice = choose(document)
     if choice.chosen == "model_type" and mode != "off":
@@ -416,10 +612,10 @@ def apply(
     knowledge, why_not = knowledge_of(document, choice, mode, target)
     if knowledge is None:
         return _name_rules(records, document, choice, why_not)
-    match = _match(records, knowledge, target)
+    match = _match(records, knowledge, document)
     if (
         knowledge.source == "table"
-        and (isinstance(match, str) or match.unexpected or match.missing or knowledge.needs_build)
+        and (isinstance(match, str) or _surprising(match) or knowledge.needs_build or match.unmade)
         and can_build()
     ):
         # The table describes the default configuration; this one adds or drops tensors: ask the model itself.
@@ -429,7 +625,7 @@ def apply(
             if isinstance(match, str):
                 return _name_rules(records, document, choice, e.problem)
         else:
-            match = _match(records, knowledge, target)
+            match = _match(records, knowledge, document)
     if isinstance(match, str):
         raise TargetError(
             f"the weights do not match config.json's {knowledge.name}: most stored names are not its tensors "
@@ -437,12 +633,49 @@ def apply(
             target=target,
             fix="check that config.json belongs to these weights, or count with --architecture off (name rules)",
         )
+    return match.records, _section(knowledge, match), *_messages(knowledge, match)
+
+
+#: roles of stored tensors that no configuration makes a tensor of a transformers 5 model: a stale buffer of an
+#: older checkpoint (GPT-2's ``masked_bias``) the loader reports as unexpected, which a build would not explain
+_STALE = (Role.ATTENTION_MASK, Role.ROTARY_FREQUENCIES, Role.POSITION_IDS)
+
+
+def _surprising(match: _Match | str) -> bool:
+    """Whether the table's answer leaves something a configuration option could explain (a build is then asked)."""
+    if isinstance(match, str) or match.missing:
+        return True
+    return any(classify(r.name, r.shape or ()) not in _STALE for r in match.unexpected)
+
+
+def _section(knowledge: Knowledge, match: _Match) -> Architecture:
+    return Architecture(
+        name=knowledge.name,
+        model_type=knowledge.model_type,
+        chosen=knowledge.chosen,
+        source=knowledge.source,
+        matched=match.matched,
+        unexpected=tuple(r.name for r in match.unexpected),
+        missing=tuple(match.missing),
+        tied_copies=tuple(a for a, _ in match.copies),
+        ignored=tuple(r.name for r in match.ignored),
+        converted=len(match.converted),
+    )
+
+
+def _messages(knowledge: Knowledge, match: _Match) -> tuple[list[str], list[str]]:
     source = "from paramcount's table" if knowledge.source == "table" else "built on the meta device"
     notes = [
         f"architecture {knowledge.name} ({_how(knowledge.chosen)}; {source}) decides every stored tensor's role: "
         f"{match.matched} matched"
     ]
     warnings: list[str] = []
+    if match.converted:
+        shown = ", ".join(f"{quote(a, 60)} -> {quote(b, 60)}" for a, b in match.converted[:2])
+        notes.append(
+            f"{len(match.converted)} stored name(s) are spelled otherwise than {knowledge.name} names them; its "
+            f"loader renames or fuses them (e.g. {shown}) and they are counted as its tensors"
+        )
     if match.copies:
         shown = ", ".join(f"{a} = {b}" for a, b in match.copies[:_NAMED])
         more = f" and {len(match.copies) - _NAMED} more" if len(match.copies) > _NAMED else ""
@@ -452,49 +685,57 @@ def apply(
             f"{len(match.made)} parameter(s) are not stored because {knowledge.name} makes them at load; counted "
             f"from the architecture: {_names(match.made)}"
         )
+    if match.unmade and knowledge.source == "table":
+        warnings.append(
+            f"{len(match.unmade)} parameter(s) {knowledge.name} makes at load are not stored, and their shapes need "
+            f"transformers (pip install 'paramcount[transformers]'); not counted: {_names(match.unmade)}"
+        )
+    if match.ignored:
+        elements = sum(r.elements or 0 for r in match.ignored)
+        notes.append(
+            f"{len(match.ignored)} stored tensor(s) ({elements:,} elements) are ignored by {knowledge.name} at load "
+            f"(its rules: {', '.join(quote(p, 40) for p in knowledge.rules.ignore_unexpected[:3])}) and are not "
+            f"counted: {_names([r.name for r in match.ignored])}"
+        )
     if match.unexpected:
         elements = sum(r.elements or 0 for r in match.unexpected)
         warnings.append(
             f"{len(match.unexpected)} stored tensor(s) ({elements:,} elements) are not tensors of {knowledge.name} "
             f"and are not counted: {_names([r.name for r in match.unexpected])}"
         )
+    warnings.extend(match.short)
     if match.missing:
         warnings.append(
-            f"{knowledge.name} has {len(match.missing)} tensor name(s) that no stored tensor matches "
-            f"(the model would initialize them): {_names(match.missing)}"
+            f"{knowledge.name} has {len(match.missing)} tensor(s) that no stored tensor loads into (the model would "
+            f"initialize them): {_names(match.missing)}"
         )
-    section = Architecture(
-        name=knowledge.name,
-        model_type=knowledge.model_type,
-        chosen=knowledge.chosen,
-        source=knowledge.source,
-        matched=match.matched,
-        unexpected=tuple(r.name for r in match.unexpected),
-        missing=tuple(match.missing),
-        tied_copies=tuple(a for a, _ in match.copies),
-    )
-    return match.records, section, notes, warnings
+    return notes, warnings
 
 
 def _by_weights(records: list[TensorRecord], document: Mapping[str, Any], choice: Choice) -> Choice:
-    """For a config without ``architectures``: the class of its model_type whose checkpoint names the stored
-    names match best (a ``lm_head.weight`` and a ``model.`` prefix make it the causal LM, not the base model)."""
+    """For a config without ``architectures``: the class of its model_type whose loader takes most of the stored
+    names (a ``lm_head.weight`` makes it the causal LM, not the base model)."""
     table = _table_file(choice.model_type) if choice.model_type else None
     classes = table.get("classes") if table else None
     if not isinstance(classes, dict):
         return choice
-    keys = [pattern(_model_name(records[i])) for i in _candidates(records)]
+    names = {_model_name(records[i]) for i in _candidates(records)}
     best: tuple[int, int, str] | None = None
     for name in classes:
         knowledge = from_table(document, Choice(name, choice.model_type, "weights", False))
         if knowledge is None:
             continue
-        known = knowledge.parameters | knowledge.buffers | {p for group in knowledge.ties for p in group}
-        matched = sum(1 for key in keys if key in known)
-        score = (matched, -len(known - set(keys)), name)
+        known = knowledge.parameters | knowledge.buffers
+        loaded = loader.load(names, knowledge.rules, _member(known))
+        present = {pattern(k) for into in loaded.keys.values() for k in into}
+        score = (sum(1 for into in loaded.keys.values() if into), -len(known - present), name)
         if best is None or score[:2] > best[:2]:
             best = score
     return choice if best is None or best[0] == 0 else Choice(best[2], choice.model_type, "weights", choice.remote)
+
+
+def _member(known: frozenset[str]) -> Callable[[str], bool]:
+    return lambda key: pattern(key) in known
 
 
 def _how(chosen: str) -> str:

@@ -143,48 +143,122 @@ def build(cls: Any, config: Any, target: str) -> torch.nn.Module:
 
 
 def describe(model: Any) -> dict[str, Any]:
-    """What a checkpoint of ``model`` (written by ``save_pretrained``) holds, as layer-index patterns.
+    """What ``from_pretrained`` expects of a checkpoint of ``model``, and the rules it loads one by.
 
     Returns:
-        ``{"prefix": base_model_prefix, "parameters": [...], "buffers": [...], "ties": [[...], ...], "unsaved":
-        {name: [shape, dtype]}}``: the patterns of stored parameters and persistent buffers, the groups of names
-        that reach one tensor (a checkpoint stores one of each group; a copy of the others counts once), and the
-        parameters a checkpoint leaves out because the model makes them at load (exact names; the table keeps
-        only that there are some).
+        A table entry (:mod:`paramcount.sources.loader`), names as the model spells them at run time, layer indices
+        as ``*``:
+
+        - ``prefix``: the base model's attribute name;
+        - ``parameters`` / ``buffers``: patterns of the state dict's parameters and persistent buffers;
+        - ``ties``: groups of patterns (or exact names) that reach one tensor in the model;
+        - ``tie_keys``: the ``(target, source)`` pairs transformers ties at load, in its order;
+        - ``transforms``: the weight transforms a load applies to stored names (renames, fused experts), and
+          ``legacy: false`` when transformers' shared legacy renames are not among them;
+        - ``ignore_missing`` / ``ignore_unexpected``: the regular expressions the load report drops;
+        - ``unsaved``: parameters ``save_pretrained`` leaves out because the model makes them (Marian's sinusoidal
+          positions), as ``{name: [shape, dtype]}`` (the table keeps only their names: shapes follow the config);
+        - ``keys``: every state-dict key, for an exact list of missing keys (the table keeps ``stacks`` instead).
+        - ``untranslatable``: a transform paramcount cannot replay, by class name (the count then builds the model).
     """
-    from transformers.core_model_loading import revert_weight_conversion
+    from transformers.conversion_mapping import get_checkpoint_conversion_mapping, get_model_conversion_mapping
 
     state = model.state_dict(keep_vars=True)  # keep_vars: tied names map to one object, as in the model
     parameter_names = {name for name, _ in model.named_parameters(remove_duplicate=False)}
-    unsaved = {}  # parameters save_pretrained leaves out (Marian's sinusoidal positions): made at load
-    for name in getattr(model, "_keys_to_ignore_on_save", None) or ():
-        tensor = state.pop(name, None)
-        if tensor is not None and name in parameter_names:
-            unsaved[name] = (list(tensor.shape), str(tensor.dtype).removeprefix("torch."))
-    with quiet():
-        stored = revert_weight_conversion(model, dict(state))
-    # A renaming keeps the tensor object: a buffer saved under another name is still known by its identity.
-    buffer_ids = {id(tensor) for name, tensor in state.items() if name not in parameter_names}
+    unsaved = {
+        name: [list(state[name].shape), str(state[name].dtype).removeprefix("torch.")]
+        for name in sorted(getattr(model, "_keys_to_ignore_on_save", None) or ())
+        if name in state and name in parameter_names
+    }
     first: dict[int, str] = {}
     groups: dict[str, list[str]] = {}
-    parameters: set[str] = set()
-    buffers: set[str] = set()
-    for name, tensor in stored.items():
-        if id(tensor) in buffer_ids or (name in state and name not in parameter_names):
-            buffers.add(pattern(name))
-        else:
-            parameters.add(pattern(name))
+    for name, tensor in state.items():
         owner = first.setdefault(id(tensor), name)
         if owner != name:
             groups.setdefault(owner, [owner]).append(name)
-    ties = sorted(_tie_patterns(list(groups.values()), stored))
-    return {
+    with quiet():
+        transforms = get_model_conversion_mapping(model, add_legacy=False)
+        legacy = get_checkpoint_conversion_mapping("legacy") or []  # type: ignore[no-untyped-call]
+    serialised, untranslatable = [], []
+    for transform in transforms:
+        data = transform_entry(transform)
+        if data is None:
+            untranslatable.append(type(transform).__name__)
+        else:
+            serialised.append(data)
+    buffers = {name for name, _ in model.named_buffers()}
+    ignore_unexpected = set(getattr(model, "_keys_to_ignore_on_load_unexpected", None) or ())
+    if any(name.endswith("rotary_emb.inv_freq") for name in buffers):  # _adjust_missing_and_unexpected_keys
+        ignore_unexpected.add(r"rotary_emb\.inv_freq")
+    if any(name.endswith("position_ids") for name in buffers):
+        ignore_unexpected.add(r"(^|\.)position_ids$")
+    tie_keys = [(str(a), str(b)) for a, b in (getattr(model, "all_tied_weights_keys", None) or {}).items()]
+    entry: dict[str, Any] = {
         "prefix": getattr(model, "base_model_prefix", "") or "",
-        "parameters": sorted(parameters),
-        "buffers": sorted(buffers - parameters),
-        "ties": [list(group) for group in ties if len(set(group)) > 1],
+        "parameters": sorted({pattern(n) for n in state if n in parameter_names}),
+        "buffers": sorted({pattern(n) for n in state if n not in parameter_names}),
+        "ties": [list(group) for group in sorted(_tie_patterns(list(groups.values()), state)) if len(set(group)) > 1],
+        "tie_keys": _pair_patterns(tie_keys, state),
+        "transforms": serialised,
+        "ignore_missing": sorted(getattr(model, "_keys_to_ignore_on_load_missing", None) or ()),
+        "ignore_unexpected": sorted(ignore_unexpected),
         "unsaved": unsaved,
+        "keys": list(state),
     }
+    if not legacy or any(t in transforms for t in legacy):
+        entry["legacy"] = False
+    if untranslatable:
+        entry["untranslatable"] = untranslatable
+    return entry
+
+
+def transform_entry(transform: Any) -> dict[str, Any] | None:
+    """One of transformers' weight transforms as the table stores it, or ``None`` for a kind paramcount cannot
+    replay (:mod:`paramcount.sources.loader`)."""
+    from transformers import core_model_loading as cml
+
+    base_rename = cml.WeightTransform.rename_source_key
+    kinds = [
+        (cml.LayerPairCollapse, "pairs"),
+        (cml.GroupWeightRename, "group"),
+        (cml.Inkling2IndexOffsetWeightRename, "offset"),
+        (cml.WeightConverter, "convert"),
+        (cml.WeightRenaming, "rename"),
+    ]
+    kind = next((k for cls, k in kinds if isinstance(transform, cls)), None)
+    if kind is None:
+        return None
+    if kind in ("rename", "convert") and type(transform).rename_source_key is not base_rename:
+        return None  # a subclass with its own renaming: not replayed
+    data: dict[str, Any] = {
+        "kind": kind,
+        "sources": list(transform.source_patterns),
+        "targets": list(transform.target_patterns),
+    }
+    if transform.scope_prefix is not None:
+        data["scope"] = transform.scope_prefix
+    if transform.base_model_prefix is not None:
+        data["base"] = transform.base_model_prefix
+    if kind == "offset":
+        data["offset"] = int(transform.offset)
+    return data
+
+
+def _pair_patterns(pairs: list[tuple[str, str]], state: Mapping[str, Any]) -> list[list[str]]:
+    """Tie pairs as layer-index patterns where every index is tied alike (``layers.3.x`` to ``layers.3.y`` for
+    every layer), else as exact names; transformers' order kept."""
+    by_pattern: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for pair in pairs:
+        by_pattern.setdefault((pattern(pair[0]), pattern(pair[1])), []).append(pair)
+    out: list[list[str]] = []
+    for patterns, concrete in by_pattern.items():
+        instances = sum(1 for n in state if pattern(n) == patterns[0])
+        alike = all(_INDEX.findall(a) == _INDEX.findall(b) or not _INDEX.findall(b) for a, b in concrete)
+        if instances == len(concrete) and alike:
+            out.append(list(patterns))
+        else:
+            out.extend(list(pair) for pair in concrete)
+    return out
 
 
 def _tie_patterns(groups: list[list[str]], stored: Mapping[str, Any]) -> set[tuple[str, ...]]:

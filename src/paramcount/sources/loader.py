@@ -1,0 +1,255 @@
+"""transformers' loading rules replayed on tensor names, without torch: what ``from_pretrained`` does with each key.
+
+transformers 5 does not load a checkpoint name for name. Each stored key is first renamed by the class's weight
+transforms (:mod:`transformers.conversion_mapping`: legacy ``gamma``/``beta``, moved prefixes, Mixtral's per-expert
+``w1``/``w3`` collected into one fused ``gate_up_proj``), then given or stripped the base model's prefix, and only
+then looked up in the model's state dict. After loading, ties fill the names a checkpoint stores once, and the
+class's ``_keys_to_ignore_on_load_missing`` / ``_keys_to_ignore_on_load_unexpected`` (plus the stale
+``rotary_emb.inv_freq`` and ``position_ids`` buffers of older checkpoints) are removed from the report.
+
+``make architectures`` records each class's transforms in the table exactly as transformers builds them (the
+processed source and target patterns, scopes and prefixes); this module compiles them the same way and applies them
+in the same order (:func:`load`), so that a count and ``paramcount check`` name the keys transformers would. The
+tests compare :func:`load` with ``from_pretrained(..., output_loading_info=True)`` on real folders.
+"""
+
+from __future__ import annotations
+
+import re
+
+from paramcount._typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
+__all__ = ["Loaded", "Rules", "Transform", "load", "natural_key", "rules_of"]
+
+#: the transform kinds the table may hold (transformers' class names in the comments)
+KINDS = frozenset(
+    {
+        "rename",  # WeightRenaming, PrefixChange
+        "convert",  # WeightConverter: many stored keys collected into one (fused experts), or one split in several
+        "group",  # GroupWeightRename: paired renames activated by their first pattern
+        "offset",  # Inkling2IndexOffsetWeightRename: a rename that shifts the captured layer index
+        "pairs",  # LayerPairCollapse: attention and MLP blocks stored as alternate layers
+    }
+)
+
+
+class Transform(NamedTuple):
+    """One of transformers' weight transforms, as the table stores it (patterns already processed)."""
+
+    kind: str
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    scope: str | None = None
+    base: str | None = None
+    offset: int = 0
+
+
+class _Compiled:
+    """A :class:`Transform` with its regular expression built as ``WeightTransform.__init__`` builds it."""
+
+    __slots__ = ("active", "base", "kind", "offset", "regex", "scope", "sources", "targets")
+
+    def __init__(self, transform: Transform) -> None:
+        self.kind = transform.kind
+        self.sources = transform.sources
+        self.targets = transform.targets
+        self.scope = transform.scope
+        self.base = transform.base
+        self.offset = transform.offset
+        self.active = False
+        branches = []
+        # longest first: a key is matched by the first branch that matches
+        for i, source in sorted(enumerate(self.sources), key=lambda item: -len(item[1])):
+            body = source.replace("*.", r".*\.")
+            if re.search(r"[a-zA-Z0-9]$", body):
+                body += r"(?!\w)"  # a pattern ends on a name boundary: `weight` is not `weight_scale`
+            branches.append(f"(?P<g{i}>{body})")
+        self.regex = re.compile("|".join(branches))
+
+    def _scoped(self, key: str) -> tuple[str | None, str, re.Match[str]] | None:
+        prefix = None
+        if self.scope is not None:
+            scope = f"{self.scope}." if self.scope else ""
+            base = f"{self.base}." if self.base else ""
+            if key.startswith(base + scope):
+                prefix = base + scope
+            elif key.startswith(scope):
+                prefix = scope
+            else:
+                return None
+            key = key.removeprefix(prefix)
+        found = self.regex.search(key)
+        return None if found is None else (prefix, key, found)
+
+    def rename(self, key: str) -> tuple[str, str | None]:
+        """``(renamed key, the source pattern that matched)``, or ``(key, None)``: ``rename_source_key``."""
+        if self.kind == "pairs":
+            return self._pairs(key)
+        scoped = self._scoped(key)
+        if scoped is None:
+            return key, None
+        prefix, rest, found = scoped
+        group = next(name for name, value in found.groupdict().items() if value is not None)
+        index = int(group[1:])
+        if self.kind == "group":
+            if index == 0:
+                self.active = True
+            elif not self.active:
+                return key, None
+            replacement = self.targets[index]
+            if re.search(r"\\\d", replacement):
+                start = self.regex.groupindex[group]
+                replacement = re.sub(r"\\(\d+)", lambda m: found.group(start + int(m.group(1))) or "", replacement)
+        elif self.kind == "offset":
+            captured = found.group(self.regex.groupindex[group] + 1) or "0"
+            replacement = self.targets[0].replace(r"\1", str(int(captured) + self.offset))
+            index = int(group[1:])
+        else:
+            replacement = self.targets[0]
+            if r"\1" in replacement:
+                replacement = replacement.replace(r"\1", found.group(self.regex.groupindex[group] + 1) or "")
+        renamed = rest.replace(found.group(0), replacement, 1)
+        return (prefix or "") + renamed, self.sources[index]
+
+    _PAIR = re.compile(r"layers\.(\d+)\.(mixer|attn_alpha|mlp_alpha)(?=\.|$)")
+
+    def _pairs(self, key: str) -> tuple[str, str | None]:
+        found = self._PAIR.search(key)
+        if found is None:
+            return key, None
+        index, name = int(found[1]), found[2]
+        name = {"attn_alpha": "lambda_1", "mlp_alpha": "lambda_2"}.get(name, ("self_attn", "mlp")[index % 2])
+        return key[: found.start()] + f"layers.{index // 2}.{name}" + key[found.end() :], self.sources[0]
+
+
+class Rules(NamedTuple):
+    """What transformers' loader of one class does with stored names.
+
+    Attributes:
+        prefix: the base model's attribute (``"model"``), added to or stripped from keys as the model needs.
+        transforms: the weight transforms, in transformers' order (renamings before converters at load).
+        ignore_missing: regular expressions of model keys never reported missing.
+        ignore_unexpected: regular expressions of stored keys never reported unexpected (with the stale
+            ``rotary_emb.inv_freq`` / ``position_ids`` patterns where the model has such buffers).
+        tie_keys: ``(target, source)`` pairs of model keys tied at load, in the model's order; as layer-index
+            patterns (:func:`paramcount.sources.architecture.pattern`) or exact names.
+    """
+
+    prefix: str
+    transforms: tuple[Transform, ...] = ()
+    ignore_missing: tuple[str, ...] = ()
+    ignore_unexpected: tuple[str, ...] = ()
+    tie_keys: tuple[tuple[str, str], ...] = ()
+
+
+def rules_of(entry: Mapping[str, Any], legacy: Sequence[Mapping[str, Any]] = ()) -> Rules:
+    """The :class:`Rules` of a table entry (``legacy``: the transforms every class shares, stored once)."""
+    transforms = [_transform(t) for t in entry.get("transforms", ())]
+    if entry.get("legacy", True):
+        transforms.extend(_transform(t) for t in legacy)
+    return Rules(
+        prefix=str(entry.get("prefix") or ""),
+        transforms=tuple(transforms),
+        ignore_missing=tuple(entry.get("ignore_missing", ())),
+        ignore_unexpected=tuple(entry.get("ignore_unexpected", ())),
+        tie_keys=tuple((str(a), str(b)) for a, b in entry.get("tie_keys", ())),
+    )
+
+
+def _transform(data: Mapping[str, Any]) -> Transform:
+    return Transform(
+        kind=str(data["kind"]),
+        sources=tuple(data["sources"]),
+        targets=tuple(data["targets"]),
+        scope=data.get("scope"),
+        base=data.get("base"),
+        offset=int(data.get("offset", 0)),
+    )
+
+
+def natural_key(name: str) -> list[tuple[Any, ...]]:
+    """transformers' sort key for state-dict names (``dot_natural_key``): the order keys are renamed in.
+
+    >>> sorted(["layers.10.w", "layers.2.w", "shard_11", "shard_2"], key=natural_key)
+    ['layers.2.w', 'layers.10.w', 'shard_2', 'shard_11']
+    """
+    parts: list[tuple[Any, ...]] = []
+    for part in name.split("."):
+        if part.isdigit():
+            parts.append((0, int(part)))
+        else:
+            text = part.rstrip("0123456789")
+            digits = part[len(text) :]
+            parts.append((1, text, int(digits)) if digits else (1, text))
+    return parts
+
+
+class Loaded(NamedTuple):
+    """What the loader does with a set of stored names.
+
+    Attributes:
+        keys: for each stored name, the model keys it loads into (``()``: none; a fused converter's first target
+            carries all its sources).
+        unexpected: model-spelled keys the loader reports unexpected, before the ignore rules.
+        converted: stored names whose key a converter (not a plain rename) changed.
+    """
+
+    keys: dict[str, tuple[str, ...]]
+    unexpected: dict[str, tuple[str, ...]]
+    converted: frozenset[str]
+
+
+def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) -> Loaded:
+    """Rename every stored name as ``convert_and_load_state_dict_in_model`` does.
+
+    ``expected(key)`` says whether the model's state dict has ``key``.
+    """
+    compiled = [_Compiled(t) for t in rules.transforms]
+    renamings = [c for c in compiled if c.kind != "convert"]
+    converters = [c for c in compiled if c.kind == "convert"]
+    by_pattern = {source: c for c in converters for source in c.sources}
+    keys: dict[str, tuple[str, ...]] = {}
+    unexpected: dict[str, tuple[str, ...]] = {}
+    converted: set[str] = set()
+    for original in sorted(names, key=natural_key):
+        renamed, source = _rename(original, renamings, converters, rules.prefix, expected)
+        if not expected(renamed) and expected(original):
+            renamed, source = _rename(original, [], [], rules.prefix, expected)
+        converter = by_pattern.get(source) if source is not None else None
+        targets: tuple[str, ...] = (renamed,)
+        if converter is not None:
+            targets = tuple(dict.fromkeys(renamed.replace(converter.targets[0], t) for t in converter.targets))
+            converted.add(original)
+        if expected(renamed):
+            keys[original] = targets
+        else:
+            keys[original] = ()
+            unexpected[original] = targets
+    return Loaded(keys, unexpected, frozenset(converted))
+
+
+def _rename(
+    key: str,
+    renamings: list[_Compiled],
+    converters: list[_Compiled],
+    prefix: str,
+    expected: Callable[[str], bool],
+) -> tuple[str, str | None]:
+    renamed = key
+    for renaming in renamings:
+        renamed, _ = renaming.rename(renamed)
+    source = None
+    for converter in converters:
+        renamed, source = converter.rename(renamed)
+        if source is not None:
+            break
+    # as transformers writes it: the prefix's dot is a regular expression's "any character"
+    if renamed.startswith(prefix) and expected(stripped := re.sub(f"^{prefix}.", "", renamed, count=1)):
+        renamed = stripped
+    elif expected(f"{prefix}.{renamed}"):
+        renamed = f"{prefix}.{renamed}"
+    return renamed, source
