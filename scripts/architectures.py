@@ -61,6 +61,8 @@ def entry(cls: Any, config: Any) -> dict[str, Any]:
     untied = describe(build(cls, with_tie(config, False), cls.__name__))
     keys = tied.pop("keys")
     untied_keys = untied.pop("keys")
+    for described in (tied, untied):  # shapes and dtypes follow the configuration: a check builds the model
+        del described["shapes"], described["dtypes"]
     tied["parameters"] = sorted(set(tied["parameters"]) | set(untied["parameters"]))
     tied["buffers"] = sorted(set(tied["buffers"]) | set(untied["buffers"]))
     if untied["ties"] != tied["ties"] or untied["tie_keys"] != tied["tie_keys"]:

@@ -202,3 +202,187 @@ def test_replayed_renames_equal_transformers_renames(name: str, model_type: str)
         expected, _ = rename_source_key(key, renamings, converters, model.base_model_prefix, state)
         got = loaded.keys[key] or loaded.unexpected[key]
         assert got[0] == expected, key
+
+
+# --- paramcount check = from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True) -------------
+
+
+def transformers_load(cls: Any, folder: Path) -> dict[str, Any]:
+    loaded: Any = cls.from_pretrained(folder, output_loading_info=True, ignore_mismatched_sizes=True)
+    info = loaded[1]
+    return {
+        "missing": sorted(info["missing_keys"]),
+        "unexpected": sorted(info["unexpected_keys"]),
+        "mismatched": sorted((n, tuple(a), tuple(b)) for n, a, b in info["mismatched_keys"]),
+    }
+
+
+def paramcount_load(folder: Path, model: Path | None = None) -> dict[str, Any]:
+    load = paramcount.check(folder, model=model).load
+    assert load is not None and load.loader == "transformers" and load.shapes_checked
+    return {
+        "missing": sorted(load.missing_keys),
+        "unexpected": sorted(load.unexpected_keys),
+        "mismatched": sorted((m.name, m.stored, m.expected) for m in load.mismatched_keys),
+    }
+
+
+def perturb(model: Any, folder: Path, how: str) -> tuple[Path, Any]:
+    """A folder transformers loads with problems, and the class to load it into."""
+    cls = type(model)
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    names = sorted(state, key=loader.natural_key)
+    document = model.config.to_dict()
+    document["architectures"] = [cls.__name__]
+    if how == "dropped":
+        state.pop(next(n for n in names if ".layers.0." in n or ".h.0." in n or ".layer.0." in n))
+    elif how == "extra":
+        state["model.extra_adapter.weight"] = torch.zeros(4, 4)
+    elif how == "vocabulary":
+        text = document.get("text_config") or document
+        text["vocab_size"] = int(text["vocab_size"]) + 8
+    elif how == "deeper":
+        text = document.get("text_config") or document
+        key = next(k for k in ("num_hidden_layers", "n_layer", "num_layers") if k in text)
+        text[key] = int(text[key]) + 1
+    elif how == "stale":
+        for n in names:
+            if n.endswith("self_attn.q_proj.weight"):
+                state[n.replace("q_proj.weight", "rotary_emb.inv_freq")] = torch.ones(4)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(document, default=str))
+    save_file(state, folder / "model.safetensors")
+    return folder, cls
+
+
+CHECKED = [
+    ("LlamaForCausalLM", "llama"),
+    ("MixtralForCausalLM", "mixtral"),
+    ("Qwen3MoeForCausalLM", "qwen3_moe"),
+    ("GPT2LMHeadModel", "gpt2"),
+    ("BertForMaskedLM", "bert"),
+]
+
+
+@pytest.mark.parametrize("how", ["none", "dropped", "extra", "vocabulary", "deeper", "stale"])
+@pytest.mark.parametrize(("name", "model_type"), CHECKED)
+def test_check_reports_what_from_pretrained_reports(tmp_path: Path, name: str, model_type: str, how: str) -> None:
+    model = tiny_model(name, model_type)
+    folder, cls = perturb(model, tmp_path / "w", how)
+    try:
+        expected = transformers_load(cls, folder)
+    except NotImplementedError as e:  # transformers 5.25 compares a mismatched tied head on the meta device
+        pytest.skip(f"transformers itself cannot load this folder: {str(e)[:80]}")
+    assert paramcount_load(folder) == expected
+
+
+def test_check_of_base_weights_against_a_head_class(tmp_path: Path) -> None:
+    base = tiny_model("LlamaModel", "llama")
+    folder = runtime_folder(base, tmp_path / "base")
+    head = tmp_path / "head"
+    head.mkdir()
+    document = base.config.to_dict() | {"architectures": ["LlamaForCausalLM"]}
+    (head / "config.json").write_text(json.dumps(document, default=str))
+    expected = transformers_load(transformers.LlamaForCausalLM, _with_config(folder, head, tmp_path / "both"))
+    assert paramcount_load(folder, head) == expected
+    assert expected["missing"] == ["lm_head.weight"]
+
+
+def _with_config(weights: Path, config: Path, folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "config.json").write_bytes((config / "config.json").read_bytes())
+    (folder / "model.safetensors").write_bytes((weights / "model.safetensors").read_bytes())
+    return folder
+
+
+def test_check_against_a_live_module_is_load_state_dicts_report(tmp_path: Path) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state.pop("2.bias")
+    state["0.weight"] = torch.zeros(8, 5)
+    state["3.weight"] = torch.zeros(1)
+    save_file(state, tmp_path / "w.safetensors")
+    other = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    load = paramcount.check(tmp_path / "w.safetensors", model=other).load
+    assert load is not None and load.loader == "torch"
+    without_mismatch = {k: v for k, v in state.items() if k != "0.weight"}
+    result = other.load_state_dict(without_mismatch, strict=False)
+    assert list(load.missing_keys) == [k for k in result.missing_keys if k != "0.weight"]
+    assert list(load.unexpected_keys) == list(result.unexpected_keys)
+    assert [(m.name, m.stored, m.expected) for m in load.mismatched_keys] == [("0.weight", (8, 5), (8, 4))]
+    assert not load.loads
+
+
+# --- the check command -----------------------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paramcount", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_check_exits_0_when_the_weights_load_and_1_with_every_problem_listed(tmp_path: Path) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    good = runtime_folder(model, tmp_path / "good")
+    result = run_cli("check", str(good))
+    assert result.returncode == 0, result.stderr
+    assert "Load check" in result.stdout and "loads" in result.stdout
+    bad, _ = perturb(model, tmp_path / "bad", "deeper")
+    result = run_cli("check", str(bad), "--format", "json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["load"]["loads"] is False
+    assert len(document["load"]["missing_keys"]) == 9  # every tensor of the third layer, by name
+    assert "does not load into LlamaForCausalLM: 9 missing, 0 unexpected, 0 mismatched" in result.stderr
+
+
+def test_check_against_another_config_and_a_model_in_code(tmp_path: Path) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    weights = runtime_folder(model, tmp_path / "w")
+    other, _ = perturb(model, tmp_path / "other", "vocabulary")
+    result = run_cli("check", str(weights / "model.safetensors"), "--model", str(other / "config.json"))
+    assert result.returncode == 1
+    assert "lm_head.weight: stored 128×64, model 136×64" in result.stdout
+    save_file({"weight": torch.zeros(10, 784), "bias": torch.zeros(10)}, tmp_path / "linear.safetensors")
+    result = run_cli("check", str(tmp_path / "linear.safetensors"), "--model", "torch.nn:Linear(784, 10)")
+    assert result.returncode == 0, result.stderr
+    assert "torch" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("no-config", "names no model to check the weights against"),
+        ("model-is-weights", "is not a model"),
+        ("weights-are-a-config", "holds no weights to check"),
+        ("model-json-not-a-config", "is not a model's configuration"),
+    ],
+)
+def test_check_of_what_is_not_weights_or_not_a_model_is_one_line_exit_3(tmp_path: Path, how: str, says: str) -> None:
+    save_file({"weight": torch.zeros(2, 2)}, tmp_path / "w.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    (tmp_path / "other.json").write_text(json.dumps({"name": "not a config"}))
+    args = {
+        "no-config": ["check", str(tmp_path / "w.safetensors")],
+        "model-is-weights": ["check", str(tmp_path / "w.safetensors"), "--model", str(tmp_path / "w.safetensors")],
+        "weights-are-a-config": ["check", str(tmp_path / "config.json"), "--model", str(tmp_path / "config.json")],
+        "model-json-not-a-config": ["check", str(tmp_path / "w.safetensors"), "--model", str(tmp_path / "other.json")],
+    }[how]
+    result = run_cli(*args)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1 and says in result.stderr
+    assert result.stdout == ""
+
+
+def test_check_with_architecture_off_is_a_usage_error(tmp_path: Path) -> None:
+    save_file({"weight": torch.zeros(2, 2)}, tmp_path / "w.safetensors")
+    result = run_cli("check", str(tmp_path / "w.safetensors"), "--architecture", "off")
+    assert result.returncode == 2 and "--architecture off" in result.stderr
+
+
+def test_check_of_a_state_dict_against_a_live_module() -> None:
+    model = torch.nn.Linear(3, 2)
+    load = paramcount.check({"weight": torch.zeros(2, 3), "extra": torch.zeros(1)}, model=model).load
+    assert load is not None
+    assert load.missing_keys == ("bias",) and load.unexpected_keys == ("extra",) and not load.loads

@@ -25,6 +25,7 @@ def test_public_api_is_pinned() -> None:
         "UsageError",
         "VerificationError",
         "__version__",
+        "check",
         "count",
         "memory",
         "verify",

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from paramcount._api import count, memory, verify
+from paramcount._api import check, count, memory, verify
 from paramcount.errors import (
     FormatError,
     ParamcountError,
@@ -28,6 +28,7 @@ __all__ = [
     "UsageError",
     "VerificationError",
     "__version__",
+    "check",
     "count",
     "memory",
     "verify",

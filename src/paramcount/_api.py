@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from paramcount.records import Inventory
     from paramcount.report import Report
 
-__all__ = ["count", "memory", "verify"]
+__all__ = ["check", "count", "memory", "verify"]
 
 
 def count(
@@ -442,6 +442,161 @@ def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:
     if limits is None or isinstance(limits, Limits):
         return limits or DEFAULT
     return parse_limits([f"{name.replace('_', '-')}={value}" for name, value in limits.items()])
+
+
+def check(
+    weights: object,
+    model: object = None,
+    *,
+    architecture: str = "table",
+    device: str = "meta",
+    limits: Limits | Mapping[str, int | str] | None = None,
+    depth: int | None = None,
+    file: str | None = None,
+    cache: bool = True,
+    progress: bool = False,
+) -> Report:
+    """Would these weights load into that model? The loader's own answer, without loading anything.
+
+    Args:
+        weights: what :func:`count` reads as weights: a file, an index, a model folder, a URL, a Hub id, or a state
+            dict.
+        model: the model to load them into: ``None`` for the class the weights' own ``config.json`` names; a
+            ``config.json``, a folder holding one, or a Hub id or URL (its ``config.json``): transformers' loader;
+            a ``module:callable(args)`` TARGET or a live ``torch.nn.Module``: torch's ``load_state_dict``.
+        architecture: ``"table"`` (default: the names from paramcount's table, the shapes from a meta-device
+            build when transformers is installed) or ``"build"``.
+        device, limits, depth, file, cache, progress: as for :func:`count`.
+
+    Returns:
+        The weights' report as that model counts them, with ``report.load``: for a transformers class, the keys
+        ``from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True)`` would report missing,
+        unexpected and mismatched, and those its rules ignore; for a plain module, what
+        ``load_state_dict(strict=False)`` reports, shape mismatches listed apart. ``report.load.loads`` is true when
+        nothing is missing, unexpected or mismatched.
+
+    Raises:
+        TargetError: the weights hold no tensors, or ``model`` is not a model (or names none).
+        UsageError: ``architecture="off"``.
+    """
+    from paramcount.sources import CHECKING, Checking
+    from paramcount.sources.architecture import check_mode
+
+    if check_mode(architecture) == "off":
+        raise UsageError("check needs the architecture's rules: --architecture off has none", fix="drop it")
+    options: dict[str, Any] = {
+        "depth": depth,
+        "limits": limits,
+        "file": file,
+        "cache": cache,
+        "progress": progress,
+    }
+    if model is not None and not _is_config_target(model):
+        built, name, _ = _model(model, device)
+        report = count(weights, architecture="off", **options)
+        _has_tensors(report, weights)
+        return report.replace(load=_torch_load(report, built, name or type(built).__name__))
+    holder = Checking(None if model is None else _config_document(model, limits))
+    token = CHECKING.set(holder)
+    try:
+        report = count(weights, architecture=architecture, **options)
+    finally:
+        CHECKING.reset(token)
+    _has_tensors(report, weights)
+    if holder.result is None:
+        raise TargetError(
+            "names no model to check the weights against: there is no config.json beside them",
+            target=_name(weights),
+            fix="pass --model TARGET (a config.json, a model folder, a Hub id, or 'module:callable(args)')",
+        )
+    return report.replace(load=holder.result)
+
+
+def _name(obj: object) -> str:
+    return os.fspath(obj) if isinstance(obj, (str, os.PathLike)) else f"<{type(obj).__name__}>"
+
+
+def _is_config_target(model: object) -> bool:
+    """Whether ``model`` names a configuration (a path, an id, a URL) rather than code or a live module."""
+    if isinstance(model, os.PathLike):
+        return True
+    return isinstance(model, str) and not looks_like_spec(model.strip())
+
+
+def _has_tensors(report: Report, weights: object) -> None:
+    from paramcount.sources import module as _module
+
+    built = report.format is None and not _module.is_tensor_mapping(weights)  # a model from config.json or code
+    if built or not report.records:
+        raise TargetError(
+            "holds no weights to check (a model built from its config.json has no stored tensors)",
+            target=_name(weights),
+            fix="name a weights file or a folder with weights as WEIGHTS, and the model with --model",
+        )
+
+
+def _config_document(model: object, limits: Limits | Mapping[str, int | str] | None) -> dict[str, Any]:
+    """The ``config.json`` document ``model`` names: a file, a folder holding one, or a Hub id or URL."""
+    import json
+
+    target = os.fspath(model)  # type: ignore[call-overload]
+    path = os.path.join(target, "config.json") if os.path.isdir(target) else target
+    document: Any = None
+    if os.path.isfile(path) and path.endswith(".json"):
+        cap = _limits(limits).json_bytes
+        try:
+            with open(path, "rb") as f:
+                text = f.read(cap + 1)
+        except OSError as e:
+            raise TargetError(f"cannot be read ({e.strerror})", target=path, fix="check the path") from None
+        if len(text) > cap:
+            raise TargetError(f"is over {cap:,} bytes", target=path, fix="raise the json-bytes limit") from None
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            raise TargetError("is not JSON", target=path, fix="name the model's config.json") from None
+    elif os.path.isdir(target):
+        raise TargetError("has no config.json", target=target, fix="name a folder that holds the model's config.json")
+    elif os.path.exists(target):
+        raise TargetError(
+            "is not a model: --model takes a config.json, a model folder, a Hub id or 'module:callable(args)'",
+            target=target,
+            fix="name the model's config.json",
+        )
+    else:
+        document = count(target, architecture="off", limits=limits).config
+    if not isinstance(document, dict) or not ("model_type" in document or "architectures" in document):
+        raise TargetError(
+            "is not a model's configuration (no model_type or architectures)",
+            target=path if os.path.exists(path) else target,
+            fix="name the model's config.json",
+        )
+    return document
+
+
+def _torch_load(report: Report, model: Any, name: str) -> Any:
+    """What ``model.load_state_dict(weights, strict=False)`` reports, shape mismatches apart."""
+    from paramcount.records import Kind, Load, Mismatch
+
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    stored = {r.name: r for r in report.records if r.kind is not Kind.AUXILIARY}
+    mismatched = tuple(
+        Mismatch(k, r.shape, expected[k])
+        for k, r in stored.items()
+        if k in expected and r.shape is not None and r.shape != expected[k]
+    )
+    dtypes = {k: str(v.dtype).removeprefix("torch.") for k, v in model.state_dict().items()}
+    changes = tuple(
+        (k, str(r.dtype), dtypes[k]) for k, r in stored.items() if k in dtypes and r.dtype and r.dtype != dtypes[k]
+    )
+    return Load(
+        loader="torch",
+        model=name,
+        missing_keys=tuple(k for k in expected if k not in stored),
+        unexpected_keys=tuple(k for k in stored if k not in expected),
+        mismatched_keys=mismatched,
+        dtype_changes=changes,
+    )
 
 
 def _model(obj: object, device: str) -> tuple[torch.nn.Module, str | None, tuple[str, ...]]:

@@ -74,6 +74,7 @@ def _help(command: str | None) -> str:
         None: f"""\
 usage: {_PROG} count TARGET [options]
        {_PROG} verify TARGET --expect N [options]
+       {_PROG} check WEIGHTS [--model TARGET] [options]
        {_PROG} memory TARGET [--mode inference|training] [options]
        {_PROG} --version
 
@@ -82,12 +83,15 @@ Count and verify the parameters of PyTorch models, exactly.
 commands:
   count   count parameters and print a report
   verify  count parameters and exit 1 unless they match the expectation
+  check   would these weights load into that model? the keys its loader would report missing,
+          unexpected or mismatched; exit 1 unless they load cleanly
   memory  the memory one device needs to serve or train the model: weights, KV cache, gradients,
           optimizer states, activations, with every assumption listed
 
 {_TARGETS}
 
-Run '{_PROG} count --help', '{_PROG} verify --help' or '{_PROG} memory --help' for the options.
+Run '{_PROG} count --help', '{_PROG} verify --help', '{_PROG} check --help' or '{_PROG} memory --help' for the
+options.
 
 {_EXIT_CODES}
 """,
@@ -168,6 +172,40 @@ examples:
   {_PROG} verify 'torch.nn:Linear(784, 10)' --expect 7.85K --expect-trainable 7850
 
 {_EXIT_CODES}
+""",
+        "check": f"""\
+usage: {_PROG} check WEIGHTS [--model TARGET] [--format FORMAT] [--architecture table|build] [--limit NAME=N ...]
+                        [--file NAME] [--no-cache] [--quiet] [--depth N|all] [--tensors] [--output FILE]
+
+Would WEIGHTS load into the model? Answers as the model's loader would, without loading anything: for a
+transformers class, the keys from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True) reports
+missing, unexpected and mismatched (after its renames, fused experts, prefixes, ties and ignore rules), and those
+it ignores by rule; for a model in code, what load_state_dict(strict=False) reports, shape mismatches apart.
+
+WEIGHTS is any weights TARGET of count: a file, an index, a model folder, a URL or a Hub id.
+TARGET (--model) is the model: by default the class WEIGHTS' config.json names; a config.json, a folder holding
+one, a Hub id or URL (its config.json), or 'package.module:callable(args)'.
+
+options:
+  --model TARGET     the model to load WEIGHTS into (default: WEIGHTS' own config.json)
+  --architecture MODE  table (default: names from paramcount's table, shapes from a meta-device build when
+                     transformers is installed) or build
+  --format, --limit, --file, --no-cache, --quiet, --depth, --tensors, --output, --device
+                     as for count; json carries the answer as "load"
+  -h, --help         show this help
+
+examples:
+  {_PROG} check ./converted/                           (its own config.json)
+  {_PROG} check ./converted/ --model meta-llama/Llama-3.1-8B
+  {_PROG} check finetune.safetensors --model ./Llama-3.1-8B/config.json --format json
+  {_PROG} check state_dict.pt --model 'mypackage.models:Net(width=256)'
+
+exit codes:
+  0  the weights load: nothing missing, unexpected or mismatched
+  1  they do not: every problem listed
+  2  usage error
+  3  WEIGHTS or TARGET cannot be read, holds no weights, or is not a model
+  4  unsafe: loading a file would run code (nothing in it was run)
 """,
         "memory": f"""\
 usage: {_PROG} memory TARGET [--mode inference|training] [--dtype DTYPE] [--batch B] [--seq S] [--kv-dtype DTYPE]
@@ -260,6 +298,11 @@ _MEMORY = {
 }
 _OPTIONS = {
     "count": _COMMON,
+    "check": {
+        **{k: v for k, v in _COMMON.items() if k not in ("--base", "--trust-remote-code", "--expand")},
+        "--model": _Option("model"),
+        "--experts-per-token": _COMMON["--experts-per-token"],
+    },
     "memory": {**{k: v for k, v in _COMMON.items() if k not in ("--depth", "--expand", "--tensors")}, **_MEMORY},
     "verify": {
         **_COMMON,
@@ -293,7 +336,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
     args = list(argv)
     if not args or args[0] in ("-h", "--help"):
         if not args:
-            raise _usage("name a command: count, verify or memory")
+            raise _usage("name a command: count, verify, check or memory")
         _write(_help(None))
         raise _HelpShown
     if args[0] == "--version":
@@ -301,7 +344,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
         raise _HelpShown
     command, rest = args[0], args[1:]
     if command not in _OPTIONS:
-        raise _usage(f"unknown command {quote(command, 60)}; the commands are count, verify and memory")
+        raise _usage(f"unknown command {quote(command, 60)}; the commands are count, verify, check and memory")
     options = _OPTIONS[command]
     values: dict[str, str] = {}
     limits: list[str] = []
@@ -434,6 +477,38 @@ def _answer(
     if args.command == "count":
         report = paramcount.count(target, **options)
         _emit(_render(report, format, values), values)
+    elif args.command == "check":
+        if architecture == "off":
+            raise _usage("check needs the architecture's rules: --architecture off has none", args.command)
+        model = values.get("model")
+        if model is not None and looks_like_spec(model.strip()):
+            _import_path()
+        report = paramcount.check(
+            target,
+            model=model,
+            architecture=architecture,
+            device=device,
+            limits=limits,
+            depth=depth,
+            file=file,
+            cache=cache,
+            progress=progress,
+        )
+        brief = report
+        if format in ("table", "markdown"):  # the answer and the figures; json, csv and html carry everything
+            brief = report.replace(modules=(), roles=(), tied=(), variants=(), by_dtype=(), conventions=None)
+        _emit(_render(brief, format, values), values)
+        for warning in report.warnings:
+            _say(f"warning: {warning}")
+        load = report.load
+        if load is not None and not load.loads:
+            problems = len(load.missing_keys) + len(load.unexpected_keys) + len(load.mismatched_keys)
+            _say(
+                f"error: {report.target}: does not load into {load.model}: {len(load.missing_keys)} missing, "
+                f"{len(load.unexpected_keys)} unexpected, {len(load.mismatched_keys)} mismatched"
+            )
+            return 1 if problems else 0
+        return 0
     elif args.command == "memory":
         report = paramcount.memory(target, **_memory_options(values), **options)
         if format in ("table", "markdown"):  # the estimate and its summary; json, csv and html carry everything

@@ -211,6 +211,94 @@ class Architecture(NamedTuple):
     converted: int = 0
 
 
+class Mismatch(NamedTuple):
+    """A stored tensor whose shape is not the model's: ``(name, stored shape, the model's shape)``."""
+
+    name: str
+    stored: tuple[int, ...]
+    expected: tuple[int, ...]
+
+
+class Load(NamedTuple):
+    """What loading some weights into a model would do, as its loader reports it (``paramcount check``).
+
+    Attributes:
+        loader: ``"transformers"`` (``from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True)``)
+            or ``"torch"`` (``load_state_dict(strict=False)``, shape mismatches apart).
+        model: the model class.
+        missing_keys: the model's keys no stored tensor loads into, after ties and the ignore rules.
+        unexpected_keys: stored keys (in the model's spelling, after renames) the model has no place for.
+        mismatched_keys: stored tensors whose shape differs from the model's.
+        ignored_keys: stored names the loader drops by rule (stale buffers), not reported by it.
+        converted_keys: stored names the loader renames or fuses into the model's spelling.
+        dtype_changes: ``(name, stored dtype, the model's dtype)`` of floating tensors the load casts.
+        shapes_checked: whether the model's shapes were known (a build); without transformers only the names are.
+    """
+
+    loader: str
+    model: str | None
+    missing_keys: tuple[str, ...] = ()
+    unexpected_keys: tuple[str, ...] = ()
+    mismatched_keys: tuple[Mismatch, ...] = ()
+    ignored_keys: tuple[str, ...] = ()
+    converted_keys: int = 0
+    dtype_changes: tuple[tuple[str, str, str], ...] = ()
+    shapes_checked: bool = True
+
+    @property
+    def loads(self) -> bool:
+        """Nothing missing, unexpected or mismatched."""
+        return not (self.missing_keys or self.unexpected_keys or self.mismatched_keys)
+
+
+class Changed(NamedTuple):
+    """A tensor both sides hold, with another shape or dtype: ``(name, (shape, dtype) in A, (shape, dtype) in B)``."""
+
+    name: str
+    a: tuple[tuple[int, ...] | None, str | None]
+    b: tuple[tuple[int, ...] | None, str | None]
+
+
+class ModuleDelta(NamedTuple):
+    """A module whose own parameters differ between the two sides (per instance); a run of layers that differ alike
+    is one row, its module path with ``*`` and how many ``instances`` it stands for."""
+
+    module: str
+    instances: int
+    a: int
+    b: int
+
+
+class Diff(NamedTuple):
+    """Two models' tensors compared after each side's architecture normalised its names (``paramcount diff``).
+
+    Attributes:
+        a, b: the two targets.
+        only_in_a, only_in_b: tensor names (in the model's spelling) one side holds and the other does not.
+        changed: tensors both hold with another shape or dtype.
+        parameters_a, parameters_b: each side's parameter total.
+        modules: per-module parameter differences, runs of layers collapsed.
+        strict_dtype: whether a dtype change counts as a difference.
+    """
+
+    a: str
+    b: str
+    only_in_a: tuple[str, ...]
+    only_in_b: tuple[str, ...]
+    changed: tuple[Changed, ...]
+    parameters_a: int | None
+    parameters_b: int | None
+    modules: tuple[ModuleDelta, ...]
+    strict_dtype: bool = False
+
+    @property
+    def same(self) -> bool:
+        """The same tensors with the same shapes (and dtypes, when ``strict_dtype``)."""
+        if self.only_in_a or self.only_in_b:
+            return False
+        return not any(c.a[0] != c.b[0] or (self.strict_dtype and c.a[1] != c.b[1]) for c in self.changed)
+
+
 class Source(NamedTuple):
     """Where a remote target's numbers came from, and what reading it cost.
 
@@ -336,6 +424,7 @@ class Inventory(NamedTuple):
     source: Source | None = None
     variants: tuple[Variant, ...] = ()
     experts: tuple[int, int] | None = None
+    load: Load | None = None
     config: object = None
 
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from paramcount.footprint import Memory
-    from paramcount.records import Adapter, Architecture, Kind, Source, TensorRecord, Variant
+    from paramcount.records import Adapter, Architecture, Kind, Load, Source, TensorRecord, Variant
     from paramcount.roles import Conventions
 
 __all__ = [
@@ -268,6 +268,7 @@ class Report:
             repository's ``config.json`` document); what :func:`paramcount.memory` reads attention geometry from.
             Not in the JSON.
         memory: bytes per device for inference or training (:func:`paramcount.memory`); ``None`` for a count.
+        load: what loading the weights into a model would do (:func:`paramcount.check`); ``None`` otherwise.
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -286,6 +287,7 @@ class Report:
         "excluded",
         "files",
         "format",
+        "load",
         "memory",
         "modules",
         "notes",
@@ -330,6 +332,7 @@ class Report:
     conventions: Conventions | None
     config: object
     memory: Memory | None
+    load: Load | None
 
     def __init__(
         self,
@@ -361,6 +364,7 @@ class Report:
         conventions: Conventions | None = None,
         config: object = None,
         memory: Memory | None = None,
+        load: Load | None = None,
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -668,6 +672,8 @@ def _document(report: Report) -> dict[str, Any]:
         }
     if report.memory is not None:
         doc["memory"] = _memory(report.memory)
+    if report.load is not None:
+        doc["load"] = _load(report.load)
     if report.verification is not None:
         doc["verification"] = {
             "passed": all(c.passed for c in report.verification),
@@ -712,3 +718,21 @@ def _document(report: Report) -> dict[str, Any]:
             "alternatives": list(s.alternatives),
         }
     return doc
+
+
+def _load(load: Load) -> dict[str, Any]:
+    """The ``load`` block of ``paramcount check``."""
+    return {
+        "loader": load.loader,
+        "class": load.model,
+        "missing_keys": list(load.missing_keys),
+        "unexpected_keys": list(load.unexpected_keys),
+        "mismatched_keys": [
+            {"name": m.name, "stored": list(m.stored), "expected": list(m.expected)} for m in load.mismatched_keys
+        ],
+        "ignored_keys": list(load.ignored_keys),
+        "converted_keys": load.converted_keys,
+        "dtype_changes": [{"name": n, "stored": a, "loaded": b} for n, a, b in load.dtype_changes],
+        "shapes_checked": load.shapes_checked,
+        "loads": load.loads,
+    }

@@ -111,6 +111,8 @@ def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool 
         result.extend(memory(report))
     if report.verification is not None:
         result.append(verification(report))
+    if report.load is not None:
+        result.append(load(report))
 
     if report.variants:
         files: list[tuple[str, ...]] = [
@@ -283,6 +285,44 @@ def verification(report: Report) -> Section:
             (False, True, True, True, False),
         )
     )
+
+
+def load(report: Report) -> Section:
+    """What ``check`` found: would the weights load into the model, and every problem, named."""
+    found = report.load
+    assert found is not None
+    listed = 20  # names per problem in the table; the JSON has them all
+    rows: list[tuple[str, str, str]] = [
+        ("loader", found.loader, ""),
+        ("model", found.model or "unknown", ""),
+        ("loads", "yes" if found.loads else "NO", ""),
+    ]
+
+    def names(what: str, items: list[str]) -> None:
+        if not items:
+            rows.append((what, "0", ""))
+            return
+        for i, item in enumerate(items[:listed]):
+            rows.append((what if i == 0 else "", f"{len(items):,}" if i == 0 else "", item))
+        if len(items) > listed:
+            rows.append(("", "", f"... and {len(items) - listed:,} more (--format json lists all)"))
+
+    names("missing", list(found.missing_keys))
+    names("unexpected", list(found.unexpected_keys))
+    shape = "\u00d7".join
+    names(
+        "mismatched",
+        [
+            f"{m.name}: stored {shape(map(str, m.stored))}, model {shape(map(str, m.expected))}"
+            for m in found.mismatched_keys
+        ],
+    )
+    if not found.shapes_checked:
+        rows.append(("", "", "shapes not checked: the model's shapes need transformers"))
+    names("ignored at load", list(found.ignored_keys))
+    rows.append(("renamed or fused", f"{found.converted_keys:,}", ""))
+    names("dtype changes", [f"{n}: {a} -> {b}" for n, a, b in found.dtype_changes])
+    return Section("Load check", ("", "", ""), tuple(rows), (False, True, False))
 
 
 def _tensors(report: Report) -> Section:

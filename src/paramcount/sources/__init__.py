@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-__all__ = ["looks_like_spec"]
+from contextvars import ContextVar
+
+__all__ = ["CHECKING", "Checking", "looks_like_spec"]
+
+
+class Checking:
+    """A ``paramcount check`` or ``diff`` in progress: the configuration to load the weights into (``None``: the
+    weights' own ``config.json``), whether the model's shapes are wanted (a build), and what the architecture source
+    leaves for it: the load report and the tensors under the model's names (``{key: (shape, dtype, elements)}``)."""
+
+    __slots__ = ("document", "keys", "result", "shapes")
+
+    def __init__(self, document: object, *, shapes: bool = True) -> None:
+        self.document = document
+        self.shapes = shapes
+        self.result: object = None
+        self.keys: object = None
+
+
+#: set by ``paramcount.check`` around its count of the weights; read where a folder's configuration is applied
+CHECKING: ContextVar[Checking | None] = ContextVar("paramcount_checking", default=None)
 
 
 def looks_like_spec(text: str) -> bool:

@@ -28,8 +28,8 @@ import re
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.classify import classify, tie_output_head
 from paramcount.errors import TargetError, UsageError, quote
-from paramcount.records import Architecture, Inventory, Kind, Note, Role, TensorRecord
-from paramcount.sources import loader
+from paramcount.records import Architecture, Inventory, Kind, Load, Mismatch, Note, Role, TensorRecord
+from paramcount.sources import CHECKING, loader
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -157,6 +157,7 @@ class Knowledge(NamedTuple):
     keys: frozenset[str] | None = None
     stacks: Mapping[str, tuple[int, tuple[str, ...]]] | None = None
     unsaved_names: tuple[str, ...] = ()
+    shapes: Mapping[str, list[int]] | None = None
 
     @property
     def prefix(self) -> str:
@@ -263,6 +264,7 @@ def from_build(document: Mapping[str, Any], choice: Choice, target: str) -> Know
         base=table.get("auto") if table else None,
         unsaved=tuple((name, tuple(shape), dtype) for name, (shape, dtype) in described["unsaved"].items()),
         keys=frozenset(described["keys"]),
+        shapes=described["shapes"],
         stacks=table_knowledge.stacks if table_knowledge is not None else None,  # which config keys set the lengths
     )
 
@@ -338,6 +340,9 @@ class _Match(NamedTuple):
     converted: list[tuple[str, str]]
     short: list[str]
     unmade: list[str]
+    unexpected_keys: list[str]
+    loaded: loader.Loaded | None
+    names: dict[int, str]
 
 
 def _model_name(record: TensorRecord) -> str:
@@ -412,7 +417,7 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, document: Mapping[
     the first such name."""
     positions = _candidates(records)
     if not positions:
-        return _Match(records, 0, [], [], [], [], [], [], [], [])
+        return _Match(records, 0, [], [], [], [], [], [], [], [], [], None, {})
     known = knowledge.parameters | knowledge.buffers
     configured = _configured(knowledge, document)
     exact = knowledge.keys
@@ -511,6 +516,9 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, document: Mapping[
         converted,
         short,
         unmade,
+        [k for r in unexpected for k in loaded.unexpected[_model_name(r)]],
+        loaded,
+        names,
     )
 
 
@@ -610,12 +618,26 @@ def apply(
     if choice.chosen == "model_type" and mode != "off":
         choice = _by_weights(records, document, choice)
     knowledge, why_not = knowledge_of(document, choice, mode, target)
+    checking = CHECKING.get()
     if knowledge is None:
+        if checking is not None:
+            raise TargetError(
+                f"paramcount cannot tell what loading these weights into {choice.name or 'this model'} does "
+                f"({why_not})",
+                target=target,
+                fix="install transformers (pip install 'paramcount[transformers]'), or check against a class it has",
+            )
         return _name_rules(records, document, choice, why_not)
     match = _match(records, knowledge, document)
     if (
         knowledge.source == "table"
-        and (isinstance(match, str) or _surprising(match) or knowledge.needs_build or match.unmade)
+        and (
+            isinstance(match, str)
+            or _surprising(match)
+            or knowledge.needs_build
+            or match.unmade
+            or (checking is not None and checking.shapes)  # the model's shapes: only the model knows them
+        )
         and can_build()
     ):
         # The table describes the default configuration; this one adds or drops tensors: ask the model itself.
@@ -633,7 +655,94 @@ def apply(
             target=target,
             fix="check that config.json belongs to these weights, or count with --architecture off (name rules)",
         )
+    if checking is not None:
+        checking.result = _load(knowledge, match, records, document)
+        checking.keys = _normal(knowledge, match, records)
     return match.records, _section(knowledge, match), *_messages(knowledge, match)
+
+
+def _load(knowledge: Knowledge, match: _Match, stored: list[TensorRecord], document: Mapping[str, Any]) -> Load:
+    """What ``from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True)`` would report."""
+    shapes = knowledge.shapes
+    mismatched: list[Mismatch] = []
+    loaded = match.loaded
+    if shapes is not None and loaded is not None:
+        collected: dict[str, tuple[loader.Transform, dict[str, list[tuple[int, ...]]]]] = {}
+        for i, name in sorted(match.names.items(), key=lambda item: loader.natural_key(item[1])):
+            into = loaded.keys.get(name) or ()
+            record = stored[i]
+            if not into or record.shape is None or Note.QUANTIZED in record.notes:
+                continue  # transformers does not compare a quantized weight's shape
+            if name in loaded.converted:
+                transform, source = loaded.converted[name]
+                collected.setdefault(into[0], (transform, {}))[1].setdefault(source, []).append(record.shape)
+            elif into[0] in shapes and tuple(shapes[into[0]]) != record.shape:
+                mismatched.append(Mismatch(into[0], record.shape, tuple(shapes[into[0]])))
+        for key, (transform, by_source) in collected.items():
+            made = loader.converted_shape(transform.ops, {s: by_source.get(s, []) for s in transform.sources})
+            if made is not None and key in shapes and made != tuple(shapes[key]):
+                mismatched.append(Mismatch(key, made, tuple(shapes[key])))
+    missing = tuple(m for m in match.missing if m not in {x.name for x in mismatched})
+    return Load(
+        loader="transformers",
+        model=knowledge.name,
+        missing_keys=missing,
+        unexpected_keys=tuple(sorted(match.unexpected_keys, key=loader.natural_key)),
+        mismatched_keys=tuple(sorted(mismatched, key=lambda m: loader.natural_key(m.name))),
+        ignored_keys=tuple(r.name for r in match.ignored),
+        converted_keys=len(match.converted),
+        dtype_changes=_dtype_changes(stored, match, document),
+        shapes_checked=shapes is not None,
+    )
+
+
+def _normal(
+    knowledge: Knowledge, match: _Match, stored: list[TensorRecord]
+) -> dict[str, tuple[tuple[int, ...] | None, str | None, int]]:
+    """The stored tensors under the model's own names, without its base prefix: ``{key: (shape, dtype, elements)}``;
+    tensors a converter fuses are one entry with the fused shape (``None`` where paramcount cannot follow the op).
+    Unexpected tensors keep their stored names; tensors the loader ignores are left out."""
+    loaded = match.loaded
+    out: dict[str, tuple[tuple[int, ...] | None, str | None, int]] = {}
+    fused: dict[str, tuple[loader.Transform, dict[str, list[tuple[int, ...]]], str | None, int]] = {}
+    ignored = {r.name for r in match.ignored}
+    prefix = knowledge.prefix + "." if knowledge.prefix else ""
+    for i, name in sorted(match.names.items(), key=lambda item: loader.natural_key(item[1])):
+        record = stored[i]
+        if record.name in ignored or loaded is None:
+            continue
+        into = loaded.keys.get(name) or ()
+        key = into[0] if into else record.name
+        key = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+        if name in loaded.converted and record.shape is not None:
+            transform, source = loaded.converted[name]
+            _, by_source, dtype, elements = fused.get(key, (transform, {}, record.dtype, 0))
+            by_source.setdefault(source, []).append(record.shape)
+            fused[key] = (transform, by_source, dtype, elements + (record.elements or 0))
+        else:
+            out[key] = (record.shape, record.dtype, record.elements or 0)
+    for key, (transform, by_source, dtype, elements) in fused.items():
+        shape = loader.converted_shape(transform.ops, {s: by_source.get(s, []) for s in transform.sources})
+        out[key] = (shape, dtype, elements)
+    return out
+
+
+def _dtype_changes(
+    stored: list[TensorRecord], match: _Match, document: Mapping[str, Any]
+) -> tuple[tuple[str, str, str], ...]:
+    """Floating tensors ``from_pretrained``'s default ``dtype="auto"`` casts: to the config's ``dtype`` (or
+    ``torch_dtype``), else to the first floating stored tensor's."""
+    floating = [stored[i] for i in match.names if stored[i].dtype and _floating(stored[i].dtype)]
+    wanted = document.get("dtype") or document.get("torch_dtype")
+    if not isinstance(wanted, str) or not _floating(wanted):
+        wanted = floating[0].dtype if floating else None
+    if wanted is None:
+        return ()
+    return tuple((r.name, str(r.dtype), wanted) for r in floating if r.dtype != wanted)
+
+
+def _floating(dtype: str) -> bool:
+    return dtype.startswith(("float", "bfloat")) and "_" not in dtype  # not float8_e4m3fn and the like
 
 
 #: roles of stored tensors that no configuration makes a tensor of a transformers 5 model: a stale buffer of an

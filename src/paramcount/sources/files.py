@@ -25,7 +25,7 @@ from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.quant import Scheme, scheme_from_config
 from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord, unique_parameters
 from paramcount.roles import experts_of
-from paramcount.sources import adapter
+from paramcount.sources import CHECKING, adapter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -555,6 +555,9 @@ def _combine(
     if scheme is not None:
         notes.append(f"quantized ({scheme}): packed weights are counted by their logical, unquantized shapes")
     section = None
+    checking = CHECKING.get()
+    if checking is not None and isinstance(checking.document, dict):  # paramcount check --model: its config
+        config = config._replace(document=checking.document)
     if config.document is not None:
         from paramcount.sources import architecture
 

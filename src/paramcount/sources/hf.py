@@ -204,6 +204,8 @@ def describe(model: Any) -> dict[str, Any]:
         "ignore_unexpected": sorted(ignore_unexpected),
         "unsaved": unsaved,
         "keys": list(state),
+        "shapes": {name: list(tensor.shape) for name, tensor in state.items()},
+        "dtypes": {name: str(tensor.dtype).removeprefix("torch.") for name, tensor in state.items()},
     }
     if not legacy or any(t in transforms for t in legacy):
         entry["legacy"] = False
@@ -241,7 +243,18 @@ def transform_entry(transform: Any) -> dict[str, Any] | None:
         data["base"] = transform.base_model_prefix
     if kind == "offset":
         data["offset"] = int(transform.offset)
+    if kind == "convert":
+        data["ops"] = [_op(op) for op in transform.operations]
     return data
+
+
+def _op(op: Any) -> list[Any]:
+    """A conversion op by class name, with the dimensions the shape of its result depends on."""
+    name = type(op).__name__
+    if name == "Transpose":
+        return [name, int(getattr(op, "dim0", 0)), int(getattr(op, "dim1", 1))]
+    dim = getattr(op, "dim", None)
+    return [name] if not isinstance(dim, int) else [name, dim]
 
 
 def _pair_patterns(pairs: list[tuple[str, str]], state: Mapping[str, Any]) -> list[list[str]]:

@@ -46,6 +46,7 @@ class Transform(NamedTuple):
     scope: str | None = None
     base: str | None = None
     offset: int = 0
+    ops: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 class _Compiled:
@@ -168,7 +169,49 @@ def _transform(data: Mapping[str, Any]) -> Transform:
         scope=data.get("scope"),
         base=data.get("base"),
         offset=int(data.get("offset", 0)),
+        ops=tuple((str(name), tuple(int(a) for a in args)) for name, *args in data.get("ops", ())),
     )
+
+
+def converted_shape(
+    ops: Sequence[tuple[str, tuple[int, ...]]], collected: Mapping[str, list[tuple[int, ...]]]
+) -> tuple[int, ...] | None:
+    """The shape a converter makes of the shapes it collected (per source pattern, in load order), for the ops
+    paramcount can follow (stacking experts, concatenating, transposing); ``None`` for any other.
+
+    >>> converted_shape([("MergeModulelist", (0,)), ("Concatenate", (1,))], {"w1": [(4, 8)] * 3, "w3": [(4, 8)] * 3})
+    (3, 8, 8)
+    """
+    shapes: list[tuple[int, ...]] | None = None
+    groups = [list(v) for v in collected.values()]
+    for name, args in ops:
+        dim = args[0] if args else 0
+        if name == "MergeModulelist":
+            if any(len(set(g)) != 1 for g in groups):
+                return None  # stacking tensors of different shapes fails in transformers too
+            shapes = [(*g[0][:dim], len(g), *g[0][dim:]) for g in groups]
+            groups = [[shape] for shape in shapes]
+        elif name == "Concatenate":
+            flat = [shape for g in groups for shape in g]
+            rest = {shape[:dim] + shape[dim + 1 :] for shape in flat}
+            if not flat or len(rest) != 1 or any(len(shape) <= dim for shape in flat):
+                return None
+            first = flat[0]
+            groups = [[(*first[:dim], sum(shape[dim] for shape in flat), *first[dim + 1 :])]]
+        elif name == "Transpose" and len(args) == 2:
+            swapped = []
+            for g in groups:
+                out = []
+                for shape in g:
+                    as_list = list(shape)
+                    as_list[args[0]], as_list[args[1]] = as_list[args[1]], as_list[args[0]]
+                    out.append(tuple(as_list))
+                swapped.append(out)
+            groups = swapped
+        else:
+            return None
+    flat = [shape for g in groups for shape in g]
+    return flat[0] if len(flat) == 1 else None
 
 
 def natural_key(name: str) -> list[tuple[Any, ...]]:
@@ -195,12 +238,12 @@ class Loaded(NamedTuple):
         keys: for each stored name, the model keys it loads into (``()``: none; a fused converter's first target
             carries all its sources).
         unexpected: model-spelled keys the loader reports unexpected, before the ignore rules.
-        converted: stored names whose key a converter (not a plain rename) changed.
+        converted: stored names a converter collected, with the converter and the source pattern that matched.
     """
 
     keys: dict[str, tuple[str, ...]]
     unexpected: dict[str, tuple[str, ...]]
-    converted: frozenset[str]
+    converted: dict[str, tuple[Transform, str]]
 
 
 def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) -> Loaded:
@@ -214,7 +257,8 @@ def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) ->
     by_pattern = {source: c for c in converters for source in c.sources}
     keys: dict[str, tuple[str, ...]] = {}
     unexpected: dict[str, tuple[str, ...]] = {}
-    converted: set[str] = set()
+    converted: dict[str, tuple[Transform, str]] = {}
+    transform_of = {id(c): t for c, t in zip(compiled, rules.transforms, strict=True)}
     for original in sorted(names, key=natural_key):
         renamed, source = _rename(original, renamings, converters, rules.prefix, expected)
         if not expected(renamed) and expected(original):
@@ -223,13 +267,13 @@ def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) ->
         targets: tuple[str, ...] = (renamed,)
         if converter is not None:
             targets = tuple(dict.fromkeys(renamed.replace(converter.targets[0], t) for t in converter.targets))
-            converted.add(original)
+            converted[original] = (transform_of[id(converter)], source or "")
         if expected(renamed):
             keys[original] = targets
         else:
             keys[original] = ()
             unexpected[original] = targets
-    return Loaded(keys, unexpected, frozenset(converted))
+    return Loaded(keys, unexpected, converted)
 
 
 def _rename(
