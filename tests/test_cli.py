@@ -191,7 +191,7 @@ def test_verify_json_prints_the_document(capsys: pytest.CaptureFixture[str]) -> 
         (("count", LINEAR, LINEAR), 2, "count takes one TARGET, got 2"),
         (("count",), 2, "count needs a TARGET"),
         (("frobnicate",), 2, "unknown command 'frobnicate'"),
-        ((), 2, "name a command: count, verify, check or memory"),
+        ((), 2, "name a command: count, verify, check, diff or memory"),
         (("count", LINEAR, "--device", "quantum"), 2, "invalid device 'quantum'"),
         (("count", "no_such_module_xyz:Model()"), 3, "cannot import module 'no_such_module_xyz'"),
         (("count", "torch.nn:Linear(1, 2, 3, 4, 5, 6)"), 3, "calling torch.nn:Linear failed"),

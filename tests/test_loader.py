@@ -386,3 +386,90 @@ def test_check_of_a_state_dict_against_a_live_module() -> None:
     load = paramcount.check({"weight": torch.zeros(2, 3), "extra": torch.zeros(1)}, model=model).load
     assert load is not None
     assert load.missing_keys == ("bias",) and load.unexpected_keys == ("extra",) and not load.loads
+
+
+# --- paramcount diff: set differences computed from the real state dicts ----------------------------------------
+
+
+def test_diff_of_a_fine_tune_against_its_base_lists_what_the_state_dicts_differ_by(tmp_path: Path) -> None:
+    base = tiny_model("LlamaForCausalLM", "llama")
+    tuned = tiny_model("LlamaForCausalLM", "llama")
+    tuned.resize_token_embeddings(136)  # a fine-tune that added tokens
+    a, b = tmp_path / "base", tmp_path / "tuned"
+    base.save_pretrained(a)
+    tuned.save_pretrained(b)
+    found = paramcount.diff(a, b).diff
+    assert found is not None
+    sa, sb = base.state_dict(), tuned.state_dict()
+    changed = sorted(k for k in sa.keys() & sb.keys() if sa[k].shape != sb[k].shape)
+    only_prefixless = {k.removeprefix("model."): v for k, v in sa.items()}
+    assert sorted(found.only_in_a) == sorted(set(only_prefixless) - {k.removeprefix("model.") for k in sb})
+    assert sorted(c.name for c in found.changed) == sorted(k.removeprefix("model.") for k in changed)
+    assert (found.parameters_a, found.parameters_b) == (live_parameters(base), live_parameters(tuned))
+    assert not found.same
+
+
+def test_fused_and_per_expert_spellings_are_the_same_model(tmp_path: Path) -> None:
+    model = tiny_model("MixtralForCausalLM", "mixtral")
+    fused = runtime_folder(model, tmp_path / "fused", torch_save=True)
+    model.save_pretrained(tmp_path / "experts")
+    found = paramcount.diff(fused, tmp_path / "experts").diff
+    assert found is not None and found.same
+    assert (found.only_in_a, found.only_in_b, found.changed) == ((), (), ())
+    assert found.parameters_a == found.parameters_b == live_parameters(model)
+
+
+def test_diff_names_a_dropped_layer_and_collapses_the_modules_it_touches(tmp_path: Path) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    a = runtime_folder(model, tmp_path / "a")
+    dropped = tuple(k for k in model.state_dict() if k.startswith("model.layers.1."))
+    b = runtime_folder(model, tmp_path / "b", drop=dropped)
+    found = paramcount.diff(a, b).diff
+    assert found is not None
+    assert sorted(found.only_in_a) == sorted(k.removeprefix("model.") for k in dropped)
+    rows = {m.module: m for m in found.modules}
+    assert rows["layers.1.self_attn.q_proj"].b == 0
+    assert sum(m.a - m.b for m in found.modules) == sum(model.state_dict()[k].numel() for k in dropped)
+
+
+def test_diff_of_live_modules_state_dicts_and_dtype_only_changes(tmp_path: Path) -> None:
+    a = torch.nn.Linear(4, 3)
+    b = torch.nn.Linear(4, 3).to(torch.bfloat16)
+    found = paramcount.diff(a, b).diff
+    assert found is not None and found.same and len(found.changed) == 2
+    assert not paramcount.diff(a, b, strict_dtype=True).diff.same  # type: ignore[union-attr]
+    found = paramcount.diff(a.state_dict(), {"weight": torch.zeros(5, 4)}).diff
+    assert found is not None and found.only_in_a == ("bias",) and found.changed[0].b[0] == (5, 4)
+
+
+def test_diff_cli_exit_codes_and_a_target_compared_with_itself(tmp_path: Path) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    a = runtime_folder(model, tmp_path / "a")
+    b = runtime_folder(model, tmp_path / "b")
+    result = run_cli("diff", str(a), str(b), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["diff"]["same"] is True
+    result = run_cli("diff", str(a), str(a) + "/")
+    assert result.returncode == 2 and "both are" in result.stderr and result.stderr.count("\n") == 1
+    (tmp_path / "notes.txt").write_text("not a model")
+    result = run_cli("diff", str(a), str(tmp_path / "notes.txt"))
+    assert result.returncode == 3 and result.stderr.count("\n") == 1
+    result = run_cli("diff", str(a))
+    assert result.returncode == 2 and "two TARGETs" in result.stderr
+
+
+def test_check_and_diff_documents_validate_against_the_schema(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from pathlib import Path as Folder
+
+    schema = json.loads((Folder(paramcount.__file__).parent / "schema" / "report.schema.json").read_text())
+    model = tiny_model("MixtralForCausalLM", "mixtral")
+    a = runtime_folder(model, tmp_path / "a")
+    b, _ = perturb(model, tmp_path / "b", "vocabulary")
+    checked = paramcount.check(a, model=b).to_dict()
+    jsonschema.validate(checked, schema)
+    assert checked["load"]["mismatched_keys"][0]["expected"][0] == 136
+    model.resize_token_embeddings(136)
+    compared = paramcount.diff(a, runtime_folder(model, tmp_path / "resized")).to_dict()
+    jsonschema.validate(compared, schema)
+    assert compared["diff"]["changed"][0]["b"]["shape"] == [136, 64]

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from paramcount._api import check, count, memory, verify
+from paramcount._api import check, count, diff, memory, verify
 from paramcount.errors import (
     FormatError,
     ParamcountError,
@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "check",
     "count",
+    "diff",
     "memory",
     "verify",
 ]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from paramcount.records import Inventory
     from paramcount.report import Report
 
-__all__ = ["check", "count", "memory", "verify"]
+__all__ = ["check", "count", "diff", "memory", "verify"]
 
 
 def count(
@@ -510,6 +510,91 @@ def check(
             fix="pass --model TARGET (a config.json, a model folder, a Hub id, or 'module:callable(args)')",
         )
     return report.replace(load=holder.result)
+
+
+def diff(
+    a: object,
+    b: object,
+    *,
+    strict_dtype: bool = False,
+    architecture: str = "table",
+    device: str = "meta",
+    limits: Limits | Mapping[str, int | str] | None = None,
+    depth: int | None = None,
+    cache: bool = True,
+    progress: bool = False,
+) -> Report:
+    """Compare two models' tensors: what one holds that the other does not, shapes and dtypes that changed, and
+    the parameters each module gains or loses.
+
+    Args:
+        a, b: anything :func:`count` takes: files, folders, ids with revisions (``org/name@v1``), URLs, specs,
+            ``config.json`` files, live modules and state dicts.
+        strict_dtype: count a dtype change as a difference (by default it is listed, and the models are the same).
+        architecture, device, limits, depth, cache, progress: as for :func:`count`.
+
+    Returns:
+        B's report with ``report.diff``. Names are compared after each side's architecture normalised them: the
+        fused and per-expert spellings of the same experts are one tensor, and a base model's prefix is not a
+        difference. ``report.diff.same`` is true when both hold the same tensors with the same shapes.
+
+    Raises:
+        UsageError: ``a`` and ``b`` are the same path.
+        TargetError: either cannot be read or is not a model.
+    """
+    from paramcount.compare import compare
+
+    if _same_path(a, b):
+        raise UsageError(
+            f"diff compares two targets, but both are {_name(a)!r}",
+            fix="name two different files, folders or revisions (org/name@v1 org/name@v2)",
+        )
+    options: dict[str, Any] = {"architecture": architecture, "device": device, "limits": limits, "depth": depth}
+    report_a, tensors_a = _side(a, options, cache, progress)
+    report_b, tensors_b = _side(b, options, cache, progress)
+    found = compare(
+        report_a.target,
+        report_b.target,
+        tensors_a,
+        tensors_b,
+        parameters_a=report_a.parameters.total,
+        parameters_b=report_b.parameters.total,
+        strict_dtype=strict_dtype,
+    )
+    warnings = tuple(f"A: {w}" for w in report_a.warnings) + report_b.warnings
+    return report_b.replace(diff=found, warnings=warnings)
+
+
+def _same_path(a: object, b: object) -> bool:
+    if not isinstance(a, (str, os.PathLike)) or not isinstance(b, (str, os.PathLike)):
+        return a is b
+    first, second = os.fspath(a), os.fspath(b)
+    if first == second:
+        return True
+    try:
+        return os.path.exists(first) and os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _side(obj: object, options: dict[str, Any], cache: bool, progress: bool) -> tuple[Report, dict[str, Any]]:
+    """One side's report and its tensors under the model's names (its architecture's, where it has one)."""
+    from paramcount.records import Kind
+    from paramcount.sources import CHECKING, Checking
+
+    holder = Checking(None, shapes=False)
+    token = CHECKING.set(holder)
+    try:
+        if isinstance(obj, (str, os.PathLike)) and not looks_like_spec(os.fspath(obj).strip()):
+            report = count(obj, cache=cache, progress=progress, **options)
+        else:
+            report = count(obj, **{k: v for k, v in options.items() if k != "architecture"})
+    finally:
+        CHECKING.reset(token)
+    if isinstance(holder.keys, dict):
+        return report, holder.keys
+    kinds = (Kind.PARAMETER, Kind.BUFFER)
+    return report, {r.name: (r.shape, r.dtype, r.elements or 0) for r in report.records if r.kind in kinds}
 
 
 def _name(obj: object) -> str:

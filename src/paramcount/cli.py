@@ -75,6 +75,7 @@ def _help(command: str | None) -> str:
 usage: {_PROG} count TARGET [options]
        {_PROG} verify TARGET --expect N [options]
        {_PROG} check WEIGHTS [--model TARGET] [options]
+       {_PROG} diff A B [--strict-dtype] [options]
        {_PROG} memory TARGET [--mode inference|training] [options]
        {_PROG} --version
 
@@ -85,13 +86,14 @@ commands:
   verify  count parameters and exit 1 unless they match the expectation
   check   would these weights load into that model? the keys its loader would report missing,
           unexpected or mismatched; exit 1 unless they load cleanly
+  diff    compare two models' tensors: only in one, changed shape or dtype, parameters per module;
+          exit 1 unless they hold the same parameters
   memory  the memory one device needs to serve or train the model: weights, KV cache, gradients,
           optimizer states, activations, with every assumption listed
 
 {_TARGETS}
 
-Run '{_PROG} count --help', '{_PROG} verify --help', '{_PROG} check --help' or '{_PROG} memory --help' for the
-options.
+Run '{_PROG} COMMAND --help' for a command's options.
 
 {_EXIT_CODES}
 """,
@@ -207,6 +209,36 @@ exit codes:
   3  WEIGHTS or TARGET cannot be read, holds no weights, or is not a model
   4  unsafe: loading a file would run code (nothing in it was run)
 """,
+        "diff": f"""\
+usage: {_PROG} diff A B [--strict-dtype] [--format FORMAT] [--architecture table|build|off] [--limit NAME=N ...]
+                    [--no-cache] [--quiet] [--depth N|all] [--output FILE] [--device DEVICE]
+
+Compare the tensors of two models: those only A holds, those only B holds, those whose shape or dtype changed,
+each module's parameters (runs of layers that changed alike collapsed to one row), and the totals.
+
+A and B are any TARGETs of count: files, folders, config.json files, Hub ids with revisions (org/name@v1), URLs,
+'package.module:callable(args)'. Remote targets are read header-only. Names are compared after each side's
+architecture normalised them: the fused and per-expert spellings of the same experts are one tensor, a base
+model's prefix is not a difference, and stale tensors a loader ignores are left out.
+
+options:
+  --strict-dtype     a dtype change is a difference (by default it is listed, and the models are the same)
+  --format, --architecture, --limit, --no-cache, --quiet, --depth, --output, --device
+                     as for count; the report is B's, and json carries the comparison as "diff"
+  -h, --help         show this help
+
+examples:
+  {_PROG} diff ./base/ ./finetuned/                     (a fine-tune against its base)
+  {_PROG} diff ./converted/ meta-llama/Llama-3.1-8B     (a conversion against the Hub original)
+  {_PROG} diff org/name@v1 org/name@v2                  (two revisions, headers only)
+
+exit codes:
+  0  the same parameters with the same shapes (dtype changes listed; with --strict-dtype, none)
+  1  they differ: every difference listed
+  2  usage error, or A and B are the same path
+  3  A or B cannot be read, or is not a model
+  4  unsafe: loading a file would run code (nothing in it was run)
+""",
         "memory": f"""\
 usage: {_PROG} memory TARGET [--mode inference|training] [--dtype DTYPE] [--batch B] [--seq S] [--kv-dtype DTYPE]
                          [--optimizer NAME] [--precision mixed|pure] [--gpus N] [--strategy NAME]
@@ -298,6 +330,15 @@ _MEMORY = {
 }
 _OPTIONS = {
     "count": _COMMON,
+    "diff": {
+        **{
+            k: v
+            for k, v in _COMMON.items()
+            if k
+            in ("--format", "--architecture", "--limit", "--no-cache", "--quiet", "--depth", "--output", "--device")
+        },
+        "--strict-dtype": _Option("strict_dtype", flag=True),
+    },
     "check": {
         **{k: v for k, v in _COMMON.items() if k not in ("--base", "--trust-remote-code", "--expand")},
         "--model": _Option("model"),
@@ -336,7 +377,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
     args = list(argv)
     if not args or args[0] in ("-h", "--help"):
         if not args:
-            raise _usage("name a command: count, verify, check or memory")
+            raise _usage("name a command: count, verify, check, diff or memory")
         _write(_help(None))
         raise _HelpShown
     if args[0] == "--version":
@@ -344,7 +385,7 @@ def _parse(argv: Sequence[str]) -> _Arguments:
         raise _HelpShown
     command, rest = args[0], args[1:]
     if command not in _OPTIONS:
-        raise _usage(f"unknown command {quote(command, 60)}; the commands are count, verify, check and memory")
+        raise _usage(f"unknown command {quote(command, 60)}; the commands are count, verify, check, diff and memory")
     options = _OPTIONS[command]
     values: dict[str, str] = {}
     limits: list[str] = []
@@ -389,7 +430,11 @@ def _parse(argv: Sequence[str]) -> _Arguments:
             values[option.field] = value
     if not targets:
         raise _usage(f"{command} needs a TARGET: a checkpoint file, a model folder or 'module:callable(args)'", command)
-    if len(targets) > 1:
+    if command == "diff":
+        if len(targets) != 2:
+            raise _usage(f"diff takes two TARGETs, A and B, got {len(targets)}", command)
+        values["second"] = targets[1]
+    elif len(targets) > 1:
         raise _usage(f"{command} takes one TARGET, got {len(targets)}: {', '.join(map(repr, targets[:3]))}", command)
     return _Arguments(command, targets[0], values, limits)
 
@@ -477,6 +522,35 @@ def _answer(
     if args.command == "count":
         report = paramcount.count(target, **options)
         _emit(_render(report, format, values), values)
+    elif args.command == "diff":
+        second = values["second"]
+        if looks_like_spec(second.strip()) or looks_like_spec(target.strip()):
+            _import_path()
+        report = paramcount.diff(
+            target,
+            second,
+            strict_dtype="strict_dtype" in values,
+            architecture=architecture,
+            device=device,
+            limits=limits,
+            depth=depth,
+            cache=cache,
+            progress=progress,
+        )
+        brief = report
+        if format in ("table", "markdown"):
+            brief = report.replace(modules=(), roles=(), tied=(), variants=(), by_dtype=(), conventions=None)
+        _emit(_render(brief, format, values), values)
+        for warning in report.warnings:
+            _say(f"warning: {warning}")
+        found = report.diff
+        if found is not None and not found.same:
+            _say(
+                f"error: {found.a} and {found.b} differ: {len(found.only_in_a)} only in A, {len(found.only_in_b)} "
+                f"only in B, {sum(1 for c in found.changed if c.a[0] != c.b[0] or found.strict_dtype)} changed"
+            )
+            return 1
+        return 0
     elif args.command == "check":
         if architecture == "off":
             raise _usage("check needs the architecture's rules: --architecture off has none", args.command)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from paramcount.footprint import Memory
-    from paramcount.records import Adapter, Architecture, Kind, Load, Source, TensorRecord, Variant
+    from paramcount.records import Adapter, Architecture, Diff, Kind, Load, Source, TensorRecord, Variant
     from paramcount.roles import Conventions
 
 __all__ = [
@@ -269,6 +269,7 @@ class Report:
             Not in the JSON.
         memory: bytes per device for inference or training (:func:`paramcount.memory`); ``None`` for a count.
         load: what loading the weights into a model would do (:func:`paramcount.check`); ``None`` otherwise.
+        diff: how this model's tensors differ from another's (:func:`paramcount.diff`); ``None`` otherwise.
 
     Immutable. A plain class with slots rather than a frozen dataclass: importing :mod:`dataclasses` and building
     the classes costs about 30 ms, a quarter of counting a 70B checkpoint's headers (benchmarks/bench_files.py).
@@ -283,6 +284,7 @@ class Report:
         "config",
         "conventions",
         "depth",
+        "diff",
         "distributed",
         "excluded",
         "files",
@@ -333,6 +335,7 @@ class Report:
     config: object
     memory: Memory | None
     load: Load | None
+    diff: Diff | None
 
     def __init__(
         self,
@@ -365,6 +368,7 @@ class Report:
         config: object = None,
         memory: Memory | None = None,
         load: Load | None = None,
+        diff: Diff | None = None,
     ) -> None:
         values = locals()
         for name in self.__slots__:
@@ -674,6 +678,8 @@ def _document(report: Report) -> dict[str, Any]:
         doc["memory"] = _memory(report.memory)
     if report.load is not None:
         doc["load"] = _load(report.load)
+    if report.diff is not None:
+        doc["diff"] = _diff(report.diff)
     if report.verification is not None:
         doc["verification"] = {
             "passed": all(c.passed for c in report.verification),
@@ -735,4 +741,26 @@ def _load(load: Load) -> dict[str, Any]:
         "dtype_changes": [{"name": n, "stored": a, "loaded": b} for n, a, b in load.dtype_changes],
         "shapes_checked": load.shapes_checked,
         "loads": load.loads,
+    }
+
+
+def _diff(diff: Diff) -> dict[str, Any]:
+    """The ``diff`` block of ``paramcount diff``."""
+
+    def side(shape: tuple[int, ...] | None, dtype: str | None) -> dict[str, Any]:
+        return {"shape": None if shape is None else list(shape), "dtype": dtype}
+
+    a, b = diff.parameters_a, diff.parameters_b
+    return {
+        "a": diff.a,
+        "b": diff.b,
+        "only_in_a": list(diff.only_in_a),
+        "only_in_b": list(diff.only_in_b),
+        "changed": [{"name": c.name, "a": side(*c.a), "b": side(*c.b)} for c in diff.changed],
+        "parameters": {"a": a, "b": b, "delta": None if a is None or b is None else b - a},
+        "modules": [
+            {"module": m.module, "instances": m.instances, "a": m.a, "b": m.b, "delta": m.b - m.a} for m in diff.modules
+        ],
+        "strict_dtype": diff.strict_dtype,
+        "same": diff.same,
     }

@@ -113,6 +113,8 @@ def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool 
         result.append(verification(report))
     if report.load is not None:
         result.append(load(report))
+    if report.diff is not None:
+        result.append(difference(report))
 
     if report.variants:
         files: list[tuple[str, ...]] = [
@@ -323,6 +325,47 @@ def load(report: Report) -> Section:
     rows.append(("renamed or fused", f"{found.converted_keys:,}", ""))
     names("dtype changes", [f"{n}: {a} -> {b}" for n, a, b in found.dtype_changes])
     return Section("Load check", ("", "", ""), tuple(rows), (False, True, False))
+
+
+def difference(report: Report) -> Section:
+    """What ``diff`` found: the tensors only one side holds, what changed, and each module's parameters."""
+    found = report.diff
+    assert found is not None
+    listed = 20
+    a, b = found.parameters_a, found.parameters_b
+    delta = "" if a is None or b is None else f"{b - a:+,}"
+    rows: list[tuple[str, str, str]] = [
+        ("A", "", found.a),
+        ("B", "", found.b),
+        ("same", "yes" if found.same else "NO", ""),
+        ("parameters", delta, f"{'unknown' if a is None else exact(a)} -> {'unknown' if b is None else exact(b)}"),
+    ]
+
+    def names(what: str, items: list[str]) -> None:
+        if not items:
+            rows.append((what, "0", ""))
+            return
+        for i, item in enumerate(items[:listed]):
+            rows.append((what if i == 0 else "", f"{len(items):,}" if i == 0 else "", item))
+        if len(items) > listed:
+            rows.append(("", "", f"... and {len(items) - listed:,} more (--format json lists all)"))
+
+    def shown(side: tuple[tuple[int, ...] | None, str | None]) -> str:
+        shape = "?" if side[0] is None else "\u00d7".join(map(str, side[0])) or "scalar"
+        return f"{shape} {side[1] or '?'}"
+
+    names("only in A", list(found.only_in_a))
+    names("only in B", list(found.only_in_b))
+    names("changed", [f"{c.name}: {shown(c.a)} -> {shown(c.b)}" for c in found.changed])
+    names(
+        "modules",
+        [
+            f"{m.module}{f' (x{m.instances})' if m.instances > 1 else ''}: {exact(m.a)} -> {exact(m.b)} "
+            f"({m.b - m.a:+,} each)"
+            for m in found.modules
+        ],
+    )
+    return Section("Diff", ("", "", ""), tuple(rows), (False, True, False))
 
 
 def _tensors(report: Report) -> Section:
