@@ -10,6 +10,8 @@ the standard library modules the count does not need (typing, argparse and its l
 The same folder is measured twice: as ``save_pretrained`` writes it, and with the per-layer
 ``rotary_emb.inv_freq`` tensors of older Llama conversions, which transformers ignores at load by rule: paramcount
 must say so from its table (a note, no warning), not build the model (issue #19).
+Then ``paramcount check`` of the second folder against its own config.json (bar: <= 1.5x its count) and
+``paramcount diff`` of the two (bar: <= 2x one count; the same parameters, as the inv_freq tensors are ignored).
 Run: `.venv/bin/python benchmarks/bench_files.py [--keep DIR]`.
 """
 
@@ -149,17 +151,48 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="write the checkpoint here and keep it")
     args = parser.parse_args()
     failures = []
+    folders = []
     for stale in (False, True):
         folder = (args.keep / ("inv_freq" if stale else "plain")) if args.keep else None
         folder = folder or Path(tempfile.mkdtemp(prefix="paramcount-70b-"))
         folder.mkdir(parents=True, exist_ok=True)
         failures += measure(folder, stale, args.repeats)
-        if args.keep is None:
+        folders.append(folder)
+    failures += check_and_diff(folders[0], folders[1], args.repeats)
+    if args.keep is None:
+        for folder in folders:
             for p in folder.iterdir():
                 p.unlink()
             os.rmdir(folder)
     print("all bars met" if not failures else f"{len(failures)} bar(s) missed")
     return 1 if failures else 0
+
+
+def check_and_diff(plain: Path, stale: Path, repeats: int) -> list[str]:
+    """``paramcount check`` of the inv_freq folder against its own config.json, and ``paramcount diff`` of the two
+    folders, each against one count of the inv_freq folder, whole processes (issue #19)."""
+    count_s, _, _ = run(paramcount_cli("count", str(stale), "--format", "json"), repeats)
+    check_s, check_mb, check_out = run(paramcount_cli("check", str(stale), "--format", "json"), repeats)
+    diff_s, diff_mb, diff_out = run(paramcount_cli("diff", str(plain), str(stale), "--format", "json"), repeats)
+    load, diff = json.loads(check_out)["load"], json.loads(diff_out)["diff"]
+    print(f"\n{'command':<40}{'best s':>8}{'peak MB':>9}")
+    print(f"{'count (inv_freq folder)':<40}{count_s:>8.3f}")
+    print(f"{'check (inv_freq folder, its config)':<40}{check_s:>8.3f}{check_mb:>9.1f}  loads: {load['loads']}, "
+          f"ignored: {len(load['ignored_keys'])}, shapes checked: {load['shapes_checked']}")  # fmt: skip
+    print(f"{'diff (plain vs inv_freq folder)':<40}{diff_s:>8.3f}{diff_mb:>9.1f}  same: {diff['same']}")
+    print(f"check / count: {check_s / count_s:.2f}x (bar <= 1.5x); diff / count: {diff_s / count_s:.2f}x (bar <= 2x)")
+    failures = []
+    if check_s > 1.5 * count_s:
+        failures.append(f"check took {check_s / count_s:.2f}x a count")
+    if diff_s > 2 * count_s:
+        failures.append(f"diff took {diff_s / count_s:.2f}x a count")
+    if not (load["loads"] and load["shapes_checked"] and len(load["ignored_keys"]) == LAYERS):
+        failures.append(f"check's answer: {load['loads']=}, {load['shapes_checked']=}")
+    if not diff["same"]:
+        failures.append("diff found the folders different")
+    for failure in failures:
+        print(f"FAIL {failure}")
+    return failures
 
 
 def measure(folder: Path, stale: bool, repeats: int) -> list[str]:

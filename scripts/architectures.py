@@ -20,6 +20,8 @@ import json
 import os
 import sys
 import time
+from fractions import Fraction
+from itertools import combinations
 from typing import Any
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "src", "paramcount", "architectures")
@@ -61,7 +63,9 @@ def entry(cls: Any, config: Any) -> dict[str, Any]:
     untied = describe(build(cls, with_tie(config, False), cls.__name__))
     keys = tied.pop("keys")
     untied_keys = untied.pop("keys")
-    for described in (tied, untied):  # shapes and dtypes follow the configuration: a check builds the model
+    default_shapes = tied["shapes"]
+    tie_dependent = tie_dependent_patterns(tied["shapes"], untied["shapes"])
+    for described in (tied, untied):  # shapes follow the configuration: the table keeps formulas instead
         del described["shapes"], described["dtypes"]
     tied["parameters"] = sorted(set(tied["parameters"]) | set(untied["parameters"]))
     tied["buffers"] = sorted(set(tied["buffers"]) | set(untied["buffers"]))
@@ -78,7 +82,187 @@ def entry(cls: Any, config: Any) -> dict[str, Any]:
         tied["uniform"] = False  # layers differ from one another: only a build lists missing keys exactly
     else:
         tied["stacks"] = {name: {"length": n, "config": configured(cls, config, name, n)} for name, n in stacks.items()}
+    base, base_shapes = shallow(cls, with_tie(config, True), tied.get("stacks", {}), default_shapes)
+    formulas = shape_formulas(cls, base, base_shapes)
+    if formulas:
+        tied["shapes"] = formulas
+    # Keys the config class derives when config.json leaves them out (Llama's head_dim = hidden_size / heads,
+    # num_key_value_heads = heads): the formulas above hold when config.json sets them; for each set of them it
+    # leaves out, formulas found with the class deriving them (at most two such keys: four variants).
+    derived = derived_keys(config)
+    hints = ("dim", "size", "head", "layer", "expert", "vocab", "intermediate", "hidden")
+    unknown = sorted(
+        k
+        for k, v in config.to_dict().items()
+        if v is None and (k.startswith(("num_", "n_")) or any(h in k for h in hints))
+    )
+    if len(derived) > 2:
+        tied["shape_derived"] = {}  # too many: a config.json that leaves one out checks no shape
+    elif derived:
+        variants: dict[str, Any] = {}
+        for size in range(1, len(derived) + 1):
+            for left_out in combinations(derived, size):
+                document = base.to_dict()
+                for key in left_out:
+                    document[key] = None
+                try:
+                    smaller = base.__class__.from_dict(document)
+                    shapes = describe(build(cls, smaller, "derived"))["shapes"]
+                except Exception:  # the class cannot derive it after all: no formulas for this variant
+                    variants[",".join(left_out)] = {}
+                    continue
+                variants[",".join(left_out)] = shape_formulas(cls, smaller, shapes, left_out)
+        tied["shape_derived"] = variants
+    if derived or unknown:
+        tied["shape_keys"] = {"derived": derived, "unknown": unknown}
+    drop_tie_dependent(tied, tie_dependent)
     return tied
+
+
+def tie_dependent_patterns(tied: dict[str, list[int]], untied: dict[str, list[int]]) -> set[str]:
+    """Patterns whose default shape differs with ``tie_word_embeddings`` (ImageGPT's head is ``vocab_size - 1`` rows
+    untied, the embedding itself tied): the formulas, found tied, do not hold for them."""
+    from paramcount.sources.architecture import pattern
+
+    return {pattern(n) for n in tied.keys() & untied.keys() if tied[n] != untied[n]}
+
+
+def drop_tie_dependent(entry: dict[str, Any], patterns: set[str]) -> None:
+    """Remove the formulas of ``patterns`` from an entry's shapes and their variants."""
+    for formulas in [entry.get("shapes") or {}, *(entry.get("shape_derived") or {}).values()]:
+        for name in patterns:
+            formulas.pop(name, None)
+    if "shapes" in entry and not entry["shapes"]:
+        del entry["shapes"]
+
+
+def derived_keys(config: Any) -> list[str]:
+    """Integer config keys whose constructor default is ``None`` (the class derives them), sorted."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(config.__class__.__init__).parameters
+    except (TypeError, ValueError):
+        return []
+    values = config.to_dict()
+    return sorted(k for k, p in parameters.items() if p.default is None and type(values.get(k)) is int)
+
+
+def shallow(cls: Any, config: Any, stacks: dict[str, Any], shapes: dict[str, list[int]]) -> tuple[Any, Any]:
+    """The configuration with every layer stack one layer deep (faster to build), and its shapes; the default
+    configuration when that does not build."""
+    from paramcount.sources.hf import build, describe
+
+    document = config.to_dict()
+    changed = json.loads(json.dumps(document))
+    paths = {info["config"][0] for info in stacks.values() if info["config"]}
+    for path in paths:
+        *parents, leaf = path.split(".")
+        place = changed
+        for parent in parents:
+            place = place[parent]
+        length = place.get(leaf)
+        if type(length) is int and length > 1:
+            for name, other in list(place.items()):
+                if name != leaf and isinstance(other, list) and len(other) == length:
+                    place[name] = other[:1]
+            place[leaf] = 1
+    if not paths:
+        return config, shapes
+    try:
+        smaller = config.__class__.from_dict(changed)
+        return smaller, describe(build(cls, smaller, "shallow"))["shapes"]
+    except Exception:  # the one-layer configuration does not build: use the default
+        return config, shapes
+
+
+#: how doubling a key may change a dimension: the exponent of that key in the dimension's formula
+_POWERS = {Fraction(1, 4): -2, Fraction(1, 2): -1, Fraction(1): 0, Fraction(2): 1, Fraction(4): 2}
+
+
+def shape_formulas(
+    cls: Any, config: Any, shapes: dict[str, list[int]], left_out: tuple[str, ...] = ()
+) -> dict[str, list[Any]]:
+    """Each tensor pattern's shape as formulas of config.json keys, found by building the class with each key that
+    could set a dimension doubled: ``{"model.embed_tokens.weight": [[1, 1, {"vocab_size": 1}], [1, 1,
+    {"hidden_size": 1}]]}``, each dimension ``[numerator, denominator, {key: exponent}]`` (``null``: a dimension
+    paramcount cannot express this way, e.g. a sum). A dimension a key changes other than by a power of two, or whose
+    key's change did not build, is ``null``; a count checks a dimension only when config.json sets every key of it."""
+    from paramcount.sources.architecture import pattern
+    from paramcount.sources.hf import build, describe
+
+    by_pattern: dict[str, tuple[int, ...] | None] = {}
+    for name, shape in shapes.items():
+        key = pattern(name)
+        if key in by_pattern and by_pattern[key] != tuple(shape):
+            by_pattern[key] = None  # instances of one pattern differ (a pyramid): no formula
+        else:
+            by_pattern.setdefault(key, tuple(shape))
+    dims = {d for shape in by_pattern.values() if shape for d in shape}
+    document = config.to_dict()
+    for key in left_out:  # the class derives these: they stay out of every perturbed configuration
+        document[key] = None
+    candidates: list[tuple[str, int]] = []
+    for key, value in document.items():
+        nested = value.items() if isinstance(value, dict) else ()
+        for path, v in [(key, value)] + [(f"{key}.{k}", v) for k, v in nested]:
+            if type(v) is int and v >= 2 and any(d % v == 0 for d in dims):
+                candidates.append((path, v))
+    exponents: dict[str, list[dict[str, int] | None]] = {
+        p: [{} for _ in shape] for p, shape in by_pattern.items() if shape is not None
+    }
+    for path, value in candidates:
+        changed = json.loads(json.dumps(document))
+        *parents, leaf = path.split(".")
+        place = changed
+        for parent in parents:
+            place = place[parent]
+        place[leaf] = value * 2
+        try:
+            after = describe(build(cls, config.__class__.from_dict(changed), "perturbed"))["shapes"]
+        except Exception:  # the doubled value does not build: every dimension it could set is unknown
+            after = None
+        seen: dict[str, tuple[int, ...]] = {}
+        for name, shape in (after or {}).items():
+            seen.setdefault(pattern(name), tuple(shape))
+        for p, dims_of in exponents.items():
+            base = by_pattern[p]
+            assert base is not None
+            new = seen.get(p)
+            for i, d in enumerate(base):
+                if dims_of[i] is None:
+                    continue
+                if d == 0:  # an empty dimension: no ratio to read
+                    dims_of[i] = None
+                    continue
+                if after is None or new is None or len(new) != len(base):
+                    if d % value == 0 or after is not None:
+                        dims_of[i] = None
+                    continue
+                ratio = Fraction(new[i], d)
+                exponent = _POWERS.get(ratio)
+                found = dims_of[i]
+                if exponent is None or found is None:
+                    dims_of[i] = None
+                elif exponent:
+                    found[path] = exponent
+    values = dict(candidates)
+    formulas: dict[str, list[Any]] = {}
+    for p, dims_of in exponents.items():
+        base = by_pattern[p]
+        assert base is not None
+        out: list[Any] = []
+        for d, by_key in zip(base, dims_of, strict=True):
+            if not by_key:
+                out.append(None)  # a constant or an unknown: not checked
+                continue
+            c = Fraction(d)
+            for key, e in by_key.items():
+                c /= Fraction(values[key]) ** e
+            out.append([c.numerator, c.denominator, dict(sorted(by_key.items()))])
+        if any(x is not None for x in out):
+            formulas[p] = out
+    return formulas
 
 
 def stacks_of(keys: list[str]) -> dict[str, int] | None:

@@ -20,7 +20,14 @@ optional library) are "not built", not failures of paramcount.
 - ``torch``: config.json and ``torch.save(model.state_dict())`` as ``pytorch_model.bin`` (ties share storage).
 
 A folder counts only when transformers itself loads it (``from_pretrained`` with empty missing, unexpected and
-mismatched keys); others are "not loadable", not failures of paramcount.
+mismatched keys); others are "not loadable", not failures of paramcount. On each such folder ``paramcount check``
+must say it loads, with empty lists, as transformers does ("check = transformers").
+
+``--perturb`` also writes, for the ``pretrained`` spelling, folders transformers loads with problems — a dropped
+tensor, an extra tensor, a config with a larger vocabulary, stale ``rotary_emb.inv_freq`` buffers — and asserts
+that ``paramcount check`` reports the missing, unexpected and mismatched keys
+``from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True)`` reports (a perturbation
+transformers itself cannot load is skipped).
 
 With ``--whole-module`` each model is instead written with ``torch.save(model)`` (a pickle of the module, its
 classes and the functions it holds, as a whole-model checkpoint is) and the file is counted: it must count like the
@@ -77,6 +84,94 @@ def write(model: Any, target: str, spelling: str) -> None:
         raise SystemExit(f"unknown spelling {spelling!r}: {', '.join(SPELLINGS)}")
 
 
+PERTURBATIONS = ("dropped", "extra", "vocabulary", "stale")
+
+
+def perturb(folder: str, how: str) -> None:
+    """Break a save_pretrained folder in one way transformers still loads (see the module's docstring)."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    path = os.path.join(folder, "model.safetensors")
+    if how == "vocabulary":
+        config = os.path.join(folder, "config.json")
+        with open(config) as f:
+            document = json.load(f)
+        text = document.get("text_config") if isinstance(document.get("text_config"), dict) else document
+        if not isinstance(text.get("vocab_size"), int):
+            raise ValueError("no vocabulary")
+        text["vocab_size"] += 8
+        with open(config, "w") as f:
+            json.dump(document, f)
+        return
+    import torch
+
+    state = load_file(path)
+    names = sorted(state)
+    if how == "dropped":
+        state.pop(names[len(names) // 2])
+    elif how == "extra":
+        state["paramcount_extra.weight"] = torch.zeros(2, 2)
+    elif how == "stale":
+        layers = [n for n in names if n.endswith("q_proj.weight")]
+        if not layers:
+            raise ValueError("no attention layers")
+        for n in layers:
+            state[n.replace("q_proj.weight", "rotary_emb.inv_freq")] = torch.ones(4)
+    save_file(state, path, metadata={"format": "pt"})
+
+
+def loading_info(cls: Any, folder: str, mismatched: bool = False) -> dict[str, list[Any]] | None:
+    """transformers' load report of ``folder``, or ``None`` when it cannot load it."""
+    try:
+        _, info = cls.from_pretrained(folder, output_loading_info=True, ignore_mismatched_sizes=mismatched)
+    except Exception:  # transformers cannot load this folder
+        return None
+    return {
+        "missing": sorted(info["missing_keys"]),
+        "unexpected": sorted(info["unexpected_keys"]),
+        "mismatched": sorted((n, tuple(a), tuple(b)) for n, a, b in info["mismatched_keys"]),
+    }
+
+
+def checked(folder: str, mode: str) -> dict[str, list[Any]] | str:
+    """paramcount check's report of ``folder`` in transformers' form, or the error it raised."""
+    import paramcount
+
+    try:
+        load = paramcount.check(folder, architecture=mode).load
+    except Exception as e:  # paramcount's failure: reported
+        return f"{type(e).__name__}: {str(e)[:200]}"
+    assert load is not None
+    return {
+        "missing": sorted(load.missing_keys),
+        "unexpected": sorted(load.unexpected_keys),
+        "mismatched": sorted((m.name, m.stored, m.expected) for m in load.mismatched_keys),
+    }
+
+
+def compare_perturbed(model: Any, folder: str, how: str, mode: str, *, label: str) -> bool | None:
+    """Whether check = transformers on a perturbed copy of ``folder``; ``None`` when the copy is not loadable."""
+    copy = tempfile.mkdtemp(prefix="sweep-perturbed-")
+    try:
+        shutil.copytree(folder, copy, dirs_exist_ok=True)
+        try:
+            perturb(copy, how)
+        except (ValueError, OSError):  # nothing to perturb this way (no vocabulary, no safetensors file)
+            return None
+        expected = loading_info(type(model), copy, mismatched=True)
+        if expected is None:
+            return None
+        answer = checked(copy, mode)
+        if answer != expected:
+            print(f"PERTURBED {label} {how}: paramcount {answer} transformers {expected}", flush=True)
+            return False
+        return True
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
 def loads(model: Any, folder: str) -> bool:
     """Whether transformers loads ``folder`` into ``model``'s class with nothing missing, unexpected or mismatched."""
     try:
@@ -92,6 +187,7 @@ def main() -> int:
     parser.add_argument("--mode", default="table", choices=("table", "build"))
     parser.add_argument("--whole-module", action="store_true", help="torch.save(model) instead of save_pretrained")
     parser.add_argument("--spelling", default="pretrained", help="pretrained, runtime, torch (comma-separated) or all")
+    parser.add_argument("--perturb", action="store_true", help="also compare check with transformers on broken folders")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import transformers
@@ -102,7 +198,8 @@ def main() -> int:
     by_type = classes_by_model_type()
     wanted = args.only.split(",") if args.only else sorted(by_type)
     spellings = SPELLINGS if args.spelling == "all" else tuple(args.spelling.split(","))
-    tried = built = saved = matched = mismatched = errors = unloadable = 0
+    tried = built = saved = matched = mismatched = errors = unloadable = checks_equal = checks_differ = 0
+    perturbed = {True: 0, False: 0}
     sources: dict[str, int] = {}
     verdicts: dict[str, int] = {}
     started = time.perf_counter()
@@ -134,6 +231,19 @@ def main() -> int:
                         errors += 1
                         print(f"ERROR {model_type} {name} {spelling}: {type(e).__name__}: {str(e)[:300]}", flush=True)
                         continue
+                    if not args.whole_module:
+                        answer = checked(folder, args.mode)
+                        empty: dict[str, list[Any]] = {"missing": [], "unexpected": [], "mismatched": []}
+                        if answer == empty:
+                            checks_equal += 1
+                        else:
+                            checks_differ += 1
+                            print(f"CHECK {model_type} {name} {spelling}: {answer}", flush=True)
+                        if args.perturb and spelling == "pretrained":
+                            for how in PERTURBATIONS:
+                                equal = compare_perturbed(model, folder, how, args.mode, label=f"{model_type} {name}")
+                                if equal is not None:
+                                    perturbed[equal] += 1
                     if args.whole_module:
                         verdicts[report.verdict or "none"] = verdicts.get(report.verdict or "none", 0) + 1
                         expected = (expected[0], report.buffers.total)  # a module pickle's buffers: all its _buffers
@@ -153,10 +263,11 @@ def main() -> int:
                     shutil.rmtree(folder, ignore_errors=True)
     print(
         f"tried {tried}, built {built}, saved {saved}, not loadable by transformers {unloadable}, "
-        f"file = live {matched}, mismatched {mismatched}, "
+        f"file = live {matched}, mismatched {mismatched}, check = transformers {checks_equal}, check differs "
+        f"{checks_differ}, perturbed check = transformers {perturbed[True]}, differs {perturbed[False]}, "
         f"count errors {errors}; knowledge from {sources}; verdicts {verdicts}; {time.perf_counter() - started:.0f} s"
     )
-    return 1 if mismatched or errors else 0
+    return 1 if mismatched or errors or checks_differ or perturbed[False] else 0
 
 
 if __name__ == "__main__":

@@ -587,6 +587,10 @@ def test_an_adapter_with_its_base_gives_the_figures_a_lora_user_checks(lora: tup
     assert report.parameters.frozen == base_elements
     result = run_cli("count", str(adapter), "--base", str(base))
     assert result.returncode == 0 and f"trainable params: {trainable:,} || all params: {everything:,}" in result.stdout
+    # the bytes stored are the adapter's file and the base's, each read from disk
+    alone = [paramcount.count(p).tensors for p in (adapter, base)]
+    on_disk = sum(t.bytes for t in alone if t is not None)
+    assert report.tensors is not None and report.tensors.bytes == on_disk
 
 
 def test_a_trainer_checkpoint_of_a_lora_run_counts_its_adapter(lora: tuple[Path, Path, Any], tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ same folder.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -316,9 +317,10 @@ def test_check_against_a_live_module_is_load_state_dicts_report(tmp_path: Path) 
 # --- the check command -----------------------------------------------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run(
-        [sys.executable, "-m", "paramcount", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "paramcount", *args], capture_output=True, text=True, timeout=120, check=False, env=env
     )
 
 
@@ -473,3 +475,162 @@ def test_check_and_diff_documents_validate_against_the_schema(tmp_path: Path) ->
     compared = paramcount.diff(a, runtime_folder(model, tmp_path / "resized")).to_dict()
     jsonschema.validate(compared, schema)
     assert compared["diff"]["changed"][0]["b"]["shape"] == [136, 64]
+
+
+# --- --tensors in every format ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["table", "json", "csv", "markdown", "html"])
+def test_tensors_lists_every_tensor_in_every_format(tmp_path: Path, format: str) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    folder = runtime_folder(model, tmp_path / "l")
+    result = run_cli("count", str(folder), "--tensors", "--format", format, columns=300)
+    assert result.returncode == 0, result.stderr
+    names = list(model.state_dict())
+    if format == "json":
+        listed = json.loads(result.stdout)["tensors"]["list"]
+        assert [r["name"] for r in listed] == sorted(names) or sorted(r["name"] for r in listed) == sorted(names)
+        q = next(r for r in listed if r["name"] == "model.layers.0.self_attn.q_proj.weight")
+        assert (q["shape"], q["dtype"], q["role"], q["bytes"]) == ([64, 64], "float32", "attention", 64 * 64 * 4)
+    else:
+        for name in names:
+            assert name in result.stdout, (format, name)
+
+
+# --- shapes from the table's formulas: no build -------------------------------------------------------------------
+
+
+def test_a_config_whose_sizes_the_weights_do_not_have_gets_a_warning_naming_each_tensor(tmp_path: Path) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    folder = runtime_folder(model, tmp_path / "l")
+    document = json.loads((folder / "config.json").read_text())
+    document["vocab_size"] = 200
+    (folder / "config.json").write_text(json.dumps(document))
+    code = (
+        "import sys, paramcount; r = paramcount.count(sys.argv[1]); "
+        "print('\\n'.join(r.warnings)); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    assert "'model.embed_tokens.weight' is stored [128, 64], LlamaForCausalLM as configured has [200, 64]" in out.stdout
+    assert "'lm_head.weight' is stored [128, 64]" in out.stdout
+    assert out.stdout.split()[-1] == "False"  # the table's formulas, not a build
+
+
+@pytest.mark.parametrize(("name", "model_type"), [("LlamaForCausalLM", "llama"), ("MixtralForCausalLM", "mixtral")])
+def test_check_takes_shapes_from_the_table_without_torch_and_agrees_with_transformers(
+    tmp_path: Path, name: str, model_type: str
+) -> None:
+    model = tiny_model(name, model_type)
+    folder, cls = perturb(model, tmp_path / "w", "vocabulary")
+    expected = transformers_load(cls, folder)
+    code = (
+        "import sys, json, paramcount; l = paramcount.check(sys.argv[1]).load; "
+        "print(json.dumps([l.shapes_checked, sorted(l.missing_keys), sorted(l.unexpected_keys), "
+        "sorted([m.name, list(m.stored), list(m.expected)] for m in l.mismatched_keys), 'torch' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    checked, missing, unexpected, mismatched, imported = json.loads(out.stdout)
+    assert (checked, imported) == (True, False)
+    assert missing == expected["missing"] and unexpected == expected["unexpected"]
+    assert [tuple(x) for x in ((n, tuple(a), tuple(b)) for n, a, b in mismatched)] == expected["mismatched"]
+
+
+# --- found by the attacker review of issue #19 ---------------------------------------------------------------------
+
+
+def _config_with(folder: Path, **changes: Any) -> Path:
+    document = json.loads((folder / "config.json").read_text())
+    document.update(changes)
+    (folder / "config.json").write_text(json.dumps(document))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"num_hidden_layers": 10**12},
+        {"num_hidden_layers": "two"},
+        {"num_hidden_layers": None},
+        {"num_attention_heads": 0},
+        {"num_attention_heads": "4"},
+        {"vocab_size": -1},
+        {"tie_word_embeddings": "yes"},
+    ],
+    ids=["1e12-layers", "layers-string", "layers-null", "heads-0", "heads-string", "vocab-negative", "tie-string"],
+)
+def test_a_config_transformers_cannot_build_from_is_one_line_exit_3(tmp_path: Path, changes: dict[str, Any]) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    folder = _config_with(runtime_folder(model, tmp_path / "l"), **changes)
+    for args in (["check", str(folder)], ["count", str(folder)], ["count", str(folder / "config.json")]):
+        result = run_cli(*args)
+        assert result.returncode == 3, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and "config.json's" in result.stderr, result.stderr
+
+
+def test_a_fused_expert_stack_missing_an_expert_does_not_load(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    model = tiny_model("MixtralForCausalLM", "mixtral")
+    folder = tmp_path / "m"
+    model.save_pretrained(folder)
+    state = load_file(folder / "model.safetensors")
+    state.pop("model.layers.0.block_sparse_moe.experts.3.w1.weight")
+    save_file(state, folder / "model.safetensors")
+    with pytest.raises(RuntimeError, match="conversion"):  # transformers' own answer: it cannot load this
+        transformers.MixtralForCausalLM.from_pretrained(folder)
+    load = paramcount.check(folder).load
+    assert load is not None and not load.loads
+    assert "model.layers.0.mlp.experts.gate_up_proj" in load.missing_keys
+    assert any("cannot be made from the stored ones" in w for w in paramcount.count(folder).warnings)
+
+
+def test_unexpected_fused_keys_are_listed_once_as_transformers_lists_them(tmp_path: Path) -> None:
+    model = tiny_model("Qwen2MoeForCausalLM", "qwen2_moe")
+    model.save_pretrained(tmp_path / "moe")
+    document = json.loads((tmp_path / "moe" / "config.json").read_text())
+    document["mlp_only_layers"] = [1]
+    (tmp_path / "moe" / "config.json").write_text(json.dumps(document))
+    assert paramcount_load(tmp_path / "moe") == transformers_load(transformers.Qwen2MoeForCausalLM, tmp_path / "moe")
+
+
+def test_keys_a_class_ignores_at_load_do_not_make_the_weights_foreign(tmp_path: Path) -> None:
+    """T5EncoderModel ignores a whole T5 checkpoint's decoder by rule."""
+    model = tiny_model("T5ForConditionalGeneration", "t5")
+    folder = _config_with(runtime_folder(model, tmp_path / "t5"), architectures=["T5EncoderModel"])
+    encoder: Any = transformers.T5EncoderModel.from_pretrained(folder)
+    assert paramcount.count(folder).parameters.total == live_parameters(encoder)
+    assert paramcount_load(folder) == transformers_load(transformers.T5EncoderModel, folder)
+
+
+def test_one_key_stored_under_two_names_counts_once(tmp_path: Path) -> None:
+    model = tiny_model("GPT2LMHeadModel", "gpt2")
+    folder = runtime_folder(model, tmp_path / "g")
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    state.update({k.removeprefix("transformer."): v.clone() for k, v in state.items() if k.startswith("transformer.")})
+    save_file(state, folder / "model.safetensors")
+    loaded: Any = transformers.GPT2LMHeadModel.from_pretrained(folder)
+    assert paramcount.count(folder).parameters.total == live_parameters(loaded)
+
+
+def test_diff_of_a_model_and_its_config_and_of_a_file_and_its_folder_is_the_same(tmp_path: Path) -> None:
+    model = tiny_model("LlamaForCausalLM", "llama")
+    folder = _config_with(runtime_folder(model, tmp_path / "l"), architectures=["LlamaForCausalLM"])
+    only_config = tmp_path / "config-only"
+    only_config.mkdir()
+    (only_config / "config.json").write_bytes((folder / "config.json").read_bytes())
+    for other in (only_config, folder / "model.safetensors"):
+        found = paramcount.diff(folder, other).diff
+        assert found is not None and found.same, (other, found)
+
+
+def test_diff_of_a_tied_head_stored_or_not_is_the_same_and_differing_copies_are_not(tmp_path: Path) -> None:
+    model = tiny_model("GPT2LMHeadModel", "gpt2")
+    both = runtime_folder(model, tmp_path / "both")
+    one = runtime_folder(model, tmp_path / "one", drop=("lm_head.weight",))
+    found = paramcount.diff(both, one).diff
+    assert found is not None and found.same
+    untied = tiny_model("LlamaForCausalLM", "llama")
+    a = runtime_folder(untied, tmp_path / "untied")
+    b = _config_with(runtime_folder(untied, tmp_path / "tied"), tie_word_embeddings=True)
+    found = paramcount.diff(a, b).diff
+    assert found is not None and not found.same  # one more parameter tensor in a: the models differ

@@ -585,3 +585,29 @@ def test_a_progress_bar_goes_to_a_terminal_and_quiet_silences_it(hub: HubEmulato
 
     assert "reading org/sharded" in stderr_of()
     assert stderr_of("--quiet") == ""
+
+
+# --- check and diff of Hub repositories: headers and config.json only ---------------------------------------------
+
+
+def test_diff_of_two_hub_repositories_and_check_against_a_hub_config(hub: HubEmulator, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    model = tiny_model("LlamaForCausalLM", "llama")
+    folders = []
+    for name, vocabulary in (("diff-v1", 128), ("diff-v2", 136)):
+        model.resize_token_embeddings(vocabulary)
+        folder = tmp_path / name
+        model.config.architectures = ["LlamaForCausalLM"]
+        model.config.save_pretrained(folder)
+        save_file({k: v.contiguous().clone() for k, v in model.state_dict().items()}, folder / "model.safetensors")
+        hub.add(f"org/{name}", Repo(folder))
+        folders.append(folder)
+    found = paramcount.diff("org/diff-v1", "org/diff-v2").diff
+    assert found is not None and not found.same
+    assert sorted(c.name for c in found.changed) == ["embed_tokens.weight", "lm_head.weight"]
+    assert found.parameters_b - found.parameters_a == 2 * 8 * 64  # type: ignore[operator]
+    load = paramcount.check(folders[0], model="org/diff-v2").load
+    assert load is not None and load.shapes_checked
+    assert sorted(m.name for m in load.mismatched_keys) == ["lm_head.weight", "model.embed_tokens.weight"]
+    assert {m.expected for m in load.mismatched_keys} == {(136, 64)}

@@ -248,7 +248,7 @@ def test_tensors_lists_every_tensor_and_output_writes_a_file(tmp_path: Path) -> 
     report = paramcount.count("tests.zoo:FrozenBackbone()")
     for record in report.records:
         assert record.name in section
-    assert re.search(r"\n\S*weight\s+\d+\u00d7\d+\s+float32\s+parameter\s+frozen", section)
+    assert re.search(r"\n\S*weight\s+\d+\u00d7\d+\s+float32\s+parameter\s+\S+\s+frozen", section)
     page = tmp_path / "report.html"
     done = _cli("count", "tests.zoo:FrozenBackbone()", "--format", "html", "--output", str(page))
     assert (done.returncode, done.stdout) == (0, "")

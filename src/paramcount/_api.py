@@ -550,8 +550,13 @@ def diff(
             fix="name two different files, folders or revisions (org/name@v1 org/name@v2)",
         )
     options: dict[str, Any] = {"architecture": architecture, "device": device, "limits": limits, "depth": depth}
-    report_a, tensors_a = _side(a, options, cache, progress)
-    report_b, tensors_b = _side(b, options, cache, progress)
+    report_a, tensors_a, prefix_a = _side(a, options, cache, progress)
+    report_b, tensors_b, prefix_b = _side(b, options, cache, progress)
+    # a side whose names were not normalised (a lone file, a live module) loses the other side's base prefix
+    for prefix, tensors in ((prefix_a, tensors_b), (prefix_b, tensors_a)):
+        if prefix and any(name.startswith(prefix + ".") for name in tensors):
+            for name in [n for n in tensors if n.startswith(prefix + ".")]:
+                tensors.setdefault(name[len(prefix) + 1 :], tensors.pop(name))
     found = compare(
         report_a.target,
         report_b.target,
@@ -577,8 +582,9 @@ def _same_path(a: object, b: object) -> bool:
         return False
 
 
-def _side(obj: object, options: dict[str, Any], cache: bool, progress: bool) -> tuple[Report, dict[str, Any]]:
-    """One side's report and its tensors under the model's names (its architecture's, where it has one)."""
+def _side(obj: object, options: dict[str, Any], cache: bool, progress: bool) -> tuple[Report, dict[str, Any], str]:
+    """One side's report, its tensors under the model's names (its architecture's, where it has one; each tensor
+    once, persistent ones only), and the base-model prefix taken off them (``""`` for none)."""
     from paramcount.records import Kind
     from paramcount.sources import CHECKING, Checking
 
@@ -591,10 +597,36 @@ def _side(obj: object, options: dict[str, Any], cache: bool, progress: bool) -> 
             report = count(obj, **{k: v for k, v in options.items() if k != "architecture"})
     finally:
         CHECKING.reset(token)
+    prefix = _prefix_of(report, obj)
     if isinstance(holder.keys, dict):
-        return report, holder.keys
-    kinds = (Kind.PARAMETER, Kind.BUFFER)
-    return report, {r.name: (r.shape, r.dtype, r.elements or 0) for r in report.records if r.kind in kinds}
+        return report, holder.keys, prefix
+    tensors: dict[str, Any] = {}
+    seen: set[object] = set()
+    for r in report.records:
+        if r.kind not in (Kind.PARAMETER, Kind.BUFFER) or r.persistent is False:
+            continue  # a non-persistent buffer is not in a checkpoint
+        if r.identity is not None:
+            if r.identity in seen:
+                continue  # a tied name: the model holds the tensor once
+            seen.add(r.identity)
+        name = r.name[len(prefix) + 1 :] if prefix and r.name.startswith(prefix + ".") else r.name
+        tensors[name] = (r.shape, r.dtype, r.elements or 0)
+    return report, tensors, prefix
+
+
+def _prefix_of(report: Report, obj: object) -> str:
+    """The base-model prefix of a side's class: a live transformers model's, else the table's for its class."""
+    prefix = getattr(obj, "base_model_prefix", None)
+    if isinstance(prefix, str):
+        return prefix
+    section = report.architecture
+    if section is None or section.name is None or section.model_type is None:
+        return ""
+    from paramcount.sources.architecture import Choice, from_table
+
+    document = report.config if isinstance(report.config, dict) else {}
+    known = from_table(document, Choice(section.name, section.model_type, section.chosen, False))
+    return known.prefix if known is not None else ""
 
 
 def _name(obj: object) -> str:
@@ -612,7 +644,13 @@ def _has_tensors(report: Report, weights: object) -> None:
     from paramcount.sources import module as _module
 
     built = report.format is None and not _module.is_tensor_mapping(weights)  # a model from config.json or code
-    if built or not report.records:
+    if not built and not report.records:
+        raise TargetError(
+            "holds no tensors: there are no weights to check",
+            target=_name(weights),
+            fix="name the weights file or folder as WEIGHTS",
+        )
+    if built:
         raise TargetError(
             "holds no weights to check (a model built from its config.json has no stored tensors)",
             target=_name(weights),

@@ -48,6 +48,8 @@ REASONS: dict[Role, str] = {
     "not load it",
     Role.IGNORED: "stored, but the architecture's loader ignores it by rule (transformers' "
     "_keys_to_ignore_on_load_unexpected, or an older checkpoint's rotary inv_freq or position_ids): loading drops it",
+    Role.DUPLICATE: "a second stored name that loads into the same tensor of the model as another stored name (with "
+    "and without the base model's prefix): one overwrites the other",
 }
 
 _SUFFIXES: dict[str, Role] = {

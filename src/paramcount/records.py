@@ -71,6 +71,8 @@ class Role(str, Enum):
     BASE_COPY = "base-layer-copy"
     #: stored, but the architecture's loader drops it by rule (a stale buffer of an older checkpoint)
     IGNORED = "ignored-at-load"
+    #: a second stored name that loads into the same key of the model as another (one overwrites the other)
+    DUPLICATE = "duplicate-key"
 
 
 @unique
@@ -293,8 +295,8 @@ class Diff(NamedTuple):
 
     @property
     def same(self) -> bool:
-        """The same tensors with the same shapes (and dtypes, when ``strict_dtype``)."""
-        if self.only_in_a or self.only_in_b:
+        """The same tensors with the same shapes (and dtypes, when ``strict_dtype``), and the same parameters."""
+        if self.only_in_a or self.only_in_b or self.parameters_a != self.parameters_b:
             return False
         return not any(c.a[0] != c.b[0] or (self.strict_dtype and c.a[1] != c.b[1]) for c in self.changed)
 

@@ -450,10 +450,13 @@ class Report:
         total = self.parameters.total
         return f"Report(target={self.target!r}, parameters.total={total!r}, format={self.format!r})"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, tensors: bool = False) -> dict[str, Any]:
         """The JSON document for this report (``schema_version`` 2): the only place its keys are spelled.
 
         Keys listed in the README keep their meaning across releases; new keys may be added.
+
+        Args:
+            tensors: add ``tensors.list``, one entry per tensor record (:func:`tensor_rows`).
 
         Returns:
             A dict of plain JSON values (dicts, lists, ints, strings, ``None``); ``json.dumps`` writes it as is.
@@ -461,7 +464,10 @@ class Report:
         from paramcount._gc import collection_paused
 
         with collection_paused():
-            return _document(self)
+            document = _document(self)
+            if tensors:
+                document.setdefault("tensors", {})["list"] = tensor_rows(self)
+            return document
 
 
 #: The version of the JSON document :meth:`Report.to_dict` returns. 2 added module rows' ``trainable``,
@@ -764,3 +770,35 @@ def _diff(diff: Diff) -> dict[str, Any]:
         "strict_dtype": diff.strict_dtype,
         "same": diff.same,
     }
+
+
+def tensor_rows(report: Report) -> list[dict[str, Any]]:
+    """Every tensor record as a row (``--tensors``): name, shape (``None`` while lazy), dtype, kind, role (a
+    parameter's role in the model, or why a tensor is not a parameter), trainable (``None`` when unknowable),
+    elements and stored bytes."""
+    from paramcount.roles import Roles
+
+    types = {m.path: m.type for m in report.modules}
+    roles = Roles()
+    rows = []
+    for r in report.records:
+        if r.kind.value == "parameter":
+            module, _, tensor = r.name.rpartition(".")
+            role = roles.of(types.get(r.module, ""), module, tensor)
+        else:
+            first = r.notes[0] if r.notes else None
+            role = first.value if first is not None and hasattr(first, "value") else r.kind.value
+            role = str(role)
+        rows.append(
+            {
+                "name": r.name,
+                "shape": None if r.shape is None else list(r.shape),
+                "dtype": r.dtype,
+                "kind": r.kind.value,
+                "role": role,
+                "trainable": r.trainable if r.kind.value == "parameter" else None,
+                "elements": r.elements,
+                "bytes": r.stored_bytes,
+            }
+        )
+    return rows

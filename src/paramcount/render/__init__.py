@@ -22,7 +22,8 @@ def render(report: Report, format: str = "table", *, expand: bool = False, tenso
     """Render ``report`` as ``format`` (one of :data:`FORMATS`).
 
     ``expand`` shows every block of a run of repeated blocks (table, markdown); ``tensors`` adds the list of
-    tensors (table, markdown). The documents (json, csv, html) always hold everything.
+    tensors (a table in table, markdown and html, ``tensors.list`` in json) or, in csv, makes the rows tensors
+    instead of modules.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
@@ -30,5 +31,5 @@ def render(report: Report, format: str = "table", *, expand: bool = False, tenso
     if format in ("table", "markdown"):
         text: str = module.render(report, expand=expand, tensors=tensors)
     else:
-        text = module.render(report)
+        text = module.render(report, tensors=tensors)
     return text

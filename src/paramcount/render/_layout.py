@@ -369,19 +369,20 @@ def difference(report: Report) -> Section:
 
 
 def _tensors(report: Report) -> Section:
-    """Every tensor record: name, shape, dtype, role and trainability (``--tensors``)."""
+    """Every tensor record: name, shape, dtype, kind, role, trainability and stored bytes (``--tensors``)."""
+    from paramcount.report import tensor_rows
+
     rows = []
-    for r in report.records:
-        role = r.kind.value
-        if r.notes and hasattr(r.notes[0], "value"):
-            role = f"{role}: {r.notes[0].value}"
-        shape = "lazy" if r.shape is None else "\u00d7".join(str(d) for d in r.shape) or "scalar"
-        trainable = ""
-        if r.kind.value == "parameter" and r.trainable is not None:
-            trainable = "trainable" if r.trainable else "frozen"
-        rows.append((r.name, shape, r.dtype, role, trainable))
+    for r in tensor_rows(report):
+        shape = "lazy" if r["shape"] is None else "\u00d7".join(str(d) for d in r["shape"]) or "scalar"
+        trainable = "" if r["trainable"] is None else ("trainable" if r["trainable"] else "frozen")
+        stored = "" if r["bytes"] is None else human_bytes(r["bytes"])
+        rows.append((r["name"], shape, r["dtype"] or "", r["kind"], r["role"], trainable, stored))
     return Section(
-        "Tensors", ("name", "shape", "dtype", "role", "trainable"), tuple(rows), (False, True, False, False, False)
+        "Tensors",
+        ("name", "shape", "dtype", "kind", "role", "trainable", "bytes"),
+        tuple(rows),
+        (False, True, False, False, False, False, True),
     )
 
 

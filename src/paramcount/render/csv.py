@@ -49,10 +49,24 @@ def _text(cell: str) -> str:
     return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
 
 
-def render(report: Report) -> str:
-    """Module rows as CSV text with a header line."""
+def render(report: Report, *, tensors: bool = False) -> str:
+    """Module rows as CSV text with a header line; with ``tensors``, one row per tensor instead (``--tensors``:
+    name, shape as ``4096x4096``, dtype, kind, role, trainable, elements, bytes)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    if tensors:
+        from paramcount.report import tensor_rows
+
+        columns = ("name", "shape", "dtype", "kind", "role", "trainable", "elements", "bytes")
+        writer.writerow(columns)
+        for row in tensor_rows(report):
+            shape = "" if row["shape"] is None else "x".join(map(str, row["shape"]))
+            trainable = "" if row["trainable"] is None else str(row["trainable"]).lower()
+            writer.writerow(
+                [_text(row["name"]), shape, row["dtype"] or "", row["kind"], _text(row["role"]), trainable]
+                + ["" if row[k] is None else row[k] for k in ("elements", "bytes")]
+            )
+        return out.getvalue()
     writer.writerow(_COLUMNS)
     whole = report.parameters.total or report.parameters.initialized
     runs = report.runs()

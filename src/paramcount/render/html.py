@@ -108,15 +108,18 @@ document.getElementById('zoom-out').onclick=function(){draw(byPath['']);};
 """
 
 
-def render(report: Report) -> str:
-    """The report as one self-contained HTML page (no network: styles, script and data are inline)."""
-    document = report.to_dict()
+def render(report: Report, *, tensors: bool = False) -> str:
+    """The report as one self-contained HTML page (no network: styles, script and data are inline); ``tensors``
+    adds a table of every tensor (``--tensors``)."""
+    document = report.to_dict(tensors=tensors)
     # Inside <script>, "<!--" and "</script" change how the page is parsed (a tensor name holding "<!--<script>"
     # swallowed the page's own script): every "<", ">" and "&" is written as a JSON escape instead.
     data = json.dumps(document, separators=(",", ":"))
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     title = escape(report.target)
     body = _body(report, document, interactive=True)
+    if tensors:
+        body += _tensor_table(document["tensors"]["list"])
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>paramcount: {title}</title>'
@@ -125,6 +128,19 @@ def render(report: Report) -> str:
         f'<body><div class="pc">{body}</div>\n<div id="tip"></div>\n'
         f'<script type="application/json" id="paramcount-data">{data}</script>\n'
         f"<script>{_SCRIPT}</script>\n</body></html>\n"
+    )
+
+
+def _tensor_table(rows: list[dict[str, object]]) -> str:
+    cells = "".join(
+        f"<tr><td>{escape(str(r['name']))}</td><td>{escape('x'.join(map(str, r['shape'] or [])) or '-')}</td>"  # type: ignore[call-overload]
+        f"<td>{escape(str(r['dtype']))}</td><td>{escape(str(r['kind']))}</td><td>{escape(str(r['role']))}</td>"
+        f"<td class='n'>{'' if r['bytes'] is None else exact(r['bytes'])}</td></tr>"  # type: ignore[arg-type]
+        for r in rows
+    )
+    return (
+        '<h2>Tensors</h2><table id="tensors"><tr><th>name</th><th>shape</th><th>dtype</th><th>kind</th>'
+        f"<th>role</th><th>bytes</th></tr>{cells}</table>"
     )
 
 

@@ -12,14 +12,15 @@ if TYPE_CHECKING:
 __all__ = ["render"]
 
 
-def render(report: Report) -> str:
-    """The JSON document as text: one top-level key per line, one list item (a module, a tie) per line.
+def render(report: Report, *, tensors: bool = False) -> str:
+    """The JSON document as text: one top-level key per line, one list item (a module, a tie) per line;
+    ``tensors`` adds ``tensors.list`` (``--tensors``).
 
     Each line is encoded by the C encoder; ``indent=2`` would route a 50,000-module document through the
     pure-Python encoder, which took half of a file count's time (benchmarks/bench_files.py).
     """
     lines = []
-    for key, value in report.to_dict().items():
+    for key, value in report.to_dict(tensors=tensors).items():
         if isinstance(value, list) and value:
             items = ",\n".join(f"    {json.dumps(item)}" for item in value)
             lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]")

@@ -118,6 +118,7 @@ def inventory(
             f"({', '.join(quote(n, 40) for n in nested[:5])}): count each by its folder"
         )
     base_records: list[TensorRecord] = []
+    base_storages = base_bytes = 0
     base_name = _base_target(config, base, folder)
     base_elements: int | None = None
     files = list(stored.files)
@@ -126,6 +127,7 @@ def inventory(
         base_records = [r._replace(trainable=False) if r.kind is Kind.PARAMETER else r for r in found.tensors]
         base_elements = unique_parameters(base_records)
         files = [*found.files, *files]
+        base_storages, base_bytes = found.storages or 0, found.stored_bytes or 0  # the base is read from disk too
         notes.append(f"base model {quote(base_name, 200)}: {base_elements:,} parameters, frozen")
         warnings.extend(found.warnings)
     elif isinstance(config.get("base_model_name_or_path"), str):
@@ -161,8 +163,8 @@ def inventory(
         format=stored.format,
         files=tuple(files),
         verdict=stored.verdict,
-        storages=stored.storages,
-        stored_bytes=stored.stored_bytes,
+        storages=None if stored.storages is None else stored.storages + base_storages,
+        stored_bytes=None if stored.stored_bytes is None else stored.stored_bytes + base_bytes,
         quantization=stored.quantization,
         adapter=section,
     )

@@ -85,6 +85,33 @@ def expand(name: str, stacks: Mapping[str, int]) -> list[str]:
     return names
 
 
+def expected_shape(formula: list[Any], document: Mapping[str, Any]) -> tuple[int | None, ...]:
+    """A tensor's shape from the table's formulas and config.json: each dimension ``numerator / denominator x
+    prod(key ** exponent)``, or ``None`` where config.json does not set every key of it (its default may be derived).
+
+    >>> expected_shape([[1, 1, {"vocab_size": 1}], [2, 1, {"text_config.hidden_size": 1}], None],
+    ...                {"vocab_size": 100, "text_config": {"hidden_size": 8}})
+    (100, 16, None)
+    """
+    out: list[int | None] = []
+    for dim in formula:
+        if not isinstance(dim, list) or len(dim) != 3:
+            out.append(None)
+            continue
+        numerator, denominator, powers = dim
+        value = numerator / denominator
+        for path, exponent in powers.items():
+            found: Any = document
+            for part in path.split("."):
+                found = found.get(part) if isinstance(found, dict) else None
+            if type(found) is not int or found <= 0:
+                value = None
+                break
+            value *= found**exponent
+        out.append(round(value) if value is not None and abs(value - round(value)) < 1e-9 else None)
+    return tuple(out)
+
+
 def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise UsageError(f"--architecture must be one of {', '.join(MODES)}, not {mode!r}")
@@ -141,6 +168,9 @@ class Knowledge(NamedTuple):
             when layers differ from one another (exact missing keys then need a build).
         unsaved_names: the table's names of the parameters a checkpoint leaves out (their shapes need a build,
             unless the checkpoint stores them after all).
+        shapes: every key's shape in the model as configured (a build).
+        formulas: the table's shapes as formulas of config.json keys (:func:`expected_shape`); ``None`` when the
+            configuration sets a key the formulas were found without (``head_dim`` where the class derives it).
     """
 
     name: str
@@ -158,6 +188,7 @@ class Knowledge(NamedTuple):
     stacks: Mapping[str, tuple[int, tuple[str, ...]]] | None = None
     unsaved_names: tuple[str, ...] = ()
     shapes: Mapping[str, list[int]] | None = None
+    formulas: Mapping[str, list[Any]] | None = None
 
     @property
     def prefix(self) -> str:
@@ -214,14 +245,29 @@ def from_table(document: Mapping[str, Any], choice: Choice) -> Knowledge | None:
     entry = table.get("classes", {}).get(choice.name) if table else None
     if table is None or not isinstance(entry, dict):
         return None
-    tied = tie_flag(document, table.get("tie_word_embeddings"))
+    default = table.get("tie_word_embeddings")
+    tied = tie_flag(document, default)
     ties: list[list[str]] = entry.get("ties") or []
     tie_keys = entry.get("tie_keys") or []
-    if tied is False and "untied" in entry:
-        ties = entry["untied"] or []
-        tie_keys = entry.get("untied_keys") or []
+    owners = entry.get("tie_owners") or {}
+    if "untied" in entry and (tied is False or owners):
+        # Each sub-model ties by its own configuration's flag (a VisionEncoderDecoder's decoder): keep the ties
+        # every configuration has, and those whose owner's flag is set.
+        def on(name: str) -> bool:
+            owner = max((p for p in owners if name.startswith(p + ".")), key=len, default=None)
+            if owner is None:
+                return tied is not False
+            sub = document.get(owners[owner])
+            flag = sub.get("tie_word_embeddings") if isinstance(sub, dict) else None
+            return flag if isinstance(flag, bool) else default is not False
+
+        always = [list(g) for g in entry["untied"] or []]
+        ties = always + [g for g in ties if g not in always and on(g[0])]
+        always_keys = [list(k) for k in entry.get("untied_keys") or []]
+        tie_keys = always_keys + [k for k in tie_keys if k not in always_keys and on(k[0])]
     rules = loader.rules_of({**entry, "tie_keys": tie_keys}, _legacy())
     stacks = entry.get("stacks")
+    formulas = _formulas(entry, document)
     return Knowledge(
         name=choice.name,
         model_type=choice.model_type,
@@ -234,10 +280,24 @@ def from_table(document: Mapping[str, Any], choice: Choice) -> Knowledge | None:
         base=table.get("auto"),
         needs_build=bool(entry.get("untranslatable")),
         unsaved_names=tuple(entry.get("unsaved", ())),
+        formulas=formulas,
         stacks=None
         if not isinstance(stacks, dict)
         else {k: (int(v["length"]), tuple(v.get("config", ()))) for k, v in stacks.items()},
     )
+
+
+def _formulas(entry: Mapping[str, Any], document: Mapping[str, Any]) -> Mapping[str, list[Any]] | None:
+    """The table's shape formulas that hold for this config.json: those found with the keys it leaves out derived
+    by the config class (Llama's ``head_dim``); ``None`` when it sets a key the formulas were found without."""
+    keys = entry.get("shape_keys") or {}
+    if any(document.get(k) is not None for k in keys.get("unknown", ())):
+        return None
+    left_out = [k for k in keys.get("derived", ()) if document.get(k) is None]
+    if not left_out:
+        return entry.get("shapes")
+    found = (entry.get("shape_derived") or {}).get(",".join(left_out))
+    return found or None
 
 
 def from_build(document: Mapping[str, Any], choice: Choice, target: str) -> Knowledge:
@@ -283,8 +343,61 @@ def _build(document: Mapping[str, Any], choice: Choice, target: str) -> Any:
             target=target,
             fix="add 'architectures' (e.g. [\"LlamaForCausalLM\"]) to config.json",
         )
+    table = from_table(document, choice)
+    if table is not None:
+        validate(document, table, target)  # before a build: 10^12 layers would build for hours
     cls = hf.model_class(choice.name, target)
     return hf.build(cls, hf.config_object(document, target), target)
+
+
+#: the most layers a module list of a configuration may have (the largest published models have a few hundred)
+MOST_LAYERS = 10_000
+
+
+def validate(document: Mapping[str, Any], knowledge: Knowledge, target: str) -> None:
+    """Refuse a config.json whose sizes transformers could not build the model from (a layer count that is not a
+    whole number, a head count of 0, a negative vocabulary), or that would take hours to build (10^12 layers):
+    every key the table's layer stacks and shape formulas read, and the types of ``tie_word_embeddings`` and
+    ``text_config``.
+
+    Raises:
+        TargetError: with the key and its value.
+    """
+
+    def refuse(path: str, value: object, why: str) -> None:
+        shown = quote(json.dumps(value) if isinstance(value, (int, float, str, bool)) else type(value).__name__, 40)
+        raise TargetError(
+            f"config.json's {path} is {shown}: {why}, so {knowledge.name} cannot be built from it",
+            target=target,
+            fix=f"fix {path} in config.json",
+        )
+
+    def value_at(path: str) -> tuple[bool, Any]:
+        place: Any = document
+        for part in path.split("."):
+            if not isinstance(place, dict) or part not in place:
+                return False, None
+            place = place[part]
+        return True, place
+
+    for key, wanted in (("tie_word_embeddings", bool), ("text_config", dict)):
+        found = document.get(key)
+        if found is not None and not isinstance(found, wanted):
+            refuse(key, found, f"not {'true or false' if wanted is bool else 'an object'}")
+    for _, paths in (knowledge.stacks or {}).values():
+        for path in paths:
+            present, found = value_at(path)
+            if not present:
+                continue
+            if type(found) is not int or found < 0:
+                refuse(path, found, "not a whole number of layers")
+            if found > MOST_LAYERS:
+                refuse(path, found, f"more than {MOST_LAYERS:,} layers")
+    keys = {k for formula in (knowledge.formulas or {}).values() for dim in formula if dim for k in dim[2]}
+    for path in sorted(keys):
+        present, found = value_at(path)
+        if present and found is not None and (type(found) is not int or found <= 0):
+            refuse(path, found, "not a positive whole number")
 
 
 def build_model(document: Mapping[str, Any], target: str) -> Any:
@@ -343,6 +456,7 @@ class _Match(NamedTuple):
     unexpected_keys: list[str]
     loaded: loader.Loaded | None
     names: dict[int, str]
+    duplicates: tuple[tuple[str, str], ...] = ()
 
 
 def _model_name(record: TensorRecord) -> str:
@@ -412,9 +526,11 @@ def _regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"({p})" for p in patterns)) if patterns else None
 
 
-def _match(records: list[TensorRecord], knowledge: Knowledge, document: Mapping[str, Any]) -> _Match | str:
-    """Re-label ``records`` as ``knowledge``'s loader would load them; when most stored names load into nothing,
-    the first such name."""
+def _match(
+    records: list[TensorRecord], knowledge: Knowledge, document: Mapping[str, Any], *, force: bool = False
+) -> _Match | str:
+    """Re-label ``records`` as ``knowledge``'s loader would load them; when most stored names load into nothing and
+    no rule of the loader ignores them (and not ``force``: a check lists them instead), the first such name."""
     positions = _candidates(records)
     if not positions:
         return _Match(records, 0, [], [], [], [], [], [], [], [], [], None, {})
@@ -429,22 +545,28 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, document: Mapping[
 
     names = {i: _model_name(records[i]) for i in positions}
     loaded = loader.load(set(names.values()), knowledge.rules, expected)
-    matched = sum(1 for i in positions if loaded.keys[names[i]])
-    if matched * 2 < len(positions):
-        return next(records[i].name for i in positions if not loaded.keys[names[i]])
     ignore_unexpected = _regex(knowledge.rules.ignore_unexpected)
+
+    def ignored_by_rule(name: str) -> bool:
+        return ignore_unexpected is not None and all(ignore_unexpected.search(k) for k in loaded.unexpected[name])
+
+    explained = sum(1 for i in positions if loaded.keys[names[i]] or ignored_by_rule(names[i]))
+    if explained * 2 < len(positions) and not force:
+        return next(records[i].name for i in positions if not loaded.keys[names[i]])
     members = {p: g for g, group in enumerate(knowledge.ties) for p in group}
     out = list(records)
     unexpected: list[TensorRecord] = []
     ignored: list[TensorRecord] = []
     converted: list[tuple[str, str]] = []
     present: set[str] = set()
+    loaded_by: dict[str, str] = {}
+    duplicates: list[tuple[str, str]] = []
     tied: dict[tuple[int, tuple[str, ...]], list[int]] = {}
     for i in positions:
         r = records[i]
         into = loaded.keys[names[i]]
         if not into:
-            if ignore_unexpected is not None and all(ignore_unexpected.search(k) for k in loaded.unexpected[names[i]]):
+            if ignored_by_rule(names[i]):
                 why = r.notes[0] if r.notes and isinstance(r.notes[0], Role) and r.kind is Kind.BUFFER else None
                 role = why if why in (Role.ROTARY_FREQUENCIES, Role.ATTENTION_MASK, Role.POSITION_IDS) else None
                 out[i] = r._replace(
@@ -458,6 +580,13 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, document: Mapping[
                 unexpected.append(r)
             continue
         key = into[0]
+        if key in loaded_by and names[i] not in loaded.converted:
+            # a second stored name for one key (a copy with and without the base prefix): the last one loaded
+            # overwrites the other, and the model has the tensor once
+            out[i] = r._replace(kind=Kind.TENSOR, trainable=None, persistent=None, notes=(Role.DUPLICATE, *_flags(r)))
+            duplicates.append((r.name, loaded_by[key]))
+            continue
+        loaded_by.setdefault(key, r.name)
         if key != names[i]:
             converted.append((r.name, key))
         present.update(into)
@@ -516,9 +645,10 @@ def _match(records: list[TensorRecord], knowledge: Knowledge, document: Mapping[
         converted,
         short,
         unmade,
-        [k for r in unexpected for k in loaded.unexpected[_model_name(r)]],
+        list(dict.fromkeys(k for r in unexpected for k in loaded.unexpected[_model_name(r)])),
         loaded,
         names,
+        tuple(duplicates),
     )
 
 
@@ -625,10 +755,15 @@ def apply(
                 f"paramcount cannot tell what loading these weights into {choice.name or 'this model'} does "
                 f"({why_not})",
                 target=target,
-                fix="install transformers (pip install 'paramcount[transformers]'), or check against a class it has",
+                fix="install transformers (pip install 'paramcount[transformers]')"
+                if not can_build()
+                else "check config.json's architectures and model_type",
             )
         return _name_rules(records, document, choice, why_not)
+    if knowledge.source == "table":
+        validate(document, knowledge, target)
     match = _match(records, knowledge, document)
+    unbuilt = ""
     if (
         knowledge.source == "table"
         and (
@@ -636,7 +771,7 @@ def apply(
             or _surprising(match)
             or knowledge.needs_build
             or match.unmade
-            or (checking is not None and checking.shapes)  # the model's shapes: only the model knows them
+            or (checking is not None and checking.shapes and not _exact(knowledge, match, records, document))
         )
         and can_build()
     ):
@@ -646,8 +781,11 @@ def apply(
         except TargetError as e:
             if isinstance(match, str):
                 return _name_rules(records, document, choice, e.problem)
+            unbuilt = e.problem
         else:
             match = _match(records, knowledge, document)
+    if isinstance(match, str) and checking is not None:  # a check lists what does not load rather than refuse
+        match = _match(records, knowledge, document, force=True)
     if isinstance(match, str):
         raise TargetError(
             f"the weights do not match config.json's {knowledge.name}: most stored names are not its tensors "
@@ -658,31 +796,102 @@ def apply(
     if checking is not None:
         checking.result = _load(knowledge, match, records, document)
         checking.keys = _normal(knowledge, match, records)
-    return match.records, _section(knowledge, match), *_messages(knowledge, match)
+    notes, warnings = _messages(knowledge, match)
+    if unbuilt and checking is not None and checking.shapes:
+        warnings.append(f"the model could not be built to check what the table cannot tell ({unbuilt})")
+    mismatched, _, failed = _shapes(knowledge, match, records, document)
+    if failed:
+        warnings.append(
+            f"{len(failed)} tensor(s) {knowledge.name}'s loader fuses cannot be made from the stored ones (an expert "
+            f"missing, or of another shape): transformers would fail to load them: {_names(failed)}"
+        )
+    if mismatched:
+        shown = "; ".join(
+            f"{quote(m.name, 80)} is stored {_dims(m.stored)}, {knowledge.name} as configured has {_dims(m.expected)}"
+            for m in mismatched[:_NAMED]
+        )
+        more = f"; and {len(mismatched) - _NAMED} more" if len(mismatched) > _NAMED else ""
+        warnings.append(
+            f"{len(mismatched)} stored tensor(s) do not have the shape config.json gives them "
+            f"(the model would not load them): {shown}{more}"
+        )
+    return match.records, _section(knowledge, match), notes, warnings
+
+
+def _exact(knowledge: Knowledge, match: _Match, records: list[TensorRecord], document: Mapping[str, Any]) -> bool:
+    """Whether the table alone gives ``check`` transformers' exact answer: every layer alike (missing keys by exact
+    name) and every loaded tensor's shape from the formulas."""
+    return knowledge.stacks is not None and _shapes(knowledge, match, records, document)[1]
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
+def _shapes(
+    knowledge: Knowledge, match: _Match, stored: list[TensorRecord], document: Mapping[str, Any]
+) -> tuple[list[Mismatch], bool, list[str]]:
+    """Stored tensors whose shape (after the loader's fusing) is not the model's, and whether every loaded tensor's
+    shape was known: from a build exactly, else from the table's formulas and config.json (a dimension they cannot
+    give is not compared). A mismatch's ``expected`` has ``-1`` for a dimension not known. Also the keys a converter
+    cannot make from what is stored (an expert missing from a fused stack)."""
+    loaded = match.loaded
+    failed: list[str] = []
+    if loaded is None:
+        return [], False, failed
+    complete = True
+    cache: dict[str, tuple[int | None, ...] | None] = {}
+
+    def model_shape(key: str) -> tuple[int | None, ...] | None:
+        if knowledge.shapes is not None:
+            found = knowledge.shapes.get(key)
+            return None if found is None else tuple(found)
+        shape_of = pattern(key)
+        if shape_of not in cache:
+            formula = (knowledge.formulas or {}).get(shape_of)
+            cache[shape_of] = None if formula is None else expected_shape(formula, document)
+        return cache[shape_of]
+
+    mismatched: list[Mismatch] = []
+
+    def compare(key: str, shape: tuple[int, ...] | None) -> None:
+        nonlocal complete
+        wanted = model_shape(key)
+        if wanted is None or shape is None or any(d is None for d in wanted):
+            complete = False
+        if wanted is None or shape is None:
+            return
+        if len(wanted) != len(shape) or any(w is not None and w != d for w, d in zip(wanted, shape, strict=False)):
+            mismatched.append(Mismatch(key, shape, tuple(-1 if w is None else w for w in wanted)))
+
+    collected: dict[str, tuple[loader.Transform, dict[str, list[tuple[int, ...]]]]] = {}
+    for i, name in sorted(match.names.items(), key=lambda item: loader.natural_key(item[1])):
+        into = loaded.keys.get(name) or ()
+        record = stored[i]
+        if not into or record.shape is None or Note.QUANTIZED in record.notes:
+            continue  # transformers does not compare a quantized weight's shape
+        if name in loaded.converted:
+            transform, source = loaded.converted[name]
+            collected.setdefault(into[0], (transform, {}))[1].setdefault(source, []).append(record.shape)
+        else:
+            compare(into[0], record.shape)
+    for key, (transform, by_source) in collected.items():
+        try:
+            made = loader.converted_shape(transform.ops, {s: by_source.get(s, []) for s in transform.sources})
+        except loader.ConversionError:
+            failed.append(key)
+            continue
+        compare(key, made)
+    if knowledge.shapes is None and knowledge.formulas is None:
+        complete = False
+    return mismatched, complete, failed
 
 
 def _load(knowledge: Knowledge, match: _Match, stored: list[TensorRecord], document: Mapping[str, Any]) -> Load:
     """What ``from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True)`` would report."""
-    shapes = knowledge.shapes
-    mismatched: list[Mismatch] = []
-    loaded = match.loaded
-    if shapes is not None and loaded is not None:
-        collected: dict[str, tuple[loader.Transform, dict[str, list[tuple[int, ...]]]]] = {}
-        for i, name in sorted(match.names.items(), key=lambda item: loader.natural_key(item[1])):
-            into = loaded.keys.get(name) or ()
-            record = stored[i]
-            if not into or record.shape is None or Note.QUANTIZED in record.notes:
-                continue  # transformers does not compare a quantized weight's shape
-            if name in loaded.converted:
-                transform, source = loaded.converted[name]
-                collected.setdefault(into[0], (transform, {}))[1].setdefault(source, []).append(record.shape)
-            elif into[0] in shapes and tuple(shapes[into[0]]) != record.shape:
-                mismatched.append(Mismatch(into[0], record.shape, tuple(shapes[into[0]])))
-        for key, (transform, by_source) in collected.items():
-            made = loader.converted_shape(transform.ops, {s: by_source.get(s, []) for s in transform.sources})
-            if made is not None and key in shapes and made != tuple(shapes[key]):
-                mismatched.append(Mismatch(key, made, tuple(shapes[key])))
+    mismatched, complete, failed = _shapes(knowledge, match, stored, document)
     missing = tuple(m for m in match.missing if m not in {x.name for x in mismatched})
+    missing = tuple(sorted({*missing, *failed}, key=loader.natural_key))  # a conversion that fails loads nothing
     return Load(
         loader="transformers",
         model=knowledge.name,
@@ -692,7 +901,7 @@ def _load(knowledge: Knowledge, match: _Match, stored: list[TensorRecord], docum
         ignored_keys=tuple(r.name for r in match.ignored),
         converted_keys=len(match.converted),
         dtype_changes=_dtype_changes(stored, match, document),
-        shapes_checked=shapes is not None,
+        shapes_checked=complete,
     )
 
 
@@ -705,14 +914,28 @@ def _normal(
     loaded = match.loaded
     out: dict[str, tuple[tuple[int, ...] | None, str | None, int]] = {}
     fused: dict[str, tuple[loader.Transform, dict[str, list[tuple[int, ...]]], str | None, int]] = {}
-    ignored = {r.name for r in match.ignored}
     prefix = knowledge.prefix + "." if knowledge.prefix else ""
+    if loaded is None:
+        return out
+    # A tied tensor stored twice is one tensor of the model: keep the name a tie fills from (the embedding), not the
+    # name it fills (the head), so that a folder storing both and one storing the embedding alone agree.
+    targets = {pattern(t) for t, _ in knowledge.rules.tie_keys}
+    by_identity: dict[object, list[int]] = {}
+    for i, name in match.names.items():
+        labelled = match.records[i]
+        if loaded.keys.get(name) and labelled.identity is not None and name not in loaded.converted:
+            by_identity.setdefault(labelled.identity, []).append(i)
+    dropped: set[int] = set()
+    for members in by_identity.values():
+        if len(members) > 1:
+            kept = [i for i in members if pattern(loaded.keys[match.names[i]][0]) not in targets] or members[:1]
+            dropped.update(i for i in members if i != kept[0])
     for i, name in sorted(match.names.items(), key=lambda item: loader.natural_key(item[1])):
         record = stored[i]
-        if record.name in ignored or loaded is None:
-            continue
         into = loaded.keys.get(name) or ()
-        key = into[0] if into else record.name
+        if not into or match.records[i].kind not in (Kind.PARAMETER, Kind.BUFFER) or i in dropped:
+            continue  # unexpected, ignored by rule, a second name for one key, or a tied copy: not another tensor
+        key = into[0]
         key = key[len(prefix) :] if prefix and key.startswith(prefix) else key
         if name in loaded.converted and record.shape is not None:
             transform, source = loaded.converted[name]
@@ -722,7 +945,10 @@ def _normal(
         else:
             out[key] = (record.shape, record.dtype, record.elements or 0)
     for key, (transform, by_source, dtype, elements) in fused.items():
-        shape = loader.converted_shape(transform.ops, {s: by_source.get(s, []) for s in transform.sources})
+        try:
+            shape = loader.converted_shape(transform.ops, {s: by_source.get(s, []) for s in transform.sources})
+        except loader.ConversionError:
+            shape = None
         out[key] = (shape, dtype, elements)
     return out
 
@@ -784,6 +1010,12 @@ def _messages(knowledge: Knowledge, match: _Match) -> tuple[list[str], list[str]
         notes.append(
             f"{len(match.converted)} stored name(s) are spelled otherwise than {knowledge.name} names them; its "
             f"loader renames or fuses them (e.g. {shown}) and they are counted as its tensors"
+        )
+    if match.duplicates:
+        shown = ", ".join(f"{quote(a, 60)} = {quote(b, 60)}" for a, b in match.duplicates[:_NAMED])
+        notes.append(
+            f"{len(match.duplicates)} stored tensor(s) load into the same key of {knowledge.name} as another stored "
+            f"name (one overwrites the other) and are counted once: {shown}"
         )
     if match.copies:
         shown = ", ".join(f"{a} = {b}" for a, b in match.copies[:_NAMED])

@@ -548,6 +548,8 @@ def _combine(
                 target=target,
                 rule="index-missing",
             )
+    if not records:
+        warnings.append("the weights hold no tensors")
     unlisted = sum(1 for r in records if r.notes[:1] == (Role.NOT_IN_INDEX,))
     if unlisted:
         warnings.append(f"{unlisted} stored tensor(s) are missing from the index's weight_map and are not counted")

@@ -90,9 +90,14 @@ def config_object(document: Mapping[str, Any], target: str) -> Any:
             target=target,
             fix="upgrade transformers, or check the config",
         )
+    config_class = mapping[model_type]
+    # from_pretrained reads config.json through _dict_from_json_file, which decodes the {"__float__": "Infinity"}
+    # objects to_json writes for floats JSON cannot hold (FalconH1's time_step_limit); from_dict alone does not
+    decode = getattr(config_class, "_decode_special_floats", None)
+    values = decode(dict(document)) if callable(decode) else dict(document)
     try:
         with quiet():
-            return mapping[model_type].from_dict(dict(document))
+            return config_class.from_dict(values)
     except Exception as e:  # a config class validating its values: any exception is a bad config
         raise TargetError(
             f"transformers cannot read config.json as a {model_type} configuration ({_first_line(e)})",
@@ -207,11 +212,31 @@ def describe(model: Any) -> dict[str, Any]:
         "shapes": {name: list(tensor.shape) for name, tensor in state.items()},
         "dtypes": {name: str(tensor.dtype).removeprefix("torch.") for name, tensor in state.items()},
     }
+    owners = _tie_owners(model)
+    if owners:
+        entry["tie_owners"] = owners
     if not legacy or any(t in transforms for t in legacy):
         entry["legacy"] = False
     if untranslatable:
         entry["untranslatable"] = untranslatable
     return entry
+
+
+def _tie_owners(model: Any) -> dict[str, str]:
+    """The sub-models that tie their own weights by their own configuration's ``tie_word_embeddings`` (a
+    VisionEncoderDecoder's ``decoder``): module prefix -> the key of that configuration in config.json."""
+    from transformers import PreTrainedModel
+
+    config = model.config
+    found: dict[str, str] = {}
+    for prefix, module in model.named_modules():
+        if not prefix or not isinstance(module, PreTrainedModel) or not module.get_expanded_tied_weights_keys():
+            continue
+        for key in getattr(config, "sub_configs", {}) or {}:
+            if getattr(config, key, None) is module.config:
+                found[prefix] = key
+                break
+    return found
 
 
 def transform_entry(transform: Any) -> dict[str, Any] | None:

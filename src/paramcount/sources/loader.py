@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
 
-__all__ = ["Loaded", "Rules", "Transform", "load", "natural_key", "rules_of"]
+__all__ = ["ConversionError", "Loaded", "Rules", "Transform", "converted_shape", "load", "natural_key", "rules_of"]
 
 #: the transform kinds the table may hold (transformers' class names in the comments)
 KINDS = frozenset(
@@ -173,11 +173,19 @@ def _transform(data: Mapping[str, Any]) -> Transform:
     )
 
 
+class ConversionError(ValueError):
+    """A converter's collected tensors do not fit together (transformers reports the target missing)."""
+
+
 def converted_shape(
     ops: Sequence[tuple[str, tuple[int, ...]]], collected: Mapping[str, list[tuple[int, ...]]]
 ) -> tuple[int, ...] | None:
     """The shape a converter makes of the shapes it collected (per source pattern, in load order), for the ops
     paramcount can follow (stacking experts, concatenating, transposing); ``None`` for any other.
+
+    Raises:
+        ConversionError: the collected tensors cannot be stacked or concatenated (an expert missing, or of another
+            shape): transformers' conversion fails on them too.
 
     >>> converted_shape([("MergeModulelist", (0,)), ("Concatenate", (1,))], {"w1": [(4, 8)] * 3, "w3": [(4, 8)] * 3})
     (3, 8, 8)
@@ -188,14 +196,14 @@ def converted_shape(
         dim = args[0] if args else 0
         if name == "MergeModulelist":
             if any(len(set(g)) != 1 for g in groups):
-                return None  # stacking tensors of different shapes fails in transformers too
+                raise ConversionError("tensors of different shapes cannot be stacked")
             shapes = [(*g[0][:dim], len(g), *g[0][dim:]) for g in groups]
             groups = [[shape] for shape in shapes]
         elif name == "Concatenate":
             flat = [shape for g in groups for shape in g]
             rest = {shape[:dim] + shape[dim + 1 :] for shape in flat}
             if not flat or len(rest) != 1 or any(len(shape) <= dim for shape in flat):
-                return None
+                raise ConversionError("tensors of different shapes cannot be concatenated")
             first = flat[0]
             groups = [[(*first[:dim], sum(shape[dim] for shape in flat), *first[dim + 1 :])]]
         elif name == "Transpose" and len(args) == 2:
