@@ -116,7 +116,50 @@ def entry(cls: Any, config: Any) -> dict[str, Any]:
     if derived or unknown:
         tied["shape_keys"] = {"derived": derived, "unknown": unknown}
     drop_tie_dependent(tied, tie_dependent)
+    validate_formulas(cls, base, tied)
     return tied
+
+
+def validate_formulas(cls: Any, base: Any, entry: dict[str, Any]) -> None:
+    """Check the formulas against one more build, with every key they read tripled at once (products and sums of
+    keys show there, which one key at a time can miss); a dimension predicted wrong loses its formula, and a variant
+    whose build fails loses all of them (a count then compares those shapes only after a build)."""
+    from paramcount.sources.architecture import expected_shape, pattern
+    from paramcount.sources.hf import build, describe
+
+    variants = [("", entry.get("shapes") or {})]
+    variants += [(name, formulas) for name, formulas in (entry.get("shape_derived") or {}).items()]
+    for name, formulas in variants:
+        if not formulas:
+            continue
+        document = json.loads(json.dumps(base.to_dict()))
+        for key in filter(None, name.split(",")):
+            document[key] = None
+        keys = {k for formula in formulas.values() for dim in formula if dim for k in dim[2]}
+        for path in keys:
+            *parents, leaf = path.split(".")
+            place = document
+            for parent in parents:
+                place = place[parent]
+            place[leaf] *= 3
+        try:
+            shapes = describe(build(cls, base.__class__.from_dict(document), "validation"))["shapes"]
+        except Exception:  # the tripled configuration does not build: the formulas stay unconfirmed
+            formulas.clear()
+            continue
+        actual: dict[str, set[tuple[int, ...]]] = {}
+        for tensor, shape in shapes.items():
+            actual.setdefault(pattern(tensor), set()).add(tuple(shape))
+        for p, formula in list(formulas.items()):
+            predicted = expected_shape(formula, document)
+            seen = actual.get(p, set())
+            for i, dim in enumerate(predicted):
+                if dim is not None and (not seen or any(len(s) != len(predicted) or s[i] != dim for s in seen)):
+                    formula[i] = None
+            if all(d is None for d in formula):
+                del formulas[p]
+    if "shapes" in entry and not entry["shapes"]:
+        del entry["shapes"]
 
 
 def tie_dependent_patterns(tied: dict[str, list[int]], untied: dict[str, list[int]]) -> set[str]:
@@ -206,7 +249,8 @@ def shape_formulas(
     for key, value in document.items():
         nested = value.items() if isinstance(value, dict) else ()
         for path, v in [(key, value)] + [(f"{key}.{k}", v) for k, v in nested]:
-            if type(v) is int and v >= 2 and any(d % v == 0 for d in dims):
+            # a key of 1 may still multiply a dimension (a depth the one-layer base set to 1): doubled to 2 too
+            if type(v) is int and v >= 1 and any(d % v == 0 for d in dims) and not path.endswith(("_id", "_ids")):
                 candidates.append((path, v))
     exponents: dict[str, list[dict[str, int] | None]] = {
         p: [{} for _ in shape] for p, shape in by_pattern.items() if shape is not None

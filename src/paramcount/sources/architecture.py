@@ -56,13 +56,22 @@ _INDEX = re.compile(r"(?:(?<=\.)|^)\d+(?=\.|$)")
 _NAMED = 5  # tensor names listed in one warning
 
 
+_PATTERNS: dict[str, str] = {}
+
+
 def pattern(name: str) -> str:
-    """A tensor name with its layer indices replaced by ``*`` (the table's form).
+    """A tensor name with its layer indices replaced by ``*`` (the table's form); remembered, as a count asks for
+    each name's several times.
 
     >>> pattern("model.layers.12.mlp.experts.3.w1.weight")
     'model.layers.*.mlp.experts.*.w1.weight'
     """
-    return _INDEX.sub("*", name)
+    found = _PATTERNS.get(name)
+    if found is None:
+        if len(_PATTERNS) > 1 << 20:  # bounded: a process counting many models does not keep every name
+            _PATTERNS.clear()
+        found = _PATTERNS[name] = _INDEX.sub("*", name)
+    return found
 
 
 def expand(name: str, stacks: Mapping[str, int]) -> list[str]:
@@ -538,10 +547,15 @@ def _match(
     configured = _configured(knowledge, document)
     exact = knowledge.keys
 
+    answers: dict[str, bool] = {}
+
     def expected(key: str) -> bool:
         if exact is not None:
             return key in exact
-        return pattern(key) in known and _in_range(key, configured)
+        found = answers.get(key)
+        if found is None:
+            found = answers[key] = pattern(key) in known and _in_range(key, configured)
+        return found
 
     names = {i: _model_name(records[i]) for i in positions}
     loaded = loader.load(set(names.values()), knowledge.rules, expected)
@@ -865,7 +879,10 @@ def _shapes(
             mismatched.append(Mismatch(key, shape, tuple(-1 if w is None else w for w in wanted)))
 
     collected: dict[str, tuple[loader.Transform, dict[str, list[tuple[int, ...]]]]] = {}
-    for i, name in sorted(match.names.items(), key=lambda item: loader.natural_key(item[1])):
+    converted = [item for item in match.names.items() if item[1] in loaded.converted]
+    converted.sort(key=lambda item: loader.natural_key(item[1]))  # experts stack in transformers' load order
+    plain = [item for item in match.names.items() if item[1] not in loaded.converted]
+    for i, name in plain + converted:
         into = loaded.keys.get(name) or ()
         record = stored[i]
         if not into or record.shape is None or Note.QUANTIZED in record.notes:

@@ -267,7 +267,9 @@ def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) ->
     unexpected: dict[str, tuple[str, ...]] = {}
     converted: dict[str, tuple[Transform, str]] = {}
     transform_of = {id(c): t for c, t in zip(compiled, rules.transforms, strict=True)}
-    for original in sorted(names, key=natural_key):
+    # transformers renames in natural order; only a group rename's state depends on it
+    ordered = sorted(names, key=natural_key) if any(c.kind == "group" for c in compiled) else names
+    for original in ordered:
         renamed, source = _rename(original, renamings, converters, rules.prefix, expected)
         if not expected(renamed) and expected(original):
             renamed, source = _rename(original, [], [], rules.prefix, expected)
