@@ -894,10 +894,14 @@ def _shapes(
             compare(into[0], record.shape)
     for key, (transform, by_source) in collected.items():
         try:
-            made = loader.converted_shape(transform.ops, {s: by_source.get(s, []) for s in transform.sources})
+            made = loader.converted_shape(
+                transform.ops, {s: by_source.get(s, []) for s in transform.sources}, model_shape(key)
+            )
         except loader.ConversionError:
             failed.append(key)
             continue
+        if made is None:
+            complete = False
         compare(key, made)
     if knowledge.shapes is None and knowledge.formulas is None:
         complete = False

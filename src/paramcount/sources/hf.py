@@ -276,8 +276,9 @@ def transform_entry(transform: Any) -> dict[str, Any] | None:
 def _op(op: Any) -> list[Any]:
     """A conversion op by class name, with the dimensions the shape of its result depends on."""
     name = type(op).__name__
-    if name == "Transpose":
-        return [name, int(getattr(op, "dim0", 0)), int(getattr(op, "dim1", 1))]
+    if name == "Transpose":  # with check_dims, transformers transposes only a tensor not already the model's shape
+        flag = [1] if getattr(op, "check_dims", False) else []
+        return [name, int(getattr(op, "dim0", 0)), int(getattr(op, "dim1", 1)), *flag]
     dim = getattr(op, "dim", None)
     return [name] if not isinstance(dim, int) else [name, dim]
 

@@ -178,7 +178,9 @@ class ConversionError(ValueError):
 
 
 def converted_shape(
-    ops: Sequence[tuple[str, tuple[int, ...]]], collected: Mapping[str, list[tuple[int, ...]]]
+    ops: Sequence[tuple[str, tuple[int, ...]]],
+    collected: Mapping[str, list[tuple[int, ...]]],
+    expected: Sequence[int | None] | None = None,
 ) -> tuple[int, ...] | None:
     """The shape a converter makes of the shapes it collected (per source pattern, in load order), for the ops
     paramcount can follow (stacking experts, concatenating, transposing); ``None`` for any other.
@@ -206,11 +208,17 @@ def converted_shape(
                 raise ConversionError("tensors of different shapes cannot be concatenated")
             first = flat[0]
             groups = [[(*first[:dim], sum(shape[dim] for shape in flat), *first[dim + 1 :])]]
-        elif name == "Transpose" and len(args) == 2:
+        elif name == "Transpose" and len(args) in (2, 3):
             swapped = []
             for g in groups:
                 out = []
                 for shape in g:
+                    if len(args) == 3:  # check_dims: a tensor already of the model's shape is not transposed
+                        if expected is None or any(e is None for e in expected):
+                            return None
+                        if tuple(shape) == tuple(expected):
+                            out.append(shape)
+                            continue
                     as_list = list(shape)
                     as_list[args[0]], as_list[args[1]] = as_list[args[1]], as_list[args[0]]
                     out.append(tuple(as_list))
