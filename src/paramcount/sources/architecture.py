@@ -548,10 +548,15 @@ def _match(
     exact = knowledge.keys
 
     answers: dict[str, bool] = {}
+    heads = {p.partition(".")[0] for p in known}  # a key whose first name no pattern has is no key of the model
+    numbered = "*" in heads
 
     def expected(key: str) -> bool:
         if exact is not None:
             return key in exact
+        head = key.partition(".")[0]
+        if head not in heads and not (numbered and head.isdigit()):
+            return False
         found = answers.get(key)
         if found is None:
             found = answers[key] = pattern(key) in known and _in_range(key, configured)

@@ -52,7 +52,7 @@ class Transform(NamedTuple):
 class _Compiled:
     """A :class:`Transform` with its regular expression built as ``WeightTransform.__init__`` builds it."""
 
-    __slots__ = ("active", "base", "kind", "offset", "regex", "scope", "sources", "targets")
+    __slots__ = ("active", "base", "bodies", "kind", "offset", "regex", "scope", "sources", "targets")
 
     def __init__(self, transform: Transform) -> None:
         self.kind = transform.kind
@@ -63,12 +63,14 @@ class _Compiled:
         self.offset = transform.offset
         self.active = False
         branches = []
+        self.bodies: list[str] = []
         # longest first: a key is matched by the first branch that matches
         for i, source in sorted(enumerate(self.sources), key=lambda item: -len(item[1])):
             body = source.replace("*.", r".*\.")
             if re.search(r"[a-zA-Z0-9]$", body):
                 body += r"(?!\w)"  # a pattern ends on a name boundary: `weight` is not `weight_scale`
             branches.append(f"(?P<g{i}>{body})")
+            self.bodies.append(body)
         self.regex = re.compile("|".join(branches))
 
     def _scoped(self, key: str) -> tuple[str | None, str, re.Match[str]] | None:
@@ -270,6 +272,10 @@ def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) ->
     compiled = [_Compiled(t) for t in rules.transforms]
     renamings = [c for c in compiled if c.kind != "convert"]
     converters = [c for c in compiled if c.kind == "convert"]
+    # Most names match no transform: one search of all their patterns at once tells, where every transform is an
+    # unscoped plain rename or converter (a name none of them matches is left as it is by each in turn).
+    plain = all(c.kind in ("rename", "convert") and c.scope is None for c in compiled)
+    anything = re.compile("|".join(f"(?:{b})" for c in compiled for b in c.bodies)) if plain and compiled else None
     by_pattern = {source: c for c in converters for source in c.sources}
     keys: dict[str, tuple[str, ...]] = {}
     unexpected: dict[str, tuple[str, ...]] = {}
@@ -278,7 +284,10 @@ def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) ->
     # transformers renames in natural order; only a group rename's state depends on it
     ordered = sorted(names, key=natural_key) if any(c.kind == "group" for c in compiled) else names
     for original in ordered:
-        renamed, source = _rename(original, renamings, converters, rules.prefix, expected)
+        if anything is not None and anything.search(original) is None:
+            renamed, source = _rename(original, [], [], rules.prefix, expected)
+        else:
+            renamed, source = _rename(original, renamings, converters, rules.prefix, expected)
         if not expected(renamed) and expected(original):
             renamed, source = _rename(original, [], [], rules.prefix, expected)
         converter = by_pattern.get(source) if source is not None else None
@@ -292,6 +301,16 @@ def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) ->
             keys[original] = ()
             unexpected[original] = targets
     return Loaded(keys, unexpected, converted)
+
+
+_STRIPS: dict[str, re.Pattern[str]] = {}
+
+
+def _strip(prefix: str) -> re.Pattern[str]:
+    found = _STRIPS.get(prefix)
+    if found is None:
+        found = _STRIPS[prefix] = re.compile(f"^{prefix}.")
+    return found
 
 
 def _rename(
@@ -310,7 +329,7 @@ def _rename(
         if source is not None:
             break
     # as transformers writes it: the prefix's dot is a regular expression's "any character"
-    if renamed.startswith(prefix) and expected(stripped := re.sub(f"^{prefix}.", "", renamed, count=1)):
+    if renamed.startswith(prefix) and expected(stripped := _strip(prefix).sub("", renamed, count=1)):
         renamed = stripped
     elif expected(f"{prefix}.{renamed}"):
         renamed = f"{prefix}.{renamed}"
