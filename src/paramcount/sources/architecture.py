@@ -548,14 +548,14 @@ def _match(
     exact = knowledge.keys
 
     answers: dict[str, bool] = {}
-    heads = {p.partition(".")[0] for p in known}  # a key whose first name no pattern has is no key of the model
-    numbered = "*" in heads
+    # a key whose first two names no pattern has is no key of the model: answered without its pattern
+    heads = {".".join(p.split(".", 2)[:2]) for p in known}
+    numbered = any("*" in h for h in heads)
 
     def expected(key: str) -> bool:
         if exact is not None:
             return key in exact
-        head = key.partition(".")[0]
-        if head not in heads and not (numbered and head.isdigit()):
+        if not numbered and ".".join(key.split(".", 2)[:2]) not in heads:
             return False
         found = answers.get(key)
         if found is None:
