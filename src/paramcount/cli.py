@@ -537,10 +537,7 @@ def _answer(
             cache=cache,
             progress=progress,
         )
-        brief = report
-        if format in ("table", "markdown"):
-            brief = report.replace(modules=(), roles=(), tied=(), variants=(), by_dtype=(), conventions=None)
-        _emit(_render(brief, format, values), values)
+        _emit(_render(_brief(report, format), format, values), values)
         for warning in report.warnings:
             _say(f"warning: {warning}")
         found = report.diff
@@ -568,10 +565,7 @@ def _answer(
             cache=cache,
             progress=progress,
         )
-        brief = report
-        if format in ("table", "markdown"):  # the answer and the figures; json, csv and html carry everything
-            brief = report.replace(modules=(), roles=(), tied=(), variants=(), by_dtype=(), conventions=None)
-        _emit(_render(brief, format, values), values)
+        _emit(_render(_brief(report, format), format, values), values)
         for warning in report.warnings:
             _say(f"warning: {warning}")
         load = report.load
@@ -612,6 +606,14 @@ def _answer(
     for warning in report.warnings:
         _say(f"warning: {warning}")
     return 0
+
+
+def _brief(report: Report, format: str) -> Report:
+    """What check and diff print in table and markdown: the answer and the figures, without the module tree and
+    the per-role and per-dtype tables (json, csv and html carry everything)."""
+    if format not in ("table", "markdown"):
+        return report
+    return report.replace(modules=(), roles=(), tied=(), variants=(), by_dtype=(), conventions=None)
 
 
 def _verified(report: Report, format: str, values: dict[str, str]) -> str:

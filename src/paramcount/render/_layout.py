@@ -289,11 +289,25 @@ def verification(report: Report) -> Section:
     )
 
 
+_LISTED = 20  # names per problem in the table; the JSON has them all
+
+
+def _listed(what: str, items: list[str]) -> list[tuple[str, str, str]]:
+    """Rows naming ``items`` under ``what`` with their count (the first :data:`_LISTED` of them)."""
+    if not items:
+        return [(what, "0", "")]
+    rows = [
+        (what if i == 0 else "", f"{len(items):,}" if i == 0 else "", item) for i, item in enumerate(items[:_LISTED])
+    ]
+    if len(items) > _LISTED:
+        rows.append(("", "", f"... and {len(items) - _LISTED:,} more (--format json lists all)"))
+    return rows
+
+
 def load(report: Report) -> Section:
     """What ``check`` found: would the weights load into the model, and every problem, named."""
     found = report.load
     assert found is not None
-    listed = 20  # names per problem in the table; the JSON has them all
     rows: list[tuple[str, str, str]] = [
         ("loader", found.loader, ""),
         ("model", found.model or "unknown", ""),
@@ -301,13 +315,7 @@ def load(report: Report) -> Section:
     ]
 
     def names(what: str, items: list[str]) -> None:
-        if not items:
-            rows.append((what, "0", ""))
-            return
-        for i, item in enumerate(items[:listed]):
-            rows.append((what if i == 0 else "", f"{len(items):,}" if i == 0 else "", item))
-        if len(items) > listed:
-            rows.append(("", "", f"... and {len(items) - listed:,} more (--format json lists all)"))
+        rows.extend(_listed(what, items))
 
     names("missing", list(found.missing_keys))
     names("unexpected", list(found.unexpected_keys))
@@ -331,7 +339,6 @@ def difference(report: Report) -> Section:
     """What ``diff`` found: the tensors only one side holds, what changed, and each module's parameters."""
     found = report.diff
     assert found is not None
-    listed = 20
     a, b = found.parameters_a, found.parameters_b
     delta = "" if a is None or b is None else f"{b - a:+,}"
     rows: list[tuple[str, str, str]] = [
@@ -342,13 +349,7 @@ def difference(report: Report) -> Section:
     ]
 
     def names(what: str, items: list[str]) -> None:
-        if not items:
-            rows.append((what, "0", ""))
-            return
-        for i, item in enumerate(items[:listed]):
-            rows.append((what if i == 0 else "", f"{len(items):,}" if i == 0 else "", item))
-        if len(items) > listed:
-            rows.append(("", "", f"... and {len(items) - listed:,} more (--format json lists all)"))
+        rows.extend(_listed(what, items))
 
     def shown(side: tuple[tuple[int, ...] | None, str | None]) -> str:
         shape = "?" if side[0] is None else "\u00d7".join(map(str, side[0])) or "scalar"
