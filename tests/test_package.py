@@ -7,10 +7,14 @@ import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import paramcount
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SRC = Path(paramcount.__file__).parent
 
@@ -95,6 +99,58 @@ def test_doctests(name: str) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{name} has no doctest"
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("width", [1, 3, 16, 17])
+def test_named_tuples_behave_as_collections_namedtuple(width: int) -> None:
+    """paramcount._typing.NamedTuple makes its classes without compiling anything (SECURITY.md, and 150 us a class
+    at import); collections.namedtuple is the oracle for what they do, past the 16 fields it writes out too."""
+    import copy
+    import pickle
+    from collections import namedtuple
+
+    from paramcount._typing import NamedTuple
+
+    fields = [f"f{i}" for i in range(width)]
+    defaults = list(range(100, 100 + min(2, width)))
+    make_oracle: Any = namedtuple  # classes made at run time: typed Any
+    meta: Any = type(NamedTuple)
+    oracle = make_oracle("Row", fields, defaults=defaults)
+    row_class = meta("Row", (), {"__module__": __name__, "__annotations__": dict.fromkeys(fields, "int")}
+                                 | dict(zip(fields[width - len(defaults) :], defaults, strict=True)))  # fmt: skip
+    values = list(range(width))
+    ours: Any = row_class(*values)
+    theirs = oracle(*values)
+    assert issubclass(row_class, tuple) and tuple(ours) == tuple(theirs) and repr(ours) == repr(theirs)
+    assert row_class._fields == oracle._fields and row_class.__match_args__ == oracle.__match_args__
+    assert row_class._field_defaults == oracle._field_defaults
+    assert tuple(row_class(**dict(zip(fields, values, strict=True)))) == tuple(theirs)
+    short = values[: width - len(defaults)]
+    assert tuple(row_class(*short)) == tuple(oracle(*short))
+    assert ours._asdict() == theirs._asdict() and ours.f0 == theirs.f0 == 0
+    assert tuple(ours._replace(f0=-1)) == tuple(theirs._replace(f0=-1))
+    assert tuple(row_class._make(values)) == tuple(oracle._make(values))
+    calls: list[Callable[[Any], object]] = [
+        lambda c: c(*values, 0),
+        lambda c: c(*short[:-1]) if short else c(nope=1),
+        lambda c: c(nope=1),
+    ]
+    for bad in calls:
+        with pytest.raises(TypeError) as ours_error:
+            bad(row_class)
+        with pytest.raises(TypeError) as their_error:
+            bad(oracle)
+        assert str(ours_error.value).split("(")[-1] == str(their_error.value).split("(")[-1]
+    with pytest.raises(ValueError, match="unexpected field names: \\['nope'\\]"):
+        ours._replace(nope=1)
+    with pytest.raises(TypeError, match=f"Expected {width} arguments, got {width + 1}"):
+        row_class._make([*values, 0])
+    globals()["Row"] = row_class  # pickle finds classes by module and name
+    try:
+        assert pickle.loads(pickle.dumps(ours)) == ours and type(pickle.loads(pickle.dumps(ours))) is row_class
+    finally:
+        del globals()["Row"]
+    assert copy.deepcopy(ours) == ours and type(copy.copy(ours)) is row_class
 
 
 def test_submodule_imports_do_not_shadow_the_api() -> None:

@@ -97,11 +97,12 @@ _KNOWN_BUFFER_PAIRS = frozenset(
 
 _PAIR_LASTS = frozenset(pair.rpartition(".")[2] for pair in _KNOWN_BUFFER_PAIRS)
 
-# Top-level entries of a training checkpoint that are not the model, by key.
+# Top-level entries of a training checkpoint that are not the model, by key (case-insensitive patterns, compiled
+# by re on first use: a safetensors count needs none).
 _SECTIONS = (
-    (re.compile(r"optim", re.IGNORECASE), Role.OPTIMIZER_STATE),
-    (re.compile(r"^(model_)?ema(_model|_state_dict)?$|^model_ema$", re.IGNORECASE), Role.EMA_COPY),
-    (re.compile(r"sched|^callbacks$|^loops$|^amp$|^scaler$|^grad_scaler$", re.IGNORECASE), Role.TRAINING_STATE),
+    (r"optim", Role.OPTIMIZER_STATE),
+    (r"^(model_)?ema(_model|_state_dict)?$|^model_ema$", Role.EMA_COPY),
+    (r"sched|^callbacks$|^loops$|^amp$|^scaler$|^grad_scaler$", Role.TRAINING_STATE),
 )
 
 
@@ -139,7 +140,7 @@ def section(key: str) -> Role | None:
     >>> [section(key).value for key in ("optimizer_states", "model_ema", "lr_scheduler")], section("state_dict")
     (['optimizer-state', 'ema-copy', 'training-state'], None)
     """
-    return next((found for pattern, found in _SECTIONS if pattern.search(key)), None)
+    return next((found for pattern, found in _SECTIONS if re.search(pattern, key, re.IGNORECASE)), None)
 
 
 def stored(

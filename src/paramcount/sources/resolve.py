@@ -28,7 +28,8 @@ __all__ = ["COMMIT", "Remote", "Resolved", "cache_folder", "hub_offline", "looks
 
 # huggingface_hub's rule for repo ids: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters
 _ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_HUB_ID = re.compile(rf"(?:(?P<org>{_ID_PART})/)?(?P<name>{_ID_PART})(?:@(?P<revision>[A-Za-z0-9._/-]{{1,200}}))?")
+# patterns as text, compiled (and cached by re) on first use: a local count needs none of them
+_HUB_ID = rf"(?:(?P<org>{_ID_PART})/)?(?P<name>{_ID_PART})(?:@(?P<revision>[A-Za-z0-9._/-]{{1,200}}))?"
 #: a commit hash, as Hub refs and revisions spell it
 COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -67,7 +68,7 @@ def looks_like_hub_id(text: str) -> bool:
     >>> looks_like_hub_id("meta-llama/Llama-2-7b-hf"), looks_like_hub_id("gpt2@main"), looks_like_hub_id("a/b/c")
     (True, True, False)
     """
-    match = _HUB_ID.fullmatch(text)
+    match = re.fullmatch(_HUB_ID, text)
     return match is not None and "--" not in text.split("@", maxsplit=1)[0] and ".." not in text
 
 
@@ -85,7 +86,7 @@ def resolve(target: str) -> Resolved:
         return Resolved("path", target)
     if looks_like_spec(target.strip()):
         return Resolved("spec", target)
-    scheme = _SCHEME.match(target)
+    scheme = re.match(_SCHEME, target)
     if scheme:
         protocol = scheme[1].lower()
         if protocol == "hf":
@@ -93,7 +94,7 @@ def resolve(target: str) -> Resolved:
         kind = "url" if protocol in ("http", "https") else protocol
         return Resolved("remote", target, remote=Remote(kind, target))
     if looks_like_hub_id(target) and not target.endswith(_FILE_SUFFIXES):
-        match = _HUB_ID.fullmatch(target)
+        match = re.fullmatch(_HUB_ID, target)
         assert match is not None
         org, name, revision = match["org"], match["name"], match["revision"] or "main"
         repo_id = f"{org}/{name}" if org else name
@@ -108,8 +109,8 @@ def resolve(target: str) -> Resolved:
     return Resolved("path", target)
 
 
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{1,15})://")
-_HF_URL = re.compile(
+_SCHEME = r"([A-Za-z][A-Za-z0-9+.-]{1,15})://"
+_HF_URL = (
     rf"hf://(?:models/)?(?P<repo>{_ID_PART}(?:/{_ID_PART})?)(?:@(?P<revision>[A-Za-z0-9._-]{{1,200}}))?"
     r"(?:/(?P<path>.*))?"
 )
@@ -117,7 +118,7 @@ _HF_URL = re.compile(
 
 def _hf_url(target: str) -> Remote:
     """``hf://org/name[@revision][/path]`` as huggingface_hub's file system spells it."""
-    match = _HF_URL.fullmatch(target)
+    match = re.fullmatch(_HF_URL, target)
     if match is None or "--" in match["repo"] or ".." in (match["path"] or "").split("/"):
         raise TargetError(
             "is not a Hub URL paramcount understands",
