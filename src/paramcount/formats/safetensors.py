@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Entry", "Header", "read", "read_header"]
 
 _U64 = 2**64
+_LONG_DIGITS = re.compile(rb"[0-9]{21}")
 
 
 class Entry(NamedTuple):
@@ -127,8 +128,14 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
         )
     try:
         text = raw.decode("utf-8")
+        # An integer literal of more than 20 digits needs a run of 21 digits somewhere in the header: without one,
+        # json's own int parsing (in C) meets no integer that _bounded_int would refuse, and is not called per number.
         document = json.loads(
-            text, object_pairs_hook=_pairs, parse_float=_no_float, parse_int=_bounded_int, parse_constant=_no_float
+            text,
+            object_pairs_hook=_pairs,
+            parse_float=_no_float,
+            parse_int=_bounded_int if _LONG_DIGITS.search(raw) else None,
+            parse_constant=_no_float,
         )
     except UnicodeDecodeError as e:
         raise FormatError(
@@ -216,8 +223,12 @@ def _entry(tensor: str, info: object, name: str) -> Entry:
             raise _InvalidValueError(f"shape must be a list, got {quote(shape, 60)}")
         if not isinstance(offsets, list) or len(offsets) != 2:
             raise _InvalidValueError(f"data_offsets must be a list of two integers, got {quote(offsets, 60)}")
-        dims = tuple(_u64(d, "a dimension") for d in shape)
-        begin, end = (_u64(o, "an offset") for o in offsets)
+        dims = tuple(shape)
+        if not all(type(d) is int and 0 <= d < _U64 for d in dims):
+            dims = tuple(_u64(d, "a dimension") for d in shape)  # raises, naming the first bad one
+        begin, end = offsets
+        if not (type(begin) is int and type(end) is int and 0 <= begin < _U64 and 0 <= end < _U64):
+            begin, end = (_u64(o, "an offset") for o in offsets)
     except _InvalidValueError as e:
         raise FormatError(str(e), target=name, rule="header-json", tensor=tensor) from None
     return Entry(tensor, SAFETENSORS[dtype_name], dims, begin, end)

@@ -288,14 +288,16 @@ def load(names: Iterable[str], rules: Rules, expected: Callable[[str], bool]) ->
             renamed, source = _rename(original, [], [], rules.prefix, expected)
         else:
             renamed, source = _rename(original, renamings, converters, rules.prefix, expected)
-        if not expected(renamed) and expected(original):
+        found = expected(renamed)
+        if not found and expected(original):
             renamed, source = _rename(original, [], [], rules.prefix, expected)
+            found = expected(renamed)
         converter = by_pattern.get(source) if source is not None else None
         targets: tuple[str, ...] = (renamed,)
         if converter is not None:
             targets = tuple(dict.fromkeys(renamed.replace(converter.targets[0], t) for t in converter.targets))
             converted[original] = (transform_of[id(converter)], source or "")
-        if expected(renamed):
+        if found:
             keys[original] = targets
         else:
             keys[original] = ()
@@ -313,6 +315,16 @@ def _strip(prefix: str) -> re.Pattern[str]:
     return found
 
 
+def _stripped(prefix: str, key: str) -> str:
+    """``re.sub(f"^{prefix}.", "", key, count=1)`` for a ``key`` that starts with ``prefix``."""
+    if _PLAIN_PREFIX.fullmatch(prefix) is None:
+        return _strip(prefix).sub("", key, count=1)
+    return key[len(prefix) + 1 :] if len(key) > len(prefix) and key[len(prefix)] != "\n" else key
+
+
+_PLAIN_PREFIX = re.compile(r"[A-Za-z0-9_.]*")
+
+
 def _rename(
     key: str,
     renamings: list[_Compiled],
@@ -328,8 +340,9 @@ def _rename(
         renamed, source = converter.rename(renamed)
         if source is not None:
             break
-    # as transformers writes it: the prefix's dot is a regular expression's "any character"
-    if renamed.startswith(prefix) and expected(stripped := _strip(prefix).sub("", renamed, count=1)):
+    # as transformers writes it (re.sub(f"^{prefix}.", "", key)): the prefix's dot is a regular expression's "any
+    # character"; a prefix of names and dots that the key starts with is stripped with that character by slicing
+    if renamed.startswith(prefix) and expected(stripped := _stripped(prefix, renamed)):
         renamed = stripped
     elif expected(f"{prefix}.{renamed}"):
         renamed = f"{prefix}.{renamed}"
