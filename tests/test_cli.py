@@ -239,6 +239,31 @@ def test_subprocess_exit_codes_and_no_traceback() -> None:
     assert broken.returncode == 3 and "Traceback" not in broken.stderr and broken.stderr.count("\n") == 1
 
 
+def test_names_with_digits_that_are_not_numbers_render_in_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A "²" is a digit to str.isdigit but no number to int(): such names once crashed the natural sort of a
+    file's names, the runs of the module table and diff's order with a traceback."""
+    import struct
+
+    names = ["layers.1.w", "layers.².w", "layers.2.w", "w1²", "٣.w", "²"]
+    header: dict[str, object] = {n: {"dtype": "F32", "shape": [2], "data_offsets": [8 * i, 8 * i + 8]}
+                                 for i, n in enumerate(names)}  # fmt: skip
+    body = json.dumps(header).encode()
+    path = tmp_path / "digits.safetensors"
+    path.write_bytes(struct.pack("<Q", len(body)) + body + bytes(8 * len(names)))
+    for fmt in ("table", "json", "csv", "markdown", "html"):
+        code, out, err = run(capsys, "count", str(path), "--format", fmt, "--tensors")
+        assert code == 0 and err == "" and "Traceback" not in out, (fmt, err)
+    code, out, _ = run(capsys, "count", str(path), "--format", "json")
+    assert json.loads(out)["parameters"]["total"] == 2 * len(names)
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(struct.pack("<Q", len(body)) + body.replace(b'"w1\\u00b2"', b'"w2\\u00b2"') + bytes(48))
+    code, out, err = run(capsys, "diff", str(path), str(other), "--format", "json")
+    assert code == 1 and "differ: 1 only in A, 1 only in B" in err
+    assert json.loads(out)["diff"]["only_in_a"] == ["w1²"]
+
+
 def test_debug_shows_the_traceback() -> None:
     result = cli("count", "no_such_module_xyz:M()", env={"PARAMCOUNT_DEBUG": "1"})
     assert result.returncode != 0

@@ -48,6 +48,10 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("negative-dim", raw({"a": f32([-1], 0, 4)}, b"\0" * 4), "header-json"),
     ("huge-int", raw(b'{"a": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 4]}}'),
      "header-json"),
+    ("21-digit-dim", raw(b'{"a": {"dtype": "F32", "shape": [' + b"1" + b"0" * 20 + b'], "data_offsets": [0, 4]}}'),
+     "header-json"),
+    ("2-to-the-64-dim", raw({"a": f32([2**64], 0, 4)}, b"\0" * 4), "header-json"),
+    ("2-to-the-64-offset", raw({"a": f32([1], 0, 2**64)}, b"\0" * 4), "header-json"),
     ("offsets-missing", raw({"a": {"dtype": "F32", "shape": [1]}}, b"\0" * 4), "header-json"),
     ("offsets-three", raw({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4, 8]}}, b"\0" * 4), "header-json"),
     ("unknown-dtype", raw({"a": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}}, b"\0" * 16), "header-json"),
@@ -110,6 +114,9 @@ ACCEPTED: list[tuple[str, bytes, int]] = [
     ("empty-name", raw({"": f32([1], 0, 4)}, b"\0" * 4), 1),
     ("f4-even", raw({"a": {"dtype": "F4", "shape": [4, 6], "data_offsets": [0, 12]}}, b"\0" * 12), 24),
     ("metadata", raw({"__metadata__": {"format": "pt"}, "a": f32([1], 0, 4)}, b"\0" * 4), 1),
+    # digits that are not numbers to int() ("²"), and decimal digits of other scripts, in names
+    ("unicode-digits", raw({"w1²": f32([1], 0, 4), "h.².x": f32([1], 4, 8), "٣.w": f32([1], 8, 12)}, b"\0" * 12), 3),
+    ("21-digit-name", raw({"w" + "1" * 21: f32([1], 0, 4)}, b"\0" * 4), 1),
 ]
 
 

@@ -84,4 +84,4 @@ def _modules(
 
 
 def _natural(name: str) -> list[tuple[int, int | str]]:
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in name.split(".")]
+    return [(0, int(p)) if p.isdecimal() else (1, p) for p in name.split(".")]  # "²" is a digit, not a number

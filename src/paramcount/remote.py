@@ -302,7 +302,7 @@ class Http:
                 return Part(start, data, None if match[3] == "*" else int(match[3]))
             if status == 200:
                 declared = response.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > end:
+                if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > end:
                     raise _ignores_range(self.name, start, end, int(declared))
                 data = self._body(response, end)
                 if len(data) > end:
@@ -390,7 +390,7 @@ def _reason(error: BaseException) -> str:
 
 def _sleep(attempt: int, retry_after: str | None) -> None:
     wait = min(BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF)
-    if retry_after is not None and retry_after.strip().isdigit():
+    if retry_after is not None and retry_after.strip().isascii() and retry_after.strip().isdigit():
         wait = min(max(wait, float(retry_after)), 4 * MAX_BACKOFF)
     time.sleep(wait)
 

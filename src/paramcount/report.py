@@ -479,13 +479,13 @@ def _numbered(rows: tuple[ModuleRow, ...], block: list[int]) -> list[list[int]]:
     """A chain of equal siblings split into runs named by consecutive integers (``0``, ``1``, ...), 2 or more long;
     one comparison of the first and last names when, as in a ModuleList, they are consecutive already."""
     names = [rows[i].path.rpartition(".")[2] for i in block]
-    if all(name.isdigit() for name in names) and int(names[-1]) - int(names[0]) == len(block) - 1:
+    if all(name.isdecimal() for name in names) and int(names[-1]) - int(names[0]) == len(block) - 1:
         return [block]
     parts: list[list[int]] = []
     current: list[int] = []
     previous: int | None = None
     for i, name in zip(block, names, strict=True):
-        number = int(name) if name.isdigit() else None
+        number = int(name) if name.isdecimal() else None
         if number is None or previous is None or number != previous + 1:
             if len(current) > 1:
                 parts.append(current)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+from operator import itemgetter
 
 from paramcount import quant
 from paramcount._typing import TYPE_CHECKING, NamedTuple
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["Entry", "Header", "read", "read_header"]
 
 _U64 = 2**64
-_LONG_DIGITS = re.compile(rb"[0-9]{21}")
+_OFFSETS = itemgetter(3, 4)  # an Entry's begin and end
+_ZEROED, _ZEROS = bytes.maketrans(b"123456789", b"000000000"), b"0" * 21
 
 
 class Entry(NamedTuple):
@@ -130,11 +132,12 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
         text = raw.decode("utf-8")
         # An integer literal of more than 20 digits needs a run of 21 digits somewhere in the header: without one,
         # json's own int parsing (in C) meets no integer that _bounded_int would refuse, and is not called per number.
+        # (Digits made zeros and a run of zeros found: a twentieth of a regular expression's scan.)
         document = json.loads(
             text,
             object_pairs_hook=_pairs,
             parse_float=_no_float,
-            parse_int=_bounded_int if _LONG_DIGITS.search(raw) else None,
+            parse_int=_bounded_int if raw.translate(_ZEROED).find(_ZEROS) >= 0 else None,
             parse_constant=_no_float,
         )
     except UnicodeDecodeError as e:
@@ -157,7 +160,7 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
     if len(document) > limits.tensors:
         raise exceeded("tensors", f"header lists {len(document)} tensors", limits.tensors, target=name)
     entries = [_entry(tensor, info, name) for tensor, info in document.items()]
-    entries.sort(key=lambda e: (e.begin, e.end))
+    entries.sort(key=_OFFSETS)
     expected_begin = 0
     for entry in entries:
         if entry.begin != expected_begin or entry.end < entry.begin:
@@ -223,15 +226,15 @@ def _entry(tensor: str, info: object, name: str) -> Entry:
             raise _InvalidValueError(f"shape must be a list, got {quote(shape, 60)}")
         if not isinstance(offsets, list) or len(offsets) != 2:
             raise _InvalidValueError(f"data_offsets must be a list of two integers, got {quote(offsets, 60)}")
-        dims = tuple(shape)
-        if not all(type(d) is int and 0 <= d < _U64 for d in dims):
-            dims = tuple(_u64(d, "a dimension") for d in shape)  # raises, naming the first bad one
+        for dim in shape:
+            if type(dim) is not int or not 0 <= dim < _U64:
+                _u64(dim, "a dimension")  # raises, naming it
         begin, end = offsets
         if not (type(begin) is int and type(end) is int and 0 <= begin < _U64 and 0 <= end < _U64):
             begin, end = (_u64(o, "an offset") for o in offsets)
     except _InvalidValueError as e:
         raise FormatError(str(e), target=name, rule="header-json", tensor=tensor) from None
-    return Entry(tensor, SAFETENSORS[dtype_name], dims, begin, end)
+    return Entry(tensor, SAFETENSORS[dtype_name], tuple(shape), begin, end)
 
 
 def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> FileRead:
@@ -272,6 +275,15 @@ def read(blob: Blob, limits: Limits = DEFAULT, folder: Folder | None = None) -> 
 _DIGITS = re.compile(r"(\d+)")
 
 
-def _natural(name: str) -> tuple[str | int, ...]:
-    """A sort key that orders the numbers inside names by value: ``h.2`` before ``h.10``."""
-    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name))
+def _natural(name: str) -> list[str | int]:
+    """A sort key that orders the numbers inside names by value: ``h.2`` before ``h.10``.
+
+    The split alternates text and the runs of digits between it, so every odd part is a number (a ``²`` is a
+    digit to ``str.isdigit`` but not to ``\\d``, nor a number ``int`` reads).
+
+    >>> _natural("h.10.w1²")
+    ['h.', 10, '.w', 1, '²']
+    """
+    parts: list[str | int] = _DIGITS.split(name)
+    parts[1::2] = map(int, parts[1::2])
+    return parts

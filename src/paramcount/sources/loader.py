@@ -240,7 +240,7 @@ def natural_key(name: str) -> list[tuple[Any, ...]]:
     """
     parts: list[tuple[Any, ...]] = []
     for part in name.split("."):
-        if part.isdigit():
+        if part.isdecimal():  # transformers' isdigit() fails on int("²"): such a part is sorted as text here
             parts.append((0, int(part)))
         else:
             text = part.rstrip("0123456789")
