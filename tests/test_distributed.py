@@ -96,30 +96,41 @@ def pipeline_total(world: int) -> int:
 
 
 def _worker(rank: int, world: int, init: str, out: str, scheme: str) -> None:
+    """One rank: its count, then the process group destroyed and what the model kept of it collected before the
+    interpreter's finalization, where a gloo group's destructor can abort the process (SIGABRT 'terminate called
+    without an active exception', seen once in a full-suite run with FSDP1, whose modules hold the group)."""
+    import gc
+
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     warnings.simplefilter("ignore")
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=TIMEOUT)
     try:
-        if scheme == "pipeline":
-            model: nn.Module = Stage(rank, world)
-        elif scheme == "pipeline-hf":
-            model = HFStage(rank, world)
-        elif scheme == "replicated":
-            model = nn.parallel.DistributedDataParallel(mlp())
-        elif scheme.startswith("fsdp1"):
-            model = fsdp1(mlp(), world, use_orig_params=scheme == "fsdp1-orig")
-        else:
-            model = {"fsdp2": fsdp2, "tp": tensor_parallel}[scheme](mlp(), world)
-        report = paramcount.count(model, distributed=True)
-        with open(f"{out}/rank{rank}.json", "w") as f:
-            json.dump(report.to_dict(), f)
-        if scheme == "fsdp2":
-            from torch.distributed.checkpoint.state_dict_saver import save
-
-            save({"model": model.state_dict()}, checkpoint_id=f"{out}/dcp")  # each rank writes its shards
+        _count_rank(rank, world, out, scheme)
         dist.barrier()
     finally:
         dist.destroy_process_group()
+        gc.collect()
+
+
+def _count_rank(rank: int, world: int, out: str, scheme: str) -> None:
+    """The rank's model built and counted (its objects freed when this returns)."""
+    if scheme == "pipeline":
+        model: nn.Module = Stage(rank, world)
+    elif scheme == "pipeline-hf":
+        model = HFStage(rank, world)
+    elif scheme == "replicated":
+        model = nn.parallel.DistributedDataParallel(mlp())
+    elif scheme.startswith("fsdp1"):
+        model = fsdp1(mlp(), world, use_orig_params=scheme == "fsdp1-orig")
+    else:
+        model = {"fsdp2": fsdp2, "tp": tensor_parallel}[scheme](mlp(), world)
+    report = paramcount.count(model, distributed=True)
+    with open(f"{out}/rank{rank}.json", "w") as f:
+        json.dump(report.to_dict(), f)
+    if scheme == "fsdp2":
+        from torch.distributed.checkpoint.state_dict_saver import save
+
+        save({"model": model.state_dict()}, checkpoint_id=f"{out}/dcp")  # each rank writes its shards
 
 
 def run(tmp_path: Path, scheme: str, world: int) -> list[dict[str, Any]]:

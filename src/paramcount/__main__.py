@@ -1,5 +1,5 @@
 """``python -m paramcount``: the same as the ``paramcount`` command."""
 
-from paramcount.cli import main
+from paramcount.cli import command
 
-raise SystemExit(main())
+raise SystemExit(command())

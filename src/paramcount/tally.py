@@ -467,14 +467,18 @@ def _modules_from_names(records: tuple[TensorRecord, ...]) -> tuple[ModuleRecord
     position: dict[str, int] = {"": 0}
     modules = [ModuleRecord("", "")]
     for r in records:
-        if r.module in position:
+        path = r.module
+        if path in position:
             continue
-        parts = r.module.split(".")
-        for end in range(1, len(parts) + 1):
-            path = ".".join(parts[:end])
-            if path not in position:
-                position[path] = len(modules)
-                modules.append(ModuleRecord(path, "", position[".".join(parts[: end - 1])]))
+        unseen = []  # the path and its ancestors up to the first one already listed ("" always is)
+        while path not in position:
+            unseen.append(path)
+            path = path.rpartition(".")[0]
+        parent = position[path]
+        for path in reversed(unseen):
+            position[path] = len(modules)
+            modules.append(ModuleRecord(path, "", parent))
+            parent = position[path]
     return tuple(modules)
 
 

@@ -772,7 +772,7 @@ def _tie(missing: set[str], pairs: list[tuple[str, str]]) -> None:
 
 def _flags(record: TensorRecord) -> tuple[Note, ...]:
     """A record's notes without its role."""
-    return tuple(n for n in record.notes if isinstance(n, Note))
+    return tuple(n for n in record.notes if isinstance(n, Note)) if record.notes else ()
 
 
 def apply(
