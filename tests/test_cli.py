@@ -264,6 +264,23 @@ def test_names_with_digits_that_are_not_numbers_render_in_every_command(
     assert json.loads(out)["diff"]["only_in_a"] == ["w1²"]
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_answer_that_cannot_be_written_is_a_one_line_error() -> None:
+    """stdout on a full disk once ended in a traceback (a broken pipe was the only write error handled)."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "paramcount", "count", LINEAR],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "cannot write the answer to standard output" in result.stderr
+
+
 def test_debug_shows_the_traceback() -> None:
     result = cli("count", "no_such_module_xyz:M()", env={"PARAMCOUNT_DEBUG": "1"})
     assert result.returncode != 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import paramcount
+from paramcount import _typing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,7 +117,7 @@ def test_named_tuples_behave_as_collections_namedtuple(width: int) -> None:
     make_oracle: Any = namedtuple  # classes made at run time: typed Any
     meta: Any = type(NamedTuple)
     oracle = make_oracle("Row", fields, defaults=defaults)
-    row_class = meta("Row", (), {"__module__": __name__, "__annotations__": dict.fromkeys(fields, "int")}
+    row_class = meta("Row", (NamedTuple,), {"__module__": __name__, "__annotations__": dict.fromkeys(fields, "int")}
                                  | dict(zip(fields[width - len(defaults) :], defaults, strict=True)))  # fmt: skip
     values = list(range(width))
     ours: Any = row_class(*values)
@@ -151,6 +152,30 @@ def test_named_tuples_behave_as_collections_namedtuple(width: int) -> None:
     finally:
         del globals()["Row"]
     assert copy.deepcopy(ours) == ours and type(copy.copy(ours)) is row_class
+
+
+class _Outer:
+    class Inner(_typing.NamedTuple):
+        x: int
+
+
+def test_named_tuples_refuse_what_typing_refuses_and_pickle_when_nested() -> None:
+    """What typing.NamedTuple does that a class body could trip on (found in review)."""
+    import copy
+    import pickle
+
+    assert _Outer.Inner.__qualname__ == "_Outer.Inner"
+    assert pickle.loads(pickle.dumps(_Outer.Inner(3))) == _Outer.Inner(3)
+    inner: Any = _Outer.Inner(1)
+    assert inner.__replace__(x=2) == _Outer.Inner(2)  # copy.replace on Python 3.13
+    assert copy.copy(_Outer.Inner(1)) == (1,)
+    meta: Any = type(_typing.NamedTuple)
+    with pytest.raises(AttributeError, match="cannot overwrite NamedTuple attribute _replace"):
+        meta("Bad", (_typing.NamedTuple,), {"__module__": __name__, "__annotations__": {"x": "int"}, "_replace": 1})
+    with pytest.raises(TypeError, match="can only inherit from NamedTuple"):
+        meta("Bad", (_typing.NamedTuple, object), {"__module__": __name__, "__annotations__": {"x": "int"}})
+    with pytest.raises(ValueError, match="cannot start with an underscore"):
+        meta("Bad", (_typing.NamedTuple,), {"__module__": __name__, "__annotations__": {"_x": "int"}})
 
 
 def test_submodule_imports_do_not_shadow_the_api() -> None:

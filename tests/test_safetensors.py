@@ -52,6 +52,15 @@ MALFORMED: list[tuple[str, bytes, str]] = [
      "header-json"),
     ("2-to-the-64-dim", raw({"a": f32([2**64], 0, 4)}, b"\0" * 4), "header-json"),
     ("2-to-the-64-offset", raw({"a": f32([1], 0, 2**64)}, b"\0" * 4), "header-json"),
+    # serde reads -0 as the float -0.0, refuses a field of an entry named twice and half a surrogate pair anywhere
+    ("minus-zero-offset", raw(b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [-0, 1]}}', b"\0"), "header-json"),
+    ("minus-zero-dim", raw(b'{"a": {"dtype": "U8", "shape": [-0], "data_offsets": [0, 0]}}'), "header-json"),
+    ("field-twice", raw(b'{"a": {"dtype": "U8", "shape": [1], "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
+     "header-json"),
+    ("lone-surrogate-name", raw(b'{"a\\ud800": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
+     "header-json"),
+    ("lone-surrogate-extra", raw(b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1], "x": "\\udc00"}}',
+                                 b"\0"), "header-json"),
     ("offsets-missing", raw({"a": {"dtype": "F32", "shape": [1]}}, b"\0" * 4), "header-json"),
     ("offsets-three", raw({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4, 8]}}, b"\0" * 4), "header-json"),
     ("unknown-dtype", raw({"a": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}}, b"\0" * 16), "header-json"),
@@ -117,6 +126,27 @@ ACCEPTED: list[tuple[str, bytes, int]] = [
     # digits that are not numbers to int() ("²"), and decimal digits of other scripts, in names
     ("unicode-digits", raw({"w1²": f32([1], 0, 4), "h.².x": f32([1], 4, 8), "٣.w": f32([1], 8, 12)}, b"\0" * 12), 3),
     ("21-digit-name", raw({"w" + "1" * 21: f32([1], 0, 4)}, b"\0" * 4), 1),
+    (
+        "5000-digit-names",
+        raw({f"h.{'7' * 5000}.w": f32([1], 0, 4), f"h.{'7' * 4999}.w": f32([1], 4, 8)}, b"\0" * 8),
+        2,
+    ),  # more digits than int() reads
+    (
+        "minus-zero-unknown-field",
+        raw(b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1], "x": -0}}', b"\0"),
+        1,
+    ),
+    (
+        "unknown-field-twice",
+        raw(b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1], "x": 1, "x": 2}}', b"\0"),
+        1,
+    ),
+    ("surrogate-pair", raw(b'{"a\\ud83d\\ude00": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"), 1),
+    (  # padded to 101 bytes: a header of 99 starts the file with "c" (the known limit below)
+        "metadata-twice",
+        raw(b'{"__metadata__": {"k": "1", "k": "2"}, "a": ' + json.dumps(f32([1], 0, 4)).encode() + b"}  ", b"\0" * 4),
+        1,
+    ),
 ]
 
 
@@ -129,6 +159,20 @@ def test_edge_cases_the_reference_accepts(tmp_path: Path, case: str, data: bytes
     with safe_open(str(path), framework="numpy") as f:  # oracle: the library reads it
         assert sorted(f.keys()) == sorted(names)
     assert paramcount.count(str(path)).parameters.total == total
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: judged as the pickle torch.load would read from byte 0")
+def test_a_header_length_whose_first_byte_is_a_pickle_global_is_counted(tmp_path: Path) -> None:
+    """A header of 99 (or 105) bytes makes the file's first byte "c" (or "i"), GLOBAL to a pickle; the safetensors
+    writer pads headers to 8 bytes so never writes one, other writers may. The library reads such a file and
+    ``torch.load`` would only fail to import a module named by the header's bytes; paramcount refuses it as unsafe
+    (exit 4). Found in review; left for the pickle judge's owners (SECURITY.md) to decide."""
+    header = json.dumps({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}).encode()
+    path = tmp_path / "c.safetensors"
+    path.write_bytes(raw(header + b" " * (99 - len(header)), b"\0"))
+    with safe_open(str(path), framework="numpy") as f:
+        assert list(f.keys()) == ["a"]
+    assert paramcount.count(str(path)).parameters.total == 1
 
 
 def test_real_file_counts_like_the_library(tmp_path: Path) -> None:

@@ -39,8 +39,11 @@ if TYPE_CHECKING:
     from typing import NamedTuple
 else:
     # Attributes a class body may not set on a named tuple (typing refuses them too), and the ones it brings.
-    _PROHIBITED = frozenset({"__new__", "__init__", "__slots__", "__getnewargs__", "_fields", "_field_defaults"})
-    _SPECIAL = frozenset({"__module__", "__qualname__", "__annotations__", "__orig_bases__"})
+    _PROHIBITED = frozenset(
+        {"__new__", "__init__", "__slots__", "__getnewargs__", "_fields", "_field_defaults", "_make", "_replace"}
+        | {"_asdict", "_source", "_index"}
+    )
+    _SPECIAL = frozenset({"__module__", "__annotations__", "__orig_bases__"})
     # the C field descriptor collections.namedtuple uses, where this Python has it
     _getter = getattr(collections, "_tuplegetter", lambda index, doc: property(itemgetter(index), doc=doc))
     # __new__ for 0 to 16 fields, as collections.namedtuple writes it (a tuple of the arguments, by position or
@@ -115,6 +118,8 @@ else:
         def __new__(mcls, name, bases, namespace):
             if namespace.get("_root", False):
                 return super().__new__(mcls, name, bases, namespace)
+            if len(bases) != 1:
+                raise TypeError(f"{name}: a NamedTuple class can only inherit from NamedTuple")
             annotations = dict(namespace.get("__annotations__", {}))
             fields = tuple(annotations)
             if any(field.startswith("_") for field in fields):
@@ -137,7 +142,6 @@ else:
                 __slots__=(),
                 __annotations__=annotations,
                 __new__=new,
-                __match_args__=fields,
                 __getnewargs__=_getnewargs,
                 _fields=fields,
                 _field_defaults=dict(zip(fields[len(fields) - len(defaults) :], defaults, strict=True)),
@@ -147,6 +151,8 @@ else:
                 _asdict=_asdict,
             )
             body.setdefault("__repr__", _repr)
+            body.setdefault("__match_args__", fields)
+            body["__replace__"] = _replace  # copy.replace (Python 3.13)
             for index, field in enumerate(fields):
                 body[field] = _getter(index, f"Alias for field number {index}")
             return type(name, (tuple,), body)

@@ -765,6 +765,14 @@ def _write(text: str) -> None:
         # exit from raising again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except OSError as e:  # a full disk (`> /dev/full`), a closed descriptor: the answer was not written
+        try:  # noqa: SIM105 (contextlib is an import a count does not need)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor is it at exit
+        except OSError:
+            pass
+        raise UsageError(
+            f"cannot write the answer to standard output ({e.strerror or e})", fix="write it with --output FILE"
+        ) from None
 
 
 class _Quiet:

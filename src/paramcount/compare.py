@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from paramcount._typing import TYPE_CHECKING
-from paramcount.records import Changed, Diff, ModuleDelta
+from paramcount.records import Changed, Diff, ModuleDelta, index_value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -84,4 +84,4 @@ def _modules(
 
 
 def _natural(name: str) -> list[tuple[int, int | str]]:
-    return [(0, int(p)) if p.isdecimal() else (1, p) for p in name.split(".")]  # "²" is a digit, not a number
+    return [(0, index_value(p)) if p.isdecimal() else (1, p) for p in name.split(".")]  # "²": a digit, no number

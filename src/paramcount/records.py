@@ -29,6 +29,7 @@ __all__ = [
     "Note",
     "Role",
     "TensorRecord",
+    "index_value",
     "unique_parameters",
 ]
 
@@ -445,3 +446,20 @@ def unique_parameters(records: tuple[TensorRecord, ...] | list[TensorRecord]) ->
         if r.kind is Kind.PARAMETER:
             unique[r.identity if r.identity is not None else object()] = r.elements or 0
     return sum(unique.values())
+
+
+#: the most digits of a run that :func:`index_value` reads: the least limit ``sys.set_int_max_str_digits`` allows
+INDEX_DIGITS = 640
+_ABOVE_EVERY_INDEX = 10**INDEX_DIGITS
+
+
+def index_value(digits: str) -> int:
+    """The number a run of decimal digits in a tensor name stands for (a layer index), for sorting and comparing.
+
+    A run too long for ``int()`` (a name is the file's to choose) is a number above every shorter run's, ordered
+    by its length, instead of a ``ValueError``.
+
+    >>> index_value("12"), index_value("٣"), index_value("9" * 700) > index_value("9" * 640)
+    (12, 3, True)
+    """
+    return int(digits) if len(digits) <= INDEX_DIGITS else _ABOVE_EVERY_INDEX + len(digits)

@@ -6,6 +6,7 @@ Every figure a renderer shows is a field here; nothing in this module formats a 
 from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
+from paramcount.records import INDEX_DIGITS
 
 if TYPE_CHECKING:
     from typing import Any
@@ -475,17 +476,22 @@ class Report:
 SCHEMA_VERSION = 2
 
 
+def _index(name: str) -> bool:
+    """Whether a module's name is a list index (a long run of digits is a name, not a number to subtract)."""
+    return name.isdecimal() and len(name) <= INDEX_DIGITS
+
+
 def _numbered(rows: tuple[ModuleRow, ...], block: list[int]) -> list[list[int]]:
     """A chain of equal siblings split into runs named by consecutive integers (``0``, ``1``, ...), 2 or more long;
     one comparison of the first and last names when, as in a ModuleList, they are consecutive already."""
     names = [rows[i].path.rpartition(".")[2] for i in block]
-    if all(name.isdecimal() for name in names) and int(names[-1]) - int(names[0]) == len(block) - 1:
+    if all(_index(name) for name in names) and int(names[-1]) - int(names[0]) == len(block) - 1:
         return [block]
     parts: list[list[int]] = []
     current: list[int] = []
     previous: int | None = None
     for i, name in zip(block, names, strict=True):
-        number = int(name) if name.isdecimal() else None
+        number = int(name) if _index(name) else None
         if number is None or previous is None or number != previous + 1:
             if len(current) > 1:
                 parts.append(current)

@@ -22,6 +22,7 @@ from paramcount.dtypes import SAFETENSORS, DType
 from paramcount.errors import FormatError, quote
 from paramcount.formats import FileRead, Format
 from paramcount.limits import DEFAULT, Limits, exceeded
+from paramcount.records import index_value
 
 if TYPE_CHECKING:
     from typing import Any
@@ -32,6 +33,7 @@ __all__ = ["Entry", "Header", "read", "read_header"]
 
 _U64 = 2**64
 _OFFSETS = itemgetter(3, 4)  # an Entry's begin and end
+_FIELDS = frozenset({"dtype", "shape", "data_offsets"})
 _ZEROED, _ZEROS = bytes.maketrans(b"123456789", b"000000000"), b"0" * 21
 
 
@@ -78,13 +80,26 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _lone_surrogate(document: dict[str, Any], name: str) -> bool:
+    """Whether a string of the parsed header holds half of a surrogate pair (UTF-8 cannot encode it)."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except RecursionError:
+        raise FormatError("header JSON is nested too deeply", target=name, rule="header-json") from None
+    return False
+
+
 def _no_float(text: str) -> float:
     raise _InvalidValueError(f"non-integer number {quote(text, 40)}")
 
 
-def _bounded_int(text: str) -> int:
+def _bounded_int(text: str) -> int | float:
     if len(text.lstrip("-")) > 20:
         raise _InvalidValueError(f"integer {text[:24]}... is out of range")
+    if text == "-0":  # serde reads it as the float -0.0, which no dimension or offset may be
+        return -0.0
     return int(text)
 
 
@@ -132,12 +147,13 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
         text = raw.decode("utf-8")
         # An integer literal of more than 20 digits needs a run of 21 digits somewhere in the header: without one,
         # json's own int parsing (in C) meets no integer that _bounded_int would refuse, and is not called per number.
-        # (Digits made zeros and a run of zeros found: a twentieth of a regular expression's scan.)
+        # (Digits made zeros and a run of zeros found: a twentieth of a regular expression's scan.) A "-0" needs it
+        # too, to be told from 0.
         document = json.loads(
             text,
             object_pairs_hook=_pairs,
             parse_float=_no_float,
-            parse_int=_bounded_int if raw.translate(_ZEROED).find(_ZEROS) >= 0 else None,
+            parse_int=_bounded_int if raw.translate(_ZEROED).find(_ZEROS) >= 0 or b"-0" in raw else None,
             parse_constant=_no_float,
         )
     except UnicodeDecodeError as e:
@@ -152,6 +168,10 @@ def read_header(blob: Blob, limits: Limits = DEFAULT) -> Header:
         ) from None
     if not isinstance(document, dict):
         raise FormatError(f"header is a JSON {type(document).__name__}, not an object", target=name, rule="header-json")
+    if b"\\u" in raw and _lone_surrogate(document, name):  # json decodes a lone "\ud800"; serde refuses it
+        raise FormatError(
+            "header is not valid JSON: a \\u escape is half of a surrogate pair", target=name, rule="header-json"
+        )
     metadata = document.pop("__metadata__", None)
     if metadata is None:
         metadata = {}
@@ -217,6 +237,9 @@ def _entry(tensor: str, info: object, name: str) -> Entry:
     try:
         if not isinstance(info, dict):
             raise _InvalidValueError(f"entry is a {type(info).__name__}, not an object")
+        twice = [field for field in getattr(info, "duplicates", ()) if field in _FIELDS]
+        if twice:  # serde refuses a field of its struct named twice (an unknown one it ignores)
+            raise _InvalidValueError(f"duplicate field {quote(twice[0])}")
         dtype_name = info.get("dtype")
         if not isinstance(dtype_name, str) or dtype_name not in SAFETENSORS:
             raise _InvalidValueError(f"unknown dtype {quote(dtype_name, 40)}")
@@ -284,6 +307,6 @@ def _natural(name: str) -> list[str | int]:
     >>> _natural("h.10.w1²")
     ['h.', 10, '.w', 1, '²']
     """
-    parts: list[str | int] = _DIGITS.split(name)
-    parts[1::2] = map(int, parts[1::2])
+    parts: list[Any] = _DIGITS.split(name)
+    parts[1::2] = [index_value(digits) for digits in parts[1::2]]
     return parts

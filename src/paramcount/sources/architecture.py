@@ -28,7 +28,7 @@ import re
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.classify import classify, tie_output_head
 from paramcount.errors import TargetError, UsageError, quote
-from paramcount.records import Architecture, Inventory, Kind, Load, Mismatch, Note, Role, TensorRecord
+from paramcount.records import Architecture, Inventory, Kind, Load, Mismatch, Note, Role, TensorRecord, index_value
 from paramcount.sources import CHECKING, loader
 
 if TYPE_CHECKING:
@@ -533,7 +533,7 @@ def _in_range(key: str, lengths: Mapping[str, tuple[int, str]]) -> bool:
     parts = key.split(".")
     for j, stack in stacks:
         length = lengths.get(stack)
-        if length is not None and parts[j] != "*" and int(parts[j]) >= length[0]:  # a stored name may hold a "*"
+        if length is not None and parts[j] != "*" and index_value(parts[j]) >= length[0]:  # a name may hold "*"
             return False
     return True
 
@@ -547,7 +547,7 @@ def _observed(keys: set[str]) -> dict[str, int]:
             parts = key.split(".")
             for j, stack in stacks:
                 if parts[j] != "*":
-                    found[stack] = max(found.get(stack, 0), int(parts[j]) + 1)
+                    found[stack] = max(found.get(stack, 0), index_value(parts[j]) + 1)
     return found
 
 

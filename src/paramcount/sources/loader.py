@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
+from paramcount.records import index_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -241,11 +242,11 @@ def natural_key(name: str) -> list[tuple[Any, ...]]:
     parts: list[tuple[Any, ...]] = []
     for part in name.split("."):
         if part.isdecimal():  # transformers' isdigit() fails on int("²"): such a part is sorted as text here
-            parts.append((0, int(part)))
+            parts.append((0, index_value(part)))
         else:
             text = part.rstrip("0123456789")
             digits = part[len(text) :]
-            parts.append((1, text, int(digits)) if digits else (1, text))
+            parts.append((1, text, index_value(digits)) if digits else (1, text))
     return parts
 
 
