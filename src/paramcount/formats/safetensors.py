@@ -237,9 +237,9 @@ def _entry(tensor: str, info: object, name: str) -> Entry:
     try:
         if not isinstance(info, dict):
             raise _InvalidValueError(f"entry is a {type(info).__name__}, not an object")
-        twice = [field for field in getattr(info, "duplicates", ()) if field in _FIELDS]
-        if twice:  # serde refuses a field of its struct named twice (an unknown one it ignores)
-            raise _InvalidValueError(f"duplicate field {quote(twice[0])}")
+        twice = getattr(info, "duplicates", ())
+        if twice and not _FIELDS.isdisjoint(twice):  # serde refuses a field of its struct named twice (not others)
+            raise _InvalidValueError(f"duplicate field {quote(next(f for f in twice if f in _FIELDS))}")
         dtype_name = info.get("dtype")
         if not isinstance(dtype_name, str) or dtype_name not in SAFETENSORS:
             raise _InvalidValueError(f"unknown dtype {quote(dtype_name, 40)}")
