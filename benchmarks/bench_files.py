@@ -147,7 +147,7 @@ def unneeded_imports(index: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--keep", type=Path, help="write the checkpoint here and keep it")
     args = parser.parse_args()
     failures = []
