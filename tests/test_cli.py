@@ -222,6 +222,41 @@ def test_errors_are_one_line_with_the_documented_exit_code(
     assert "Traceback" not in err
 
 
+def test_a_typo_beside_its_folder_is_a_missing_path_not_a_hub_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ck/llama_stt` beside `ck/llama_st` was taken for a Hub id and the error talked about the network (issue #20):
+    beside its folder it is a path that does not exist, with the nearest name and the Hub URL it may have meant."""
+    (tmp_path / "ck" / "llama_st").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # were the Hub asked, this would fail differently
+    for target, told in (
+        ("ck/llama_stt", "did you mean 'ck/llama_st'? (for the Hugging Face model, write hf://ck/llama_stt)"),
+        ("ck/lama_st.safetensors", "did you mean 'ck/llama_st'?"),
+        ("./ck/llama_stt", "did you mean './ck/llama_st'?"),
+        ("ck/zzz", "check the path (for the Hugging Face model, write hf://ck/zzz)"),
+    ):
+        code, out, err = run(capsys, "count", target)
+        assert (code, out) == (3, "") and err == f"paramcount: error: {target}: no such file or folder; {told}\n"
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--output was checked only after the answer (a build of seconds) was computed (issue #20). The target here
+    would fail with exit 3 if it were reached; the unwritable --output is refused first, exit 2."""
+    for output, problem in (
+        (str(tmp_path), "it is a folder"),
+        (str(tmp_path / "missing" / "x.json"), "it is in a folder that does not exist"),
+        ("", "it is empty"),
+    ):
+        code, out, err = run(capsys, "count", "no_such_module_xyz:M()", "--output", output)
+        assert (code, out) == (2, "") and err.count("\n") == 1 and problem in err, err
+    written = tmp_path / "answer.json"
+    code, _, _ = run(capsys, "count", LINEAR, "--format", "json", "--output", str(written))
+    assert code == 0 and json.loads(written.read_text())["parameters"]["total"] == 7850
+
+
 def test_unsafe_exit_code_is_four() -> None:
     from paramcount import UnsafeTargetError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
@@ -10,6 +11,9 @@ import torch
 import paramcount
 from paramcount.errors import UsageError, VerificationError
 from paramcount.expectation import check_total, parse_expected, parse_tolerance
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize(
@@ -101,6 +105,22 @@ def test_verification_error_is_an_assertion_error_listing_every_mismatch() -> No
 def test_lazy_model_cannot_verify_a_total() -> None:
     with pytest.raises(VerificationError, match=r"parameters unknown, expected 10.*uninitialized"):
         paramcount.verify(torch.nn.LazyLinear(3), 10)
+
+
+def test_trainability_of_weights_that_do_not_record_it_is_a_usage_error(tmp_path: Path) -> None:
+    """A file or state dict does not record requires_grad: expecting a trainable or frozen figure of it could never
+    pass, so it is a usage error naming why (exit 2), not a failed verification (issue #20)."""
+    from safetensors.torch import save_file
+
+    weights = {"w": torch.zeros(2, 3)}
+    path = tmp_path / "w.safetensors"
+    save_file(weights, str(path))
+    for target in (weights, str(path)):
+        with pytest.raises(UsageError, match="trainable and frozen parameters cannot be checked: the weights do not"):
+            paramcount.verify(target, {"total": 6, "trainable": 6, "frozen": 0})
+        assert paramcount.verify(target, {"total": 6}).parameters.total == 6
+    with pytest.raises(VerificationError, match="frozen parameters 0, expected 6"):  # a live model records it
+        paramcount.verify(torch.nn.Linear(2, 2), {"total": 6, "frozen": 6})
 
 
 def test_unknown_figure_is_a_usage_error() -> None:

@@ -53,7 +53,8 @@ def count(
             device); a URL (``"hf://org/name"``, ``"https://host/model.safetensors"``, ``"s3://bucket/key"``),
             read by range requests, headers only; or a Hugging Face id (``"org/name"``, ``"org/name@revision"``),
             from the local cache when it holds the weights, else from the Hub (``HF_ENDPOINT``, ``HF_TOKEN``). A
-            string is resolved in that order: an existing path, then code, then a URL, then an id.
+            string is resolved in that order: an existing path, then code, then a URL, then an id (``org/name``
+            beside a folder ``org`` is a missing path, with the nearest name in that folder).
         depth: keep module rows up to this depth (0 = the root only); ``None`` keeps all. Totals never depend on it.
         device: the default device while building a TARGET string; ``"meta"`` allocates no memory.
         limits: resource limits for reading files (:class:`paramcount.limits.Limits`), or a mapping of the

@@ -469,6 +469,8 @@ def _run(argv: Sequence[str]) -> int:
     from paramcount.limits import parse_limits
 
     limits = parse_limits(args.limits)  # an unknown name or a bad value is a usage error before anything is read
+    if "output" in values:
+        _writable(values["output"])  # before the work, which may take a build of seconds
     architecture = values.get("architecture", "table")
     if architecture != "table":
         from paramcount.sources.architecture import MODES
@@ -720,6 +722,26 @@ def _width(values: dict[str, str]) -> int | None:
         except OSError:
             return None
     return None
+
+
+def _writable(path: str) -> None:
+    """Refuse an ``--output`` path that cannot be written (a folder, a folder that does not exist or is read-only)
+    before the answer is computed; the write itself still reports what this cannot foresee."""
+    shown = quote(path, 200)
+    try:
+        if not path:
+            problem = "is empty"
+        elif os.path.isdir(path):
+            problem = "is a folder"
+        elif not os.path.isdir(os.path.dirname(path) or "."):
+            problem = "is in a folder that does not exist"
+        elif not os.access(path if os.path.exists(path) else os.path.dirname(path) or ".", os.W_OK):
+            problem = "is not writable"
+        else:
+            return
+    except ValueError:  # an embedded NUL
+        problem = "is not a valid path"
+    raise UsageError(f"cannot write --output {shown}: it {problem}", fix="name a writable file")
 
 
 def _emit(text: str, values: dict[str, str]) -> None:

@@ -258,6 +258,8 @@ def compare(report: Report, expectations: tuple[Expectation, ...]) -> Report:
 
     Raises:
         VerificationError: at least one figure differs; ``mismatches`` lists them all.
+        UsageError: a trainable or frozen figure is expected of weights that do not record trainability (a file, a
+            state dict): no count could ever match it.
     """
     from paramcount.report import Check
 
@@ -267,6 +269,14 @@ def compare(report: Report, expectations: tuple[Expectation, ...]) -> Report:
         "frozen": report.parameters.frozen,
         "buffers": report.buffers.total,
     }
+    unknowable = [e.figure for e in expectations if e.figure in ("trainable", "frozen") and actual[e.figure] is None]
+    if unknowable and report.parameters.total is not None:  # (unknown totals: uninitialized, a mismatch below)
+        raise UsageError(
+            f"{' and '.join(dict.fromkeys(unknowable))} parameters cannot be checked: the weights do not record "
+            "which parameters are trainable",
+            target=report.target,
+            fix="expect the total instead, or verify the model in code or a live module, where requires_grad is known",
+        )
     mismatches = []
     checks = []
     for e in expectations:

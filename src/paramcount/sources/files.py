@@ -170,13 +170,36 @@ def _file(shard: _Shard, target: str, limits: Limits, *, code_folder: str | None
 
 
 def _missing_hint(target: str) -> str:
-    """How to fix a path that does not exist; for ``torch.nn.Linear(2, 2)``, the model spec it was meant to be."""
+    """How to fix a path that does not exist: for ``torch.nn.Linear(2, 2)``, the model spec it was meant to be; for
+    a typo, the nearest name in its folder; for ``org/name`` beside a folder ``org``, the Hub URL it may have meant."""
+    from paramcount.sources.resolve import looks_like_hub_id
+
     head, paren, rest = target.strip().partition("(")
     parts = head.strip().split(".")
     if paren and len(parts) >= 2 and all(part.isidentifier() for part in parts):
         spec = f"{'.'.join(parts[:-1])}:{parts[-1]}({rest}"
         return f"to name a model in code, separate its module with a colon: {spec!r}"
-    return "check the path"
+    sibling = _nearest_sibling(target)
+    hint = "check the path" if sibling is None else f"did you mean {quote(sibling)}?"
+    if looks_like_hub_id(target) and not target.endswith(WEIGHT_SUFFIXES):
+        hint += f" (for the Hugging Face model, write hf://{target})"
+    return hint
+
+
+def _nearest_sibling(target: str) -> str | None:
+    """The name in ``target``'s folder closest to its own (a typo's likely meaning), if one is close."""
+    import difflib
+
+    parent, name = os.path.split(target.rstrip("/"))
+    try:
+        names = os.listdir(parent or ".") if name else []
+    except (OSError, ValueError):
+        return None
+    stem = name.rpartition(".")[0] if name.endswith(WEIGHT_SUFFIXES) else name  # "lama_st.safetensors" for "llama_st"
+    found = difflib.get_close_matches(name, names[:10_000], n=1, cutoff=0.6) or difflib.get_close_matches(
+        stem, names[:10_000], n=1, cutoff=0.6
+    )
+    return os.path.join(parent, found[0]) if found else None
 
 
 def _folder(

@@ -73,7 +73,8 @@ def looks_like_hub_id(text: str) -> bool:
 
 
 def resolve(target: str) -> Resolved:
-    """What ``target`` names, in the documented order: an existing path, code, a URL, then a Hugging Face id.
+    """What ``target`` names, in the documented order: an existing path, code, a URL, then a Hugging Face id
+    (``org/name`` where no folder ``org`` is here: beside one, it is a missing path).
 
     Nothing here touches the network: a remote target is only recognised.
 
@@ -94,6 +95,10 @@ def resolve(target: str) -> Resolved:
         kind = "url" if protocol in ("http", "https") else protocol
         return Resolved("remote", target, remote=Remote(kind, target))
     if looks_like_hub_id(target) and not target.endswith(_FILE_SUFFIXES):
+        if "/" in target and os.path.isdir(target.split("/", 1)[0]):
+            # a path whose folder is here (a typo of "ck/llama_st"), not a Hub id: "no such file or folder", with
+            # the nearest name and the hf:// URL for the Hub model
+            return Resolved("path", target)
         match = re.fullmatch(_HUB_ID, target)
         assert match is not None
         org, name, revision = match["org"], match["name"], match["revision"] or "main"
