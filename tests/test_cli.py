@@ -203,12 +203,18 @@ def test_verify_json_prints_the_document(capsys: pytest.CaptureFixture[str]) -> 
         (("count", "torch.nn.Linear(2, 2)"), 3, "separate its module with a colon: 'torch.nn:Linear(2, 2)'"),
         (("count", "torch.nn:Linear(2,"), 3, "not a valid model spec: a bracket or a string is not closed"),
         (("count", "torch.nn:Linear(2, 2) +"), 3, "not a valid model spec: invalid syntax"),
+        (("verify", LINEAR, "--expected", "1"), 2, "unknown option '--expected' for verify (did you mean --expect?)"),
+        (("count", LINEAR, "--formt", "json"), 2, "unknown option '--formt' for count (did you mean --format?)"),
+        (("count", LINEAR, "--limit", "pickle_bytes=1MiB"), 2, "unknown limit 'pickle_bytes=1MiB'; did you mean "
+                                                                "pickle-bytes=1MiB? use NAME=VALUE"),
+        (("count", LINEAR, "--limit", "zzz=1"), 2, "unknown limit 'zzz=1'; use NAME=VALUE with NAME one of"),
     ],
     ids=["mismatch", "two-mismatches", "no-expectation", "bad-expect", "bad-tolerance", "empty-tolerance",
          "space-tolerance", "underscore-tolerance", "fractional-expect", "repeated-expect", "abbreviation",
          "abbreviated-format", "missing-value", "bad-format", "bad-depth", "two-targets", "no-target", "bad-command",
          "no-command", "bad-device", "import", "constructor", "not-literal", "path", "meta-only", "sys-exit",
-         "os-exit", "dotted-call", "unclosed", "syntax"],
+         "os-exit", "dotted-call", "unclosed", "syntax", "near-option", "near-option-typo", "near-limit",
+         "unknown-limit"],
 )  # fmt: skip
 def test_errors_are_one_line_with_the_documented_exit_code(
     capsys: pytest.CaptureFixture[str], args: tuple[str, ...], code: int, message: str

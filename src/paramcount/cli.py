@@ -408,6 +408,11 @@ def _parse(argv: Sequence[str]) -> _Arguments:
         if option is None or not name.startswith("--"):
             close = [known for known in options if known.startswith(name)] if name.startswith("--") else []
             hint = f" (did you mean {' or '.join(close)}? options are spelled out in full)" if close else ""
+            if not close:
+                import difflib
+
+                near = difflib.get_close_matches(name, [o for o in options if o.startswith("--")], n=1, cutoff=0.75)
+                hint = f" (did you mean {near[0]}?)" if near else ""
             raise _usage(f"unknown option {quote(name, 60)} for {command}{hint}", command)
         if option.flag:
             if equals:

@@ -126,7 +126,11 @@ def parse_limits(items: list[str] | tuple[str, ...], base: Limits = DEFAULT) -> 
         if field is not None and not sep:
             raise UsageError(f"limit {quote(name, 60)} needs a value", fix=f"write {name.strip()}=N")
         if not sep or field is None:
-            fix = f"use NAME=VALUE with NAME one of {', '.join(LIMITS)}"
+            import difflib
+
+            near = difflib.get_close_matches(name.strip().replace("_", "-"), list(LIMITS), n=1, cutoff=0.75)
+            fix = f"did you mean {near[0]}{sep}{text}? " if near else ""
+            fix += f"use NAME=VALUE with NAME one of {', '.join(LIMITS)}"
             raise UsageError(f"unknown limit {quote(item, 60)}", fix=fix)
         changes[field] = _value(text, name)
     return base._replace(**changes)
