@@ -172,7 +172,7 @@ def _file(shard: _Shard, target: str, limits: Limits, *, code_folder: str | None
 def _missing_hint(target: str) -> str:
     """How to fix a path that does not exist: for ``torch.nn.Linear(2, 2)``, the model spec it was meant to be; for
     a typo, the nearest name in its folder; for ``org/name`` beside a folder ``org``, the Hub URL it may have meant."""
-    from paramcount.sources.resolve import looks_like_hub_id
+    from paramcount.sources.resolve import names_hub_model
 
     head, paren, rest = target.strip().partition("(")
     parts = head.strip().split(".")
@@ -181,7 +181,7 @@ def _missing_hint(target: str) -> str:
         return f"to name a model in code, separate its module with a colon: {spec!r}"
     sibling = _nearest_sibling(target)
     hint = "check the path" if sibling is None else f"did you mean {quote(sibling)}?"
-    if looks_like_hub_id(target) and not target.endswith(WEIGHT_SUFFIXES):
+    if names_hub_model(target):  # the Hub model resolve() would have taken it for, were its folder not here
         hint += f" (for the Hugging Face model, write hf://{target})"
     return hint
 

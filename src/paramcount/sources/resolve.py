@@ -24,7 +24,16 @@ from paramcount._typing import NamedTuple
 from paramcount.errors import FormatError, TargetError, quote
 from paramcount.sources import looks_like_spec
 
-__all__ = ["COMMIT", "Remote", "Resolved", "cache_folder", "hub_offline", "looks_like_hub_id", "resolve"]
+__all__ = [
+    "COMMIT",
+    "Remote",
+    "Resolved",
+    "cache_folder",
+    "hub_offline",
+    "looks_like_hub_id",
+    "names_hub_model",
+    "resolve",
+]
 
 # huggingface_hub's rule for repo ids: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters
 _ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -72,6 +81,12 @@ def looks_like_hub_id(text: str) -> bool:
     return match is not None and "--" not in text.split("@", maxsplit=1)[0] and ".." not in text
 
 
+def names_hub_model(target: str) -> bool:
+    """Whether a target that is no path, code or URL is taken for a Hub model id: shaped like one, and not named
+    like a weights file (``org/model.safetensors`` is a missing file)."""
+    return looks_like_hub_id(target) and not target.endswith(_FILE_SUFFIXES)
+
+
 def resolve(target: str) -> Resolved:
     """What ``target`` names, in the documented order: an existing path, code, a URL, then a Hugging Face id
     (``org/name`` where no folder ``org`` is here: beside one, it is a missing path).
@@ -94,7 +109,7 @@ def resolve(target: str) -> Resolved:
             return Resolved("remote", target, remote=_hf_url(target))
         kind = "url" if protocol in ("http", "https") else protocol
         return Resolved("remote", target, remote=Remote(kind, target))
-    if looks_like_hub_id(target) and not target.endswith(_FILE_SUFFIXES):
+    if names_hub_model(target):
         if "/" in target and os.path.isdir(target.split("/", 1)[0]):
             # a path whose folder is here (a typo of "ck/llama_st"), not a Hub id: "no such file or folder", with
             # the nearest name and the hf:// URL for the Hub model
