@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import paramcount
-from paramcount import remote
 from paramcount.errors import TargetError
+from paramcount.remote import blob as remote
+from paramcount.remote import http as remote_http
 from tests.hub_emulator import HubEmulator, Repo, hub_environment
 from tests.tiny import tiny_model
 
@@ -193,7 +194,7 @@ def environment(hub: HubEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv(key, value)
     for key in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setattr(remote, "BACKOFF", 0.0)
+    monkeypatch.setattr(remote_http, "BACKOFF", 0.0)
     hub.reset()
 
 
@@ -317,8 +318,9 @@ def test_a_url_of_a_file_and_of_an_index(hub: HubEmulator) -> None:
 
 
 def test_a_url_that_is_not_there(hub: HubEmulator) -> None:
-    with pytest.raises(TargetError, match=r"not found \(HTTP 404\)"):
+    with pytest.raises(TargetError, match=r"not found \(HTTP 404\)") as caught:
         paramcount.count(f"{hub.url}/files/missing.safetensors")
+    assert caught.value.status == 404  # the status is data, for callers that branch on it
 
 
 # --- the cache and offline -----------------------------------------------------------------------------------------
@@ -385,8 +387,9 @@ def test_a_cached_snapshot_with_weights_is_counted_without_the_hub(hub: HubEmula
 def test_a_gated_repository_asks_for_a_token_and_works_with_one(
     hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(TargetError, match=r"gated or private.*set HF_TOKEN"):
+    with pytest.raises(TargetError, match=r"gated or private.*set HF_TOKEN") as caught:
         paramcount.count("org/gated")
+    assert caught.value.status in (401, 403)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     report = paramcount.count("org/gated")
     assert report.parameters.total == 4000

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from paramcount._api import check, count, diff, memory, verify
+from paramcount._version import __version__
 from paramcount.errors import (
     FormatError,
     ParamcountError,
@@ -34,8 +35,6 @@ __all__ = [
     "memory",
     "verify",
 ]
-
-__version__ = "0.1.0"
 
 
 def __dir__() -> list[str]:

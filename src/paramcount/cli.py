@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
-from paramcount import __version__
 from paramcount._typing import TYPE_CHECKING, NamedTuple
+from paramcount._version import __version__
 from paramcount.errors import ParamcountError, UsageError, VerificationError, quote
 from paramcount.limits import LIMITS
 from paramcount.render import FORMATS

@@ -135,9 +135,19 @@ class UsageError(ParamcountError, ValueError):
 
 
 class TargetError(ParamcountError, ValueError):
-    """A target that cannot be read: malformed spec, failed import, failed constructor, not a model."""
+    """A target that cannot be read: malformed spec, failed import, failed constructor, not a model.
+
+    Args:
+        status: the HTTP status a server answered with, when that is why (404 for a missing file); else ``None``.
+    """
 
     exit_code: ClassVar[int] = 3
+
+    def __init__(
+        self, problem: str, *, target: str | None = None, fix: str | None = None, status: int | None = None
+    ) -> None:
+        self.status = status
+        super().__init__(problem, target=target, fix=fix)
 
 
 class FormatError(TargetError):

@@ -1,18 +1,20 @@
 """Remote targets -> records: a Hub repository, a URL or an object-store key, read header-only by range requests.
 
-The remote side only opens bytes (:mod:`paramcount.remote`); what a folder or file holds is decided by the same
-code as for local ones (:mod:`paramcount.sources.files`), so a repository counts exactly as its download would.
-What reading it cost and where the numbers came from is the report's ``source``.
+The remote side only opens bytes (:mod:`paramcount.remote`, the package below this one); what a folder or file holds
+is decided by the same code as for local ones (:mod:`paramcount.sources.files`), so a repository counts exactly as
+its download would. What reading it cost and where the numbers came from is the report's ``source``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from paramcount import remote as net
 from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, quote
 from paramcount.records import Source, unique_parameters
+from paramcount.remote import cache as header_cache
+from paramcount.remote import hub, stores
+from paramcount.remote.blob import RemoteFolder, Transfer
 from paramcount.sources import files
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ def inventory(
         note: where a Hub id was looked for locally, for the error when the Hub cannot be reached either.
     """
     bar = _Progress(target) if progress else None
-    transfer = net.Transfer(limits, progress=None if bar is None else bar.update)
+    transfer = Transfer(limits, progress=None if bar is None else bar.update)
     try:
         if remote.kind == "hub":
             return _hub(remote, target, limits, transfer, architecture=architecture, file=file, cache=cache, note=note)
@@ -63,7 +65,7 @@ def _hub(
     remote: Remote,
     target: str,
     limits: Limits,
-    transfer: net.Transfer,
+    transfer: Transfer,
     *,
     architecture: str,
     file: str | None,
@@ -72,7 +74,7 @@ def _hub(
 ) -> Inventory:
     assert remote.repo is not None
     assert remote.revision is not None
-    repo = net.hub_listing(remote.repo, remote.revision, target, transfer, cache=cache, looked=note)
+    repo = hub.hub_listing(remote.repo, remote.revision, target, transfer, cache=cache, looked=note)
     path = remote.path
     if path and path in repo.files:  # hf://org/name/model.safetensors: one file
         path, file = path.rsplit("/", 1) if "/" in path else ("", path)
@@ -80,12 +82,12 @@ def _hub(
         raise TargetError(
             f"has no file or folder {quote(path)} at {repo.commit[:12]}", target=target, fix="check the path"
         )
-    folder = net.hub_folder(repo, transfer, cache=cache, subfolder=path)
+    folder = hub.hub_folder(repo, transfer, cache=cache, subfolder=path)
     try:
         found = _count(folder, target, limits, architecture, file)
     finally:
         if cache:
-            net.save(folder.blobs().values())
+            header_cache.save(folder.blobs().values())
     read = tuple(sorted(name for name, blob in folder.blobs().items() if blob.touched))
     alternatives = tuple(n for n in _weight_sets(folder) if n not in read and not _is_part_of(n, read))
     hub_total = repo.hub_parameters
@@ -117,10 +119,10 @@ def _hub(
     return found._replace(target=target, source=source, warnings=warnings, notes=notes)
 
 
-def _url(remote: Remote, target: str, limits: Limits, transfer: net.Transfer, *, file: str | None) -> Inventory:
+def _url(remote: Remote, target: str, limits: Limits, transfer: Transfer, *, file: str | None) -> Inventory:
     if file is not None:
         raise TargetError("--file picks a file of a repository or folder, not of a URL", target=target, fix="drop it")
-    folder, name = net.url_folder(remote.url, transfer)
+    folder, name = stores.url_folder(remote.url, transfer)
     found = files.remote_file(folder, name, target, limits)
     source = Source(
         kind="url",
@@ -133,9 +135,9 @@ def _url(remote: Remote, target: str, limits: Limits, transfer: net.Transfer, *,
 
 
 def _store(
-    remote: Remote, target: str, limits: Limits, transfer: net.Transfer, *, architecture: str, file: str | None
+    remote: Remote, target: str, limits: Limits, transfer: Transfer, *, architecture: str, file: str | None
 ) -> Inventory:
-    folder, single = net.fsspec_folder(remote.url, transfer)
+    folder, single = stores.fsspec_folder(remote.url, transfer)
     if single is not None and file is not None:
         raise TargetError("--file picks a file of a folder, but this URL names a file", target=target, fix="drop it")
     found = _count(folder, target, limits, architecture, single or file)
@@ -149,13 +151,13 @@ def _store(
     return found._replace(target=target, source=source)
 
 
-def _count(folder: net.RemoteFolder, target: str, limits: Limits, architecture: str, file: str | None) -> Inventory:
+def _count(folder: RemoteFolder, target: str, limits: Limits, architecture: str, file: str | None) -> Inventory:
     if file is not None:
         return files.remote_file(folder, file, target, limits)
     return files.remote_folder(folder, target, limits, architecture=architecture)
 
 
-def _weight_sets(folder: net.RemoteFolder) -> list[str]:
+def _weight_sets(folder: RemoteFolder) -> list[str]:
     return [n for n in folder.names() if n in files.WEIGHT_SETS and folder.is_file(n)]
 
 

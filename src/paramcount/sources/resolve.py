@@ -22,14 +22,13 @@ import re
 
 from paramcount._typing import NamedTuple
 from paramcount.errors import FormatError, TargetError, quote
+from paramcount.remote import COMMIT, hub_offline
 from paramcount.sources import looks_like_spec
 
 __all__ = [
-    "COMMIT",
     "Remote",
     "Resolved",
     "cache_folder",
-    "hub_offline",
     "looks_like_hub_id",
     "names_hub_model",
     "resolve",
@@ -39,8 +38,6 @@ __all__ = [
 _ID_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 # patterns as text, compiled (and cached by re) on first use: a local count needs none of them
 _HUB_ID = rf"(?:(?P<org>{_ID_PART})/)?(?P<name>{_ID_PART})(?:@(?P<revision>[A-Za-z0-9._/-]{{1,200}}))?"
-#: a commit hash, as Hub refs and revisions spell it
-COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class Remote(NamedTuple):
@@ -147,11 +144,6 @@ def _hf_url(target: str) -> Remote:
         )
     repo = match["repo"]
     return Remote("hub", f"hf://{repo}", repo, match["revision"] or "main", (match["path"] or "").strip("/"))
-
-
-def hub_offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` asks for no network (read when called, as huggingface_hub reads it at import)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
 # What makes a cached snapshot worth counting without the Hub: weights (all the shards its index names), or a
