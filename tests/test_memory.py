@@ -537,11 +537,25 @@ def test_a_sequence_past_the_model_s_context_is_a_warning(capsys: pytest.Capture
     assert "longer than" not in capsys.readouterr().err
 
 
-def test_the_python_api_rejects_bad_values() -> None:
-    with pytest.raises(UsageError, match="--batch must be"):
+def test_the_python_api_rejects_bad_values_naming_the_keyword_not_the_flag() -> None:
+    with pytest.raises(UsageError, match=r"^batch must be a whole number >= 1, not 0$") as caught:
         paramcount.memory("torch.nn:Linear(4, 4)", batch=0)
-    with pytest.raises(UsageError, match="--precision must be one of"):
+    assert caught.value.option == "batch"
+    with pytest.raises(UsageError, match=r"^precision must be one of mixed, pure, not 'half'$"):
         paramcount.memory("torch.nn:Linear(4, 4)", precision="half")
+    with pytest.raises(UsageError, match=r"^gpu_memory 'lots' is neither a size nor a device"):
+        paramcount.memory("torch.nn:Linear(4, 4)", gpu_memory="lots")
+    with pytest.raises(UsageError, match=r"^kv_dtype 'sixteen' is not a dtype"):
+        paramcount.memory("torch.nn:Linear(4, 4)", kv_dtype="sixteen")
+
+
+def test_the_command_line_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["memory", "torch.nn:Linear(4, 4)", "--gpu-memory", "lots"]) == 2
+    assert "error: --gpu-memory 'lots' is neither a size nor a device" in capsys.readouterr().err
+    assert main(["memory", "torch.nn:Linear(4, 4)", "--kv-dtype", "sixteen"]) == 2
+    assert "error: --kv-dtype 'sixteen' is not a dtype" in capsys.readouterr().err
+    assert main(["memory", "torch.nn:Linear(4, 4)", "--strategy", "zero3"]) == 2
+    assert "error: --strategy zero3 is for training" in capsys.readouterr().err
 
 
 def test_a_model_folder_with_weights_uses_the_stored_dtype(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ def memory(
         **options: :func:`count`'s keyword arguments (``limits``, ``architecture``, ``file``, ...), but ``depth``.
 
     Returns:
-        The report with ``report.memory`` (:class:`paramcount.footprint.Memory`) filled in.
+        The report with ``report.memory`` (:class:`paramcount.footprint.results.Memory`) filled in.
 
     Raises:
         UsageError: an option's value is not one of those above, or ``seq`` is given for a model without a
@@ -282,7 +282,7 @@ def memory(
     """
     from paramcount import footprint as _memory
 
-    plan = _plan(
+    plan = _memory.plan(
         mode=mode, dtype=dtype, batch=batch, seq=seq, kv_dtype=kv_dtype, optimizer=optimizer, precision=precision,
         gpus=gpus, strategy=strategy, convention=convention, activations=activations, gpu_memory=gpu_memory,
     )  # fmt: skip
@@ -306,86 +306,16 @@ def memory(
             return build_model(config, report.target)
         return _model(obj, "meta")[0]
 
+    config = None
+    if plan.seq is not None:  # the KV cache's geometry, as transformers' configuration class reads it
+        from paramcount.sources.architecture import normalised_config
+
+        config = normalised_config(report.config, report.target)
     with collection_paused():
-        estimate = _memory.estimate(report, plan, model=model)
+        estimate = _memory.estimate(report, plan, config=config, model=model)
     warning = _memory.beyond_context(report, plan.seq)
     warnings = report.warnings + ((warning,) if warning else ())
     return report.replace(memory=estimate, warnings=warnings)
-
-
-def _plan(
-    *,
-    mode: str,
-    dtype: str | None,
-    batch: int,
-    seq: int | None,
-    kv_dtype: str | None,
-    optimizer: str,
-    precision: str,
-    gpus: int,
-    strategy: str,
-    convention: str,
-    activations: str | None,
-    gpu_memory: int | str | None,
-) -> Any:
-    """The memory plan with every value checked: one clear line for the first that is wrong."""
-    from paramcount import footprint as _memory
-
-    for name, value, allowed in (
-        ("mode", mode, _memory.MODES),
-        ("optimizer", optimizer, _memory.OPTIMIZERS),
-        ("precision", precision, _memory.PRECISIONS),
-        ("strategy", strategy, _memory.STRATEGIES),
-        ("convention", convention, _memory.CONVENTIONS),
-        ("activations", activations, (None, "measure")),
-    ):
-        if value not in allowed:
-            shown = ", ".join(a for a in allowed if a is not None)
-            raise UsageError(f"--{name} must be one of {shown}, not {value!r}")
-    for name, number in (("batch", batch), ("gpus", gpus), ("seq", seq)):
-        if number is None and name == "seq":
-            continue
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise UsageError(f"--{name} must be a whole number >= 1, not {number!r}")
-    if seq is not None and seq > _MAX_SEQ:
-        raise UsageError(f"--seq {seq:,} is beyond any model's context ({_MAX_SEQ:,} tokens at most)")
-    if batch > _MAX_SEQ:
-        raise UsageError(f"--batch {batch:,} is beyond what paramcount plans for ({_MAX_SEQ:,} at most)")
-    if mode == "inference" and strategy not in ("ddp", "tp"):
-        raise UsageError(f"--strategy {strategy} is for training", fix="add --mode training, or drop --strategy")
-    if mode == "training" and strategy == "tp":
-        raise UsageError(
-            "--strategy tp is modelled for inference only", fix="use zero1, zero2, zero3 or fsdp for training"
-        )
-    capacity: int | None = None
-    device_name = None
-    if isinstance(gpu_memory, int) and not isinstance(gpu_memory, bool):
-        if gpu_memory < 1:
-            raise UsageError(f"--gpu-memory must be positive, not {gpu_memory}")
-        capacity = gpu_memory
-    elif isinstance(gpu_memory, str):
-        capacity, device_name = _memory.capacity(gpu_memory)
-    elif gpu_memory is not None:
-        raise UsageError(f"--gpu-memory must be a size or a device name, not {gpu_memory!r}")
-    return _memory.Plan(
-        mode=mode,
-        dtype=None if dtype is None else _memory.dtype_name(dtype),
-        batch=batch,
-        seq=seq,
-        kv_dtype=None if kv_dtype is None else _memory.dtype_name(kv_dtype, "--kv-dtype"),
-        optimizer=optimizer,
-        precision=precision,
-        gpus=gpus,
-        strategy=strategy,
-        convention=convention,
-        activations=activations,
-        capacity=capacity,
-        device_name=device_name,
-    )
-
-
-#: the longest context paramcount plans for (2^24 tokens): beyond it a --seq is a typo
-_MAX_SEQ = 2**24
 
 
 def _experts(found: Inventory, experts_per_token: int | None) -> Inventory:

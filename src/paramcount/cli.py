@@ -50,7 +50,7 @@ An existing path wins, then code, then a URL, then an id. Files are read from th
 not imported and no pickle code runs; remote files are read by range requests, headers only (HF_ENDPOINT,
 HF_TOKEN; HF_HUB_OFFLINE=1 for the caches only); a folder's config.json decides which tensors are parameters."""
 
-# the devices memory --help names (paramcount.footprint.GPUS has them all)
+# the devices memory --help names (paramcount.footprint.plan.GPUS has them all)
 GPUS_SHOWN = ("H100", "H200", "B200", "A100", "A100-40GB", "L40S", "L4")
 
 _EXIT_CODES = """\
@@ -863,6 +863,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParamcountError as e:
         if os.environ.get("PARAMCOUNT_DEBUG") == "1":
             raise
+        if isinstance(e, UsageError) and e.option is not None:
+            e = e.naming(_flag(e.option))  # the library names the keyword (gpu_memory); the command line, the flag
         _say(f"error: {e}")
         return e.exit_code
     except KeyboardInterrupt:
@@ -878,6 +880,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "or count a live model on the meta device"
         )
         return 3
+
+
+def _flag(option: str) -> str:
+    """The flag of a library keyword: ``gpu_memory`` -> ``--gpu-memory``."""
+    return "--" + option.replace("_", "-")
 
 
 def command() -> int:

@@ -129,9 +129,28 @@ class ParamcountError(Exception):
 
 
 class UsageError(ParamcountError, ValueError):
-    """Arguments that cannot be understood, such as an expected count of ``"lots"``."""
+    """Arguments that cannot be understood, such as an expected count of ``"lots"``.
+
+    Args:
+        option: the keyword argument at fault (``"gpu_memory"``), when one is; ``problem`` then says what is wrong
+            with it and the message begins with its name. The command line names its flag instead
+            (:meth:`naming`).
+    """
 
     exit_code: ClassVar[int] = 2
+
+    def __init__(
+        self, problem: str, *, target: str | None = None, fix: str | None = None, option: str | None = None
+    ) -> None:
+        self.option = option
+        self.detail = problem
+        super().__init__(f"{option} {problem}" if option else problem, target=target, fix=fix)
+
+    def naming(self, subject: str) -> UsageError:
+        """The same error with the option called ``subject`` (a CLI flag such as ``--gpu-memory``)."""
+        if self.option is None:
+            return self
+        return UsageError(f"{subject} {self.detail}", target=self.target, fix=self.fix)
 
 
 class TargetError(ParamcountError, ValueError):

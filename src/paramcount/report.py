@@ -11,7 +11,7 @@ from paramcount.records import INDEX_DIGITS
 if TYPE_CHECKING:
     from typing import Any
 
-    from paramcount.footprint import Memory
+    from paramcount.footprint.results import Memory
     from paramcount.records import Adapter, Architecture, Diff, Kind, Load, Source, TensorRecord, Variant
     from paramcount.roles import Conventions
 

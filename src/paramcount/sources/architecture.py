@@ -45,6 +45,7 @@ __all__ = [
     "from_build",
     "from_table",
     "knowledge_of",
+    "normalised_config",
     "pattern",
 ]
 
@@ -424,6 +425,22 @@ def can_build() -> bool:
     import importlib.util  # imports contextlib: only when a build is considered
 
     return importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("torch") is not None
+
+
+def normalised_config(config: Any, target: str) -> Any:
+    """A ``config.json`` document as transformers' configuration class reads it (its defaults and derived fields:
+    Gemma-2's alternating ``layer_types``, a default ``head_dim``), or the document when transformers cannot.
+
+    What the memory engine reads a model's geometry from; a configuration object or ``None`` is returned as is.
+    """
+    if not isinstance(config, dict) or not can_build():
+        return config
+    from paramcount.sources import hf
+
+    try:
+        return hf.config_object(config, target)
+    except TargetError:
+        return config
 
 
 def knowledge_of(document: Mapping[str, Any], choice: Choice, mode: str, target: str) -> tuple[Knowledge | None, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.errors import TargetError, UsageError
-from paramcount.footprint import Activations
+from paramcount.footprint.results import Activations
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
