@@ -27,6 +27,7 @@ __all__ = [
     "Kind",
     "ModuleRecord",
     "Note",
+    "RankStorage",
     "Role",
     "TensorRecord",
     "index_value",
@@ -300,6 +301,14 @@ class Diff(NamedTuple):
         if self.only_in_a or self.only_in_b or self.parameters_a != self.parameters_b:
             return False
         return not any(c.a[0] != c.b[0] or (self.strict_dtype and c.a[1] != c.b[1]) for c in self.changed)
+
+
+class RankStorage(NamedTuple):
+    """What one rank of a distributed model stores: elements and bytes of the unique tensors in its memory."""
+
+    rank: int
+    stored_elements: int
+    bytes: int
 
 
 class Source(NamedTuple):

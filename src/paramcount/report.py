@@ -6,7 +6,7 @@ Every figure a renderer shows is a field here; nothing in this module formats a 
 from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.records import INDEX_DIGITS
+from paramcount.records import INDEX_DIGITS, RankStorage
 
 if TYPE_CHECKING:
     from typing import Any
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from paramcount.roles import Conventions
 
 __all__ = [
-    "SCHEMA_VERSION",
     "BufferCounts",
     "Check",
     "Distributed",
@@ -167,14 +166,6 @@ class Quantization(NamedTuple):
     overhead_bytes: int
 
 
-class RankStorage(NamedTuple):
-    """What one rank of a distributed model stores: elements and bytes of the unique tensors in its memory."""
-
-    rank: int
-    stored_elements: int
-    bytes: int
-
-
 class Distributed(NamedTuple):
     """How a distributed model's count was gathered.
 
@@ -233,7 +224,8 @@ class Run(NamedTuple):
 
 
 class Report:
-    """The answer for one target. ``to_dict()`` gives the JSON document (schema version 1).
+    """The answer for one target. ``to_dict()`` gives the JSON document (``schema_version`` 2, from
+    :mod:`paramcount.render.document`).
 
     Attributes:
         target: how the target was named.
@@ -452,28 +444,22 @@ class Report:
         return f"Report(target={self.target!r}, parameters.total={total!r}, format={self.format!r})"
 
     def to_dict(self, *, tensors: bool = False) -> dict[str, Any]:
-        """The JSON document for this report (``schema_version`` 2): the only place its keys are spelled.
+        """The JSON document for this report (``schema_version`` 2), built by :mod:`paramcount.render.document`.
 
-        Keys listed in the README keep their meaning across releases; new keys may be added.
+        Keys listed in the documentation keep their meaning across releases; new keys may be added.
 
         Args:
-            tensors: add ``tensors.list``, one entry per tensor record (:func:`tensor_rows`).
+            tensors: add ``tensors.list``, one entry per tensor record
+                (:func:`paramcount.render.document.tensor_rows`).
 
         Returns:
             A dict of plain JSON values (dicts, lists, ints, strings, ``None``); ``json.dumps`` writes it as is.
         """
         from paramcount._gc import collection_paused
+        from paramcount.render.document import document
 
         with collection_paused():
-            document = _document(self)
-            if tensors:
-                document.setdefault("tensors", {})["list"] = tensor_rows(self)
-            return document
-
-
-#: The version of the JSON document :meth:`Report.to_dict` returns. 2 added module rows' ``trainable``,
-#: ``frozen``, ``share`` and ``run``, and ``verification``; every key of version 1 keeps its meaning.
-SCHEMA_VERSION = 2
+            return document(self, tensors=tensors)
 
 
 def _index(name: str) -> bool:
@@ -502,309 +488,3 @@ def _numbered(rows: tuple[ModuleRow, ...], block: list[int]) -> list[list[int]]:
     if len(current) > 1:
         parts.append(current)
     return parts
-
-
-def _module_rows(report: Report) -> list[dict[str, Any]]:
-    whole = report.parameters.total or report.parameters.initialized
-    scale = 1_000_000 / whole if whole else 0.0
-    # Unpacked by position (ModuleRow's field order) rather than read by name: one row per module.
-    rows: list[dict[str, Any]] = [
-        {
-            "path": path,
-            "type": type_name,
-            "depth": depth,
-            "parameters": total,
-            "own_parameters": own,
-            "buffers": buffers,
-            "uninitialized_tensors": lazy,
-            "shared_with": shared_with,
-            "trainable": trainable,
-            "frozen": frozen,
-            "share": int(total * scale + 0.5) / 1_000_000 if whole else None,  # six decimals
-            "run": None,
-        }
-        for path, type_name, depth, total, own, buffers, lazy, shared_with, trainable, frozen in report.modules
-    ]
-    for i, run in report.runs().items():  # blocks of runs only: a few rows of most models
-        rows[i]["run"] = {"first": run.paths[0], "count": len(run.paths)}
-    return rows
-
-
-def _memory(m: Memory) -> dict[str, Any]:
-    """The ``memory`` block: the plan, bytes per device by kind, the KV cache and activations, the fit."""
-    d = m.per_device
-    return {
-        "mode": m.mode,
-        "devices": m.devices,
-        "strategy": m.strategy,
-        "optimizer": m.optimizer,
-        "precision": m.precision,
-        "convention": m.convention,
-        "batch": m.batch,
-        "seq": m.seq,
-        "per_device": {
-            "weights": d.weights,
-            "buffers": d.buffers,
-            "gradients": d.gradients,
-            "optimizer": d.optimizer,
-            "master_weights": d.master_weights,
-            "gathered": d.gathered,
-            "kv_cache": d.kv_cache,
-            "activations": d.activations,
-            "total": d.total,
-        },
-        "kv_cache": None
-        if m.kv is None
-        else {
-            "bytes": m.kv.bytes,
-            "bytes_per_token": m.kv.per_token,
-            "layers": m.kv.layers,
-            "layer_kinds": m.kv.kinds,
-            "dtype": m.kv.dtype,
-            "latent": m.kv.latent,
-        },
-        "activations": None
-        if m.activations is None
-        else {
-            "bytes": m.activations.bytes,
-            "tensors": m.activations.tensors,
-            "attention": list(m.activations.attention),
-            "dtype": m.activations.dtype,
-        },
-        "capacity": m.capacity,
-        "device_name": m.device_name,
-        "fits": m.fits,
-        "headroom": m.headroom,
-        "assumptions": list(m.assumptions),
-    }
-
-
-def _document(report: Report) -> dict[str, Any]:
-    p, b = report.parameters, report.buffers
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "target": report.target,
-        "parameters": {
-            "total": p.total,
-            "trainable": p.trainable,
-            "frozen": p.frozen,
-            "uninitialized_tensors": p.uninitialized_tensors,
-            "initialized": p.initialized,
-            "tensors": p.tensors,
-        },
-        "buffers": {
-            "total": b.total,
-            "persistent": b.persistent,
-            "non_persistent": b.non_persistent,
-            "tensors": b.tensors,
-        },
-        "by_dtype": {
-            row.dtype: {
-                "parameters": row.parameters,
-                "bytes": row.parameter_bytes,
-                "buffers": row.buffers,
-                "buffer_bytes": row.buffer_bytes,
-            }
-            for row in report.by_dtype
-        },
-        "tied": [{"names": list(g.names), "parameters": g.elements, "kind": g.kind.value} for g in report.tied],
-        "modules": _module_rows(report),
-        "depth": report.depth,
-        "warnings": list(report.warnings),
-        "notes": list(report.notes),
-    }
-    if report.format is not None:
-        doc["format"] = report.format
-        doc["files"] = list(report.files)
-        if report.tensors is not None:
-            t = report.tensors
-            doc["tensors"] = {
-                "count": t.count,
-                "elements": t.elements,
-                "unique_storages": t.unique_storages,
-                "bytes": t.bytes,
-            }
-        doc["excluded"] = [
-            {"what": e.what, "kind": e.kind.value, "tensors": e.tensors, "elements": e.elements, "reason": e.reason}
-            for e in report.excluded
-        ]
-        doc["verdict"] = report.verdict
-    if report.distributed is not None:
-        d = report.distributed
-        doc["distributed"] = {
-            "world_size": d.world_size,
-            "scheme": d.scheme,
-            "per_rank": [{"rank": r.rank, "stored_elements": r.stored_elements, "bytes": r.bytes} for r in d.per_rank],
-        }
-    if report.architecture is not None:
-        a = report.architecture
-        doc["architecture"] = {
-            "class": a.name,
-            "model_type": a.model_type,
-            "chosen_by": a.chosen,
-            "source": a.source,
-            "matched": a.matched,
-            "unexpected": {"count": len(a.unexpected), "names": list(a.unexpected)},
-            "missing": {"count": len(a.missing), "names": list(a.missing)},
-            "tied_copies": {"count": len(a.tied_copies), "names": list(a.tied_copies)},
-            "ignored": {"count": len(a.ignored), "names": list(a.ignored)},
-            "converted": a.converted,
-        }
-    if report.adapter is not None:
-        ad = report.adapter
-        doc["adapter"] = {
-            "method": ad.method,
-            "rank": ad.rank,
-            "alpha": ad.alpha,
-            "target_modules": list(ad.target_modules),
-            "modules_to_save": list(ad.modules_to_save),
-            "base": ad.base,
-            "adapter_parameters": ad.adapter_parameters,
-            "base_parameters": ad.base_parameters,
-            "saved_copies": list(ad.saved_copies),
-            "peft_trainable": ad.peft_trainable,
-            "peft_all": ad.peft_all,
-        }
-    if report.quantization is not None:
-        q = report.quantization
-        doc["quantization"] = {
-            "scheme": q.scheme,
-            "logical_parameters": q.logical_parameters,
-            "stored_bytes": q.stored_bytes,
-            "overhead_bytes": q.overhead_bytes,
-        }
-    if report.roles:
-        doc["roles"] = {r.role: {"tensors": r.tensors, "parameters": r.parameters} for r in report.roles}
-    if report.conventions is not None:
-        c = report.conventions
-        doc["conventions"] = {
-            "total": c.total,
-            "non_embedding": c.non_embedding,
-            "kaplan_non_embedding": c.kaplan_non_embedding,
-            "trainable": c.trainable,
-            "active_per_token": c.active_per_token,
-            "experts_per_token": c.experts_per_token,
-            "experts": c.experts,
-        }
-    if report.memory is not None:
-        doc["memory"] = _memory(report.memory)
-    if report.load is not None:
-        doc["load"] = _load(report.load)
-    if report.diff is not None:
-        doc["diff"] = _diff(report.diff)
-    if report.verification is not None:
-        doc["verification"] = {
-            "passed": all(c.passed for c in report.verification),
-            "checks": [
-                {
-                    "figure": c.figure,
-                    "expected": c.expected,
-                    "expected_value": c.expected_value,
-                    "tolerance": c.tolerance,
-                    "actual": c.actual,
-                    "passed": c.passed,
-                }
-                for c in report.verification
-            ],
-        }
-    if report.variants:
-        doc["variants"] = [
-            {
-                "file": v.file,
-                "format": v.format,
-                "quantization": v.quantization,
-                "parameters": v.parameters,
-                "stored_bytes": v.stored_bytes,
-                "counted": v.counted,
-            }
-            for v in report.variants
-        ]
-    if report.source is not None:
-        s = report.source
-        doc["source"] = {
-            "kind": s.kind,
-            "url": s.url,
-            "repo": s.repo,
-            "revision": s.revision,
-            "commit": s.commit,
-            "files": list(s.files),
-            "bytes_fetched": s.bytes_fetched,
-            "requests": s.requests,
-            "cached_bytes": s.cached_bytes,
-            "offline": s.offline,
-            "hub_parameters": s.hub_parameters,
-            "alternatives": list(s.alternatives),
-        }
-    return doc
-
-
-def _load(load: Load) -> dict[str, Any]:
-    """The ``load`` block of ``paramcount check``."""
-    return {
-        "loader": load.loader,
-        "class": load.model,
-        "missing_keys": list(load.missing_keys),
-        "unexpected_keys": list(load.unexpected_keys),
-        "mismatched_keys": [
-            {"name": m.name, "stored": list(m.stored), "expected": list(m.expected)} for m in load.mismatched_keys
-        ],
-        "ignored_keys": list(load.ignored_keys),
-        "converted_keys": load.converted_keys,
-        "dtype_changes": [{"name": n, "stored": a, "loaded": b} for n, a, b in load.dtype_changes],
-        "shapes_checked": load.shapes_checked,
-        "loads": load.loads,
-    }
-
-
-def _diff(diff: Diff) -> dict[str, Any]:
-    """The ``diff`` block of ``paramcount diff``."""
-
-    def side(shape: tuple[int, ...] | None, dtype: str | None) -> dict[str, Any]:
-        return {"shape": None if shape is None else list(shape), "dtype": dtype}
-
-    a, b = diff.parameters_a, diff.parameters_b
-    return {
-        "a": diff.a,
-        "b": diff.b,
-        "only_in_a": list(diff.only_in_a),
-        "only_in_b": list(diff.only_in_b),
-        "changed": [{"name": c.name, "a": side(*c.a), "b": side(*c.b)} for c in diff.changed],
-        "parameters": {"a": a, "b": b, "delta": None if a is None or b is None else b - a},
-        "modules": [
-            {"module": m.module, "instances": m.instances, "a": m.a, "b": m.b, "delta": m.b - m.a} for m in diff.modules
-        ],
-        "strict_dtype": diff.strict_dtype,
-        "same": diff.same,
-    }
-
-
-def tensor_rows(report: Report) -> list[dict[str, Any]]:
-    """Every tensor record as a row (``--tensors``): name, shape (``None`` while lazy), dtype, kind, role (a
-    parameter's role in the model, or why a tensor is not a parameter), trainable (``None`` when unknowable),
-    elements and stored bytes."""
-    from paramcount.roles import Roles
-
-    types = {m.path: m.type for m in report.modules}
-    roles = Roles()
-    rows = []
-    for r in report.records:
-        if r.kind.value == "parameter":
-            module, _, tensor = r.name.rpartition(".")
-            role = roles.of(types.get(r.module, ""), module, tensor)
-        else:
-            first = r.notes[0] if r.notes else None
-            role = first.value if first is not None and hasattr(first, "value") else r.kind.value
-            role = str(role)
-        rows.append(
-            {
-                "name": r.name,
-                "shape": None if r.shape is None else list(r.shape),
-                "dtype": r.dtype,
-                "kind": r.kind.value,
-                "role": role,
-                "trainable": r.trainable if r.kind.value == "parameter" else None,
-                "elements": r.elements,
-                "bytes": r.stored_bytes,
-            }
-        )
-    return rows

@@ -371,7 +371,7 @@ def difference(report: Report) -> Section:
 
 def _tensors(report: Report) -> Section:
     """Every tensor record: name, shape, dtype, kind, role, trainability and stored bytes (``--tensors``)."""
-    from paramcount.report import tensor_rows
+    from paramcount.render.document import tensor_rows
 
     rows = []
     for r in tensor_rows(report):

@@ -55,7 +55,7 @@ def render(report: Report, *, tensors: bool = False) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if tensors:
-        from paramcount.report import tensor_rows
+        from paramcount.render.document import tensor_rows
 
         columns = ("name", "shape", "dtype", "kind", "role", "trainable", "elements", "bytes")
         writer.writerow(columns)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.classify import tie_output_head
-from paramcount.report import RankStorage
+from paramcount.records import RankStorage
 
 if TYPE_CHECKING:
     from typing import Any
