@@ -186,7 +186,7 @@ def test_pipeline_stages_add_up_and_a_tied_embedding_counts_once(tmp_path: Path,
 
 def test_deepspeed_zero3_partitioned_parameters_count_by_ds_shape(monkeypatch: pytest.MonkeyPatch) -> None:
     """DeepSpeed's own attributes on real parameters: data emptied, ds_shape/ds_numel/ds_tensor set (as
-    partition_parameters.py does); DeepSpeed itself does not install here (see the README)."""
+    partition_parameters.py does); DeepSpeed itself does not install here (see "Develop" in docs/getting-started.md)."""
     import types
 
     monkeypatch.setitem(sys.modules, "deepspeed", types.ModuleType("deepspeed"))
