@@ -14,9 +14,11 @@ from paramcount._typing import TYPE_CHECKING
 from paramcount.records import Changed, Diff, ModuleDelta, index_value
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
-__all__ = ["Tensors", "compare"]
+    from paramcount.records import TensorRecord
+
+__all__ = ["Tensors", "compare", "stored_tensors"]
 
 #: a side's tensors: name -> (shape, dtype, elements)
 Tensors = dict[str, tuple[tuple[int, ...] | None, str | None, int]]
@@ -85,3 +87,22 @@ def _modules(
 
 def _natural(name: str) -> list[tuple[int, int | str]]:
     return [(0, index_value(p)) if p.isdecimal() else (1, p) for p in name.split(".")]  # "²": a digit, no number
+
+
+def stored_tensors(records: Iterable[TensorRecord], prefix: str) -> dict[str, tuple[tuple[int, ...] | None, str, int]]:
+    """What a checkpoint of these records holds, by name with the base-model ``prefix`` taken off: each tensor once
+    (a tied name is one tensor), parameters and persistent buffers only, as ``(shape, dtype, elements)``."""
+    from paramcount.records import Kind
+
+    tensors: dict[str, tuple[tuple[int, ...] | None, str, int]] = {}
+    seen: set[object] = set()
+    for r in records:
+        if r.kind not in (Kind.PARAMETER, Kind.BUFFER) or r.persistent is False:
+            continue  # a non-persistent buffer is not in a checkpoint
+        if r.identity is not None:
+            if r.identity in seen:
+                continue  # a tied name: the model holds the tensor once
+            seen.add(r.identity)
+        name = r.name[len(prefix) + 1 :] if prefix and r.name.startswith(prefix + ".") else r.name
+        tensors[name] = (r.shape, r.dtype, r.elements or 0)
+    return tensors

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Adapter",
     "Architecture",
+    "Distributed",
     "Inventory",
     "Kind",
     "ModuleRecord",
@@ -311,6 +312,20 @@ class RankStorage(NamedTuple):
     bytes: int
 
 
+class Distributed(NamedTuple):
+    """How a distributed model's count was gathered.
+
+    Attributes:
+        world_size: ranks in the process group.
+        scheme: sharding found (``"dtensor"``, ``"deepspeed-zero3"``, ``"pipeline"``, ``"replicated"``).
+        per_rank: each rank's storage, in rank order.
+    """
+
+    world_size: int
+    scheme: str
+    per_rank: tuple[RankStorage, ...]
+
+
 class Source(NamedTuple):
     """Where a remote target's numbers came from, and what reading it cost.
 
@@ -418,6 +433,8 @@ class Inventory(NamedTuple):
         experts: ``(experts per token, routed experts)`` of a mixture-of-experts model, from its configuration.
         config: the model's configuration, for what a memory estimate derives from it (attention geometry): a
             live model's own config object, or a folder's or repository's ``config.json`` document.
+        distributed: how a model counted across a process group was gathered (world size, scheme, each rank's
+            storage); the tensors are then the global ones.
     """
 
     target: str
@@ -438,6 +455,7 @@ class Inventory(NamedTuple):
     experts: tuple[int, int] | None = None
     load: Load | None = None
     config: object = None
+    distributed: Distributed | None = None
 
 
 def unique_parameters(records: tuple[TensorRecord, ...] | list[TensorRecord]) -> int:

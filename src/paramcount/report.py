@@ -6,7 +6,7 @@ Every figure a renderer shows is a field here; nothing in this module formats a 
 from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING, NamedTuple
-from paramcount.records import INDEX_DIGITS, RankStorage
+from paramcount.records import INDEX_DIGITS, Distributed, RankStorage
 
 if TYPE_CHECKING:
     from typing import Any
@@ -164,20 +164,6 @@ class Quantization(NamedTuple):
     logical_parameters: int | None
     stored_bytes: int
     overhead_bytes: int
-
-
-class Distributed(NamedTuple):
-    """How a distributed model's count was gathered.
-
-    Attributes:
-        world_size: ranks in the process group.
-        scheme: sharding found (``"dtensor"``, ``"deepspeed-zero3"``, ``"pipeline"``, ``"replicated"``).
-        per_rank: each rank's storage, in rank order.
-    """
-
-    world_size: int
-    scheme: str
-    per_rank: tuple[RankStorage, ...]
 
 
 class Check(NamedTuple):

@@ -103,6 +103,7 @@ def tally(inventory: Inventory, *, depth: int | None = None) -> Report:
             inventory.experts,
         ),
         config=inventory.config,
+        distributed=inventory.distributed,
     )
 
 

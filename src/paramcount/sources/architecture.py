@@ -47,6 +47,7 @@ __all__ = [
     "knowledge_of",
     "normalised_config",
     "pattern",
+    "prefix_of",
 ]
 
 #: the values of ``--architecture``
@@ -125,7 +126,7 @@ def expected_shape(formula: list[Any], document: Mapping[str, Any]) -> tuple[int
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise UsageError(f"--architecture must be one of {', '.join(MODES)}, not {mode!r}")
+        raise UsageError(f"must be one of {', '.join(MODES)}, not {mode!r}", option="architecture")
     return mode
 
 
@@ -441,6 +442,19 @@ def normalised_config(config: Any, target: str) -> Any:
         return hf.config_object(config, target)
     except TargetError:
         return config
+
+
+def prefix_of(obj: object, architecture: Architecture | None, config: object) -> str:
+    """The base-model prefix of a counted model's class: a live transformers model's own, else the table's for the
+    class its configuration named (``""`` for none)."""
+    prefix = getattr(obj, "base_model_prefix", None)
+    if isinstance(prefix, str):
+        return prefix
+    if architecture is None or architecture.name is None or architecture.model_type is None:
+        return ""
+    document = config if isinstance(config, dict) else {}
+    known = from_table(document, Choice(architecture.name, architecture.model_type, architecture.chosen, False))
+    return known.prefix if known is not None else ""
 
 
 def knowledge_of(document: Mapping[str, Any], choice: Choice, mode: str, target: str) -> tuple[Knowledge | None, str]:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
     import torch
 
-__all__ = ["inventory", "is_module", "unwrap"]
+    from paramcount.records import Load
+
+__all__ = ["inventory", "is_module", "torch_load", "unwrap"]
 
 # Records are named tuples; building them through tuple.__new__ skips the generated Python-level __new__, which
 # costs more than the rest of the per-tensor work (benchmarks/bench_modules.py). mypy cannot check the field
@@ -670,3 +672,28 @@ def _inner_tensors(tensor: Any) -> list[tuple[str, torch.Tensor]]:
         names, _ = current.__tensor_flatten__()
         pending.extend((f"{prefix}.{n}" if prefix else n, getattr(current, n)) for n in names)
     return found
+
+
+def torch_load(records: tuple[TensorRecord, ...], model: Any, name: str) -> Load:
+    """What ``model.load_state_dict(weights, strict=False)`` reports for stored tensors, shape mismatches apart."""
+    from paramcount.records import Load, Mismatch
+
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    stored = {r.name: r for r in records if r.kind is not Kind.AUXILIARY}
+    mismatched = tuple(
+        Mismatch(k, r.shape, expected[k])
+        for k, r in stored.items()
+        if k in expected and r.shape is not None and r.shape != expected[k]
+    )
+    dtypes = {k: str(v.dtype).removeprefix("torch.") for k, v in model.state_dict().items()}
+    changes = tuple(
+        (k, str(r.dtype), dtypes[k]) for k, r in stored.items() if k in dtypes and r.dtype and r.dtype != dtypes[k]
+    )
+    return Load(
+        loader="torch",
+        model=name,
+        missing_keys=tuple(k for k in expected if k not in stored),
+        unexpected_keys=tuple(k for k in stored if k not in expected),
+        mismatched_keys=mismatched,
+        dtype_changes=changes,
+    )
