@@ -162,6 +162,43 @@ def test_the_table_fits_the_terminal_width(columns: int) -> None:
     assert sum("Linear" in line for line in lines) == sum("Linear" in line for line in wide.splitlines()) == 3 * 7 + 1
 
 
+def _figures(text: str) -> set[str]:
+    return set(re.findall(r"\d[\d,]*\d|\d", text))
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["plain", "rich"])
+def test_a_narrow_table_cuts_names_never_numbers(colour: bool) -> None:
+    """Issue: ``32 x LlamaDe…83,360 each`` for 202,383,360 at a narrow width; names are cut, figures stay whole."""
+    from paramcount.render import table
+
+    if colour:
+        pytest.importorskip("rich")
+        from paramcount.render import color
+
+    report = paramcount.count(str(Path(__file__).parent / "configs" / "Llama-3.1-8B"), depth=3)
+    config = json.loads((Path(__file__).parent / "configs" / "Llama-3.1-8B" / "config.json").read_text())
+    h, i, kv = config["hidden_size"], config["intermediate_size"], config["num_key_value_heads"]
+    kv_width = kv * h // config["num_attention_heads"]
+    each = 2 * h * h + 2 * h * kv_width + 3 * h * i + 2 * h  # q, o; k, v; gate, up, down; two norms
+    layers = config["num_hidden_layers"]
+
+    def draw(width: int) -> str:
+        text = color.render(report, width=width) if colour else table.render(report, width=width)
+        return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+    wide = draw(300)
+    assert f"{layers} \u00d7 LlamaDecoderLayer, {each:,} each" in wide
+    for width in (80, 60, 50, 40, 30):
+        text = draw(width)
+        modules = text[text.index("Modules") : text.index("By dtype")]
+        run = next(line for line in modules.splitlines() if f"0\u2013{layers - 1}" in line)
+        assert re.search(rf"{layers} \u00d7 .*{each:,}\b.*\s{layers * each:,}\s", run), (width, run)
+        # no figure of the narrow table is a piece of a figure of the wide one
+        assert _figures(modules) <= _figures(wide), (width, _figures(modules) - _figures(wide))
+        if width >= 60:  # room enough: every row fits
+            assert max(len(line.rstrip()) for line in text.splitlines()) <= width, width
+
+
 def test_colours_follow_force_color_and_no_color() -> None:
     pytest.importorskip("rich")
     coloured = _cli("count", "torch.nn:Linear(784, 10)", FORCE_COLOR="1")
