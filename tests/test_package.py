@@ -89,6 +89,7 @@ def test_torch_is_not_imported_unless_a_model_needs_it(code: str) -> None:
         "paramcount._api",
         "paramcount.examples",
         "paramcount.render.table",
+        "paramcount.render._layout",
         "paramcount.limits",
         "paramcount.formats._pickle",
         "paramcount.formats.torch_functions",

@@ -208,6 +208,107 @@ def test_colours_follow_force_color_and_no_color() -> None:
     assert "\x1b[" not in plain.stdout
 
 
+# --- one set of figures in every format ----------------------------------------------------------------------------
+
+
+def _expected_share(part: int, whole: int) -> str:
+    """The share a reader is shown, computed here: one decimal, and a part that holds parameters never reads 0.0%."""
+    if part and part / whole < 0.001:
+        return "<0.1%"
+    return f"{100 * part / whole:.1f}%"
+
+
+def _table_figures(text: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    """(share by role, share by module leaf name, the active-per-token figure) read from the text table."""
+    roles = {}
+    block = text[text.index("By role") :].split("\n\n", maxsplit=1)[0].splitlines()[3:]
+    for line in block:
+        cells = re.split(r"\s{2,}", line.strip())
+        roles[cells[0]] = cells[-1]
+    modules = {}
+    block = text[text.index("Modules") :].split("\n\n", maxsplit=1)[0].splitlines()[3:]
+    for line in block:
+        cells = re.split(r"\s{2,}", line.lstrip("\u2502\u251c\u2514\u2500 "))
+        modules[cells[0]] = next(c for c in cells if c.endswith("%"))
+    active = re.search(r"^active per token\s+(\S+)", text, re.MULTILINE)
+    return roles, modules, None if active is None else active.group(1)
+
+
+def _markdown_figures(text: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    def table(title: str) -> list[list[str]]:
+        block = text[text.index(f"**{title}") :].split("\n\n")[1].splitlines()[2:]
+        return [[c.strip() for c in line.strip("|").split(" | ")] for line in block]
+
+    roles = {row[0]: row[3].replace("&lt;", "<") for row in table("By role")}
+    modules = {row[0].strip("`").rpartition(".")[2]: row[3].replace("&lt;", "<") for row in table("Modules")}
+    active = re.search(r"^\| active per token \| (\S+)", text, re.MULTILINE)
+    return roles, modules, None if active is None else active.group(1)
+
+
+def _html_figures(text: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    import html
+
+    by_role = text[text.index('<table id="by-role">') :].split("</table>", maxsplit=1)[0]
+    roles = {
+        name: html.unescape(share)
+        for name, share in re.findall(
+            r"<tr><td>([^<]+)</td>(?:<td class='n'>[^<]*</td>){2}<td class='n'>([^<]*)</td>", by_role
+        )
+    }
+    modules = {
+        path.rpartition(".")[2]: html.unescape(share)
+        for path, share in re.findall(
+            r'data-path="([^"]*)"(?:><summary)?><code>[^<]*</code> <span class="muted">[^<]*</span> '
+            r'<span class="n">[^<]*</span> <span class="muted">([^<]*)</span>',
+            text,
+        )
+    }
+    active = re.search(r"<tr><td>active per token</td><td class='n'>([^<]+)</td>", text)
+    return roles, modules, None if active is None else active.group(1)
+
+
+def _moe_file(folder: Path) -> str:
+    from safetensors.torch import save_file
+
+    save_file(tiny_model("MixtralForCausalLM", "mixtral").state_dict(), folder / "moe.safetensors")
+    return str(folder / "moe.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("target", "active"),
+    [
+        (lambda _: str(Path(__file__).parent / "configs" / "Llama-3.1-8B"), "absent"),
+        (lambda _: tiny_model("MixtralForCausalLM", "mixtral"), "known"),
+        (_moe_file, "unknown"),
+    ],
+    ids=["dense-config", "moe-live", "moe-file-without-config"],
+)
+def test_table_markdown_and_html_show_the_same_figures(target: Any, active: str, tmp_path: Path) -> None:
+    """Issue: the HTML page said 0.0% where the table said <0.1%, had no by-role share column, and showed "active
+    per token" for a dense model; every format now shows one set of figures."""
+    report = paramcount.count(target(tmp_path), depth=3)
+    whole = report.parameters.initialized
+    expected_roles = {r.role.replace("_", " "): _expected_share(r.parameters, whole) for r in report.roles}
+    assert expected_roles
+    table = _table_figures(render(report, expand=True))
+    markdown = _markdown_figures(render(report, "markdown", expand=True))
+    page = _html_figures(render(report, "html"))
+    for roles, _, _ in (table, markdown, page):
+        assert roles == expected_roles
+    # every module both show: the same share (the HTML tree shows every module, the table those to depth 3)
+    shared = set(table[1]) & set(page[1])
+    assert len(shared) >= 3
+    assert {name: table[1][name] for name in shared} == {name: page[1][name] for name in shared}
+    assert markdown[1] == table[1]
+    c = report.conventions
+    assert c is not None
+    figure = {"absent": None, "known": f"{c.active_per_token or 0:,}", "unknown": "unknown"}[active]
+    assert (c.active_per_token is None) == (active == "unknown")
+    assert table[2] == markdown[2] == page[2] == figure
+    if active == "absent":  # a dense model: no row of its own in any format, nothing on the page
+        assert "active per token" not in render(report, "html")
+
+
 # --- Python: str, repr, notebook, show -----------------------------------------------------------------------------
 
 
