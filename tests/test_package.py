@@ -90,6 +90,7 @@ def test_torch_is_not_imported_unless_a_model_needs_it(code: str) -> None:
         "paramcount.examples",
         "paramcount.render.table",
         "paramcount.render._layout",
+        "paramcount.roles",
         "paramcount.limits",
         "paramcount.formats._pickle",
         "paramcount.formats.torch_functions",
