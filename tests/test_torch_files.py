@@ -388,6 +388,28 @@ def test_sharded_bin_through_its_index(tmp_path: Path) -> None:
     assert len(report.files) == 3
 
 
+def test_sharded_bin_without_its_index_is_summed_when_complete(tmp_path: Path) -> None:
+    """A complete pytorch_model-0000N-of-0000M.bin set without an index is one model; torch.load is the oracle."""
+    model = small_model()
+    state = model.state_dict()
+    names = list(state)
+    torch.save({k: state[k] for k in names[:3]}, tmp_path / "pytorch_model-00001-of-00002.bin")
+    torch.save({k: state[k] for k in names[3:]}, tmp_path / "pytorch_model-00002-of-00002.bin")
+    held = sum(
+        t.numel()
+        for i in (1, 2)
+        for k, t in torch.load(tmp_path / f"pytorch_model-0000{i}-of-00002.bin", weights_only=True).items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))  # the BatchNorm's buffers
+    )
+    report = paramcount.count(str(tmp_path))
+    assert report.parameters.total == held == live_parameters(model)
+    assert any("no index found" in n for n in report.notes)
+    (tmp_path / "pytorch_model-00001-of-00002.bin").unlink()
+    (tmp_path / "pytorch_model-00003-of-00002.bin").write_bytes(b"")
+    with pytest.raises(TargetError, match=r"missing 'pytorch_model-00001-of-00002\.bin'"):
+        paramcount.count(str(tmp_path))
+
+
 def test_cli_verify_on_a_checkpoint_and_no_torch_import(tmp_path: Path) -> None:
     import subprocess
     import sys
