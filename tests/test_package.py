@@ -219,14 +219,20 @@ def test_a_count_of_a_file_imports_no_stdlib_module_it_does_not_need(tmp_path: P
     unneeded += ("decimal", "contextlib")
     # nor the optional libraries of other targets and outputs (colour, remote reads)
     unneeded += ("rich", "huggingface_hub", "httpx2", "httpx", "fsspec", "textwrap")
+    # A bare interpreter (-I -S: no site, no sitecustomize, no .pth files, which may import typing or pathlib on
+    # their own) with the package's own folder on its path; only what paramcount imports is held against it.
     code = (
         "import sys, io\n"
+        f"sys.path.insert(0, {str(SRC.parent)!r})\n"
+        "before = set(sys.modules)\n"
         "from paramcount.cli import main\n"
         "sys.stdout = io.StringIO()\n"
         f"assert main(['count', {str(model)!r}, '--format', 'json']) == 0\n"
         f"assert main(['count', {str(model)!r}]) == 0\n"
         "sys.stdout = sys.__stdout__\n"
-        f"print(' '.join(m for m in {unneeded!r} if m in sys.modules))\n"
+        "assert 'paramcount.cli' in sys.modules and sys.modules['paramcount'].__file__.startswith(sys.path[0])\n"
+        f"print(' '.join(m for m in {unneeded!r} if m in sys.modules and m not in before))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.split() == []
