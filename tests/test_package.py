@@ -139,9 +139,10 @@ def test_named_tuples_behave_as_collections_namedtuple(width: int) -> None:
         lambda c: c(nope=1),
     ]
     for bad in calls:
-        with pytest.raises(TypeError) as ours_error:
+        expected = r"takes (from \d+ to )?\d+ positional arguments but \d+ were given|missing \d+ required|unexpected"
+        with pytest.raises(TypeError, match=expected) as ours_error:
             bad(row_class)
-        with pytest.raises(TypeError) as their_error:
+        with pytest.raises(TypeError, match=expected) as their_error:
             bad(oracle)
         assert str(ours_error.value).split("(")[-1] == str(their_error.value).split("(")[-1]
     with pytest.raises(ValueError, match="unexpected field names: \\['nope'\\]"):

@@ -361,8 +361,8 @@ def test_every_document_validates_against_the_schema_file(tmp_path: Path) -> Non
         "actual": 256,
         "passed": True,
     }
-    broken = dict(documents[0], parameters={"total": "many"})
-    with pytest.raises(jsonschema.ValidationError):
+    broken = dict(documents[0], parameters={**documents[0]["parameters"], "total": "many"})  # only the type wrong
+    with pytest.raises(jsonschema.ValidationError, match="'many' is not of type 'integer'"):
         jsonschema.validate(broken, SCHEMA)
 
 
