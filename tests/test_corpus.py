@@ -25,6 +25,7 @@ import torch
 import paramcount
 from paramcount.errors import FormatError, ParamcountError
 from tests.corpus import CANARY, Case, cases
+from tests.messages import error_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -157,7 +158,7 @@ def test_every_corpus_case_fails_cleanly_and_runs_nothing(tmp_path: Path) -> Non
 @pytest.mark.parametrize("case", [c for c in cases() if c.rule and not c.malicious], ids=lambda c: c.name)
 def test_rule_cases_name_their_rule(tmp_path: Path, case: Case) -> None:
     target = case.build(tmp_path)
-    with pytest.raises(ParamcountError) as caught:
+    with pytest.raises(ParamcountError, match=error_line(target)) as caught:
         paramcount.count(target)
     assert isinstance(caught.value, FormatError), caught.value
     assert caught.value.rule == case.rule, str(caught.value)

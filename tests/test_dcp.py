@@ -17,6 +17,7 @@ from torch.distributed.checkpoint.state_dict_saver import save as dcp_save
 
 import paramcount
 from paramcount.errors import FormatError, TargetError
+from tests.messages import error_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -119,7 +120,7 @@ def test_chunk_and_storage_rules(tmp_path: Path, change: Callable[[Metadata], No
     folder = tmp_path / "ckpt"
     save(folder)
     tamper(folder, change)
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(folder)) as caught:
         paramcount.count(str(folder))
     assert caught.value.rule == rule
 
@@ -149,6 +150,6 @@ def test_a_data_file_linked_out_of_the_folder_is_refused(tmp_path: Path) -> None
     outside = tmp_path / "outside.distcp"
     data.rename(outside)
     data.symlink_to(outside)
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(folder, "a link out of the folder")) as caught:
         paramcount.count(str(folder))
     assert caught.value.rule == "dcp-path"

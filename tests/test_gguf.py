@@ -10,6 +10,7 @@ import pytest
 
 import paramcount
 from paramcount.errors import FormatError
+from tests.messages import error_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -155,7 +156,7 @@ CASES: list[tuple[str, Any, str]] = [
 def test_llama_cpp_rules(tmp_path: Path, make: Any, rule: str) -> None:
     path = tmp_path / "x.gguf"
     path.write_bytes(make())
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path)) as caught:
         paramcount.count(str(path))
     assert caught.value.rule == rule
     assert caught.value.exit_code == 3

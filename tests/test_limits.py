@@ -15,6 +15,7 @@ import torch
 import paramcount
 from paramcount.errors import FormatError, UsageError
 from paramcount.limits import DEFAULT, LIMITS, Limits, parse_limits
+from tests.messages import error_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,9 +47,20 @@ def test_parse(text: str, field: str, value: int) -> None:
     assert limits._replace(**{field: getattr(DEFAULT, field)}) == DEFAULT
 
 
-@pytest.mark.parametrize("text", ["pickle_bytes=1", "nope=3", "tensors", "tensors=0", "tensors=-5", "tensors=lots"])
-def test_bad_limits_are_usage_errors(text: str) -> None:
-    with pytest.raises(UsageError):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("pickle_bytes=1", r"unknown limit 'pickle_bytes=1'; did you mean pickle-bytes=1\? use NAME=VALUE"),
+        ("nope=3", r"unknown limit 'nope=3'; use NAME=VALUE with NAME one of header-bytes, "),
+        ("tensors", r"limit 'tensors' needs a value; write tensors=N"),
+        ("tensors=0", r"limit tensors must be a positive integer, not '0'; e.g. pickle-bytes=1GiB"),
+        ("tensors=-5", r"limit tensors must be a positive integer, not '-5'"),
+        ("tensors=lots", r"limit tensors must be a positive integer, not 'lots'"),
+    ],
+    ids=lambda value: value if "=" in value or value == "tensors" else "",
+)
+def test_bad_limits_are_usage_errors(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=rf"\A{message}"):
         parse_limits([text])
 
 
@@ -59,21 +71,21 @@ def save(path: Path, tensors: int) -> Path:
 
 def test_lowering_a_limit_refuses_and_raising_it_accepts(tmp_path: Path) -> None:
     path = str(save(tmp_path / "sd.pt", 5))
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path, "over the limit of 4", "--limit tensors=N")) as caught:
         paramcount.count(path, limits={"tensors": 4})
     assert caught.value.rule == "limit-tensors"
     assert "--limit tensors=N" in str(caught.value)
     assert paramcount.count(path, limits={"tensors": 5}).parameters.total == 10
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path, "limit of 20", "--limit pickle-opcodes=N")) as caught:
         paramcount.count(path, limits=Limits(pickle_opcodes=20))
     assert caught.value.rule == "limit-pickle-opcodes"
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path, "limit of 100", "--limit pickle-bytes=N")) as caught:
         paramcount.count(path, limits={"pickle-bytes": "100"})
     assert caught.value.rule == "limit-pickle-bytes"
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path, "limit of 3", "--limit zip-entries=N")) as caught:
         paramcount.count(path, limits={"zip_entries": 3})
     assert caught.value.rule == "limit-zip-entries"
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path, "limit of 9", "--limit elements=N")) as caught:
         paramcount.count(path, limits={"elements": 9})
     assert caught.value.rule == "limit-elements"
 
@@ -193,7 +205,7 @@ def test_each_limit_breached_is_one_line_exit_3_naming_it(name: str, tmp_path: P
     target = build(tmp_path)
     if name != "npy-header-bytes":  # a NumPy file is never a checkpoint; its header is read to judge its pickle
         paramcount.count(target)  # the file itself is fine under the defaults
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(target, f"limit of {value}", f"--limit {name}=N")) as caught:
         paramcount.count(target, limits={name: value})
     assert caught.value.rule == f"limit-{name}"
     done = subprocess.run(
@@ -212,7 +224,7 @@ def test_an_opcode_with_a_text_argument_counts_four_times(tmp_path: Path) -> Non
     plain = _zip_pickle(b"\x80\x02}" + b"K\x010" * 10 + b".")(tmp_path / "plain")  # 23 opcodes
     text = _zip_pickle(b"\x80\x02}" + b"I1\n0" * 10 + b".")(tmp_path)
     assert paramcount.count(plain, limits={"pickle_opcodes": 40}).parameters.total == 0
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(text, "limit of 40", "--limit pickle-opcodes=N")) as caught:
         paramcount.count(text, limits={"pickle_opcodes": 40})
     assert caught.value.rule == "limit-pickle-opcodes"
 
@@ -225,7 +237,7 @@ def test_a_string_that_could_decode_wide_is_charged_before_it_is_decoded(tmp_pat
         raw = text.encode()
         path = _zip_pickle(b"\x80\x04}\x8c" + bytes([len(raw)]) + raw + b"0.")(tmp_path)
         if refused:
-            with pytest.raises(FormatError) as caught:
+            with pytest.raises(FormatError, match=error_line(path, "limit of 300", "--limit pickle-bytes=N")) as caught:
                 paramcount.count(path, limits={"pickle_bytes": 300})
             assert caught.value.rule == "limit-pickle-bytes"
             assert "decoded" in str(caught.value)
@@ -244,7 +256,7 @@ def test_a_state_given_again_and_again_is_charged_each_time(tmp_path: Path) -> N
          + b"h\x02b" * 10_000 + b"0}."
     )
     path = _zip_pickle(build)(tmp_path)
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path, "BUILD states", "--limit pickle-values=N")) as caught:
         paramcount.count(path)
     assert caught.value.rule == "limit-pickle-values"
     assert "BUILD states" in str(caught.value)
@@ -258,7 +270,7 @@ def test_paths_repeated_down_a_deep_graph_are_charged(tmp_path: Path) -> None:
     pkl = b"\x80\x04}" + key + b"}" + b"h\x00}" * 299 + b"h\x00N" + b"s" * 301 + b"."
     path = _zip_pickle(pkl)(tmp_path)
     assert paramcount.count(path).parameters.total == 0  # fine under the defaults
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(path, "paths", "--limit pickle-values=N")) as caught:
         paramcount.count(path, limits={"pickle_values": 100_000})
     assert caught.value.rule == "limit-pickle-values"
     assert "paths" in str(caught.value)

@@ -196,3 +196,54 @@ def test_a_mixture_without_top_k_has_no_active_figure() -> None:
     assert conventions(100, None, {"routed_expert": 80}, None).active_per_token is None
     assert experts_of({"text_config": {"n_routed_experts": 64, "num_experts_per_tok": 6}}) == (6, 64)
     assert experts_of({"num_experts": 1, "num_experts_per_tok": 1}) is None
+
+
+def _saved(model: Any, path: Path, how: str) -> Path:
+    if how == "torch.save":
+        torch.save(model.state_dict(), path / "model.pt")
+        return path / "model.pt"
+    from safetensors.torch import save_model
+
+    save_model(model, str(path / "model.safetensors"))  # keeps one name of the tied pair
+    return path / "model.safetensors"
+
+
+def _split(report: Any) -> tuple[dict[str, int], int | None, int | None]:
+    c = report.conventions
+    return {r.role: r.parameters for r in report.roles}, c.non_embedding, c.kaplan_non_embedding
+
+
+@pytest.mark.parametrize("how", ["torch.save", "safetensors"])
+def test_a_saved_tied_model_keeps_its_live_model_s_roles(how: str, tmp_path: Path) -> None:
+    """Issue: the README's demo counted a saved ``embed.weight`` as role ``other`` (non-embedding 64,128 where the
+    live model says 128): a 2-D weight named ``embed`` is an embedding; the live model is the oracle."""
+    from paramcount.examples import tied_language_model
+
+    model = tied_language_model()
+    live = _split(paramcount.count(model))
+    assert live[1:] == (128, 128)  # the LayerNorm's weight and bias: what the live model's types say
+    assert _split(paramcount.count(_saved(model, tmp_path, how))) == live
+
+
+@pytest.mark.parametrize(
+    ("build", "embedding"),
+    [
+        # "embed" holding an Embedding and a LayerNorm: the 2-D weight is the embedding, the 1-D one is not
+        (lambda: torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.LayerNorm(8)), 400),
+        # "embed" as a patch projection: a 4-D weight is no embedding, whatever its name
+        (lambda: torch.nn.Conv2d(3, 8, 4), 0),
+    ],
+    ids=["sequential", "conv"],
+)
+def test_the_name_embed_needs_an_embedding_s_shape(build: Any, embedding: int, tmp_path: Path) -> None:
+    model = torch.nn.Sequential()
+    model.add_module("embed", build())
+    model.add_module("head", torch.nn.Linear(8, 3))
+    live = {r.role: r.parameters for r in paramcount.count(model).roles}
+    assert live.get("embedding", 0) == embedding
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    saved = {r.role: r.parameters for r in paramcount.count(tmp_path / "model.pt").roles}
+    assert saved.get("embedding", 0) == embedding
+    assert sum(saved.values()) == sum(live.values())
+    # the 1-D weight beside the embedding (400, not 408) and a 4-D one stay out of "embedding"
+    assert role("embed.1.weight", ndim=1) != "embedding" and role("embed.weight", ndim=4) != "embedding"

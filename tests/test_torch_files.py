@@ -7,6 +7,7 @@ import functools
 import io
 import json
 import pickle
+import re
 import struct
 import warnings
 import zipfile
@@ -21,6 +22,7 @@ from torch import nn
 import paramcount
 from paramcount.errors import FormatError, TargetError, UnsafeTargetError
 from tests.crafted import Pid, Rebuild, UnknownSubclass, dumps, tensor, torch_zip
+from tests.messages import error_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -211,9 +213,8 @@ _GETATTR = _global("builtins", "getattr")
 )
 def test_what_whole_model_saves_may_hold_turns_unsafe_when_misused(tmp_path: Path, pkl: bytes, finding: str) -> None:
     path = torch_zip(tmp_path / "evil.pt", b"\x80\x04" + pkl + b".", {})
-    with pytest.raises(UnsafeTargetError) as raised:
+    with pytest.raises(UnsafeTargetError, match=error_line(path, re.escape(finding))):
         paramcount.count(str(path))
-    assert finding in str(raised.value)
 
 
 def _setstate_gadget(target: str) -> bytes:
@@ -388,6 +389,28 @@ def test_sharded_bin_through_its_index(tmp_path: Path) -> None:
     assert len(report.files) == 3
 
 
+def test_sharded_bin_without_its_index_is_summed_when_complete(tmp_path: Path) -> None:
+    """A complete pytorch_model-0000N-of-0000M.bin set without an index is one model; torch.load is the oracle."""
+    model = small_model()
+    state = model.state_dict()
+    names = list(state)
+    torch.save({k: state[k] for k in names[:3]}, tmp_path / "pytorch_model-00001-of-00002.bin")
+    torch.save({k: state[k] for k in names[3:]}, tmp_path / "pytorch_model-00002-of-00002.bin")
+    held = sum(
+        t.numel()
+        for i in (1, 2)
+        for k, t in torch.load(tmp_path / f"pytorch_model-0000{i}-of-00002.bin", weights_only=True).items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))  # the BatchNorm's buffers
+    )
+    report = paramcount.count(str(tmp_path))
+    assert report.parameters.total == held == live_parameters(model)
+    assert any("no index found" in n for n in report.notes)
+    (tmp_path / "pytorch_model-00001-of-00002.bin").unlink()
+    (tmp_path / "pytorch_model-00003-of-00002.bin").write_bytes(b"")
+    with pytest.raises(TargetError, match=r"missing 'pytorch_model-00001-of-00002\.bin'"):
+        paramcount.count(str(tmp_path))
+
+
 def test_cli_verify_on_a_checkpoint_and_no_torch_import(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -465,8 +488,9 @@ def test_a_crafted_state_dict_reads_like_torch(tmp_path: Path) -> None:
     ],
 )
 def test_crafted_tensor_rules(tmp_path: Path, obj: Any, records: dict[str, int], rule: str) -> None:
-    with pytest.raises(FormatError) as caught:
-        paramcount.count(craft(tmp_path, obj, records))
+    path = craft(tmp_path, obj, records)
+    with pytest.raises(FormatError, match=error_line(path)) as caught:
+        paramcount.count(path)
     assert caught.value.rule == rule
     assert caught.value.tensor in ("w", "v", None)
 
@@ -528,7 +552,7 @@ def agrees_with_torch(tmp_path: Path, data: bytes) -> tuple[int | None, Any]:
     path.write_bytes(data)
     expected = torch_total(str(path))
     if expected is None:
-        with pytest.raises(FormatError) as caught:
+        with pytest.raises(FormatError, match=error_line(path)) as caught:
             paramcount.count(str(path))
         return None, caught.value
     report = paramcount.count(str(path))
@@ -710,8 +734,9 @@ def test_dag_bomb_and_deep_nesting_are_walked_once(tmp_path: Path) -> None:
     # 100,000 levels name their values with 10^10 characters of paths: refused by a named limit, not built
     n = 100_000
     deeper = b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b"."
-    with pytest.raises(FormatError) as caught:
-        paramcount.count(str(torch_zip(tmp_path / "deeper.pt", deeper, {})))
+    deeper_path = torch_zip(tmp_path / "deeper.pt", deeper, {})
+    with pytest.raises(FormatError, match=error_line(deeper_path, "paths", "--limit pickle-values=N")) as caught:
+        paramcount.count(str(deeper_path))
     assert caught.value.rule == "limit-pickle-values"
 
 
@@ -729,7 +754,7 @@ def test_legacy_stream_rules(tmp_path: Path) -> None:
     (tmp_path / "count.pt").write_bytes(data[:count_at] + struct.pack("<q", 4) + data[count_at + 8 :])
     for name in ("short", "count"):
         assert torch_total(str(tmp_path / f"{name}.pt")) is None, name
-        with pytest.raises(FormatError) as caught:
+        with pytest.raises(FormatError, match=error_line(tmp_path / f"{name}.pt")) as caught:
             paramcount.count(str(tmp_path / f"{name}.pt"))
         assert caught.value.rule == "legacy", name
     # torch reads the storages it needs and ignores what follows: so does the count, with a warning
@@ -791,15 +816,17 @@ def test_zip_limits_on_the_container(tmp_path: Path) -> None:
 
     path = tmp_path / "x.pt"
     path.write_bytes(zip_bytes(GOOD))
-    with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
+    refused = pytest.raises(FormatError, match=error_line(path, "", "--limit zip-entries=N"))
+    with LocalFile(path) as blob, refused as caught:
         zip_format.miniz(blob, max_entries=1)
     assert caught.value.rule == "limit-zip-entries"
-    with LocalFile(path) as blob, pytest.raises(FormatError) as caught:
+    refused = pytest.raises(FormatError, match=error_line(path, "", "--limit pickle-bytes=N"))
+    with LocalFile(path) as blob, refused as caught:
         read(blob, Limits(pickle_bytes=len(GOOD_PKL) - 1))
     assert caught.value.rule == "limit-pickle-bytes"
     no_local = path.read_bytes().replace(b"PK\x03\x04", b"PK\x03\x05")
     (tmp_path / "nolocal.pt").write_bytes(b"PK\x03\x04" + no_local[4:])  # the first local header stays
-    with pytest.raises(FormatError) as caught:
+    with pytest.raises(FormatError, match=error_line(tmp_path / "nolocal.pt")) as caught:
         paramcount.count(str(tmp_path / "nolocal.pt"))
     assert caught.value.rule == "zip-local"
 
@@ -813,8 +840,9 @@ def test_pickle_tensor_rules(tmp_path: Path) -> None:
     cases = [({"w": bad_dtype}, {"0": 6}, "pickle-dtype")]
     cases.append(({"w": nested}, {"0": 16}, "pickle-unsupported"))
     for obj, records, rule in cases:
-        with pytest.raises(FormatError) as caught:
-            paramcount.count(craft(tmp_path, obj, records))
+        path = craft(tmp_path, obj, records)
+        with pytest.raises(FormatError, match=error_line(path)) as caught:
+            paramcount.count(path)
         assert caught.value.rule == rule
 
 
@@ -989,10 +1017,10 @@ def test_a_deflated_data_pkl_is_extracted_as_torchs_reader_extracts_it(
     else:
         assert ours == torch_reads
     if expected == "unsafe":
-        with pytest.raises(UnsafeTargetError):
+        with pytest.raises(UnsafeTargetError, match=error_line(path)):
             paramcount.count(str(path))
     elif expected == "malformed":
-        with pytest.raises(FormatError):
+        with pytest.raises(FormatError, match=error_line(path)):
             paramcount.count(str(path))
     else:
         report = paramcount.count(str(path))

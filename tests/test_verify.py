@@ -49,9 +49,9 @@ def test_parse_expected_rejects(text: str) -> None:
 
 
 def test_parse_expected_rejects_wrong_types() -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"\Aan expected count must be an int or a string, not bool\Z"):
         parse_expected(True)
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"\Aan expected count cannot be negative \(got -1\)\Z"):
         parse_expected(-1)
     with pytest.raises(UsageError, match="not a whole number"):
         parse_expected(1.5)
@@ -90,7 +90,8 @@ def test_verify_returns_the_report_when_it_matches() -> None:
 def test_verification_error_is_an_assertion_error_listing_every_mismatch() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(10, 10), torch.nn.BatchNorm1d(10))
     model[0].requires_grad_(False)
-    with pytest.raises(AssertionError) as info:
+    refused = r"verification failed: parameters 130, expected 1 .*; frozen parameters 110, expected 2 "
+    with pytest.raises(AssertionError, match=refused) as info:
         paramcount.verify(model, {"total": 1, "trainable": 20, "frozen": 2, "buffers": 21})
     error = info.value
     assert isinstance(error, VerificationError)

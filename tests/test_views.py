@@ -162,6 +162,43 @@ def test_the_table_fits_the_terminal_width(columns: int) -> None:
     assert sum("Linear" in line for line in lines) == sum("Linear" in line for line in wide.splitlines()) == 3 * 7 + 1
 
 
+def _figures(text: str) -> set[str]:
+    return set(re.findall(r"\d[\d,]*\d|\d", text))
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["plain", "rich"])
+def test_a_narrow_table_cuts_names_never_numbers(colour: bool) -> None:
+    """Issue: ``32 x LlamaDe…83,360 each`` for 202,383,360 at a narrow width; names are cut, figures stay whole."""
+    from paramcount.render import table
+
+    if colour:
+        pytest.importorskip("rich")
+        from paramcount.render import color
+
+    report = paramcount.count(str(Path(__file__).parent / "configs" / "Llama-3.1-8B"), depth=3)
+    config = json.loads((Path(__file__).parent / "configs" / "Llama-3.1-8B" / "config.json").read_text())
+    h, i, kv = config["hidden_size"], config["intermediate_size"], config["num_key_value_heads"]
+    kv_width = kv * h // config["num_attention_heads"]
+    each = 2 * h * h + 2 * h * kv_width + 3 * h * i + 2 * h  # q, o; k, v; gate, up, down; two norms
+    layers = config["num_hidden_layers"]
+
+    def draw(width: int) -> str:
+        text = color.render(report, width=width) if colour else table.render(report, width=width)
+        return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+    wide = draw(300)
+    assert f"{layers} \u00d7 LlamaDecoderLayer, {each:,} each" in wide
+    for width in (80, 60, 50, 40, 30):
+        text = draw(width)
+        modules = text[text.index("Modules") : text.index("By dtype")]
+        run = next(line for line in modules.splitlines() if f"0\u2013{layers - 1}" in line)
+        assert re.search(rf"{layers} \u00d7 .*{each:,}\b.*\s{layers * each:,}\s", run), (width, run)
+        # no figure of the narrow table is a piece of a figure of the wide one
+        assert _figures(modules) <= _figures(wide), (width, _figures(modules) - _figures(wide))
+        if width >= 60:  # room enough: every row fits
+            assert max(len(line.rstrip()) for line in text.splitlines()) <= width, width
+
+
 def test_colours_follow_force_color_and_no_color() -> None:
     pytest.importorskip("rich")
     coloured = _cli("count", "torch.nn:Linear(784, 10)", FORCE_COLOR="1")
@@ -169,6 +206,107 @@ def test_colours_follow_force_color_and_no_color() -> None:
     assert "7,850" in re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout)
     plain = _cli("count", "torch.nn:Linear(784, 10)", NO_COLOR="1")
     assert "\x1b[" not in plain.stdout
+
+
+# --- one set of figures in every format ----------------------------------------------------------------------------
+
+
+def _expected_share(part: int, whole: int) -> str:
+    """The share a reader is shown, computed here: one decimal, and a part that holds parameters never reads 0.0%."""
+    if part and part / whole < 0.001:
+        return "<0.1%"
+    return f"{100 * part / whole:.1f}%"
+
+
+def _table_figures(text: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    """(share by role, share by module leaf name, the active-per-token figure) read from the text table."""
+    roles = {}
+    block = text[text.index("By role") :].split("\n\n", maxsplit=1)[0].splitlines()[3:]
+    for line in block:
+        cells = re.split(r"\s{2,}", line.strip())
+        roles[cells[0]] = cells[-1]
+    modules = {}
+    block = text[text.index("Modules") :].split("\n\n", maxsplit=1)[0].splitlines()[3:]
+    for line in block:
+        cells = re.split(r"\s{2,}", line.lstrip("\u2502\u251c\u2514\u2500 "))
+        modules[cells[0]] = next(c for c in cells if c.endswith("%"))
+    active = re.search(r"^active per token\s+(\S+)", text, re.MULTILINE)
+    return roles, modules, None if active is None else active.group(1)
+
+
+def _markdown_figures(text: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    def table(title: str) -> list[list[str]]:
+        block = text[text.index(f"**{title}") :].split("\n\n")[1].splitlines()[2:]
+        return [[c.strip() for c in line.strip("|").split(" | ")] for line in block]
+
+    roles = {row[0]: row[3].replace("&lt;", "<") for row in table("By role")}
+    modules = {row[0].strip("`").rpartition(".")[2]: row[3].replace("&lt;", "<") for row in table("Modules")}
+    active = re.search(r"^\| active per token \| (\S+)", text, re.MULTILINE)
+    return roles, modules, None if active is None else active.group(1)
+
+
+def _html_figures(text: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    import html
+
+    by_role = text[text.index('<table id="by-role">') :].split("</table>", maxsplit=1)[0]
+    roles = {
+        name: html.unescape(share)
+        for name, share in re.findall(
+            r"<tr><td>([^<]+)</td>(?:<td class='n'>[^<]*</td>){2}<td class='n'>([^<]*)</td>", by_role
+        )
+    }
+    modules = {
+        path.rpartition(".")[2]: html.unescape(share)
+        for path, share in re.findall(
+            r'data-path="([^"]*)"(?:><summary)?><code>[^<]*</code> <span class="muted">[^<]*</span> '
+            r'<span class="n">[^<]*</span> <span class="muted">([^<]*)</span>',
+            text,
+        )
+    }
+    active = re.search(r"<tr><td>active per token</td><td class='n'>([^<]+)</td>", text)
+    return roles, modules, None if active is None else active.group(1)
+
+
+def _moe_file(folder: Path) -> str:
+    from safetensors.torch import save_file
+
+    save_file(tiny_model("MixtralForCausalLM", "mixtral").state_dict(), folder / "moe.safetensors")
+    return str(folder / "moe.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("target", "active"),
+    [
+        (lambda _: str(Path(__file__).parent / "configs" / "Llama-3.1-8B"), "absent"),
+        (lambda _: tiny_model("MixtralForCausalLM", "mixtral"), "known"),
+        (_moe_file, "unknown"),
+    ],
+    ids=["dense-config", "moe-live", "moe-file-without-config"],
+)
+def test_table_markdown_and_html_show_the_same_figures(target: Any, active: str, tmp_path: Path) -> None:
+    """Issue: the HTML page said 0.0% where the table said <0.1%, had no by-role share column, and showed "active
+    per token" for a dense model; every format now shows one set of figures."""
+    report = paramcount.count(target(tmp_path), depth=3)
+    whole = report.parameters.initialized
+    expected_roles = {r.role.replace("_", " "): _expected_share(r.parameters, whole) for r in report.roles}
+    assert expected_roles
+    table = _table_figures(render(report, expand=True))
+    markdown = _markdown_figures(render(report, "markdown", expand=True))
+    page = _html_figures(render(report, "html"))
+    for roles, _, _ in (table, markdown, page):
+        assert roles == expected_roles
+    # every module both show: the same share (the HTML tree shows every module, the table those to depth 3)
+    shared = set(table[1]) & set(page[1])
+    assert len(shared) >= 3
+    assert {name: table[1][name] for name in shared} == {name: page[1][name] for name in shared}
+    assert markdown[1] == table[1]
+    c = report.conventions
+    assert c is not None
+    figure = {"absent": None, "known": f"{c.active_per_token or 0:,}", "unknown": "unknown"}[active]
+    assert (c.active_per_token is None) == (active == "unknown")
+    assert table[2] == markdown[2] == page[2] == figure
+    if active == "absent":  # a dense model: no row of its own in any format, nothing on the page
+        assert "active per token" not in render(report, "html")
 
 
 # --- Python: str, repr, notebook, show -----------------------------------------------------------------------------
@@ -223,8 +361,8 @@ def test_every_document_validates_against_the_schema_file(tmp_path: Path) -> Non
         "actual": 256,
         "passed": True,
     }
-    broken = dict(documents[0], parameters={"total": "many"})
-    with pytest.raises(jsonschema.ValidationError):
+    broken = dict(documents[0], parameters={**documents[0]["parameters"], "total": "many"})  # only the type wrong
+    with pytest.raises(jsonschema.ValidationError, match="'many' is not of type 'integer'"):
         jsonschema.validate(broken, SCHEMA)
 
 

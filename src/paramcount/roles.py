@@ -2,15 +2,19 @@
 those roles: non-embedding counts and the active parameters per token of a mixture-of-experts model.
 
 A role comes from the tensor's name and, for live models, the type of the module that owns it (an ``nn.Embedding``
-is an embedding whatever it is called); files have names only, GGUF's short names included (``token_embd``,
-``blk.0.ffn_gate_exps``). The rules are a table, first match wins; :class:`Roles` caches decisions on the module
-type, its path without layer indices and the tensor's name, so a model of a thousand identical layers is
-classified once per kind of tensor.
+is an embedding whatever it is called); files have names and shapes only, GGUF's short names included
+(``token_embd``, ``blk.0.ffn_gate_exps``). A short name such as ``embed`` says "embedding" only with the shape of
+one (a 2-D ``weight``); without a module type or that shape the rules do not guess. The rules are a table, first
+match wins; :class:`Roles` caches decisions on the module type, its path without layer indices, the tensor's name
+and (where it decides) its number of dimensions, so a model of a thousand identical layers is classified once per
+kind of tensor.
 
 >>> role("model.layers.3.self_attn.q_proj.weight"), role("model.layers.0.mlp.experts.7.w1.weight")
 ('attention', 'routed_expert')
 >>> role("blk.2.ffn_gate_inp.weight"), role("transformer.wpe.weight"), role("lm_head.weight")
 ('router', 'position_embedding', 'output_head')
+>>> role("embed.weight", ndim=2), role("embed.weight"), role("embed.weight", ndim=4)
+('embedding', 'other', 'other')
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ _EMBEDDING = (
     "embed_tokens", "wte", "word_embeddings", "tok_embeddings", "token_embd", "embed_in", "shared", "embeddings",
     "input_embeds_layer", "embedding", "emb", "tok_embedding",
 )  # fmt: skip
+# Names that are an embedding only when the tensor has an embedding's shape (a 2-D ``weight``): alone they also name
+# projections ("embed" is nn.Embedding in paramcount.examples and many scripts, an nn.Linear or a Conv2d in others).
+_EMBEDDING_BY_SHAPE = (
+    "embed", "embeds", "embed_token", "token_embedding", "token_embeddings", "word_embedding", "tok_emb", "token_emb",
+    "word_emb",
+)  # fmt: skip
 _HEAD = ("lm_head", "embed_out", "proj_out", "classifier", "score", "cls", "lm_heads", "qa_outputs")
 _ATTENTION = (
     "attn", "attention", "self_attn", "cross_attn", "selfattention", "encdecattention", "q_proj", "k_proj", "v_proj",
@@ -66,10 +76,11 @@ def _is_norm(part: str) -> bool:
     return "norm" in part or part.startswith("ln") or part in ("ln_f", "final_layer_norm")
 
 
-def role(name: str, module_type: str = "") -> str:
-    """The role of the parameter ``name`` (its full dotted name), whose module is of class ``module_type``."""
+def role(name: str, module_type: str = "", ndim: int | None = None) -> str:
+    """The role of the parameter ``name`` (its full dotted name), whose module is of class ``module_type``, with
+    ``ndim`` dimensions (``None``: unknown)."""
     module, _, tensor = name.rpartition(".")
-    return Roles().of(module_type, module, tensor)
+    return Roles().of(module_type, module, tensor, ndim)
 
 
 _DIGITS = str.maketrans("", "", "0123456789")
@@ -81,18 +92,31 @@ class Roles:
     decision per tensor of a layer."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str, str], str] = {}
+        self._known: dict[tuple[str, str, str, int | None], str] = {}
 
-    def of(self, module_type: str, module: str, tensor: str) -> str:
+    def of(self, module_type: str, module: str, tensor: str, ndim: int | None = None) -> str:
+        """The role of ``module.tensor``; ``ndim``, its number of dimensions, decides only where :meth:`by_shape`."""
         tail = module.translate(_DIGITS)[-80:]
-        key = (module_type, tail, tensor)
+        key = (module_type, tail, tensor, ndim if self.by_shape(module_type, module, tensor) else None)
         found = self._known.get(key)
         if found is None:
-            found = self._known[key] = _decide(f"{module}.{tensor}" if module else tensor, module_type)
+            found = self._known[key] = _decide(f"{module}.{tensor}" if module else tensor, module_type, key[3])
         return found
 
+    @staticmethod
+    def by_shape(module_type: str, module: str, tensor: str) -> bool:
+        """Whether the role of ``module.tensor`` depends on its shape: a weight of a module without a type whose
+        name is an embedding's only with an embedding's shape (``embed.weight``). A caller that caches roles by
+        name must not cache these."""
+        if module_type or tensor != "weight":
+            return False
+        last = module.rpartition(".")[2]
+        if last.isdigit():
+            last = next((p for p in reversed(module.split(".")) if p and not p.isdigit()), "")
+        return last.lower() in _EMBEDDING_BY_SHAPE
 
-def _decide(name: str, module_type: str) -> str:
+
+def _decide(name: str, module_type: str, ndim: int | None = None) -> str:
     whole = name.count(".") < 5  # the name is short enough that its first component is the model's own
     parts = [p for p in name.lower().split(".") if p and not p.isdigit()]
     owner = parts[:-1] if len(parts) > 1 else parts  # module names above the tensor's own name
@@ -110,6 +134,8 @@ def _decide(name: str, module_type: str) -> str:
     if any(p in _POSITION for p in owner) or ("embedding" in kind and any("pos" in p for p in owner)):
         return "position_embedding"
     if kind == "embedding" or any(p in _EMBEDDING for p in owner[-1:]) or (whole and owner[:1] == ["shared"]):
+        return "embedding"
+    if not kind and ndim == 2 and parts[-1:] == ["weight"] and any(p in _EMBEDDING_BY_SHAPE for p in owner[-1:]):
         return "embedding"
     if (owner and (owner[0] in _HEAD if whole else owner[-1] in _HEAD)) or (whole and owner[:1] == ["output"]):
         return "output_head"

@@ -172,7 +172,8 @@ class _Sums:
         # layer indices) and tensor name, kept as the role's position: two list updates per parameter.
         role_index = {name: i for i, name in enumerate(ROLES)}
         role_tensors, role_elements = [0] * len(ROLES), [0] * len(ROLES)
-        decide = Roles().of
+        roles = Roles()
+        decide, by_shape = roles.of, roles.by_shape
         kinds: dict[tuple[str, str], dict[str, int]] = {}
         decided: dict[str, int] | None = None
         cut = 0
@@ -250,7 +251,10 @@ class _Sums:
                 tensor = name[cut:]
                 role = decided.get(tensor)
                 if role is None:
-                    role = decided[tensor] = role_index[decide(modules[owner].type, module, tensor)]
+                    rank = None if shape is None else len(shape)
+                    role = role_index[decide(modules[owner].type, module, tensor, rank)]
+                    if not by_shape(modules[owner].type, module, tensor):  # else decided per shape, by Roles
+                        decided[tensor] = role
                 role_tensors[role] += 1
                 role_elements[role] += elements
                 if trainable is True:

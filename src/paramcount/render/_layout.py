@@ -9,7 +9,7 @@ from paramcount.render._text import printable
 if TYPE_CHECKING:
     from paramcount.report import ModuleRow, Report
 
-__all__ = ["Section", "memory", "sections", "source_line", "verification"]
+__all__ = ["Section", "convention_rows", "memory", "sections", "share", "source_line", "trainability", "verification"]
 
 
 class Section(NamedTuple):
@@ -162,7 +162,7 @@ def sections(report: Report, *, tree: bool, expand: bool = False, tensors: bool 
     if report.roles:
         whole = report.parameters.initialized
         rows = [
-            (r.role.replace("_", " "), exact(r.tensors), exact(r.parameters), _share(r.parameters, whole))
+            (r.role.replace("_", " "), exact(r.tensors), exact(r.parameters), share(r.parameters, whole))
             for r in report.roles
         ]
         result.append(
@@ -239,8 +239,8 @@ def _modules(report: Report, *, tree: bool, expand: bool) -> Section:
         cells.append(
             (
                 exact(total) + lazy,
-                _share(total, whole),
-                _trainability(total, trainable, frozen),
+                share(total, whole),
+                trainability(total, trainable, frozen),
                 exact(m.own_parameters) if run is None else "",
                 exact(m.buffers if run is None else m.buffers * len(run.paths)),
             )
@@ -389,30 +389,38 @@ def _tensors(report: Report) -> Section:
 
 def _conventions(report: Report) -> Section:
     """Each convention's figure with its formula named."""
-    c = report.conventions
-    assert c is not None
-    rows = [
-        ("total", *_count(c.total), "every parameter, once"),
-        ("non-embedding", *_count(c.non_embedding), "total - every nn.Embedding: transformers' exclude_embeddings"),
-        ("Kaplan N", *_count(c.kaplan_non_embedding), "total - token and position embeddings (Kaplan et al. 2020)"),
-        ("trainable", *_count(c.trainable), "requires_grad"),
-    ]
-    if c.experts is not None:
-        rows.append(
-            (
-                "active per token",
-                *_count(c.active_per_token),
-                f"all but the routed experts + {c.experts_per_token}/{c.experts} of them",
-            )
-        )
-    elif any(r.role == "routed_expert" for r in report.roles):
-        rows.append(("active per token", "unknown", "", "the configuration gives no experts per token"))
+    rows = [(name, *_count(value), formula) for name, value, formula in convention_rows(report)]
     return Section(
         "Conventions", ("convention", "parameters", "", "formula"), tuple(rows), (False, True, True, False), (3,)
     )
 
 
-def _share(part: int, whole: int | None) -> str:
+def convention_rows(report: Report) -> list[tuple[str, int | None, str]]:
+    """The conventions every format shows, as ``(name, figure or None for unknown, formula)``: "active per token"
+    only for a mixture of experts (with its figure when the configuration gives the experts per token)."""
+    c = report.conventions
+    assert c is not None
+    rows: list[tuple[str, int | None, str]] = [
+        ("total", c.total, "every parameter, once"),
+        ("non-embedding", c.non_embedding, "total - every nn.Embedding: transformers' exclude_embeddings"),
+        ("Kaplan N", c.kaplan_non_embedding, "total - token and position embeddings (Kaplan et al. 2020)"),
+        ("trainable", c.trainable, "requires_grad"),
+    ]
+    if c.experts is not None:
+        formula = f"all but the routed experts + {c.experts_per_token}/{c.experts} of them"
+        rows.append(("active per token", c.active_per_token, formula))
+    elif any(r.role == "routed_expert" for r in report.roles):
+        rows.append(("active per token", None, "the configuration gives no experts per token"))
+    return rows
+
+
+def share(part: int, whole: int | None) -> str:
+    """``part`` as a share of ``whole`` for every format: one decimal, ``<0.1%`` for a part too small to show
+    (never ``0.0%`` for a part that holds parameters), empty when the whole is unknown or zero.
+
+    >>> share(4_096, 8_030_261_248), share(0, 10), share(1, 3), share(5, None)
+    ('<0.1%', '0.0%', '33.3%', '')
+    """
     if not whole:
         return ""
     if part and part * 1000 < whole:
@@ -420,7 +428,7 @@ def _share(part: int, whole: int | None) -> str:
     return f"{part / whole:.1%}"
 
 
-def _trainability(total: int, trainable: int | None, frozen: int | None) -> str:
+def trainability(total: int, trainable: int | None, frozen: int | None) -> str:
     """``trainable``, ``frozen``, ``partial 12%`` (the trainable share), or empty when unknown or empty."""
     if trainable is None or frozen is None or not total:
         return ""
@@ -490,7 +498,7 @@ def memory(report: Report) -> list[Section]:
             if m.mode == "training":
                 rows.append((name, "not counted", "", ""))
         elif value or name == "weights":
-            rows.append((name, human_bytes(value), exact(value), _share(value, d.total)))
+            rows.append((name, human_bytes(value), exact(value), share(value, d.total)))
     rows.append(("total", human_bytes(d.total), exact(d.total), ""))
     if m.capacity is not None:
         device = f"{m.device_name} ({human_bytes(m.capacity)})" if m.device_name else human_bytes(m.capacity)

@@ -34,7 +34,8 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
     from rich.text import Text
 
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=width or 80, color_system="standard", highlight=False)
+    fitted_to = width or 80
+    console = Console(file=out, force_terminal=True, width=fitted_to, color_system="standard", highlight=False)
     console.print(Text(printable(report.target), style="bold"))
     if report.format is not None:
         console.print(Text(f"format: {report.format}, {len(report.files)} file(s) read", style="dim"))
@@ -45,7 +46,13 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
         console.print(Text(f"note: {printable(note)}", style="dim"))
     for section in sections(report, tree=True, expand=expand, tensors=tensors):
         console.print()
-        console.print(_table(section))
+        if section.title:
+            console.print(Text(section.title, style="bold"))
+        table, needed = _table(section, fitted_to)
+        # a row whose numbers do not fit stays whole (the plain table's rule): rich would shrink every column
+        console.width = max(fitted_to, needed)
+        console.print(table)
+        console.width = fitted_to
     if report.memory is not None:
         console.print()
         for assumption in map(printable, report.memory.assumptions):
@@ -56,35 +63,40 @@ def render(report: Report, *, expand: bool = False, tensors: bool = False, width
     return out.getvalue()
 
 
-def _table(section: Section) -> object:
+# what rich adds around the cells: no edges, and a separator and a space of padding between columns, as the plain
+# table's two spaces
+_EDGES, _GAP = 0, 2
+
+
+def _table(section: Section, width: int) -> tuple[object, int]:
+    """The section (less its title) as a rich table fitted to ``width`` as the plain table fits it (the same
+    columns dropped, the same cells cut, numbers never cut), and the width it needs."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
+    from paramcount.render.table import fitted
+
+    rows, widths, numeric = fitted(section, max(width - _EDGES, 1), gap=_GAP)
     headed = any(section.headers)
     table = Table(
-        title=section.title or None,
-        title_justify="left",
-        title_style="bold",
         box=box.SIMPLE_HEAD if headed else None,
         show_header=headed,
         header_style="bold",
+        show_edge=False,
         pad_edge=False,
-        padding=(0, 1),
+        padding=(0, 0, 0, 1),
     )
-    for index, (header, numeric) in enumerate(zip(section.headers, section.numeric, strict=True)):
-        widest = max((len(row[index]) for row in section.rows), default=0)
+    for index, (header, column, number) in enumerate(zip(rows[0], widths, numeric, strict=True)):
         table.add_column(
             header,
-            justify="right" if numeric else "left",
+            justify="right" if number else "left",
             no_wrap=True,
             overflow="ellipsis",
-            style="cyan" if numeric and index > 0 else None,
-            ratio=None,
-            # a number is never cut (the plain table's rule): narrow terminals shrink the names instead
-            min_width=max(widest, len(header)) if numeric else None,
+            style="cyan" if number and index > 0 else None,
+            width=column,
         )
-    for row in section.rows:
+    for row in rows[1:]:
         cells = []
         for cell in row:
             style = None
@@ -98,4 +110,4 @@ def _table(section: Section) -> object:
                 style = "green"
             cells.append(Text(cell, style=style) if style else Text(cell))
         table.add_row(*cells)
-    return table
+    return table, sum(widths) + _GAP * (len(widths) - 1) + _EDGES

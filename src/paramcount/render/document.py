@@ -221,7 +221,7 @@ def tensor_rows(report: Report) -> list[dict[str, Any]]:
     for r in report.records:
         if r.kind.value == "parameter":
             module, _, tensor = r.name.rpartition(".")
-            role = roles.of(types.get(r.module, ""), module, tensor)
+            role = roles.of(types.get(r.module, ""), module, tensor, None if r.shape is None else len(r.shape))
         else:
             first = r.notes[0] if r.notes else None
             role = first.value if first is not None and hasattr(first, "value") else r.kind.value

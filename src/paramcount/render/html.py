@@ -16,6 +16,7 @@ import json
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.numbers import exact, human, human_bytes
+from paramcount.render._layout import convention_rows, share, trainability
 from paramcount.render._text import printable
 
 if TYPE_CHECKING:
@@ -65,6 +66,9 @@ rows.forEach(function(r){if(r.path==='')return;var p=r.path.lastIndexOf('.');var
 var tied={};(doc.tied||[]).forEach(function(g){g.names.forEach(function(n){var p=n.lastIndexOf('.');
  tied[p<0?'':n.slice(0,p)]=true;});});
 var fmt=function(n){return n===null||n===undefined?'unknown':Number(n).toLocaleString('en-US');};
+// render._layout.share's rule: one decimal, <0.1% for a part too small to show
+var share=function(part,whole){if(!whole)return '';if(part&&part*1000<whole)return '<0.1%';
+ return (100*part/whole).toFixed(1)+'%';};
 var whole=doc.parameters.total===null?doc.parameters.initialized:doc.parameters.total;
 var box=document.getElementById('icicle'), tip=document.getElementById('tip');
 var crumb=document.getElementById('zoom-path');
@@ -86,7 +90,7 @@ function draw(root){
   el.textContent=w>40?label(r)+' '+fmt(r.parameters):'';
   el.onmousemove=function(e){tip.style.display='block';tip.style.left=(e.clientX+14)+'px';
    tip.style.top=(e.clientY+12)+'px';tip.innerHTML='<b>'+esc(r.path||'(root)')+'</b> '+esc(r.type||'')+
-   '<br>parameters: '+fmt(r.parameters)+' ('+(whole?(100*r.parameters/whole).toFixed(2):'?')+'% of all)'+
+   '<br>parameters: '+fmt(r.parameters)+(whole?' ('+esc(share(r.parameters||0,whole))+' of all)':'')+
    '<br>own: '+fmt(r.own_parameters)+', buffers: '+fmt(r.buffers)+
    (r.trainable!==null&&r.trainable!==undefined?'<br>trainable: '+fmt(r.trainable)+', frozen: '+fmt(r.frozen):'')+
    (r.shared_with?'<br>same module as '+esc(r.shared_with):'')+(tied[r.path]?'<br>holds a tied tensor':'');};
@@ -199,7 +203,7 @@ def _body(report: Report, document: dict[str, Any], *, interactive: bool) -> str
             '</div><div id="icicle"></div>'
         )
     if report.modules:
-        out.append("<h2>Modules</h2>" + _tree(document["modules"]))
+        out.append("<h2>Modules</h2>" + _tree(document["modules"], p.total or p.initialized))
     if report.by_dtype:
         rows = "".join(
             f"<tr><td>{escape(d.dtype)}</td><td class='n'>{exact(d.parameters)}</td>"
@@ -226,30 +230,27 @@ def _body(report: Report, document: dict[str, Any], *, interactive: bool) -> str
     if report.roles:
         rows = "".join(
             f"<tr><td>{escape(r.role.replace('_', ' '))}</td><td class='n'>{exact(r.tensors)}</td>"
-            f"<td class='n'>{exact(r.parameters)}</td></tr>"
+            f"<td class='n'>{exact(r.parameters)}</td>"
+            f"<td class='n'>{escape(share(r.parameters, p.initialized))}</td></tr>"
             for r in report.roles
         )
         out.append(
-            f'<h2>By role</h2><table id="by-role"><tr><th>role</th><th>tensors</th><th>parameters</th></tr>{rows}'
+            '<h2>By role</h2><table id="by-role"><tr><th>role</th><th>tensors</th><th>parameters</th><th>share</th>'
+            f"</tr>{rows}"
         )
         out.append("</table>")
     if report.memory is not None:
         out.append(_memory(report))
     if report.conventions is not None and report.conventions.total is not None:
-        c = report.conventions
-        figures = [
-            ("total", c.total),
-            ("non-embedding (transformers' exclude_embeddings)", c.non_embedding),
-            ("Kaplan non-embedding N", c.kaplan_non_embedding),
-            ("trainable", c.trainable),
-            ("active per token" + (f" ({c.experts_per_token} of {c.experts} experts)" if c.experts else ""),
-             c.active_per_token),
-        ]  # fmt: skip
         rows = "".join(
-            f"<tr><td>{escape(name)}</td><td class='n'>{'unknown' if value is None else exact(value)}</td></tr>"
-            for name, value in figures
+            f"<tr><td>{escape(name)}</td><td class='n'>{'unknown' if value is None else exact(value)}</td>"
+            f"<td class='muted'>{escape(formula)}</td></tr>"
+            for name, value, formula in convention_rows(report)
         )
-        out.append(f'<h2>Conventions</h2><table id="conventions">{rows}</table>')
+        out.append(
+            '<h2>Conventions</h2><table id="conventions"><tr><th>convention</th><th>parameters</th><th>formula</th>'
+            f"</tr>{rows}</table>"
+        )
     if report.tied:
         rows = "".join(
             f"<tr><td class='tied'>{' = '.join(escape(n) for n in g.names)}</td>"
@@ -290,11 +291,11 @@ def _memory(report: Report) -> str:
     return "".join(out)
 
 
-def _tree(rows: list[dict[str, Any]]) -> str:
-    """Nested ``<details>``: each module with children opens to them; the first two levels start open."""
+def _tree(rows: list[dict[str, Any]], whole: int | None) -> str:
+    """Nested ``<details>``: each module with children opens to them; the first two levels start open. Shares are
+    of ``whole``, as in the text table."""
     out: list[str] = []
     stack: list[int] = []  # depths of open <details>
-    whole = rows[0]["parameters"] if rows else 0
     for i, row in enumerate(rows):
         depth = row["depth"]
         while stack and stack[-1] >= depth:
@@ -302,17 +303,14 @@ def _tree(rows: list[dict[str, Any]]) -> str:
             stack.pop()
         has_children = i + 1 < len(rows) and rows[i + 1]["depth"] > depth
         name = escape(row["path"].rpartition(".")[2] if row["path"] else "(root)")
-        share = f"{100 * row['parameters'] / whole:.1f}%" if whole else ""
-        state = ""
-        if row["trainable"] is not None and row["parameters"]:
-            if not row["trainable"]:
-                state = ' <span class="frozen">frozen</span>'
-            elif row["frozen"]:
-                state = f' <span class="frozen">partial {100 * row["trainable"] / row["parameters"]:.0f}%</span>'
+        part = share(row["parameters"], whole)
+        trained = trainability(row["parameters"], row["trainable"], row["frozen"])
+        state = f' <span class="frozen">{trained}</span>' if trained not in ("", "trainable") else ""
         shared = f' <span class="tied">same as {escape(row["shared_with"])}</span>' if row["shared_with"] else ""
         text = (
             f'<code>{name}</code> <span class="muted">{escape(row["type"])}</span> '
-            f'<span class="n">{exact(row["parameters"])}</span> <span class="muted">{share}</span>{state}{shared}'
+            f'<span class="n">{exact(row["parameters"])}</span> '
+            f'<span class="muted">{escape(part)}</span>{state}{shared}'
         )
         if has_children:
             opened = " open" if depth < 2 else ""

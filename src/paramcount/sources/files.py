@@ -252,6 +252,15 @@ def _folder(
         return _combine(target, [_inside(folder, candidates[0])], weight_map=None, config=config, limits=limits)
     if candidates and all(n.endswith(".gguf") for n in candidates):
         return _variants(folder, candidates, target, limits)
+    shards = _shard_set(candidates, target)
+    if shards is not None:
+        folder.prefetch(shards)
+        found = _combine(target, [_inside(folder, n) for n in shards], weight_map=None, config=config, limits=limits)
+        note = (
+            f"no index found: the {len(shards)} shards {shards[0]} ... {shards[-1]} were taken as one complete set "
+            "(every number up to -of-N present) and summed"
+        )
+        return found._replace(notes=(*found.notes, note))
     if candidates:
         shown = ", ".join(quote(n, 60) for n in candidates[:4])
         raise TargetError(
@@ -268,6 +277,62 @@ def _folder(
         target=target,
         fix="check the folder",
     )
+
+
+def _shard_set(names: list[str], target: str) -> list[str] | None:
+    """``names`` in shard order when they are all the shards of one set (``model-00001-of-00003.safetensors`` ...
+    ``-00003-of-00003``: one stem and suffix, one N, every number from 1 to N once); ``None`` when they are not
+    all shards of one set. A set with a shard missing, or numbered inconsistently, is refused naming what is
+    wrong: counting what is there would count part of the model.
+    """
+    if len(names) < 2:
+        return None
+    parts: dict[str, tuple[int, str, str]] = {}  # name -> (number, the number as written, the N as written)
+    groups = set()
+    for name in names:
+        match = _SHARD_NAME.search(name)
+        if match is None or len(match[1]) > 9 or len(match[2]) > 9:  # no set has a billion shards
+            return None
+        groups.add((name[: match.start()], name[match.end(2) :]))
+        parts[name] = (int(match[1]), match[1], match[2])
+    if len(groups) > 1:
+        return None
+    (stem, suffix), first = next(iter(groups)), min(names)
+    counts = sorted({int(written) for _, _, written in parts.values()})
+    shown = quote(f"{stem}-*-of-*{suffix}", 80)
+    if len(counts) > 1:
+        raise TargetError(
+            f"holds shards of {shown} that disagree on how many there are ({', '.join(map(str, counts))}) and no index",
+            target=target,
+            fix="keep one complete set of shards (or add its index, model.safetensors.index.json)",
+        )
+    total = counts[0]
+    numbers = sorted(number for number, _, _ in parts.values())
+    _, digits, written = parts[first]
+    width = len(digits)
+    present = {n for n in numbers if 1 <= n <= total}
+    if len(present) < total:
+        missing: list[str] = []  # the first few; at most len(present) + 5 steps, whatever N the names claim
+        n = 1
+        while len(missing) < 5 and n <= total:
+            if n not in present:
+                missing.append(quote(f"{stem}-{n:0{width}d}-of-{written}{suffix}", 80))
+            n += 1
+        more = total - len(present) - len(missing)
+        shown_missing = ", ".join(missing) + (f" and {more} more" if more else "")
+        raise TargetError(
+            f"holds {len(present)} of the {total} shards of {shown} and no index: missing {shown_missing}",
+            target=target,
+            fix="download every shard (a count of the shards that are here would count part of the model)",
+        )
+    if len(numbers) != total or numbers[0] < 1 or numbers[-1] > total:
+        raise TargetError(
+            f"holds shards of {shown} numbered outside 1 to {total}, or twice ({', '.join(map(str, numbers))}), and "
+            "no index",
+            target=target,
+            fix="keep one complete set of shards (or add its index)",
+        )
+    return sorted(names, key=lambda name: parts[name][0])
 
 
 def _variants(folder: Folder, names: list[str], target: str, limits: Limits) -> Inventory:
