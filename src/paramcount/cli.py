@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
+from paramcount._gc import collection_paused
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount._version import __version__
 from paramcount.errors import ParamcountError, UsageError, VerificationError, quote
@@ -849,7 +850,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name; ``None`` reads ``sys.argv``.
     """
     try:
-        return _run(sys.argv[1:] if argv is None else argv)
+        with collection_paused():  # what a run imports and builds lives until it returns
+            return _run(sys.argv[1:] if argv is None else argv)
     except _HelpShown:
         return 0
     except ParamcountError as e:
