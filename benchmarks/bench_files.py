@@ -125,7 +125,7 @@ def write_checkpoint(folder: Path, stale: bool = False) -> Path:
 
 
 # Standard library modules a count of safetensors headers does not need (issue #9 measured each with -X importtime).
-UNNEEDED = ("typing", "argparse", "gettext", "locale", "shutil", "bz2", "lzma", "pathlib", "urllib", "ipaddress",
+UNNEEDED = ("typing", "shutil", "bz2", "lzma", "fnmatch", "pathlib", "urllib", "ipaddress",
             "dataclasses", "decimal", "contextlib", "torch")  # fmt: skip
 
 

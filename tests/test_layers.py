@@ -150,6 +150,7 @@ def test_the_exceptions_are_still_needed() -> None:
         ("paramcount.footprint", "paramcount.sources"),  # the memory engine reads a configuration handed to it
         ("paramcount.remote", "paramcount.sources"),  # below the sources
         ("paramcount.report", "paramcount.footprint.plan"),  # data only: the result types come from a leaf
+        ("paramcount.render", "paramcount.footprint.engine"),  # a document needs the result types, not the engine
     ],
 )
 def test_named_boundaries(module: str, forbidden: str) -> None:

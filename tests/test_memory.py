@@ -22,7 +22,7 @@ import torch
 import paramcount
 from paramcount import UsageError
 from paramcount.cli import main
-from paramcount.footprint import GPUS, capacity
+from paramcount.footprint.plan import GPUS, capacity
 
 CONFIGS = Path(__file__).parent / "configs"
 LLAMA_8B = CONFIGS / "Llama-3.1-8B"

@@ -207,9 +207,11 @@ def memory(
     >>> report.memory.per_device.total  # 7,850 fp32 weights and their gradients
     62800
     """
-    from paramcount import footprint
+    from paramcount.footprint.caches import beyond_context
+    from paramcount.footprint.engine import estimate
+    from paramcount.footprint.plan import plan as checked_plan
 
-    plan = footprint.plan(
+    plan = checked_plan(
         mode=mode, dtype=dtype, batch=batch, seq=seq, kv_dtype=kv_dtype, optimizer=optimizer, precision=precision,
         gpus=gpus, strategy=strategy, convention=convention, activations=activations, gpu_memory=gpu_memory,
     )  # fmt: skip
@@ -227,11 +229,9 @@ def memory(
 
         config = normalised_config(report.config, report.target)
     with collection_paused():
-        estimate = footprint.estimate(
-            report, plan, config=config, model=lambda: live_model(obj, report.config, report.target)
-        )
-    warning = footprint.beyond_context(report, plan.seq)
-    return report.replace(memory=estimate, warnings=report.warnings + ((warning,) if warning else ()))
+        needs = estimate(report, plan, config=config, model=lambda: live_model(obj, report.config, report.target))
+    warning = beyond_context(report, plan.seq)
+    return report.replace(memory=needs, warnings=report.warnings + ((warning,) if warning else ()))
 
 
 def check(

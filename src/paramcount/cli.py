@@ -4,9 +4,9 @@ Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 unreadable or malforme
 Errors print one line on stderr; ``PARAMCOUNT_DEBUG=1`` shows the traceback instead. The report's warnings go to
 stderr too, one ``paramcount: warning:`` line each (the JSON and Markdown documents also carry them).
 
-The arguments are parsed here rather than by :mod:`argparse`: option names must be spelled out (no abbreviations),
-an option given twice is refused rather than silently overridden, and a run on a checkpoint file does not pay for
-argparse's imports (gettext, locale, shutil: about 5 ms of a 50 ms run).
+The arguments are parsed by :mod:`argparse`, from one table of options (:data:`_FLAGS`) that the help comes from
+too: option names must be spelled out (``allow_abbrev=False``), an option given twice is refused rather than
+silently overridden, and only the parser of the command run is built.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
+from paramcount._gc import collection_paused
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount._version import __version__
 from paramcount.errors import ParamcountError, UsageError, VerificationError, quote
@@ -24,7 +25,7 @@ from paramcount.sources import looks_like_spec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any
+    from typing import Any, NoReturn
 
     from paramcount.limits import Limits
     from paramcount.report import Report
@@ -53,83 +54,144 @@ HF_TOKEN; HF_HUB_OFFLINE=1 for the caches only); a folder's config.json decides 
 # the devices memory --help names (paramcount.footprint.plan.GPUS has them all)
 GPUS_SHOWN = ("H100", "H200", "B200", "A100", "A100-40GB", "L40S", "L4")
 
-_EXIT_CODES = """\
-exit codes:
-  0  ok
-  1  verification failed (every mismatch listed)
-  2  usage error: a bad option, expected count or tolerance
-  3  the target cannot be read: missing, malformed, not a checkpoint, over a limit, its model cannot be
-     built, or memory ran out
-  4  unsafe: loading the file would run code (nothing in it was run)"""
+#: each command's description (the first line is its summary in the program's help)
+_COMMANDS = {
+    "count": "Count the parameters of TARGET and print a report.",
+    "verify": "Count the parameters of TARGET and exit 1 unless every expected figure matches.",
+    "check": """\
+Would WEIGHTS load into the model? Answers as the model's loader would, without loading anything: for a
+transformers class, the keys from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True) reports
+missing, unexpected and mismatched (after its renames, fused experts, prefixes, ties and ignore rules), and those
+it ignores by rule; for a model in code, what load_state_dict(strict=False) reports, shape mismatches apart.
+
+WEIGHTS is any weights TARGET of count: a file, an index, a model folder, a URL or a Hub id.
+TARGET (--model) is the model: by default the class WEIGHTS' config.json names; a config.json, a folder holding
+one, a Hub id or URL (its config.json), or 'package.module:callable(args)'.""",
+    "diff": """\
+Compare the tensors of two models: those only A holds, those only B holds, those whose shape or dtype changed,
+each module's parameters (runs of layers that changed alike collapsed to one row), and the totals.
+
+A and B are any TARGETs of count: files, folders, config.json files, Hub ids with revisions (org/name@v1), URLs,
+'package.module:callable(args)'. Remote targets are read header-only. Names are compared after each side's
+architecture normalised them: the fused and per-expert spellings of the same experts are one tensor, a base
+model's prefix is not a difference, and stale tensors a loader ignores are left out.""",
+    "memory": "Estimate the memory one device needs to serve or train TARGET, from its exact count and its "
+    "configuration.\nEvery figure is bytes per device; the assumptions behind them are listed under the table.",
+}
+#: what the program's help says each command does
+_SUMMARIES = {
+    "count": "count parameters and print a report",
+    "verify": "count parameters and exit 1 unless they match the expectation",
+    "check": "would these weights load into that model? the keys its loader would report missing,\n"
+    "          unexpected or mismatched; exit 1 unless they load cleanly",
+    "diff": "compare two models' tensors: only in one, changed shape or dtype, parameters per module;\n"
+    "          exit 1 unless they hold the same parameters",
+    "memory": "the memory one device needs to serve or train the model: weights, KV cache, gradients,\n"
+    "          optimizer states, activations, with every assumption listed",
+}
+_POSITIONALS = {"count": "TARGET", "verify": "TARGET", "check": "WEIGHTS", "diff": "A B", "memory": "TARGET"}
+
+_ALL = frozenset(_COMMANDS)
+_READ = _ALL  # options that say how a target is read
 
 
-def _help(command: str | None) -> str:
-    """The help text of a command (``None``: of the program), built only when asked for."""
-    import textwrap
+class _Flag(NamedTuple):
+    """One option of the command line: the one table its parsing and its help come from."""
 
-    names = textwrap.fill(
-        ", ".join(LIMITS), width=100, initial_indent=" " * 21, subsequent_indent=" " * 21, break_on_hyphens=False
-    )
-    texts = {
-        None: f"""\
-usage: {_PROG} count TARGET [options]
-       {_PROG} verify TARGET --expect N [options]
-       {_PROG} check WEIGHTS [--model TARGET] [options]
-       {_PROG} diff A B [--strict-dtype] [options]
-       {_PROG} memory TARGET [--mode inference|training] [options]
-       {_PROG} --version
+    name: str
+    #: the commands that take it
+    commands: frozenset[str]
+    help: str
+    #: the value's name in the help; ``None`` for a switch that takes no value
+    metavar: str | None = None
+    #: given more than once, each value counts (``--limit``); otherwise a second one is refused
+    repeatable: bool = False
+    #: the heading it is listed under
+    group: str = "reading the target"
 
-Count and verify the parameters of PyTorch models, exactly.
+    @property
+    def field(self) -> str:
+        return _FIELDS.get(self.name, self.name[2:].replace("-", "_"))
 
-commands:
-  count   count parameters and print a report
-  verify  count parameters and exit 1 unless they match the expectation
-  check   would these weights load into that model? the keys its loader would report missing,
-          unexpected or mismatched; exit 1 unless they load cleanly
-  diff    compare two models' tensors: only in one, changed shape or dtype, parameters per module;
-          exit 1 unless they hold the same parameters
-  memory  the memory one device needs to serve or train the model: weights, KV cache, gradients,
-          optimizer states, activations, with every assumption listed
 
-{_TARGETS}
+#: fields whose name differs from the flag's
+_FIELDS = {"--expect": "total", "--expect-trainable": "trainable", "--expect-frozen": "frozen",
+           "--expect-buffers": "buffers"}  # fmt: skip
 
-Run '{_PROG} COMMAND --help' for a command's options.
+_FLAGS = (
+    # what is compared (verify)
+    _Flag("--expect", frozenset({"verify"}), "expected total parameters: 7850, 7,850, 124.4M, 6.74B, 1.2e9", "N",
+          group="expectations"),
+    _Flag("--expect-trainable", frozenset({"verify"}), "expected trainable parameters", "N", group="expectations"),
+    _Flag("--expect-frozen", frozenset({"verify"}), "expected frozen parameters", "N", group="expectations"),
+    _Flag("--expect-buffers", frozenset({"verify"}), "expected buffer elements", "N", group="expectations"),
+    _Flag("--tolerance", frozenset({"verify"}), "allowed difference: a count (1000, 1K) or a percentage (0.5%); "
+          "default: the precision the expectation is written with (124.4M means +-50,000; a whole number is exact)",
+          "T", group="expectations"),
+    _Flag("--model", frozenset({"check"}), "the model to load WEIGHTS into (default: WEIGHTS' own config.json)",
+          "TARGET", group="the model"),
+    _Flag("--strict-dtype", frozenset({"diff"}), "a dtype change is a difference (by default it is listed, and the "
+          "models are the same)", group="the comparison"),
+    # the memory plan
+    _Flag("--mode", frozenset({"memory"}), "inference (default: weights, buffers, KV cache) or training (also "
+          "gradients, optimizer states, fp32 master weights, partitioned by --strategy)", "MODE", group="the plan"),
+    _Flag("--dtype", frozenset({"memory"}), "the weights' dtype: float32, bfloat16 (bf16), float16 (fp16), "
+          "float8_e4m3fn (fp8), int8, int4 (default: as stored; a config.json's torch_dtype; a model from code as "
+          "built)", "DTYPE", group="the plan"),
+    _Flag("--batch", frozenset({"memory"}), "sequences per batch (default 1)", "B", group="the plan"),
+    _Flag("--seq", frozenset({"memory"}), "tokens per sequence (8192, or 8k = 8,192): adds the KV cache (inference) "
+          "and is needed by --activations", "S", group="the plan"),
+    _Flag("--kv-dtype", frozenset({"memory"}), "the KV cache's dtype (default: the weights' floating dtype)", "DTYPE",
+          group="the plan"),
+    _Flag("--optimizer", frozenset({"memory"}), "adamw (default), adamw-8bit (bitsandbytes), sgd, sgd-momentum, "
+          "adafactor (transformers)", "NAME", group="the plan"),
+    _Flag("--precision", frozenset({"memory"}), "mixed (default: 16-bit weights and gradients, fp32 master weights "
+          "and optimizer states) or pure (everything in the weights' dtype)", "P", group="the plan"),
+    _Flag("--gpus", frozenset({"memory"}), "devices (default 1): inference replicates the model, training "
+          "partitions by --strategy", "N", group="the plan"),
+    _Flag("--strategy", frozenset({"memory"}), "training: ddp (default), zero1, zero2, zero3, fsdp (full shard); "
+          "inference: ddp (default: a replica per device) or tp (tensor parallel: matrices and KV heads split)",
+          "NAME", group="the plan"),
+    _Flag("--convention", frozenset({"memory"}), "paper (default: the ZeRO paper's 2+2+12 bytes per parameter) or "
+          "deepspeed (DeepSpeed's estimate_zero2/zero3_model_states_mem_needs: adds an fp32 gradient partition)",
+          "C", group="the plan"),
+    _Flag("--activations", frozenset({"memory"}), "measure: run the forward on fake tensors (no compute, no memory) "
+          "and add what autograd saves", "measure", group="the plan"),
+    _Flag("--gpu-memory", frozenset({"memory"}), f"one device's memory: 80GiB, 80GB, or a device "
+          f"({', '.join(GPUS_SHOWN)}, ...): answers fits or does not fit, with the headroom", "SIZE|DEVICE",
+          group="the plan"),
+    # the report
+    _Flag("--format", _ALL, f"{' | '.join(FORMATS)} (default: table; json carries everything)", "FORMAT",
+          group="the report"),
+    _Flag("--depth", _ALL - {"memory"}, "module tree depth (default: 2 for table and markdown, all for json and "
+          "csv)", "N|all", group="the report"),
+    _Flag("--expand", frozenset({"count", "verify"}), 'one row per block where repeated blocks collapse to one row '
+          '("0–31  32 × LlamaDecoderLayer")', group="the report"),
+    _Flag("--tensors", frozenset({"count", "verify", "check"}), "add a table of every tensor: name, shape, dtype, "
+          "role, trainable or frozen", group="the report"),
+    _Flag("--output", _ALL, "write the report to FILE instead of stdout (e.g. --format html --output report.html)",
+          "FILE", group="the report"),
+    # how the target is read
+    _Flag("--device", _READ, "device to build a model from code on: meta (default, no memory) or cpu", "DEVICE"),
+    _Flag("--limit", _READ, "raise or lower a file-reading limit, e.g. --limit pickle-bytes=1GiB (repeatable); NAME "
+          f"is one of: {', '.join(LIMITS)}", "NAME=N", repeatable=True),
+    _Flag("--architecture", _READ, "how a folder's config.json decides each stored tensor's role: table (default: "
+          "paramcount's table of transformers architectures, and a meta-device build for one it does not know), "
+          "build (always build the model on the meta device), off (name rules only; not for check)", "MODE"),
+    _Flag("--trust-remote-code", frozenset({"count", "verify", "memory"}), "let a config.json whose auto_map names "
+          "the folder's own model code run that code (from the folder only; nothing is downloaded)"),
+    _Flag("--base", frozenset({"count", "verify", "memory"}), "for a PEFT adapter folder: its base model (a path or "
+          "a cached id), counted frozen beside it", "TARGET"),
+    _Flag("--file", _ALL - {"diff"}, "count one file of a folder or repository (one quantization of a GGUF "
+          "repository)", "NAME"),
+    _Flag("--no-cache", _READ, "neither use nor keep paramcount's cache of remote header bytes"),
+    _Flag("--quiet", _READ, "no progress bar on stderr while a remote target's files are read"),
+    _Flag("--experts-per-token", _ALL - {"diff"}, 'for a mixture of experts: the experts each token uses in '
+          '"active per token" (default: the configuration\'s num_experts_per_tok)', "K"),
+)  # fmt: skip
 
-{_EXIT_CODES}
-""",
-        "count": f"""\
-usage: {_PROG} count TARGET [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
-                        [--architecture table|build|off] [--trust-remote-code] [--base TARGET] [--file NAME]
-                        [--no-cache] [--quiet] [--expand] [--tensors] [--output FILE] [--experts-per-token K]
-
-Count the parameters of TARGET and print a report.
-
-{_TARGETS}
-
-options:
-  --depth N|all      module tree depth (default: 2 for table and markdown, all for json and csv)
-  --format FORMAT    {" | ".join(FORMATS)} (default: table)
-  --device DEVICE    device to build a model from code on: meta (default, no memory) or cpu
-  --limit NAME=N     raise or lower a file-reading limit, e.g. --limit pickle-bytes=1GiB (repeatable); NAME is
-                     one of:
-{names}
-  --architecture MODE  how a folder's config.json decides each stored tensor's role: table (default:
-                     paramcount's table of transformers architectures, and a meta-device build for one it does not
-                     know), build (always build the model on the meta device), off (name rules only)
-  --trust-remote-code  let a config.json whose auto_map names the folder's own model code run that code (from the
-                     folder only; nothing is downloaded)
-  --base TARGET      for a PEFT adapter folder: its base model (a path or a cached id), counted frozen beside it
-  --file NAME        count one file of a folder or repository (one quantization of a GGUF repository)
-  --no-cache         neither use nor keep paramcount's cache of remote header bytes
-  --quiet            no progress bar on stderr while a remote target's files are read
-  --expand           one row per block where repeated blocks collapse to one row ("0–31  32 × LlamaDecoderLayer")
-  --tensors          add a table of every tensor: name, shape, dtype, role, trainable or frozen
-  --output FILE      write the report to FILE instead of stdout (e.g. --format html --output report.html)
-  --experts-per-token K  for a mixture of experts: the experts each token uses in "active per token" (default:
-                     the configuration's num_experts_per_tok)
-  -h, --help         show this help
-
-examples:
+_EXAMPLES = {
+    "count": f"""\
   {_PROG} count model.safetensors
   {_PROG} count ./Llama-2-7b-hf/ --format json
   {_PROG} count ./Llama-2-7b-hf/config.json
@@ -141,219 +203,89 @@ examples:
   {_PROG} count 'transformers:GPT2LMHeadModel(transformers:GPT2Config())' --depth 1
 
 A model named in code is imported and built as 'python -m' would: the current folder is on the import path.
-The table fits COLUMNS (or the terminal), in colour on a terminal when rich is installed (NO_COLOR, FORCE_COLOR).
-
-{_EXIT_CODES}
-""",
-        "verify": f"""\
-usage: {_PROG} verify TARGET --expect N [--expect-trainable N] [--expect-frozen N] [--expect-buffers N]
-                         [--tolerance T] [--depth N|all] [--format FORMAT] [--device DEVICE] [--limit NAME=N ...]
-                         [--architecture table|build|off] [--trust-remote-code] [--base TARGET] [--file NAME]
-                         [--no-cache] [--quiet] [--expand] [--tensors] [--output FILE] [--experts-per-token K]
-
-Count the parameters of TARGET and exit 1 unless every expected figure matches.
-
-{_TARGETS}
-
-options:
-  --expect N            expected total parameters: 7850, 7,850, 124.4M, 6.74B, 1.2e9
-  --expect-trainable N  expected trainable parameters
-  --expect-frozen N     expected frozen parameters
-  --expect-buffers N    expected buffer elements
-  --tolerance T         allowed difference: a count (1000, 1K) or a percentage (0.5%); default: the precision the
-                        expectation is written with (124.4M means +-50,000; a whole number is exact)
-  --depth, --format, --device, --limit, --architecture, --trust-remote-code, --base, --file, --no-cache,
-  --quiet, --expand, --tensors, --output, --experts-per-token
-                        as for count; verify prints what it compared: each figure's expectation, the tolerance in
-                        effect, the count and the outcome (json and html carry it as "verification", on success and
-                        on failure)
-  -h, --help            show this help
-
-examples:
+The table fits COLUMNS (or the terminal), in colour on a terminal when rich is installed (NO_COLOR, FORCE_COLOR).""",
+    "verify": f"""\
   {_PROG} verify model.safetensors --expect 124,439,808
   {_PROG} verify 'torch.nn:Linear(784, 10)' --expect 7.85K --expect-trainable 7850
 
-{_EXIT_CODES}
-""",
-        "check": f"""\
-usage: {_PROG} check WEIGHTS [--model TARGET] [--format FORMAT] [--architecture table|build] [--limit NAME=N ...]
-                        [--file NAME] [--no-cache] [--quiet] [--depth N|all] [--tensors] [--output FILE]
-
-Would WEIGHTS load into the model? Answers as the model's loader would, without loading anything: for a
-transformers class, the keys from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True) reports
-missing, unexpected and mismatched (after its renames, fused experts, prefixes, ties and ignore rules), and those
-it ignores by rule; for a model in code, what load_state_dict(strict=False) reports, shape mismatches apart.
-
-WEIGHTS is any weights TARGET of count: a file, an index, a model folder, a URL or a Hub id.
-TARGET (--model) is the model: by default the class WEIGHTS' config.json names; a config.json, a folder holding
-one, a Hub id or URL (its config.json), or 'package.module:callable(args)'.
-
-options:
-  --model TARGET     the model to load WEIGHTS into (default: WEIGHTS' own config.json)
-  --architecture MODE  table (default: names from paramcount's table, shapes from a meta-device build when
-                     transformers is installed) or build
-  --format, --limit, --file, --no-cache, --quiet, --depth, --tensors, --output, --device
-                     as for count; json carries the answer as "load"
-  -h, --help         show this help
-
-examples:
+verify prints what it compared: each figure's expectation, the tolerance in effect, the count and the outcome
+(json and html carry it as "verification", on success and on failure).""",
+    "check": f"""\
   {_PROG} check ./converted/                           (its own config.json)
   {_PROG} check ./converted/ --model meta-llama/Llama-3.1-8B
   {_PROG} check finetune.safetensors --model ./Llama-3.1-8B/config.json --format json
-  {_PROG} check state_dict.pt --model 'mypackage.models:Net(width=256)'
-
-exit codes:
-  0  the weights load: nothing missing, unexpected or mismatched
-  1  they do not: every problem listed
-  2  usage error
-  3  WEIGHTS or TARGET cannot be read, holds no weights, or is not a model
-  4  unsafe: loading a file would run code (nothing in it was run)
-""",
-        "diff": f"""\
-usage: {_PROG} diff A B [--strict-dtype] [--format FORMAT] [--architecture table|build|off] [--limit NAME=N ...]
-                    [--no-cache] [--quiet] [--depth N|all] [--output FILE] [--device DEVICE]
-
-Compare the tensors of two models: those only A holds, those only B holds, those whose shape or dtype changed,
-each module's parameters (runs of layers that changed alike collapsed to one row), and the totals.
-
-A and B are any TARGETs of count: files, folders, config.json files, Hub ids with revisions (org/name@v1), URLs,
-'package.module:callable(args)'. Remote targets are read header-only. Names are compared after each side's
-architecture normalised them: the fused and per-expert spellings of the same experts are one tensor, a base
-model's prefix is not a difference, and stale tensors a loader ignores are left out.
-
-options:
-  --strict-dtype     a dtype change is a difference (by default it is listed, and the models are the same)
-  --format, --architecture, --limit, --no-cache, --quiet, --depth, --output, --device
-                     as for count; the report is B's, and json carries the comparison as "diff"
-  -h, --help         show this help
-
-examples:
+  {_PROG} check state_dict.pt --model 'mypackage.models:Net(width=256)'""",
+    "diff": f"""\
   {_PROG} diff ./base/ ./finetuned/                     (a fine-tune against its base)
   {_PROG} diff ./converted/ meta-llama/Llama-3.1-8B     (a conversion against the Hub original)
   {_PROG} diff org/name@v1 org/name@v2                  (two revisions, headers only)
 
-exit codes:
+The report is B's; json carries the comparison as "diff".""",
+    "memory": f"""\
+  {_PROG} memory meta-llama/Llama-3.1-8B --dtype bf16 --seq 8k --gpu-memory H100
+  {_PROG} memory meta-llama/Llama-3.1-70B --mode training --dtype bf16 --gpus 8 --strategy zero3
+  {_PROG} memory ./config.json --mode training --seq 2048 --batch 4 --activations measure
+  {_PROG} memory 'torch.nn:Linear(784, 10)' --mode training --optimizer sgd-momentum""",
+}
+
+_UNSAFE = "  4  unsafe: loading a file would run code (nothing in it was run)"
+#: each command's exit codes (and the program's, under None)
+_EXIT_CODES = {
+    None: f"""\
+  0  ok
+  1  verification failed (verify), the weights do not load (check), the models differ (diff)
+  2  usage error: a bad option, expected count or tolerance
+  3  the target cannot be read: missing, malformed, not a checkpoint, over a limit, its model cannot be
+     built, or memory ran out
+{_UNSAFE}""",
+    "count": f"""\
+  0  counted
+  2  usage error: a bad option
+  3  the target cannot be read: missing, malformed, not a checkpoint, over a limit, its model cannot be
+     built, or memory ran out
+{_UNSAFE}""",
+    "verify": f"""\
+  0  every expected figure matches
+  1  verification failed (every mismatch listed)
+  2  usage error: a bad option, expected count or tolerance
+  3  the target cannot be read: missing, malformed, not a checkpoint, over a limit, its model cannot be
+     built, or memory ran out
+{_UNSAFE}""",
+    "check": f"""\
+  0  the weights load: nothing missing, unexpected or mismatched
+  1  they do not: every problem listed
+  2  usage error
+  3  WEIGHTS or TARGET cannot be read, holds no weights, or is not a model
+{_UNSAFE}""",
+    "diff": f"""\
   0  the same parameters with the same shapes (dtype changes listed; with --strict-dtype, none)
   1  they differ: every difference listed
   2  usage error, or A and B are the same path
   3  A or B cannot be read, or is not a model
-  4  unsafe: loading a file would run code (nothing in it was run)
-""",
-        "memory": f"""\
-usage: {_PROG} memory TARGET [--mode inference|training] [--dtype DTYPE] [--batch B] [--seq S] [--kv-dtype DTYPE]
-                         [--optimizer NAME] [--precision mixed|pure] [--gpus N] [--strategy NAME]
-                         [--convention paper|deepspeed] [--activations measure] [--gpu-memory SIZE|DEVICE]
-                         [--format FORMAT] [count's options]
-
-Estimate the memory one device needs to serve or train TARGET, from its exact count and its configuration.
-
-{_TARGETS}
-
-options:
-  --mode MODE        inference (default: weights, buffers, KV cache) or training (also gradients, optimizer
-                     states, fp32 master weights, partitioned by --strategy)
-  --dtype DTYPE      the weights' dtype: float32, bfloat16 (bf16), float16 (fp16), float8_e4m3fn (fp8), int8,
-                     int4 (default: as stored; a config.json's torch_dtype; a model from code as built)
-  --batch B          sequences per batch (default 1)
-  --seq S            tokens per sequence (8192, or 8k = 8,192): adds the KV cache (inference) and is needed by
-                     --activations
-  --kv-dtype DTYPE   the KV cache's dtype (default: the weights' floating dtype)
-  --optimizer NAME   adamw (default), adamw-8bit (bitsandbytes), sgd, sgd-momentum, adafactor (transformers)
-  --precision P      mixed (default: 16-bit weights and gradients, fp32 master weights and optimizer states) or
-                     pure (everything in the weights' dtype)
-  --gpus N           devices (default 1): inference replicates the model, training partitions by --strategy
-  --strategy NAME    training: ddp (default), zero1, zero2, zero3, fsdp (full shard); inference: ddp
-                     (default: a replica per device) or tp (tensor parallel: matrices and KV heads split)
-  --convention C     paper (default: the ZeRO paper's 2+2+12 bytes per parameter) or deepspeed (DeepSpeed's
-                     estimate_zero2/zero3_model_states_mem_needs: adds an fp32 gradient partition)
-  --activations measure  run the forward on fake tensors (no compute, no memory) and add what autograd saves
-  --gpu-memory SIZE  one device's memory: 80GiB, 80GB, or a device ({", ".join(GPUS_SHOWN)},
-                     ...): answers fits or does not fit, with the headroom
-  --format FORMAT    {" | ".join(FORMATS)} (default: table; json carries everything under "memory")
-  --limit, --architecture, --trust-remote-code, --base, --file, --no-cache, --quiet, --output,
-  --experts-per-token, --device
-                     as for count
-  -h, --help         show this help
-
-examples:
-  {_PROG} memory meta-llama/Llama-3.1-8B --dtype bf16 --seq 8k --gpu-memory H100
-  {_PROG} memory meta-llama/Llama-3.1-70B --mode training --dtype bf16 --gpus 8 --strategy zero3
-  {_PROG} memory ./config.json --mode training --seq 2048 --batch 4 --activations measure
-  {_PROG} memory 'torch.nn:Linear(784, 10)' --mode training --optimizer sgd-momentum
-
-Every figure is bytes per device; the assumptions behind them are listed under the table.
-
-{_EXIT_CODES}
-""",
-    }
-    return texts[command]
-
-
-class _Option(NamedTuple):
-    """A ``--name VALUE`` option: the field it sets, and whether it may be given more than once."""
-
-    field: str
-    repeatable: bool = False
-    #: a switch that takes no value
-    flag: bool = False
-
-
-_COMMON = {
-    "--depth": _Option("depth"),
-    "--format": _Option("format"),
-    "--device": _Option("device"),
-    "--limit": _Option("limit", repeatable=True),
-    "--architecture": _Option("architecture"),
-    "--trust-remote-code": _Option("trust_remote_code", flag=True),
-    "--base": _Option("base"),
-    "--file": _Option("file"),
-    "--no-cache": _Option("no_cache", flag=True),
-    "--quiet": _Option("quiet", flag=True),
-    "--output": _Option("output"),
-    "--expand": _Option("expand", flag=True),
-    "--tensors": _Option("tensors", flag=True),
-    "--experts-per-token": _Option("experts_per_token"),
+{_UNSAFE}""",
+    "memory": f"""\
+  0  estimated (with --gpu-memory, fits or not is in the answer, not the exit code)
+  2  usage error: a bad option or a plan the model does not allow
+  3  the target cannot be read, or its activations cannot be measured
+{_UNSAFE}""",
 }
-_MEMORY = {
-    "--mode": _Option("mode"),
-    "--dtype": _Option("dtype"),
-    "--batch": _Option("batch"),
-    "--seq": _Option("seq"),
-    "--kv-dtype": _Option("kv_dtype"),
-    "--optimizer": _Option("optimizer"),
-    "--precision": _Option("precision"),
-    "--gpus": _Option("gpus"),
-    "--strategy": _Option("strategy"),
-    "--convention": _Option("convention"),
-    "--activations": _Option("activations"),
-    "--gpu-memory": _Option("gpu_memory"),
-}
-_OPTIONS = {
-    "count": _COMMON,
-    "diff": {
-        **{
-            k: v
-            for k, v in _COMMON.items()
-            if k
-            in ("--format", "--architecture", "--limit", "--no-cache", "--quiet", "--depth", "--output", "--device")
-        },
-        "--strict-dtype": _Option("strict_dtype", flag=True),
-    },
-    "check": {
-        **{k: v for k, v in _COMMON.items() if k not in ("--base", "--trust-remote-code", "--expand")},
-        "--model": _Option("model"),
-        "--experts-per-token": _COMMON["--experts-per-token"],
-    },
-    "memory": {**{k: v for k, v in _COMMON.items() if k not in ("--depth", "--expand", "--tensors")}, **_MEMORY},
-    "verify": {
-        **_COMMON,
-        "--expect": _Option("total"),
-        "--expect-trainable": _Option("trainable"),
-        "--expect-frozen": _Option("frozen"),
-        "--expect-buffers": _Option("buffers"),
-        "--tolerance": _Option("tolerance"),
-    },
-}
+
+
+def _program_help() -> str:
+    commands = "\n".join(f"  {name:<7} {summary}" for name, summary in _SUMMARIES.items())
+    usages = "\n".join(
+        f"{'usage:' if i == 0 else '      '} {_PROG} {name} {_POSITIONALS[name]} [options]"
+        for i, name in enumerate(_COMMANDS)
+    )
+    return (
+        f"{usages}\n       {_PROG} --version\n\nCount and verify the parameters of PyTorch models, exactly.\n\n"
+        f"commands:\n{commands}\n\n{_TARGETS}\n\nRun '{_PROG} COMMAND --help' for a command's options.\n\n"
+        f"exit codes:\n{_EXIT_CODES[None]}\n"
+    )
+
+
+class _HelpShown(Exception):  # noqa: N818 -- not an error: --help or --version was answered
+    """Raised after printing help or the version: the run ends with exit code 0."""
 
 
 class _Arguments(NamedTuple):
@@ -363,13 +295,90 @@ class _Arguments(NamedTuple):
     limits: list[str]
 
 
-class _HelpShown(Exception):  # noqa: N818 -- not an error: --help or --version was answered
-    """Raised after printing help or the version: the run ends with exit code 0."""
-
-
 def _usage(problem: str, command: str | None = None) -> UsageError:
     where = f"{_PROG} {command} --help" if command else f"{_PROG} --help"
     return UsageError(problem, fix=f"see '{where}'")
+
+
+def _parser(command: str) -> Any:
+    """The parser of one command, built from :data:`_FLAGS` (only the command run is built: a count pays for one)."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        """Errors as paramcount's one-line usage errors; help through :func:`_write`, then exit 0."""
+
+        def error(self, message: str) -> NoReturn:
+            raise _usage(message, command)
+
+        def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+            if status:
+                raise _usage(message or "bad arguments", command)
+            raise _HelpShown
+
+        def print_help(self, file: Any = None) -> None:
+            _write(self.format_help())
+
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        """argparse's formatter, told its width: its own default imports shutil (with bz2, lzma, fnmatch) to ask
+        the terminal, and argparse makes a formatter for every option added, so every run paid for it."""
+
+        def __init__(self, prog: str) -> None:
+            super().__init__(prog, width=_help_width())
+
+    class Once(argparse.Action):
+        """Store an option's value, refusing a second one (argparse would keep the last silently)."""
+
+        def __call__(self, parser: Any, namespace: Any, value: Any, option: str | None = None) -> None:
+            before = getattr(namespace, self.dest, None)
+            if self.nargs == 0:
+                if before is not None:
+                    raise argparse.ArgumentError(self, "is given twice; give it once")
+                value = "yes"
+            elif before is not None:
+                raise argparse.ArgumentError(
+                    self, f"is given twice ({quote(before, 60)} and {quote(value, 60)}); give it once"
+                )
+            setattr(namespace, self.dest, value)
+
+    parser = Parser(
+        prog=f"{_PROG} {command}",
+        usage=f"{_PROG} {command} {_POSITIONALS[command]} [options]",
+        description=_COMMANDS[command] + ("" if command in ("check", "diff") else f"\n\n{_TARGETS}"),
+        epilog=f"examples:\n{_EXAMPLES[command]}\n\nexit codes:\n{_EXIT_CODES[command]}",
+        formatter_class=Formatter,
+        allow_abbrev=False,
+        exit_on_error=False,
+    )
+    parser.add_argument("targets", nargs="*", help=argparse.SUPPRESS)
+    groups: dict[str, Any] = {}
+    for flag in _FLAGS:
+        if command not in flag.commands:
+            continue
+        group = groups.get(flag.group) or groups.setdefault(flag.group, parser.add_argument_group(flag.group))
+        text = flag.help.replace("%", "%%")  # argparse formats help with %
+        if flag.repeatable:
+            group.add_argument(flag.name, dest=flag.field, metavar=flag.metavar, action="append", help=text)
+        else:
+            group.add_argument(
+                flag.name,
+                dest=flag.field,
+                metavar=flag.metavar,
+                action=Once,
+                nargs=0 if flag.metavar is None else None,
+                help=text,
+            )
+    return parser
+
+
+def _help_width() -> int:
+    """The help's width: ``COLUMNS``, else the terminal's, else 80 (as argparse, less 2 for the margin)."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if _digits(text):
+        return max(int(text), 40) - 2
+    try:
+        return max(os.get_terminal_size(sys.stdout.fileno()).columns, 40) - 2
+    except (OSError, ValueError):
+        return 78
 
 
 def _parse(argv: Sequence[str]) -> _Arguments:
@@ -378,61 +387,32 @@ def _parse(argv: Sequence[str]) -> _Arguments:
     if not args or args[0] in ("-h", "--help"):
         if not args:
             raise _usage("name a command: count, verify, check, diff or memory")
-        _write(_help(None))
+        _write(_program_help())
         raise _HelpShown
     if args[0] == "--version":
         _write(f"{_PROG} {__version__}\n")
         raise _HelpShown
     command, rest = args[0], args[1:]
-    if command not in _OPTIONS:
+    if command not in _COMMANDS:
         raise _usage(f"unknown command {quote(command, 60)}; the commands are count, verify, check, diff and memory")
-    options = _OPTIONS[command]
-    values: dict[str, str] = {}
-    limits: list[str] = []
-    targets: list[str] = []
-    i = 0
-    while i < len(rest):
-        arg = rest[i]
-        i += 1
-        if arg == "--":
-            targets.extend(rest[i:])
-            break
-        if arg in ("-h", "--help"):
-            _write(_help(command))
-            raise _HelpShown
-        if not arg.startswith("-") or arg == "-":
-            targets.append(arg)
-            continue
-        name, equals, value = arg.partition("=")
-        option = options.get(name)
-        if option is None or not name.startswith("--"):
-            close = [known for known in options if known.startswith(name)] if name.startswith("--") else []
-            hint = f" (did you mean {' or '.join(close)}? options are spelled out in full)" if close else ""
-            if not close:
-                import difflib
+    import argparse
 
-                near = difflib.get_close_matches(name, [o for o in options if o.startswith("--")], n=1, cutoff=0.75)
-                hint = f" (did you mean {near[0]}?)" if near else ""
-            raise _usage(f"unknown option {quote(name, 60)} for {command}{hint}", command)
-        if option.flag:
-            if equals:
-                raise _usage(f"{name} takes no value", command)
-            if option.field in values:
-                raise _usage(f"{name} is given twice; give it once", command)
-            values[option.field] = "yes"
-            continue
-        if not equals:
-            if i >= len(rest):
-                raise _usage(f"{name} needs a value", command)
-            value = rest[i]
-            i += 1
-        if option.repeatable:
-            limits.append(value)
-        elif option.field in values:
-            both = f"{quote(values[option.field], 60)} and {quote(value, 60)}"
-            raise _usage(f"{name} is given twice ({both}); give it once", command)
-        else:
-            values[option.field] = value
+    parser = _parser(command)
+    try:
+        namespace, unknown = parser.parse_known_args(rest)
+    except argparse.ArgumentError as e:
+        name = e.argument_name or "an option"
+        if "expected one argument" in e.message:
+            raise _usage(f"{name} needs a value", command) from None
+        if "ignored explicit argument" in e.message:
+            raise _usage(f"{name} takes no value", command) from None
+        raise _usage(f"{name} {e.message}", command) from None
+    for arg in unknown:
+        if arg.startswith("-") and arg != "-":
+            raise _unknown(arg.partition("=")[0], command)
+    values = {key: value for key, value in vars(namespace).items() if value is not None and key != "targets"}
+    limits = values.pop("limit", [])
+    targets = [*namespace.targets, *unknown]
     if not targets:
         raise _usage(f"{command} needs a TARGET: a checkpoint file, a model folder or 'module:callable(args)'", command)
     if command == "diff":
@@ -442,6 +422,19 @@ def _parse(argv: Sequence[str]) -> _Arguments:
     elif len(targets) > 1:
         raise _usage(f"{command} takes one TARGET, got {len(targets)}: {', '.join(map(repr, targets[:3]))}", command)
     return _Arguments(command, targets[0], values, limits)
+
+
+def _unknown(name: str, command: str) -> UsageError:
+    """An unknown option, with the options it may abbreviate or misspell."""
+    known = [flag.name for flag in _FLAGS if command in flag.commands]
+    close = sorted(option for option in known if option.startswith(name)) if name.startswith("--") else []
+    hint = f" (did you mean {' or '.join(close)}? options are spelled out in full)" if close else ""
+    if not close:
+        import difflib
+
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+    return _usage(f"unknown option {quote(name, 60)} for {command}{hint}", command)
 
 
 def _depth(text: str | None, format: str, command: str) -> int | None:
@@ -857,7 +850,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name; ``None`` reads ``sys.argv``.
     """
     try:
-        return _run(sys.argv[1:] if argv is None else argv)
+        with collection_paused():  # what a run imports and builds lives until it returns
+            return _run(sys.argv[1:] if argv is None else argv)
     except _HelpShown:
         return 0
     except ParamcountError as e:

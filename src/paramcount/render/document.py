@@ -12,8 +12,6 @@ Keys listed in the documentation keep their meaning across releases; new keys ma
 from __future__ import annotations
 
 from paramcount._typing import TYPE_CHECKING
-from paramcount.footprint.results import KVCache, Memory
-from paramcount.report import ParameterCounts, TieGroup
 
 if TYPE_CHECKING:
     from typing import Any
@@ -27,9 +25,10 @@ __all__ = ["SCHEMA_VERSION", "document", "plain", "tensor_rows"]
 #: ``verification``; every key of version 1 keeps its meaning.
 SCHEMA_VERSION = 2
 
-#: ``(key, field)`` in the document's order, for each record whose document is not its fields as they are
-KEYS: dict[type, tuple[tuple[str, str], ...]] = {
-    ParameterCounts: (
+#: ``(key, field)`` in the document's order, for each record (by class name) whose document is not its fields as
+#: they are; by name, so that writing a document imports none of the modules that define them
+KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ParameterCounts": (
         ("total", "total"),
         ("trainable", "trainable"),
         ("frozen", "frozen"),
@@ -37,8 +36,8 @@ KEYS: dict[type, tuple[tuple[str, str], ...]] = {
         ("initialized", "initialized"),
         ("tensors", "tensors"),
     ),
-    TieGroup: (("names", "names"), ("parameters", "elements"), ("kind", "kind")),
-    KVCache: (
+    "TieGroup": (("names", "names"), ("parameters", "elements"), ("kind", "kind")),
+    "KVCache": (
         ("bytes", "bytes"),
         ("bytes_per_token", "per_token"),
         ("layers", "layers"),
@@ -46,7 +45,24 @@ KEYS: dict[type, tuple[tuple[str, str], ...]] = {
         ("dtype", "dtype"),
         ("latent", "latent"),
     ),
-    Memory: tuple(("kv_cache" if field == "kv" else field, field) for field in Memory._fields),
+    "Memory": (
+        ("mode", "mode"),
+        ("devices", "devices"),
+        ("strategy", "strategy"),
+        ("optimizer", "optimizer"),
+        ("precision", "precision"),
+        ("convention", "convention"),
+        ("batch", "batch"),
+        ("seq", "seq"),
+        ("per_device", "per_device"),
+        ("kv_cache", "kv"),
+        ("activations", "activations"),
+        ("capacity", "capacity"),
+        ("device_name", "device_name"),
+        ("fits", "fits"),
+        ("headroom", "headroom"),
+        ("assumptions", "assumptions"),
+    ),
 }
 
 _SCALARS = frozenset({int, str, float, bool, type(None)})
@@ -61,7 +77,7 @@ def plain(value: Any) -> Any:
         fields = getattr(value, "_fields", None)
         if fields is None:
             return [plain(v) for v in value]
-        keys = KEYS.get(type(value))
+        keys = KEYS.get(type(value).__name__)
         if keys is None:
             return {field: plain(v) for field, v in zip(fields, value, strict=True)}
         return {key: plain(getattr(value, field)) for key, field in keys}

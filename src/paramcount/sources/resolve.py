@@ -22,7 +22,6 @@ import re
 
 from paramcount._typing import NamedTuple
 from paramcount.errors import FormatError, TargetError, quote
-from paramcount.remote import COMMIT, hub_offline
 from paramcount.sources import looks_like_spec
 
 __all__ = [
@@ -116,6 +115,8 @@ def resolve(target: str) -> Resolved:
         org, name, revision = match["org"], match["name"], match["revision"] or "main"
         repo_id = f"{org}/{name}" if org else name
         remote = Remote("hub", f"hf://{repo_id}", repo_id, revision)
+        from paramcount.remote import hub_offline  # the Hub's environment: read for an id only
+
         try:
             path = cache_folder(repo_id, revision, target)
         except TargetError as e:  # the Hub next; offline, paramcount's own cache of its headers
@@ -195,6 +196,8 @@ def cache_folder(repo_id: str, revision: str, target: str) -> str:
         TargetError: the repository or revision is not cached.
         FormatError: the ref does not hold a commit hash, or the snapshot leads outside the cache.
     """
+    from paramcount.remote import COMMIT
+
     cache = _hub_cache()
     repo = os.path.join(cache, "models--" + repo_id.replace("/", "--"))
     if not os.path.isdir(repo):
