@@ -53,8 +53,9 @@ __all__ = [
 #: the values of ``--architecture``
 MODES = ("table", "build", "off")
 _TABLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "architectures")
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_\-]{1,100}")
-_INDEX = re.compile(r"(?:(?<=\.)|^)\d+(?=\.|$)")
+# patterns as text, compiled (and cached by re) on first use: many counts need neither
+_SAFE_NAME = r"[A-Za-z0-9_\-]{1,100}"
+_INDEX = r"(?:(?<=\.)|^)\d+(?=\.|$)"
 _NAMED = 5  # tensor names listed in one warning
 
 
@@ -215,7 +216,7 @@ def _table_file(model_type: str) -> dict[str, Any] | None:
     if model_type in _FILES:
         return _FILES[model_type]
     found: dict[str, Any] | None = None
-    if _SAFE_NAME.fullmatch(model_type):
+    if re.fullmatch(_SAFE_NAME, model_type):
         try:
             with open(os.path.join(_TABLE, f"{model_type}.json"), encoding="utf-8") as f:
                 loaded = json.load(f)
@@ -676,7 +677,7 @@ def _match(
         if by_name is not None:
             tied.setdefault((by_name, ()), []).append(i)
         elif (group := members.get(shape)) is not None:
-            tied.setdefault((group, tuple(_INDEX.findall(key))), []).append(i)
+            tied.setdefault((group, tuple(re.findall(_INDEX, key))), []).append(i)
     copies: list[tuple[str, str]] = []
     for same in tied.values():
         first = out[same[0]]
@@ -778,7 +779,7 @@ def _tie_pairs(pairs: tuple[tuple[str, str], ...], keys: set[str]) -> list[tuple
             for key in sorted(keys, key=loader.natural_key):
                 by_pattern.setdefault(pattern(key), []).append(key)
         for concrete in by_pattern.get(target, ()):
-            parts, indices = source.split("."), iter(_INDEX.findall(concrete))
+            parts, indices = source.split("."), iter(re.findall(_INDEX, concrete))
             out.append((concrete, ".".join(next(indices, "*") if p == "*" else p for p in parts)))
     return out
 

@@ -53,7 +53,7 @@ class Transform(NamedTuple):
 class _Compiled:
     """A :class:`Transform` with its regular expression built as ``WeightTransform.__init__`` builds it."""
 
-    __slots__ = ("active", "base", "bodies", "kind", "offset", "regex", "scope", "sources", "targets")
+    __slots__ = ("_pattern", "_regex", "active", "base", "bodies", "kind", "offset", "scope", "sources", "targets")
 
     def __init__(self, transform: Transform) -> None:
         self.kind = transform.kind
@@ -68,11 +68,21 @@ class _Compiled:
         # longest first: a key is matched by the first branch that matches
         for i, source in sorted(enumerate(self.sources), key=lambda item: -len(item[1])):
             body = source.replace("*.", r".*\.")
-            if re.search(r"[a-zA-Z0-9]$", body):
+            last = body.removesuffix("\n")[-1:]  # re.search(r"[a-zA-Z0-9]$", body), whose $ passes a final newline
+            if last.isascii() and last.isalnum():
                 body += r"(?!\w)"  # a pattern ends on a name boundary: `weight` is not `weight_scale`
             branches.append(f"(?P<g{i}>{body})")
             self.bodies.append(body)
-        self.regex = re.compile("|".join(branches))
+        self._pattern = "|".join(branches)
+        self._regex: re.Pattern[str] | None = None
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """The compiled expression, made on first use: most checkpoints hold no name any transform matches, which
+        one search of all their patterns at once tells (:func:`load`), and compiling each costs more than that."""
+        if self._regex is None:
+            self._regex = re.compile(self._pattern)
+        return self._regex
 
     def _scoped(self, key: str) -> tuple[str | None, str, re.Match[str]] | None:
         prefix = None
@@ -119,10 +129,10 @@ class _Compiled:
         renamed = rest.replace(found.group(0), replacement, 1)
         return (prefix or "") + renamed, self.sources[index]
 
-    _PAIR = re.compile(r"layers\.(\d+)\.(mixer|attn_alpha|mlp_alpha)(?=\.|$)")
+    _PAIR = r"layers\.(\d+)\.(mixer|attn_alpha|mlp_alpha)(?=\.|$)"  # compiled (and cached by re) on first use
 
     def _pairs(self, key: str) -> tuple[str, str | None]:
-        found = self._PAIR.search(key)
+        found = re.search(self._PAIR, key)
         if found is None:
             return key, None
         index, name = int(found[1]), found[2]
