@@ -104,3 +104,24 @@ def test_a_count_leaves_the_collector_as_it_found_it(setup: str, enabled: bool, 
     frozen, seen = result.stdout.split()
     assert (int(frozen) > 0) == bool(setup)
     assert seen == frozen_heap
+
+
+def test_one_options_value_is_shared_by_count_verify_and_memory() -> None:
+    """count's keyword arguments, the Options value the dispatcher reads and the TypedDict that types verify's and
+    memory's **options are one list (issue #20): an option added to one and not the others fails here."""
+    import ast
+    import inspect
+
+    from paramcount._api import count
+    from paramcount.sources.target import Options
+
+    keywords = [p.name for p in inspect.signature(count).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    assert keywords == list(Options._fields)
+    import paramcount._api as api
+
+    tree = ast.parse(inspect.getsource(api))
+    typed = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "CountOptions")
+    annotated = [s.target.id for s in typed.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+    assert annotated == list(Options._fields)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'limit'; did you mean 'limits'\?"):
+        paramcount.verify("torch.nn:Linear(2, 2)", 6, limit={"tensors": 10})  # type: ignore[call-arg]

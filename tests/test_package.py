@@ -104,10 +104,10 @@ def test_doctests(name: str) -> None:
     assert result.failed == 0
 
 
-@pytest.mark.parametrize("width", [1, 3, 16, 17])
+@pytest.mark.parametrize("width", [1, 3, 16, 17, 24, 25])
 def test_named_tuples_behave_as_collections_namedtuple(width: int) -> None:
     """paramcount._typing.NamedTuple makes its classes without compiling anything (SECURITY.md, and 150 us a class
-    at import); collections.namedtuple is the oracle for what they do, past the 16 fields it writes out too."""
+    at import); collections.namedtuple is the oracle for what they do, past the 24 fields it writes out too."""
     import copy
     import pickle
     from collections import namedtuple

@@ -46,7 +46,7 @@ else:
     _SPECIAL = frozenset({"__module__", "__annotations__", "__orig_bases__"})
     # the C field descriptor collections.namedtuple uses, where this Python has it
     _getter = getattr(collections, "_tuplegetter", lambda index, doc: property(itemgetter(index), doc=doc))
-    # __new__ for 0 to 16 fields, as collections.namedtuple writes it (a tuple of the arguments, by position or
+    # __new__ for 0 to 24 fields, as collections.namedtuple writes it (a tuple of the arguments, by position or
     # keyword); a class takes the one of its length with the arguments renamed to its fields. Written out because
     # collections.namedtuple compiles one per class (about 150 us each) and paramcount compiles nothing (SECURITY.md).
     t = tuple.__new__
@@ -69,6 +69,30 @@ else:
         lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p: t(_, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p)),
         lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q: t(
             _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w, x: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w, x)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w, x, y: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w, x, y)
+        ),
+        lambda _, a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w, x, y, z: t(
+            _, (a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q, r, s, u, v, w, x, y, z)
         ),
     )
     del t

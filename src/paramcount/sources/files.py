@@ -25,7 +25,7 @@ from paramcount.limits import DEFAULT, Limits, exceeded
 from paramcount.quant import Scheme, scheme_from_config
 from paramcount.records import Inventory, Kind, ModuleRecord, Role, TensorRecord, unique_parameters
 from paramcount.roles import experts_of
-from paramcount.sources import CHECKING, adapter
+from paramcount.sources import CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -54,6 +54,7 @@ _INDEXES = tuple(name for name in _WEIGHT_SETS if name.endswith(".index.json"))
 WEIGHT_SETS = frozenset(_WEIGHT_SETS)
 _DCP_METADATA = ".metadata"
 _MODEL_INDEX = "model_index.json"  # a diffusers pipeline
+_ADAPTER_CONFIG = "adapter_config.json"  # a PEFT adapter (sources/adapter.py, imported for one only)
 # model-00001-of-00004.safetensors: one shard of a set, named as transformers and huggingface_hub name them
 _SHARD_NAME = re.compile(r"-(\d+)-of-(\d+)\.[^.]+$")
 
@@ -219,7 +220,7 @@ def _folder(
     """
     where = folder.name if code_folder is True else code_folder if isinstance(code_folder, str) else None
     names = folder.names()
-    if adapter.ADAPTER_CONFIG in names and folder.is_file(adapter.ADAPTER_CONFIG):
+    if _ADAPTER_CONFIG in names and folder.is_file(_ADAPTER_CONFIG):
         return _adapter(folder, target, limits, architecture, base)
     if _MODEL_INDEX in names and folder.is_file(_MODEL_INDEX):
         from paramcount.sources import pipeline
@@ -376,6 +377,7 @@ def _variants(folder: Folder, names: list[str], target: str, limits: Limits) -> 
 
 def _adapter(folder: Folder, target: str, limits: Limits, architecture: str, base: str | None) -> Inventory:
     """A PEFT adapter folder, with its base model when one is named or at hand."""
+    from paramcount.sources import adapter
     from paramcount.sources.resolve import resolve
 
     def base_inventory(name: str) -> Inventory:
