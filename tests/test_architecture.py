@@ -660,6 +660,28 @@ def test_a_pipeline_counts_every_component_from_weights_or_config(tmp_path: Path
     assert any("vae (AutoencoderKL, from its config" in note for note in report.notes)
 
 
+def test_a_path_that_an_adapter_config_names_is_not_read(lora: tuple[Path, Path, Any], tmp_path: Path) -> None:
+    """adapter_config.json's base_model_name_or_path chose a path outside the target, and paramcount read it (a
+    review found /etc/passwd and other folders reachable that way): SECURITY.md promises no path outside the target
+    is read. The base is added only when the user names it (--base) or it is a Hugging Face id in the cache."""
+    base, adapter, peft_model = lora
+    evil = tmp_path / "adapter"
+    evil.mkdir()
+    for item in adapter.iterdir():
+        (evil / item.name).write_bytes(item.read_bytes())
+    lora_elements = sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
+    for named in (str(base), "/etc/passwd", str(tmp_path / "missing")):
+        config = json.loads((adapter / "adapter_config.json").read_text())
+        config["base_model_name_or_path"] = named
+        (evil / "adapter_config.json").write_text(json.dumps(config))
+        report = paramcount.count(evil)
+        assert report.parameters.total == lora_elements, named  # the adapter alone
+        assert report.adapter is not None and report.adapter.base is None
+        assert not any(str(base) in f for f in report.files)
+        assert any("never to a path a file names" in note for note in report.notes)
+    assert paramcount.count(evil, base=base).parameters.frozen  # named by the user, it is read
+
+
 def test_base_on_a_target_that_is_not_an_adapter_is_a_usage_error(saved: Any) -> None:
     folder, _ = saved("GPT2LMHeadModel", "gpt2")
     result = run_cli("count", str(folder), "--base", str(folder))

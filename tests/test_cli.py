@@ -246,6 +246,69 @@ def test_a_typo_beside_its_folder_is_a_missing_path_not_a_hub_id(
         assert (code, out) == (3, "") and err == f"paramcount: error: {target}: no such file or folder; {told}\n"
 
 
+def test_an_existing_file_whose_name_looks_like_code_is_read_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A downloaded file named like a model spec (`os:system('...')`) was imported and called: an existing path wins
+    over code, in the CLI and the library alike (the resolve order the help documents)."""
+    monkeypatch.chdir(tmp_path)
+    name = "os:system('touch ran')"
+    (tmp_path / name).write_bytes(b"not a checkpoint")
+    code, out, err = run(capsys, "count", name)
+    assert (code, out) == (3, "") and err == f"paramcount: error: {name}: not a checkpoint format paramcount " + (
+        "recognises; name a safetensors, PyTorch (.pt/.bin/.ckpt), GGUF or DCP checkpoint, an index or a model folder\n"
+    )
+    with pytest.raises(paramcount.TargetError, match="not a checkpoint format"):
+        paramcount.count(name)
+    assert not (tmp_path / "ran").exists()
+    import torch
+    from safetensors.torch import save_file
+
+    spec = "tests.zoo:FrozenBackbone()"
+    save_file({"w": torch.zeros(3, 4)}, str(tmp_path / spec))
+    assert paramcount.count(spec).parameters.total == 12  # the file, not the zoo model
+    assert run(capsys, "count", spec, "--format", "json")[0] == 0
+
+
+def test_an_output_that_is_being_read_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`count tied.pt --output tied.pt` overwrote the checkpoint with its own report (a review found it): an output
+    that is the target, or a file inside a target folder, is refused (exit 2) and left as it was."""
+    import torch
+
+    weights = tmp_path / "model.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2, 2)}, str(weights))
+    before = weights.read_bytes()
+    for target, output, where in (
+        (weights, weights, "the target"),
+        (tmp_path, weights, "a file inside the folder"),
+    ):
+        code, out, err = run(capsys, "count", str(target), "--output", str(output))
+        assert (code, out) == (2, "") and f"it is {where} being read; name a file elsewhere" in err, err
+    assert weights.read_bytes() == before
+    assert run(capsys, "count", str(weights), "--output", str(tmp_path / "report.txt"))[0] == 0  # a new file: fine
+
+
+def test_what_no_one_foresaw_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store's client raising its own kind of error (botocore's NoCredentialsError, an IsADirectoryError for
+    zip://, httpx's InvalidURL) printed a traceback and exited 1, the code of a failed verification. Each is one line
+    with exit 3 now, and the CLI's last boundary turns a bug into one line too."""
+    for target, told in (("http://[::1", "is not a valid URL"), ("zip://", "cannot open this URL (IsADirectoryError")):
+        code, out, err = run(capsys, "count", target)
+        assert (code, out) == (3, "") and err.count("\n") == 1 and told in err, err
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(paramcount, "count", broken)
+    code, out, err = run(capsys, "count", LINEAR)
+    assert (code, out) == (3, "") and err.count("\n") == 1 and "unexpected RuntimeError (a bug)" in err
+    assert "PARAMCOUNT_DEBUG=1" in err
+
+
 def test_an_output_that_cannot_be_written_is_refused_before_the_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

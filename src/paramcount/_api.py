@@ -162,7 +162,7 @@ def memory(
     mode: str = "inference",
     dtype: str | None = None,
     batch: int = 1,
-    seq: int | None = None,
+    seq: int | str | None = None,
     kv_dtype: str | None = None,
     optimizer: str = "adamw",
     precision: str = "mixed",
@@ -181,7 +181,8 @@ def memory(
             master weights, partitioned by ``strategy``).
         dtype: the weights' dtype to assume (``"bfloat16"``, ``"bf16"``, ``"int4"``); default: as stored.
         batch: sequences per batch (KV cache and activations).
-        seq: tokens per sequence; without it there is no KV cache and activations cannot be measured.
+        seq: tokens per sequence (``8192`` or ``"8k"``); without it there is no KV cache and activations cannot
+            be measured.
         kv_dtype: the KV cache's dtype; default: the weights' floating dtype.
         optimizer: ``"adamw"``, ``"adamw-8bit"``, ``"sgd"``, ``"sgd-momentum"`` or ``"adafactor"``.
         precision: ``"mixed"`` (16-bit weights, fp32 master weights and states) or ``"pure"``.

@@ -21,7 +21,7 @@ from paramcount.errors import ParamcountError, UsageError, VerificationError, qu
 from paramcount.limits import LIMITS
 from paramcount.render import FORMATS
 from paramcount.render._text import encodable, printable
-from paramcount.sources import looks_like_spec
+from paramcount.sources import names_code
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -175,9 +175,12 @@ _FLAGS = (
     _Flag("--device", _READ, "device to build a model from code on: meta (default, no memory) or cpu", "DEVICE"),
     _Flag("--limit", _READ, "raise or lower a file-reading limit, e.g. --limit pickle-bytes=1GiB (repeatable); NAME "
           f"is one of: {', '.join(LIMITS)}", "NAME=N", repeatable=True),
-    _Flag("--architecture", _READ, "how a folder's config.json decides each stored tensor's role: table (default: "
-          "paramcount's table of transformers architectures, and a meta-device build for one it does not know), "
-          "build (always build the model on the meta device), off (name rules only; not for check)", "MODE"),
+    _Flag("--architecture", _READ - {"check"}, "how a folder's config.json decides each stored tensor's role: table "
+          "(default: paramcount's table of transformers architectures, and a meta-device build for one it does not "
+          "know), build (always build the model on the meta device), off (name rules only)", "MODE"),
+    _Flag("--architecture", frozenset({"check"}), "table (default: names from paramcount's table, shapes from a "
+          "meta-device build when transformers is installed) or build (always build the model on the meta device)",
+          "MODE"),
     _Flag("--trust-remote-code", frozenset({"count", "verify", "memory"}), "let a config.json whose auto_map names "
           "the folder's own model code run that code (from the folder only; nothing is downloaded)"),
     _Flag("--base", frozenset({"count", "verify", "memory"}), "for a PEFT adapter folder: its base model (a path or "
@@ -403,6 +406,10 @@ def _parse(argv: Sequence[str]) -> _Arguments:
     except argparse.ArgumentError as e:
         name = e.argument_name or "an option"
         if "expected one argument" in e.message:
+            at = rest.index(name) + 1 if name in rest else len(rest)
+            if at < len(rest) and rest[at].startswith("-"):  # -5%, -1e9: argparse takes them for options
+                written = quote(f"{name}={rest[at]}", 60)
+                raise _usage(f"{name} needs a value; write one that starts with '-' as {written}", command) from None
             raise _usage(f"{name} needs a value", command) from None
         if "ignored explicit argument" in e.message:
             raise _usage(f"{name} takes no value", command) from None
@@ -469,6 +476,7 @@ def _run(argv: Sequence[str]) -> int:
     limits = parse_limits(args.limits)  # an unknown name or a bad value is a usage error before anything is read
     if "output" in values:
         _writable(values["output"])  # before the work, which may take a build of seconds
+        _not_read(values["output"], [args.target, values.get("second", ""), values.get("model", "")])
     architecture = values.get("architecture", "table")
     if architecture != "table":
         from paramcount.sources.architecture import MODES
@@ -477,7 +485,7 @@ def _run(argv: Sequence[str]) -> int:
             shown = quote(architecture, 60)
             raise _usage(f"--architecture must be one of {', '.join(MODES)}, not {shown}", args.command)
     target = args.target
-    if looks_like_spec(target.strip()):
+    if names_code(target):
         from paramcount.sources.spec import preflight
 
         _import_path()
@@ -524,7 +532,7 @@ def _answer(
         _emit(_render(report, format, values), values)
     elif args.command == "diff":
         second = values["second"]
-        if looks_like_spec(second.strip()) or looks_like_spec(target.strip()):
+        if names_code(second) or names_code(target):
             _import_path()
         report = paramcount.diff(
             target,
@@ -552,7 +560,7 @@ def _answer(
         if architecture == "off":
             raise _usage("check needs the architecture's rules: --architecture off has none", args.command)
         model = values.get("model")
-        if model is not None and looks_like_spec(model.strip()):
+        if model is not None and names_code(model):
             _import_path()
         report = paramcount.check(
             target,
@@ -659,25 +667,11 @@ def _memory_options(values: dict[str, str]) -> dict[str, Any]:
         number = _positive(values.get(name), f"--{name}", "memory")
         if number is not None:
             chosen[name] = number
-    seq = _tokens(values.get("seq"), "--seq")
-    if seq is not None:
-        chosen["seq"] = seq
+    if "seq" in values:
+        chosen["seq"] = values["seq"]  # 8k, 8192: read by the library (footprint.plan.tokens), as a Python caller's
     if "gpu_memory" in values:
         chosen["gpu_memory"] = values["gpu_memory"]
     return chosen
-
-
-def _tokens(text: str | None, option: str) -> int | None:
-    """A whole number >= 1, with ``k`` for 1,024 (``8k`` = 8,192 tokens, as context lengths are quoted)."""
-    if text is None:
-        return None
-    raw = text.strip().replace(",", "").replace("_", "")
-    scale = 1
-    if raw[-1:] in ("k", "K"):
-        raw, scale = raw[:-1], 1024
-    if not _digits(raw) or int(raw) < 1:
-        raise _usage(f"{option} must be a whole number >= 1 (or 8k = 8,192), not {quote(text, 60)}", "memory")
-    return int(raw) * scale
 
 
 _DIGITS = 18  # the most digits a whole-number option takes (checked before it is parsed): more than any use needs
@@ -740,6 +734,27 @@ def _writable(path: str) -> None:
     except ValueError:  # an embedded NUL
         problem = "is not a valid path"
     raise UsageError(f"cannot write --output {shown}: it {problem}", fix="name a writable file")
+
+
+def _not_read(path: str, targets: list[str]) -> None:
+    """Refuse an ``--output`` that is a file being read: the target itself, or a file inside a target folder (the
+    answer would overwrite the checkpoint it describes)."""
+    if not os.path.isfile(path):
+        return
+    real = os.path.realpath(path)
+    for target in targets:
+        if not target or not os.path.exists(target):
+            continue
+        folder = os.path.realpath(target) if os.path.isdir(target) else None
+        try:
+            same = os.path.samefile(path, target)
+        except OSError:
+            same = False
+        if same or (folder is not None and real.startswith(folder.rstrip(os.sep) + os.sep)):
+            where = "the target" if same else "a file inside the folder"
+            raise UsageError(
+                f"will not write --output {quote(path, 200)}: it is {where} being read", fix="name a file elsewhere"
+            )
 
 
 def _emit(text: str, values: dict[str, str]) -> None:
@@ -864,6 +879,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except Exception as e:  # the error boundary: a bug, or a library's own error, in one line
+        if os.environ.get("PARAMCOUNT_DEBUG") == "1":
+            raise
+        _say(
+            f"error: an unexpected {type(e).__name__} ({quote(str(e), 200)[1:-1]}); this is a bug in paramcount or in "
+            "a library it called: rerun with PARAMCOUNT_DEBUG=1 for the traceback and report it"
+        )
+        return 3
     except MemoryError:
         if os.environ.get("PARAMCOUNT_DEBUG") == "1":
             raise

@@ -64,8 +64,9 @@ def kv_cache(
     """
     if config is None:
         raise UsageError(
-            f"--seq needs the model's configuration for its attention geometry, and {report.target} has none",
-            fix="count the model's folder or Hub id (with its config.json), or leave out --seq",
+            f"needs the model's configuration for its attention geometry, and {report.target} has none",
+            option="seq",
+            fix="count the model's folder or Hub id (with its config.json), or leave the sequence length out",
         )
     config = _text_config(config)
     layers = _get(config, _FIELDS["layers"])
@@ -77,7 +78,7 @@ def kv_cache(
         raise UsageError(
             f"{report.target}'s configuration has no attention fields (num_hidden_layers, num_attention_heads): "
             "its KV cache cannot be derived",
-            fix="leave out --seq",
+            fix="leave the sequence length out",
         )
     kv_heads = _get(config, _FIELDS["kv_heads"])
     if kv_heads is None:
@@ -88,7 +89,7 @@ def kv_cache(
         if not isinstance(hidden, int):
             raise UsageError(
                 f"{report.target}'s configuration gives neither head_dim nor hidden_size",
-                fix="leave out --seq",
+                fix="leave the sequence length out",
             )
         head_dim = hidden // heads
     v_head_dim = _get(config, ("v_head_dim",))

@@ -81,7 +81,7 @@ def estimate(report: Report, plan: Plan, *, config: Any = None, model: Callable[
         elif n > 1:
             assumptions.append(f"inference: the whole model on each of {n} devices (data parallel replicas)")
         if plan.seq is None:
-            assumptions.append("no KV cache: give --seq (and --batch) to add one")
+            assumptions.append("no KV cache: give a sequence length (seq, and batch) to add one")
         else:
             kv = kv_cache(
                 report,
@@ -95,7 +95,10 @@ def estimate(report: Report, plan: Plan, *, config: Any = None, model: Callable[
             kv_bytes = kv.bytes
     if plan.activations == "measure":
         if plan.seq is None:
-            raise UsageError("--activations measure needs --seq (and --batch): the tokens to run the forward on")
+            raise UsageError(
+                "measure needs a sequence length (seq, and batch): the tokens to run the forward on",
+                option="activations",
+            )
         if model is None:
             raise TargetError("activations can only be measured for a model paramcount can build", target=report.target)
         if plan.mode == "inference":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from paramcount.dtypes import bits as dtype_bits
-from paramcount.errors import UsageError
+from paramcount.errors import UsageError, quote
 from paramcount.footprint.results import Plan
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "capacity",
     "dtype_name",
     "plan",
+    "tokens",
 ]
 
 MODES = ("inference", "training")
@@ -125,7 +126,7 @@ def plan(
     mode: str,
     dtype: str | None,
     batch: int,
-    seq: int | None,
+    seq: int | str | None,
     kv_dtype: str | None,
     optimizer: str,
     precision: str,
@@ -151,6 +152,8 @@ def plan(
         if value not in allowed:
             shown = ", ".join(a for a in allowed if a is not None)
             raise UsageError(f"must be one of {shown}, not {value!r}", option=name)
+    if isinstance(seq, str):
+        seq = tokens(seq)
     for name, number in (("batch", batch), ("gpus", gpus), ("seq", seq)):
         if number is None and name == "seq":
             continue
@@ -193,3 +196,18 @@ def plan(
         capacity=size,
         device_name=device_name,
     )
+
+
+def tokens(text: str) -> int:
+    """A token count as context lengths are quoted: a whole number >= 1, or with ``k`` for 1,024 (``8k`` = 8,192).
+
+    >>> tokens("8k"), tokens("131,072")
+    (8192, 131072)
+    """
+    raw = text.strip().replace(",", "").replace("_", "")
+    scale = 1
+    if raw[-1:] in ("k", "K"):
+        raw, scale = raw[:-1], 1024
+    if not (0 < len(raw) <= 18 and raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise UsageError(f"must be a whole number >= 1 (or 8k = 8,192), not {quote(text, 60)}", option="seq")
+    return int(raw) * scale

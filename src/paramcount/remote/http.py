@@ -201,6 +201,8 @@ def retrying(call: Callable[[], T], name: str, limits: Limits, *, hub: bool, tim
             if e.status not in _RETRY_STATUS or attempt == attempts:
                 raise status_error(e.status, name, hub=hub, attempts=attempt) from None
             _sleep(attempt, e.retry_after)
+        except getattr(http, "InvalidURL", ()) as e:
+            raise TargetError(f"is not a valid URL ({reason(e)})", target=name, fix="check the URL") from None
         except http.TooManyRedirects:
             raise TargetError(
                 "redirects in a loop (or more than 10 times)", target=name, fix="check the URL and the server"

@@ -92,6 +92,10 @@ def fsspec_folder(url: str, transfer: Transfer) -> tuple[RemoteFolder, str | Non
             target=url,
             fix="check the scheme: hf://, https://, s3:// or another fsspec protocol",
         ) from None
+    except Exception as e:  # the store's own client raises its own kinds: one line, never a traceback
+        raise TargetError(
+            f"cannot open this URL ({type(e).__name__}: {reason(e)})", target=url, fix="check the URL"
+        ) from None
     protocol = url.split("://", 1)[0]
 
     def call(what: Callable[[], Any]) -> Any:
@@ -104,6 +108,12 @@ def fsspec_folder(url: str, transfer: Transfer) -> tuple[RemoteFolder, str | Non
             raise TargetError(f"access refused ({reason(e)})", target=url, fix="check the credentials") from None
         except OSError as e:
             raise TargetError(f"cannot read ({reason(e)})", target=url, fix="check the URL and the store") from None
+        except Exception as e:  # a store's client: botocore's NoCredentialsError, s3fs's ValueError...
+            raise TargetError(
+                f"cannot read ({type(e).__name__}: {reason(e)})",
+                target=url,
+                fix="check the URL, the store and its credentials",
+            ) from None
 
     info = call(lambda: fs.info(path))
     if info.get("type") == "directory":

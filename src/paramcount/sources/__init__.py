@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 
-__all__ = ["CHECKING", "Checking", "looks_like_spec"]
+__all__ = ["CHECKING", "Checking", "looks_like_spec", "names_code"]
 
 
 class Checking:
@@ -36,6 +37,15 @@ def looks_like_spec(text: str) -> bool:
     head = text.split("(", 1)[0]
     module, sep, attribute = head.partition(":")
     return bool(sep) and _is_dotted_name(module.strip()) and _is_dotted_name(attribute.strip())
+
+
+def names_code(text: str) -> bool:
+    """Whether a TARGET string names code to import and build: shaped like a spec, and not an existing path.
+
+    An existing path always wins (:func:`paramcount.sources.resolve.resolve`): a downloaded file named
+    ``os:system('...')`` is a file to read, never code to run. ``./name`` names a path explicitly.
+    """
+    return looks_like_spec(text.strip()) and not os.path.lexists(text)
 
 
 def _is_dotted_name(text: str) -> bool:

@@ -4,9 +4,10 @@ The adapter's own tensors (LoRA ``lora_A``/``lora_B``, DoRA magnitudes, IA3 vect
 parameters, all trainable. Copies of base-model layers saved beside them (``modules_to_save``, embeddings saved
 with ``save_embedding_layers``) replace a base layer rather than add to it: they are listed apart, not counted as
 new weights. When the base model is at hand (``--base TARGET``, the folder's own weights, or
-``base_model_name_or_path`` found locally) its parameters are added, frozen, so that ``trainable`` and the
-trainable share read as a LoRA user checks them; the adapter section also gives PEFT's own convention
-(``print_trainable_parameters``: the trained copies counted as extra weights), computed from exact logical counts.
+``base_model_name_or_path`` when it is a Hugging Face id in the local cache) its parameters are added, frozen, so
+that ``trainable`` and the trainable share read as a LoRA user checks them; the adapter section also gives PEFT's
+own convention (``print_trainable_parameters``: the trained copies counted as extra weights), computed from exact
+logical counts.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def inventory(
         read_json: reads a JSON file of the folder by name.
         read_weights: reads a weights file of the folder by name (name rules only).
         base: the base model's TARGET (``--base``), or ``None`` to use the folder's own weights or the config's
-            ``base_model_name_or_path`` when it resolves locally.
+            ``base_model_name_or_path`` when it is a Hugging Face id in the local cache (never a path the file names).
         base_inventory: counts a base TARGET (a path or a cached id); ``None`` when no base is at hand.
     """
     config = read_json(ADAPTER_CONFIG)
@@ -132,8 +133,9 @@ def inventory(
         warnings.extend(found.warnings)
     elif isinstance(config.get("base_model_name_or_path"), str):
         notes.append(
-            f"base model {quote(config['base_model_name_or_path'], 120)} is not available locally (not a path, not "
-            "in the Hugging Face cache): counted the adapter alone; pass --base TARGET to add it"
+            f"base model {quote(config['base_model_name_or_path'], 120)} not counted: an adapter's own "
+            "base_model_name_or_path is followed only to a Hugging Face id in the local cache, never to a path a file "
+            "names or over the network; counted the adapter alone (pass --base TARGET to add it)"
         )
     peft_trainable = adapter_elements + trained_copies
     peft_all = None if base_elements is None else base_elements + adapter_elements + trained_copies
@@ -201,7 +203,10 @@ def _describe(config: dict[str, Any]) -> str:
 
 def _base_target(config: dict[str, Any], base: str | None, folder: Folder) -> str | None:
     """The base model to add: ``--base``, else the folder itself when it holds a model, else
-    ``base_model_name_or_path`` when it is a local path or a cached id."""
+    ``base_model_name_or_path`` when it is a Hugging Face id in the local cache.
+
+    A path that ``adapter_config.json`` names is not followed: what paramcount reads outside the target is the
+    user's choice (``--base``), never a file's (SECURITY.md: no path outside the target is read)."""
     if base is not None:
         return base
     names = folder.names()
@@ -216,6 +221,6 @@ def _base_target(config: dict[str, Any], base: str | None, folder: Folder) -> st
         resolved = resolve(named)
     except TargetError:
         return None
-    if resolved.kind == "spec" or not os.path.exists(resolved.path):
-        return None
+    if resolved.kind != "hub" or not os.path.exists(resolved.path):
+        return None  # a path, code or a remote id: not on a file's word
     return named

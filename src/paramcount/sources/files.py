@@ -113,7 +113,9 @@ def inventory(
             base=base,
         )
     if file is not None:
-        raise UsageError(f"--file picks a file of a folder or repository, but {target!r} is a file", fix="drop --file")
+        raise UsageError(
+            f"picks a file of a folder or repository, but {target!r} is a file", option="file", fix="leave it out"
+        )
     # The file the user named is read wherever it links to; the files beside it must stay in its folder.
     where = os.path.dirname(target) or "."
     shard = _Shard(os.path.basename(target), lambda: LocalFile(target), LocalFolder(where))

@@ -11,16 +11,16 @@ no longer shares its tensor with the embedding. The API above only tallies, comp
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from paramcount._gc import collection_paused
 from paramcount._typing import TYPE_CHECKING, NamedTuple
 from paramcount.errors import TargetError, UsageError
 from paramcount.limits import DEFAULT, Limits, budget
 from paramcount.roles import experts_of
-from paramcount.sources import looks_like_spec
+from paramcount.sources import names_code
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
     import torch
@@ -65,6 +65,13 @@ def options(**given: Any) -> Options:
     base = given.pop("base", None)
     limits = _limits(given.pop("limits", None))
     found = Options(**given, limits=limits, base=None if base is None else os.fspath(base))
+    for name in ("depth", "experts_per_token"):
+        value = getattr(found, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UsageError(f"must be a whole number or None, not {value!r}", option=name)
+    for name in ("distributed", "trust_remote_code", "cache", "progress"):
+        if not isinstance(getattr(found, name), bool):
+            raise UsageError(f"must be True or False, not {getattr(found, name)!r}", option=name)
     if found.depth is not None and found.depth < 0:
         raise UsageError(f"must be >= 0 or None, not {found.depth}", option="depth")
     if found.experts_per_token is not None and found.experts_per_token < 1:
@@ -83,6 +90,12 @@ def _limits(limits: Limits | Mapping[str, int | str] | None) -> Limits:
         return DEFAULT
     if isinstance(limits, Limits):
         return limits
+    if not isinstance(limits, Mapping):
+        raise UsageError(
+            f"must be a Limits value or a mapping of limit names to values, not {type(limits).__name__}",
+            option="limits",
+            fix='e.g. limits={"pickle_bytes": "1GiB"}',
+        )
     return parse_limits([f"{name.replace('_', '-')}={value}" for name, value in limits.items()])
 
 
@@ -94,7 +107,7 @@ def inventory(obj: object, options: Options) -> Inventory:
         UsageError: an option that does not apply to this target (``base`` for anything but an adapter folder).
         TypeError: ``obj`` is not a kind of target paramcount knows.
     """
-    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and not looks_like_spec(obj.strip())):
+    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and not names_code(obj)):
         return _experts(_path(os.fspath(obj), options), options.experts_per_token)
     if options.base is not None:
         raise _base_without_adapter(str(obj) if isinstance(obj, str) else type(obj).__name__)
@@ -268,7 +281,7 @@ def names_config(model: object) -> bool:
     """Whether ``model`` names a configuration (a path, an id, a URL) rather than code or a live module."""
     if isinstance(model, os.PathLike):
         return True
-    return isinstance(model, str) and not looks_like_spec(model.strip())
+    return isinstance(model, str) and not names_code(model)
 
 
 def live_model(obj: object, config: object, target: str) -> Any:
@@ -278,7 +291,7 @@ def live_model(obj: object, config: object, target: str) -> Any:
     Raises:
         TargetError: the target has no configuration naming a class (a GGUF file, a lone checkpoint).
     """
-    if isinstance(obj, str) and looks_like_spec(obj.strip()):
+    if isinstance(obj, str) and names_code(obj):
         return model_of(obj, "meta")[0]
     if isinstance(obj, (str, os.PathLike)):
         if not isinstance(config, dict) or config.get("source") == "gguf":  # a GGUF file's metadata: no class
