@@ -18,6 +18,7 @@ The counting contract (DESIGN.md):
 from __future__ import annotations
 
 from itertools import repeat
+from operator import itemgetter, sub, xor
 
 from paramcount._typing import TYPE_CHECKING
 from paramcount.classify import REASONS
@@ -37,7 +38,7 @@ from paramcount.report import (
 from paramcount.roles import ROLES, Roles, conventions
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Hashable, Sequence
 
 __all__ = ["tally"]
 
@@ -111,12 +112,48 @@ _MASK = (1 << 60) - 1  # fingerprints are kept to 60 bits so that the arithmetic
 _LOOKAHEAD = 8  # module rows the owner search tries after the previous owner before it builds a dict
 
 
-def _find(paths: list[str], path: str, start: int) -> int | None:
-    """The row of ``path`` among the few rows from ``start``, or ``None`` if it is not there."""
-    for i in range(start, min(start + _LOOKAHEAD, len(paths))):
-        if paths[i] == path:
-            return i
-    return None
+def _unique(records: tuple[TensorRecord, ...]) -> tuple[Sequence[TensorRecord], dict[int, list[TensorRecord]]]:
+    """The first record of each tensor (records with equal identities are one), and the tie groups: the position of
+    a tensor's first record among the first records -> all its records. One set of the identities says whether any
+    two are equal: in most models none are."""
+    keys = list(map(itemgetter(8), records))
+    distinct = set(keys)
+    if len(distinct) + (keys.count(None) - 1 if None in distinct else 0) == len(keys):
+        return records, {}
+    primaries: list[TensorRecord] = []
+    first_of: dict[Hashable, int] = {}
+    ties: dict[int, list[TensorRecord]] = {}
+    for r, key in zip(records, keys, strict=True):
+        if key is not None:
+            first = first_of.setdefault(key, len(primaries))
+            if first != len(primaries):
+                ties.setdefault(first, [primaries[first]]).append(r)
+                continue
+        primaries.append(r)
+    return primaries, ties
+
+
+def _dtype_sums(primaries: Sequence[TensorRecord]) -> dict[str, _DtypeSums] | None:
+    """Parameters and buffers by dtype, or ``None`` when the records have at most one dtype (the caller's sums are
+    then that dtype's): a second pass over the records only for models that mix dtypes."""
+    if len(set(map(itemgetter(5), primaries))) <= 1:
+        return None
+    dtypes: dict[str, _DtypeSums] = {}
+    parameter, buffer = Kind.PARAMETER, Kind.BUFFER
+    for r in primaries:
+        kind, elements = r.kind, r.elements
+        if elements is None or (kind is not parameter and kind is not buffer):
+            continue
+        row = dtypes.get(r.dtype)
+        if row is None:
+            row = dtypes[r.dtype] = _DtypeSums()
+        if kind is parameter:
+            row.parameters += elements
+            row.parameter_bytes += r.stored_bytes or 0
+        else:
+            row.buffers += elements
+            row.buffer_bytes += r.stored_bytes or 0
+    return dtypes
 
 
 class _DtypeSums:
@@ -163,11 +200,12 @@ class _Sums:
     def __init__(self, inventory: Inventory) -> None:
         modules = inventory.modules or _modules_from_names(inventory.tensors)
         paths = [m.path for m in modules]
+        count = len(paths)
         position: dict[str, int] | None = None  # path -> first row, built only if the forward scan below misses
-        owned = _Owned(len(modules))
+        owned = _Owned(count)
         own_parameters, own_buffers, own_uninitialized = owned.parameters, owned.buffers, owned.uninitialized
         own_trainable, own_frozen, own_signature = owned.trainable, owned.frozen, owned.signature
-        primaries: list[TensorRecord] = []
+        primaries, ties = _unique(inventory.tensors)
         # Roles (paramcount.roles) are decided in this loop, once per kind of module (its type, its path without
         # layer indices) and tensor name, kept as the role's position: two list updates per parameter.
         role_index = {name: i for i, name in enumerate(ROLES)}
@@ -177,32 +215,21 @@ class _Sums:
         kinds: dict[tuple[str, str], dict[str, int]] = {}
         decided: dict[str, int] | None = None
         cut = 0
-        first_of: dict[Hashable, int] = {}
-        ties: dict[int, list[TensorRecord]] = {}
-        dtypes: dict[str, _DtypeSums] = {}
-        parameters = trainable_sum = frozen_sum = parameter_tensors = 0
-        buffers = persistent = non_persistent = buffer_tensors = 0
+        buffer_tensors = known_buffers = persistent = non_persistent = 0
+        parameter_bytes = buffer_bytes = 0  # by dtype only where there are several (self.dtypes)
         trainable_unknown = frozen_unknown = persistence_unknown = False
         uninitialized: list[str] = []
         expanded: list[TensorRecord] = []
         excluded: dict[Role | Note | str, _Excluded] = {}
-        stored_total = elements_total = overhead = 0
+        overhead = 0
         parameter, buffer, auxiliary, quantized = Kind.PARAMETER, Kind.BUFFER, Kind.AUXILIARY, Note.QUANTIZED
         last_module: str | None = None
         owner = 0
-
-        for r in inventory.tensors:
+        # Sums over the whole model (parameters, trainable, frozen, buffers) are the sums of the rows' own sums,
+        # taken after the loop: one list update per tensor instead of two.
+        for r in primaries:
             # One unpacking instead of a named-field lookup per use.
-            name, module, kind, shape, elements, dtype, stored_elements, stored_bytes, key, trainable, persist, _ = r
-            if key is not None:
-                first = first_of.setdefault(key, len(primaries))
-                if first != len(primaries):
-                    ties.setdefault(first, [primaries[first]]).append(r)
-                    continue
-            primaries.append(r)
-            stored_total += stored_bytes or 0
-            if elements is not None:
-                elements_total += elements
+            name, module, kind, shape, elements, dtype, stored_elements, stored_bytes, _, trainable, persist, _ = r
             if kind is not parameter:
                 # Grouped by role for the report's list of what a file's parameter count leaves out.
                 what = r.notes[0] if r.notes else kind.value
@@ -222,8 +249,10 @@ class _Sums:
                 # probes miss the cache, benchmarks/bench_modules.py, scaling.)
                 last_module = module
                 decided = None  # the module's kind, looked up at its first parameter
-                found = _find(paths, module, owner)
-                if found is None:
+                stop = owner + _LOOKAHEAD if owner + _LOOKAHEAD < count else count
+                while owner < stop and paths[owner] != module:
+                    owner += 1
+                if owner == stop:
                     if position is None:
                         position = {}
                         for i, path in enumerate(paths):
@@ -232,10 +261,9 @@ class _Sums:
                     if found is None:
                         # A source that names a module it did not list: count it at its nearest listed ancestor.
                         found = position[_nearest(module, position)]
-                owner = found
+                    owner = found
             own_signature[owner] += hash(shape) ^ hash(dtype)  # trainability and kind: in the row's own sums
             if kind is parameter:
-                parameter_tensors += 1
                 if elements is None:
                     # Uninitialized: trainable or frozen, its size unknown, so every sum it belongs to is unknown.
                     own_uninitialized[owner] += 1
@@ -243,8 +271,8 @@ class _Sums:
                     trainable_unknown = trainable_unknown or trainable is not False
                     frozen_unknown = frozen_unknown or trainable is not True
                     continue
-                parameters += elements
                 own_parameters[owner] += elements
+                parameter_bytes += stored_bytes or 0
                 if decided is None:
                     cut = len(module) + 1 if module else 0
                     decided = kinds.setdefault((modules[owner].type, module.translate(_DIGITS)[-80:]), {})
@@ -258,35 +286,24 @@ class _Sums:
                 role_tensors[role] += 1
                 role_elements[role] += elements
                 if trainable is True:
-                    trainable_sum += elements
                     own_trainable[owner] += elements
                 elif trainable is False:
-                    frozen_sum += elements
                     own_frozen[owner] += elements
                 else:
                     trainable_unknown = frozen_unknown = True
-                row = dtypes.get(dtype)
-                if row is None:
-                    row = dtypes[dtype] = _DtypeSums()
-                row.parameters += elements
-                row.parameter_bytes += stored_bytes or 0
             else:
                 buffer_tensors += 1
                 if elements is None or persist is None:
                     persistence_unknown = True
                 if elements is None:
                     continue
-                buffers += elements
                 own_buffers[owner] += elements
+                buffer_bytes += stored_bytes or 0
+                known_buffers += 1
                 if persist:
                     persistent += elements
                 else:
                     non_persistent += elements
-                row = dtypes.get(dtype)
-                if row is None:
-                    row = dtypes[dtype] = _DtypeSums()
-                row.buffers += elements
-                row.buffer_bytes += stored_bytes or 0
             if (
                 stored_elements is not None
                 and stored_elements < elements
@@ -297,33 +314,45 @@ class _Sums:
 
         self.modules = modules
         self.owned = owned
+        self.primaries = primaries
         self.ties = [ties[first] for first in sorted(ties)]
-        self.dtypes = dtypes
         self.uninitialized = uninitialized
         self.role_tensors, self.role_elements = role_tensors, role_elements
+        parameters = sum(own_parameters)
+        dtypes = _dtype_sums(primaries)
+        if dtypes is None:  # one dtype: the sums above are its sums
+            dtypes = {}
+            if sum(role_tensors) or known_buffers:
+                row = dtypes[primaries[0].dtype] = _DtypeSums()
+                row.parameters, row.parameter_bytes = parameters, parameter_bytes
+                row.buffers, row.buffer_bytes = persistent + non_persistent, buffer_bytes
+        self.dtypes = dtypes
         self.parameters = ParameterCounts(
             total=None if uninitialized else parameters,
-            trainable=None if trainable_unknown else trainable_sum,
-            frozen=None if frozen_unknown else frozen_sum,
+            trainable=None if trainable_unknown else sum(own_trainable),
+            frozen=None if frozen_unknown else sum(own_frozen),
             initialized=parameters,
-            tensors=parameter_tensors,
+            tensors=sum(role_tensors) + len(uninitialized),
             uninitialized_tensors=len(uninitialized),
         )
         self.buffers = BufferCounts(
-            total=buffers,
+            total=persistent + non_persistent,
             persistent=None if persistence_unknown else persistent,
             non_persistent=None if persistence_unknown else non_persistent,
             tensors=buffer_tensors,
         )
         self.expanded = expanded
         self.excluded = excluded
-        self.stored_total, self.elements_total, self.unique = stored_total, elements_total, len(primaries)
         self.overhead = overhead
 
     def tensor_counts(self, inventory: Inventory) -> TensorCounts:
-        storages = inventory.storages if inventory.storages is not None else self.unique
-        stored = inventory.stored_bytes if inventory.stored_bytes is not None else self.stored_total
-        return TensorCounts(len(inventory.tensors), self.elements_total, storages, stored)
+        primaries = self.primaries
+        storages = inventory.storages if inventory.storages is not None else len(primaries)
+        stored = inventory.stored_bytes
+        if stored is None:
+            stored = sum(r.stored_bytes or 0 for r in primaries)
+        elements = sum(r.elements for r in primaries if r.elements is not None)
+        return TensorCounts(len(inventory.tensors), elements, storages, stored)
 
     def quantization(self, scheme: str) -> Quantization:
         parameter_bytes = sum(row.parameter_bytes for row in self.dtypes.values())
@@ -367,20 +396,27 @@ class _Sums:
         # lazy parameter, and every parameter of a live model is trainable or frozen (benchmarks/bench_modules.py).
         lazy = any(owned.uninitialized)
         known = self.parameters.trainable is not None and self.parameters.frozen is not None and not lazy
-        parameters, buffers = own_parameters.copy(), own_buffers.copy()
-        uninitialized = owned.uninitialized.copy()
-        trainable, frozen = owned.trainable.copy(), owned.frozen.copy()
+        parameters, uninitialized, frozen = own_parameters.copy(), owned.uninitialized.copy(), owned.frozen.copy()
+        paths, type_names, parents, shared = zip(*modules, strict=False) if modules else ((), (), (), ())
+        # Subtree sums that equal another or are all zero are not accumulated: a live model's parameters are
+        # commonly all trainable, and a wide model's blocks commonly hold no buffer (benchmarks/bench_modules.py).
+        trainable, buffers = owned.trainable, own_buffers
+        if known and not self.parameters.frozen:
+            trainable = parameters  # every parameter is trainable: the same sums, accumulated once below
+        elif not known or self.parameters.trainable:
+            trainable = _subtree_sums(trainable, parents)
+        if any(buffers):
+            buffers = _subtree_sums(buffers, parents)
         # A subtree's fingerprint mixes its type, its own tensors' signature and its children's fingerprints in
         # order (integer arithmetic: cheaper than hashing tuples, a wide model has 200,000 rows).
-        signature, below, fingerprints = owned.signature, [0] * count, [0] * count
+        own = list(map(xor, map(hash, type_names), owned.signature))  # a row's type and its own tensors
+        below, fingerprints = [0] * count, [0] * count
         next_child = [-1] * count  # by parent: the child after the one being visited (the reverse pass's last)
         repeats: list[tuple[int, int]] = []
         mask = _MASK
-        paths, type_names, parents, shared = zip(*modules, strict=False) if modules else ((), (), (), ())
-        types = list(map(hash, type_names))
         # Parents are listed before their children, so one reverse pass accumulates whole subtrees.
         for i in range(count - 1, 0, -1):
-            fingerprint = fingerprints[i] = (types[i] ^ signature[i] ^ below[i] * 31) & mask
+            fingerprint = fingerprints[i] = (own[i] ^ below[i] * 31) & mask
             parent = parents[i]
             if parent >= 0:
                 below[parent] = (below[parent] * 1_000_003 + fingerprint) & mask
@@ -400,13 +436,11 @@ class _Sums:
                 ):
                     repeats.append((i, after))
                 parameters[parent] += parameters[i]
-                trainable[parent] += trainable[i]
-                buffers[parent] += buffers[i]
         shown_trainable: list[int | None]
         shown_frozen: list[int | None]
         if known:  # every parameter is one or the other: a row's frozen count is what is not trainable
             shown_trainable = trainable  # type: ignore[assignment]
-            shown_frozen = [p - t for p, t in zip(parameters, trainable, strict=True)]
+            shown_frozen = [0] * count if trainable is parameters else list(map(sub, parameters, trainable))
         else:  # a second pass for the sums a file's or a lazy model's rows need, and what they say of repeats
             for i in range(count - 1, 0, -1):
                 parent = parents[i]
@@ -458,6 +492,16 @@ class _Sums:
 
 
 _DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _subtree_sums(own: list[int], parents: tuple[int, ...]) -> list[int]:
+    """Each row's value plus its descendants' (rows list parents before children)."""
+    sums = own.copy()
+    for i in range(len(sums) - 1, 0, -1):
+        parent = parents[i]
+        if parent >= 0:
+            sums[parent] += sums[i]
+    return sums
 
 
 def _nearest(path: str, known: dict[str, int]) -> str:
