@@ -295,7 +295,8 @@ def check(
         raise TargetError(
             "names no model to check the weights against: there is no config.json beside them",
             target=name_of(weights),
-            fix="pass --model TARGET (a config.json, a model folder, a Hub id, or 'module:callable(args)')",
+            fix="name the model: --model TARGET, or model= in Python (a config.json, a model folder, a Hub id, or "
+            "'module:callable(args)')",
         )
     return report.replace(load=holder.result)
 
@@ -314,7 +315,8 @@ def _has_tensors(report: Report, weights: object) -> None:
         raise TargetError(
             "holds no weights to check (a model built from its config.json has no stored tensors)",
             target=name_of(weights),
-            fix="name a weights file or a folder with weights as WEIGHTS, and the model with --model",
+            fix="name a weights file or a folder with weights as WEIGHTS, and the model with --model (model= in "
+            "Python)",
         )
 
 

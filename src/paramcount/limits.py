@@ -100,7 +100,7 @@ def exceeded(field: str, problem: str, limit: int, *, target: str | None, tensor
     >>> e.rule, e.problem
     ('limit-zip-entries', 'has 2000000 zip entries, over the limit of 1000000 (zip-entries)')
     >>> e.fix
-    'if the file is genuine, raise it: --limit zip-entries=N'
+    "if the file is genuine, raise it: --limit zip-entries=N (limits={'zip_entries': N} in Python)"
     """
     name = field.replace("_", "-")
     return FormatError(
@@ -108,7 +108,7 @@ def exceeded(field: str, problem: str, limit: int, *, target: str | None, tensor
         target=target,
         rule=f"limit-{name}",
         tensor=tensor,
-        fix=f"if the file is genuine, raise it: --limit {name}=N",
+        fix=f"if the file is genuine, raise it: --limit {name}=N (limits={{{field!r}: N}} in Python)",
     )
 
 

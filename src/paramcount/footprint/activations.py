@@ -38,7 +38,10 @@ def measure(model: Any, batch: int, seq: int, dtype: str, target: str) -> Activa
 
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype) or not torch_dtype.is_floating_point:
-        raise UsageError(f"activations cannot be measured in {dtype}", fix="pass --dtype bfloat16 (or float32)")
+        raise UsageError(
+            f"activations cannot be measured in {dtype}",
+            fix="pass --dtype bfloat16 (dtype='bfloat16' in Python), or float32",
+        )
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     fakes: dict[str, Any] = {}
     made: dict[int, Any] = {}
@@ -82,7 +85,8 @@ def measure(model: Any, batch: int, seq: int, dtype: str, target: str) -> Activa
             f"its forward cannot run on fake tensors to measure activations ({type(e).__name__}: "
             f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else 'no message'})",
             target=target,
-            fix="leave out --activations: code that needs the data (such as routing tokens to experts) or a kernel "
+            fix="leave out --activations (activations= in Python): code that needs the data (such as routing tokens "
+            "to experts) or a kernel "
             "without a fake-tensor rule cannot be measured",
         ) from None
     finally:

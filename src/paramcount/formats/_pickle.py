@@ -508,7 +508,8 @@ def evaluate(
             "needs more memory than this process has to evaluate",
             machine.position,
             machine.unsafe(),
-            fix="lower the limits it fills (--limit pickle-bytes=64MiB, pickle-memo, pickle-items) or free memory",
+            fix="lower the limits it fills (--limit pickle-bytes=64MiB, pickle-memo, pickle-items; limits= in Python) "
+            "or free memory",
         ) from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
         # An argument neither unpickler decodes (invalid UTF-8, a bad escape), an unhashable dict key: both stop.

@@ -214,7 +214,8 @@ def retrying(call: Callable[[], T], name: str, limits: Limits, *, hub: bool, tim
                     raise TargetError(
                         timeout or f"timed out {attempts} times (limit {limits.remote_timeout} s per request)",
                         target=name,
-                        fix="check the network, or raise --limit remote-timeout=SECONDS",
+                        fix="check the network, or raise --limit remote-timeout=SECONDS (limits={'remote_timeout': "
+                        "SECONDS} in Python)",
                     ) from None
                 raise TargetError(
                     f"the connection broke mid-answer {attempts} times ({reason(e)}): the body was truncated",

@@ -865,7 +865,8 @@ def apply(
             f"the weights do not match config.json's {knowledge.name}: most stored names are not its tensors "
             f"(e.g. {quote(match, 80)})",
             target=target,
-            fix="check that config.json belongs to these weights, or count with --architecture off (name rules)",
+            fix="check that config.json belongs to these weights, or count with --architecture off (name rules; "
+            "architecture='off' in Python)",
         )
     if checking is not None:
         checking.result = _load(knowledge, match, records, document)
@@ -1219,7 +1220,8 @@ def config_inventory(
             f"config.json's auto_map names the repository's own model code ({_auto_map(document)}), which paramcount "
             "does not download",
             target=target,
-            fix="download the repository (huggingface-cli download) and count its folder with --trust-remote-code",
+            fix="download the repository (huggingface-cli download) and count its folder with --trust-remote-code "
+            "(trust_remote_code=True in Python)",
         )
     if remote and not trust_remote_code:
         raise TargetError(

@@ -141,7 +141,7 @@ def _pick(
         raise TargetError(
             f"has no file {quote(name)}" + (f" (weight files: {shown})" if shown else ""),
             target=target,
-            fix="name one of its files with --file",
+            fix="name one of its files with --file (file= in Python)",
         )
     return _file(_inside(folder, name), target, limits, code_folder=code_folder, trust_remote_code=trust_remote_code)
 
@@ -269,7 +269,7 @@ def _folder(
         raise TargetError(
             f"holds {len(candidates)} weight files ({shown}) and no index",
             target=target,
-            fix=f"name one file, e.g. --file {candidates[0]}",
+            fix=f"name one file, e.g. --file {candidates[0]} (file= in Python)",
         )
     if config.document is not None:  # a configuration without weights: the model it describes
         from paramcount.sources.architecture import config_inventory
@@ -370,7 +370,7 @@ def _variants(folder: Folder, names: list[str], target: str, limits: Limits) -> 
         notes=(
             *chosen.notes,
             f"{len(rows)} GGUF files, one row each under variants; totals are {counted.file}'s (the largest); "
-            "--file NAME counts another",
+            "--file NAME (file= in Python) counts another",
         ),
         warnings=tuple(warnings),
         variants=tuple(v._replace(counted=v.file == counted.file) for v in sorted(rows, key=lambda v: v.file)),

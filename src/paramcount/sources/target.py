@@ -185,7 +185,8 @@ def _experts(found: Inventory, experts_per_token: int | None) -> Inventory:
         return found._replace(
             warnings=(
                 *found.warnings,
-                f"--experts-per-token {experts_per_token} is not used: the configuration does not say how many "
+                f"experts per token ({experts_per_token}, --experts-per-token) is not used: the configuration does "
+                "not say how many "
                 "experts the model routes among",
             )
         )
@@ -298,7 +299,7 @@ def live_model(obj: object, config: object, target: str) -> Any:
             raise TargetError(
                 "activations are measured on the model a config.json describes, and this target has none",
                 target=target,
-                fix="count a folder or Hub id with a config.json, or leave out --activations",
+                fix="count a folder or Hub id with a config.json, or leave out --activations (activations= in Python)",
             )
         from paramcount.sources.architecture import build_model
 
@@ -330,7 +331,8 @@ def config_document(model: object, limits: Limits) -> dict[str, Any]:
         raise TargetError("has no config.json", target=target, fix="name a folder that holds the model's config.json")
     elif os.path.exists(target):
         raise TargetError(
-            "is not a model: --model takes a config.json, a model folder, a Hub id or 'module:callable(args)'",
+            "is not a model: --model (model= in Python) takes a config.json, a model folder, a Hub id or "
+            "'module:callable(args)'",
             target=target,
             fix="name the model's config.json",
         )
