@@ -198,7 +198,7 @@ def beyond_context(report: Report, seq: int | None) -> str | None:
     longest = _get(config, ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"))
     if isinstance(longest, int) and 0 < longest < seq:
         return (
-            f"--seq {seq:,} is longer than the model's context ({longest:,} tokens, max_position_embeddings): the "
-            "estimate is for a length the model was not configured for"
+            f"the sequence length {seq:,} (--seq, seq=) is longer than the model's context ({longest:,} tokens, "
+            "max_position_embeddings): the estimate is for a length the model was not configured for"
         )
     return None

@@ -118,7 +118,10 @@ def estimate(report: Report, plan: Plan, *, config: Any = None, model: Callable[
         if n > 1 and plan.mode == "training":
             assumptions.append(f"activations: each of the {n} devices runs a batch of {plan.batch}")
     elif plan.mode == "training":
-        assumptions.append("activations not counted: add --activations measure (with --seq) to measure them")
+        assumptions.append(
+            "activations not counted: measure them with --activations measure and --seq (activations='measure', seq= "
+            "in Python)"
+        )
     activation_bytes = None if measured is None else measured.bytes
     total = weights + buffers + gradients + optimizer + master + gathered + kv_bytes + (activation_bytes or 0)
     per_device = PerDevice(weights, buffers, gradients, optimizer, master, gathered, kv_bytes, activation_bytes, total)
