@@ -290,6 +290,16 @@ def test_an_output_that_is_being_read_is_refused(tmp_path: Path, capsys: pytest.
     assert run(capsys, "count", str(weights), "--output", str(tmp_path / "report.txt"))[0] == 0  # a new file: fine
 
 
+def test_an_output_of_a_dash_is_standard_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--output -` wrote a file named '-' (a review found it); as Unix tools read it, '-' is standard output."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "count", LINEAR, "--format", "json", "--output", "-")
+    assert (code, err) == (0, "") and json.loads(out)["parameters"]["total"] == 7850
+    assert not (tmp_path / "-").exists()
+
+
 def test_what_no_one_foresaw_is_one_line_not_a_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -540,6 +540,9 @@ def test_a_server_that_is_not_there_and_a_malformed_hub_url(hub: HubEmulator) ->
         paramcount.count(f"http://127.0.0.1:{closed}/model.safetensors")
     with pytest.raises(TargetError, match="not a Hub URL"):
         paramcount.count("hf://org/../etc")
+    for empty in ("hf://org/name@", "hf://org/name@/model.safetensors"):  # was read as the repo 'org', path 'name@'
+        with pytest.raises(TargetError, match=r"not a Hub URL paramcount understands; write hf://org/name"):
+            paramcount.count(empty)
     with pytest.raises(TargetError, match=r"cannot connect \(.*SSL"):  # TLS spoken to a plain HTTP server
         paramcount.count(f"{hub.url.replace('http://', 'https://')}/files/model.safetensors")
 

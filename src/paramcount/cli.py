@@ -169,7 +169,8 @@ _FLAGS = (
           '("0–31  32 × LlamaDecoderLayer")', group="the report"),
     _Flag("--tensors", frozenset({"count", "verify", "check"}), "add a table of every tensor: name, shape, dtype, "
           "role, trainable or frozen", group="the report"),
-    _Flag("--output", _ALL, "write the report to FILE instead of stdout (e.g. --format html --output report.html)",
+    _Flag("--output", _ALL, "write the report to FILE instead of stdout (e.g. --format html --output report.html; - is "
+          "stdout)",
           "FILE", group="the report"),
     # how the target is read
     _Flag("--device", _READ, "device to build a model from code on: meta (default, no memory) or cpu", "DEVICE"),
@@ -474,6 +475,8 @@ def _run(argv: Sequence[str]) -> int:
     from paramcount.limits import parse_limits
 
     limits = parse_limits(args.limits)  # an unknown name or a bad value is a usage error before anything is read
+    if values.get("output") == "-":  # standard output, as Unix tools read '-'
+        del values["output"]
     if "output" in values:
         _writable(values["output"])  # before the work, which may take a build of seconds
         _not_read(values["output"], [args.target, values.get("second", ""), values.get("model", "")])

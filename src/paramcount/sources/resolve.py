@@ -137,7 +137,10 @@ _HF_URL = (
 def _hf_url(target: str) -> Remote:
     """``hf://org/name[@revision][/path]`` as huggingface_hub's file system spells it."""
     match = re.fullmatch(_HF_URL, target)
-    if match is None or "--" in match["repo"] or ".." in (match["path"] or "").split("/"):
+    path_parts = (match["path"] or "").split("/") if match is not None else []
+    # an '@' that ends a name (hf://org/name@ or hf://org/name@/x) is an empty revision, not part of a file's path
+    empty_revision = any(part.endswith("@") for part in [*(match["repo"].split("/") if match else []), *path_parts])
+    if match is None or "--" in match["repo"] or ".." in path_parts or empty_revision:
         raise TargetError(
             "is not a Hub URL paramcount understands",
             target=target,
