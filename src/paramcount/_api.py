@@ -274,7 +274,7 @@ def check(
 
     given = options(architecture=architecture, limits=limits, depth=depth, file=file, cache=cache, progress=progress)
     if given.architecture == "off":
-        raise UsageError("needs the architecture's rules: off has none", option="architecture", fix="leave it out")
+        raise UsageError("off leaves check without the loader's rules", option="architecture", fix="use table or build")
     if model is not None and not names_config(model):
         from paramcount.sources.module import torch_load
 

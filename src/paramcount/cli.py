@@ -375,14 +375,8 @@ def _parser(command: str) -> Any:
 
 
 def _help_width() -> int:
-    """The help's width: ``COLUMNS``, else the terminal's, else 80 (as argparse, less 2 for the margin)."""
-    text = os.environ.get("COLUMNS", "").strip()
-    if _digits(text):
-        return max(int(text), 40) - 2
-    try:
-        return max(os.get_terminal_size(sys.stdout.fileno()).columns, 40) - 2
-    except (OSError, ValueError):
-        return 78
+    """The help's width: the table's (``COLUMNS``, else the terminal's), else 80; less 2, as argparse takes it."""
+    return (_width({}) or 80) - 2
 
 
 def _parse(argv: Sequence[str]) -> _Arguments:
@@ -480,13 +474,10 @@ def _run(argv: Sequence[str]) -> int:
     if "output" in values:
         _writable(values["output"])  # before the work, which may take a build of seconds
         _not_read(values["output"], [args.target, values.get("second", ""), values.get("model", "")])
-    architecture = values.get("architecture", "table")
-    if architecture != "table":
-        from paramcount.sources.architecture import MODES
+    if "architecture" in values:  # before a model in code is imported
+        from paramcount.sources.architecture import check_mode
 
-        if architecture not in MODES:
-            shown = quote(architecture, 60)
-            raise _usage(f"--architecture must be one of {', '.join(MODES)}, not {shown}", args.command)
+        check_mode(values["architecture"])
     target = args.target
     if names_code(target):
         from paramcount.sources.spec import preflight
@@ -560,8 +551,6 @@ def _answer(
             return 1
         return 0
     elif args.command == "check":
-        if architecture == "off":
-            raise _usage("check needs the architecture's rules: --architecture off has none", args.command)
         model = values.get("model")
         if model is not None and names_code(model):
             _import_path()

@@ -1,10 +1,9 @@
 """The JSON document of a report: the one place its keys are spelled (``schema_version`` 2).
 
-Most blocks are a record's own fields (``_asdict()``, tuples as lists, enumerations as their values); :data:`KEYS`
-lists, for the records whose document differs, each key in the document's order with the field it comes from. The
-few blocks that are shaped differently from any record (module rows, dtypes and roles keyed by name, the load and diff
-verdicts) are written out below. ``schema/report.schema.json`` describes the document; ``tests/test_cli.py``
-validates every document the tests make against it.
+Most blocks are a record's own fields (tuples as lists, enumerations as their values), with the few keys
+:data:`RENAMED` lists; the few blocks that are shaped differently from any record (module rows, dtypes and roles
+keyed by name, the load and diff verdicts) are written out below. ``schema/report.schema.json`` describes the
+document; ``tests/test_cli.py`` validates every document the tests make against it.
 
 Keys listed in the documentation keep their meaning across releases; new keys may be added.
 """
@@ -25,51 +24,24 @@ __all__ = ["SCHEMA_VERSION", "document", "plain", "tensor_rows"]
 #: ``verification``; every key of version 1 keeps its meaning.
 SCHEMA_VERSION = 2
 
-#: ``(key, field)`` in the document's order, for each record (by class name) whose document is not its fields as
-#: they are; by name, so that writing a document imports none of the modules that define them
-KEYS: dict[str, tuple[tuple[str, str], ...]] = {
-    "ParameterCounts": (
-        ("total", "total"),
-        ("trainable", "trainable"),
-        ("frozen", "frozen"),
-        ("uninitialized_tensors", "uninitialized_tensors"),
-        ("initialized", "initialized"),
-        ("tensors", "tensors"),
-    ),
-    "TieGroup": (("names", "names"), ("parameters", "elements"), ("kind", "kind")),
-    "KVCache": (
-        ("bytes", "bytes"),
-        ("bytes_per_token", "per_token"),
-        ("layers", "layers"),
-        ("layer_kinds", "kinds"),
-        ("dtype", "dtype"),
-        ("latent", "latent"),
-    ),
-    "Memory": (
-        ("mode", "mode"),
-        ("devices", "devices"),
-        ("strategy", "strategy"),
-        ("optimizer", "optimizer"),
-        ("precision", "precision"),
-        ("convention", "convention"),
-        ("batch", "batch"),
-        ("seq", "seq"),
-        ("per_device", "per_device"),
-        ("kv_cache", "kv"),
-        ("activations", "activations"),
-        ("capacity", "capacity"),
-        ("device_name", "device_name"),
-        ("fits", "fits"),
-        ("headroom", "headroom"),
-        ("assumptions", "assumptions"),
-    ),
+#: the document's key of each field it renames, by record (by class name, so that writing a document imports none of
+#: the modules that define them); every other field keeps its name, and a new field comes in by itself
+RENAMED: dict[str, dict[str, str]] = {
+    "TieGroup": {"elements": "parameters"},
+    "KVCache": {"per_token": "bytes_per_token", "kinds": "layer_kinds"},
+    "Memory": {"kv": "kv_cache"},
+}
+#: the fields of the records whose document lists them in another order than the record (schema version 1's)
+ORDER: dict[str, tuple[str, ...]] = {
+    "ParameterCounts": ("total", "trainable", "frozen", "uninitialized_tensors", "initialized", "tensors"),
+    "TieGroup": ("names", "elements", "kind"),
 }
 
 _SCALARS = frozenset({int, str, float, bool, type(None)})
 
 
 def plain(value: Any) -> Any:
-    """``value`` as plain JSON values: a record as a dict (:data:`KEYS` where listed), a tuple as a list, an
+    """``value`` as plain JSON values: a record as a dict (:data:`RENAMED`, :data:`ORDER`), a tuple as a list, an
     enumeration as its value; dicts keep their keys."""
     if type(value) in _SCALARS:
         return value
@@ -77,10 +49,9 @@ def plain(value: Any) -> Any:
         fields = getattr(value, "_fields", None)
         if fields is None:
             return [plain(v) for v in value]
-        keys = KEYS.get(type(value).__name__)
-        if keys is None:
-            return {field: plain(v) for field, v in zip(fields, value, strict=True)}
-        return {key: plain(getattr(value, field)) for key, field in keys}
+        name = type(value).__name__
+        renamed = RENAMED.get(name, {})
+        return {renamed.get(field, field): plain(getattr(value, field)) for field in ORDER.get(name, fields)}
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, dict):

@@ -127,7 +127,7 @@ def expected_shape(formula: list[Any], document: Mapping[str, Any]) -> tuple[int
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise UsageError(f"must be one of {', '.join(MODES)}, not {mode!r}", option="architecture")
+        raise UsageError(f"must be one of {', '.join(MODES)}, not {quote(mode, 60)}", option="architecture")
     return mode
 
 
